@@ -1,0 +1,17 @@
+//! segswarm-core: the sans-IO peer engine.
+//!
+//! Protocol logic takes inputs (bytes, events, the current time) and returns outputs (bytes to send,
+//! requests for IO, timers); it never touches a socket or a clock, so one core runs natively, in the
+//! browser and in the simulator.
+//!
+//! Modules, one concept each:
+//! - [`wire`]: p2p-media-loader v2 data-channel framing and commands;
+//! - `stream`: swarm ids, info hashes and segment ids as p2p-media-loader 2.3 derives them;
+//! - `tracker_client`: the client side of the WebTorrent WebSocket tracker protocol;
+//! - `store`: the segment cache, bounded in bytes;
+//! - `integrity`: SHA-256 segment manifests (PeerTube `segments-sha256.json`);
+//! - `scheduler`: per wanted segment, which peer or which HTTP source, and when;
+//! - `engine`: ties them together behind an Input/Output API;
+//! - `sim`: a deterministic swarm simulator driving many engines in memory.
+
+pub mod wire;

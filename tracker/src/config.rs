@@ -1,0 +1,378 @@
+//! Tracker settings. Every limit is a named field here with its default documented;
+//! `segswarm-tracker --print-config` prints the effective configuration as TOML.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Errors from reading a configuration file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this configuration; `line` is 1-based.
+    #[error("{path}:{line}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The line of the error (1-based), 0 when unknown.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value is out of its allowed range.
+    #[error("invalid setting {field}: {message}")]
+    Invalid {
+        /// The setting, as `section.name`.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The whole tracker configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Sockets, workers, TLS.
+    pub server: ServerConfig,
+    /// Protocol timing and relay behaviour.
+    pub protocol: ProtocolConfig,
+    /// Caps that protect the tracker from abuse.
+    pub limits: LimitsConfig,
+    /// info_hash and Origin allow/deny lists.
+    pub access: AccessConfig,
+    /// `/metrics` and `/stats.json`.
+    pub metrics: MetricsConfig,
+}
+
+/// Sockets, workers and TLS.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Addresses to listen on, IPv4 and/or IPv6. Default `["0.0.0.0:8000"]`.
+    pub listen: Vec<SocketAddr>,
+    /// Worker threads; 0 means one per CPU core. Default 0.
+    pub workers: usize,
+    /// PEM certificate chain for native `wss://` and `https://`; TLS is on when both files are set.
+    /// Reloaded on SIGHUP. Default none.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key matching `tls_cert_file`. Default none.
+    pub tls_key_file: Option<PathBuf>,
+    /// Seconds given to connections to close after SIGTERM/SIGINT. Default 5.
+    pub shutdown_grace_secs: u64,
+}
+
+/// Protocol timing and relay behaviour.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProtocolConfig {
+    /// Re-announce interval sent to clients, seconds. Default 120 (as the reference tracker).
+    pub announce_interval_secs: u64,
+    /// A peer that has not announced for this long is removed from its swarm, seconds. Default 180.
+    pub peer_timeout_secs: u64,
+    /// Most offers relayed from one announce (extra offers are ignored). Default 10.
+    pub max_offers: usize,
+    /// Relay an answer only if the tracker delivered the matching offer to the answering peer
+    /// within `offer_ttl_secs` (anti-spoofing). Default true.
+    pub check_answers: bool,
+    /// How long a delivered offer can be answered, seconds. Default 120.
+    pub offer_ttl_secs: u64,
+    /// The server pings a WebSocket that has been silent this long, seconds. Default 30.
+    pub ping_interval_secs: u64,
+    /// A connection silent for this long (no message, no pong) is closed, seconds. Default 120.
+    pub idle_timeout_secs: u64,
+    /// Peers returned by an HTTP announce when the client gives no `numwant`. Default 50.
+    pub http_default_numwant: usize,
+    /// Most peers returned by one HTTP announce. Default 200.
+    pub http_max_numwant: usize,
+    /// Answer a scrape without info_hash with every swarm. Default false.
+    pub allow_full_scrape: bool,
+}
+
+/// Caps that protect the tracker from abuse.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Open connections in total (WebSocket and HTTP). Default 100000.
+    pub max_connections: usize,
+    /// Open connections from one IP address. Default 512.
+    pub max_connections_per_ip: usize,
+    /// Announces one WebSocket connection may send per second, averaged (token bucket). Default 10.
+    pub max_announces_per_sec: u32,
+    /// Announces one WebSocket connection may send in a burst. Default 40.
+    pub announce_burst: u32,
+    /// Swarms one WebSocket connection may join. Default 100.
+    pub max_swarms_per_connection: usize,
+    /// Peers in one swarm; further new peers are refused. Default 10000.
+    pub max_peers_per_swarm: usize,
+    /// Largest WebSocket message, bytes. Default 65536.
+    pub max_message_bytes: usize,
+    /// Largest WebSocket frame, bytes. Default 65536.
+    pub max_frame_bytes: usize,
+    /// Largest HTTP request head, bytes. Default 8192.
+    pub max_http_request_bytes: usize,
+    /// Messages queued for one slow connection before it is dropped. Default 256.
+    pub max_outbound_queue: usize,
+}
+
+/// info_hash and Origin allow/deny lists.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccessConfig {
+    /// Private mode: only info_hashes listed in this file are tracked. One info_hash a line, as 40 hex
+    /// digits or the 20-character string clients send; `#` starts a comment. Reloaded on SIGHUP.
+    /// Default none (every info_hash allowed).
+    pub info_hash_allow_file: Option<PathBuf>,
+    /// info_hashes that are refused, same format. Reloaded on SIGHUP. Default none.
+    pub info_hash_deny_file: Option<PathBuf>,
+    /// If not empty, only WebSocket connections whose `Origin` header is listed are accepted
+    /// (exact match, e.g. `https://video.example`). Default empty.
+    pub origin_allow: Vec<String>,
+    /// WebSocket connections with one of these `Origin` headers are refused. Default empty.
+    pub origin_deny: Vec<String>,
+}
+
+/// `/metrics` and `/stats.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Serve `/metrics`, `/stats.json` and `/health`. Default true.
+    pub enabled: bool,
+    /// Number of busiest swarms listed in `/stats.json`. Default 20.
+    pub stats_top_swarms: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerConfig::default(),
+            protocol: ProtocolConfig::default(),
+            limits: LimitsConfig::default(),
+            access: AccessConfig::default(),
+            metrics: MetricsConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: vec![SocketAddr::from(([0, 0, 0, 0], 8000))],
+            workers: 0,
+            tls_cert_file: None,
+            tls_key_file: None,
+            shutdown_grace_secs: 5,
+        }
+    }
+}
+
+impl Default for ProtocolConfig {
+    fn default() -> Self {
+        ProtocolConfig {
+            announce_interval_secs: 120,
+            peer_timeout_secs: 180,
+            max_offers: 10,
+            check_answers: true,
+            offer_ttl_secs: 120,
+            ping_interval_secs: 30,
+            idle_timeout_secs: 120,
+            http_default_numwant: 50,
+            http_max_numwant: 200,
+            allow_full_scrape: false,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_connections: 100_000,
+            max_connections_per_ip: 512,
+            max_announces_per_sec: 10,
+            announce_burst: 40,
+            max_swarms_per_connection: 100,
+            max_peers_per_swarm: 10_000,
+            max_message_bytes: 64 * 1024,
+            max_frame_bytes: 64 * 1024,
+            max_http_request_bytes: 8 * 1024,
+            max_outbound_queue: 256,
+        }
+    }
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: true,
+            stats_top_swarms: 20,
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates a TOML file; errors name the file and line.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::from_toml(&text).map_err(|e| match e {
+            ConfigError::Parse { line, message, .. } => ConfigError::Parse {
+                path: path.to_owned(),
+                line,
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses and validates TOML text (the path in errors is empty).
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::new(),
+            line: e
+                .span()
+                .map(|span| line_of_offset(text, span.start))
+                .unwrap_or(0),
+            message: e.message().to_owned(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The effective configuration as TOML, every default included.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("the configuration always serializes")
+    }
+
+    /// Checks values that TOML types alone cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field, message: &str| {
+            Err(ConfigError::Invalid {
+                field,
+                message: message.to_owned(),
+            })
+        };
+        if self.server.listen.is_empty() {
+            return invalid("server.listen", "at least one address is needed");
+        }
+        if self.server.tls_cert_file.is_some() != self.server.tls_key_file.is_some() {
+            return invalid(
+                "server.tls_cert_file",
+                "tls_cert_file and tls_key_file are set together",
+            );
+        }
+        if self.protocol.announce_interval_secs == 0 {
+            return invalid("protocol.announce_interval_secs", "must be at least 1");
+        }
+        if self.protocol.peer_timeout_secs == 0 {
+            return invalid("protocol.peer_timeout_secs", "must be at least 1");
+        }
+        if self.protocol.ping_interval_secs == 0 {
+            return invalid("protocol.ping_interval_secs", "must be at least 1");
+        }
+        if self.protocol.idle_timeout_secs < self.protocol.ping_interval_secs {
+            return invalid(
+                "protocol.idle_timeout_secs",
+                "must be at least ping_interval_secs",
+            );
+        }
+        if self.protocol.http_default_numwant > self.protocol.http_max_numwant {
+            return invalid(
+                "protocol.http_default_numwant",
+                "must not exceed http_max_numwant",
+            );
+        }
+        if self.limits.max_frame_bytes > self.limits.max_message_bytes {
+            return invalid(
+                "limits.max_frame_bytes",
+                "must not exceed max_message_bytes",
+            );
+        }
+        if self.limits.max_announces_per_sec == 0 || self.limits.announce_burst == 0 {
+            return invalid(
+                "limits.max_announces_per_sec",
+                "rate and burst must be at least 1",
+            );
+        }
+        if self.limits.max_message_bytes < 1024 {
+            return invalid("limits.max_message_bytes", "must be at least 1024");
+        }
+        Ok(())
+    }
+
+    /// `protocol.announce_interval_secs` as a duration.
+    pub fn announce_interval(&self) -> Duration {
+        Duration::from_secs(self.protocol.announce_interval_secs)
+    }
+
+    /// `protocol.peer_timeout_secs` as a duration.
+    pub fn peer_timeout(&self) -> Duration {
+        Duration::from_secs(self.protocol.peer_timeout_secs)
+    }
+
+    /// `protocol.offer_ttl_secs` as a duration.
+    pub fn offer_ttl(&self) -> Duration {
+        Duration::from_secs(self.protocol.offer_ttl_secs)
+    }
+}
+
+/// 1-based line number of a byte offset in `text`.
+pub(crate) fn line_of_offset(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_round_trip_through_toml() {
+        let config = Config::default();
+        let text = config.to_toml();
+        assert_eq!(Config::from_toml(&text).unwrap(), config);
+        assert!(text.contains("max_offers = 10"), "{text}");
+    }
+
+    #[test]
+    fn empty_file_means_defaults() {
+        assert_eq!(Config::from_toml("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn unknown_field_is_reported_with_its_line() {
+        let err = Config::from_toml("[protocol]\nmax_offers = 3\nmax_offerz = 4\n").unwrap_err();
+        match err {
+            ConfigError::Parse { line, message, .. } => {
+                assert_eq!(line, 3);
+                assert!(message.contains("max_offerz"), "{message}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn inconsistent_values_are_refused() {
+        let err = Config::from_toml("[limits]\nmax_frame_bytes = 200000\n").unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                field: "limits.max_frame_bytes",
+                ..
+            }
+        ));
+    }
+}

@@ -1,0 +1,10 @@
+//! segswarm-tracker: a WebTorrent WebSocket tracker with BitTorrent HTTP announce/scrape on the same port.
+//!
+//! Modules, one concept each:
+//! - [`config`]: every setting and limit, with documented defaults, loaded from TOML;
+//! - `protocol`: parsing and encoding of WebSocket JSON messages and HTTP bencoded responses;
+//! - `swarm`: the roster of peers per info_hash, offer/answer relay decisions, expiry;
+//! - `server`: the tokio accept loop, WebSocket and HTTP on one port, TLS, limits, shutdown;
+//! - `metrics`: the Prometheus registry, `/metrics` and `/stats.json`.
+
+pub mod config;
