@@ -96,6 +96,9 @@ pub struct ProtocolConfig {
     pub http_max_numwant: usize,
     /// Answer a scrape without info_hash with every swarm. Default false.
     pub allow_full_scrape: bool,
+    /// Delivered-but-unanswered offers remembered per peer for `check_answers`; the oldest is
+    /// forgotten first. Default 20.
+    pub max_pending_offers_per_peer: usize,
 }
 
 /// Caps that protect the tracker from abuse.
@@ -188,6 +191,7 @@ impl Default for ProtocolConfig {
             http_default_numwant: 50,
             http_max_numwant: 200,
             allow_full_scrape: false,
+            max_pending_offers_per_peer: 20,
         }
     }
 }

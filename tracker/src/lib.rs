@@ -2,9 +2,12 @@
 //!
 //! Modules, one concept each:
 //! - [`config`]: every setting and limit, with documented defaults, loaded from TOML;
-//! - `protocol`: parsing and encoding of WebSocket JSON messages and HTTP bencoded responses;
-//! - `swarm`: the roster of peers per info_hash, offer/answer relay decisions, expiry;
-//! - `server`: the tokio accept loop, WebSocket and HTTP on one port, TLS, limits, shutdown;
-//! - `metrics`: the Prometheus registry, `/metrics` and `/stats.json`.
+//! - [`protocol`]: parsing and encoding of WebSocket JSON messages and HTTP bencoded responses;
+//! - [`swarm`]: the roster of peers per info_hash, offer/answer relay decisions, expiry;
+//! - [`access`]: info_hash allow/deny lists and Origin checks;
+//! - [`metrics`]: the Prometheus registry, `/metrics` and `/stats.json`;
+//! - [`server`]: the tokio accept loop, WebSocket and HTTP on one port, TLS, limits, shutdown.
 
 pub mod config;
+pub mod protocol;
+pub mod swarm;
