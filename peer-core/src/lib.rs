@@ -14,4 +14,8 @@
 //! - `engine`: ties them together behind an Input/Output API;
 //! - `sim`: a deterministic swarm simulator driving many engines in memory.
 
+pub mod integrity;
+pub mod store;
+pub mod time;
+pub mod tracker_client;
 pub mod wire;
