@@ -7,8 +7,11 @@
 //!   served as one file with byte ranges. `start` and `end` are byte offsets with the end
 //!   *inclusive*, as in an HTTP `Range: bytes=start-end` header.
 //!
-//! Keys are bare file names (PeerTube's player looks segments up by the `basename` of the segment
-//! URL, without the query string). [`SegmentManifest::verify`] accepts a URL or a path and reduces it
+//! Keys are bare file names: PeerTube's VOD writer (`updateSha256VODSegments` in `server/lib/hls.ts`)
+//! keys by the video file name and `"<offset>-<offset + length - 1>"` for each
+//! `#EXT-X-BYTERANGE:<length>@<offset>`, its live writer by the segment file's `basename`, and its
+//! player looks segments up by the `basename` of the segment URL without the query string. Hashes
+//! are lowercase hex (upper case is accepted on input). [`SegmentManifest::verify`] accepts a URL or a path and reduces it
 //! to the file name the same way.
 
 use std::collections::BTreeMap;
@@ -28,6 +31,25 @@ impl ByteRange {
     /// The range key as written in the manifest: `"<start>-<end>"`.
     pub fn to_key(self) -> String {
         format!("{}-{}", self.start, self.end)
+    }
+
+    /// The range of `length` bytes starting at `offset` (an HLS `#EXT-X-BYTERANGE:<length>@<offset>`);
+    /// `None` when `length` is 0 or the end overflows.
+    pub fn from_offset_length(offset: u64, length: u64) -> Option<Self> {
+        let end = offset.checked_add(length.checked_sub(1)?)?;
+        Some(Self { start: offset, end })
+    }
+
+    /// Parses a manifest range key `"<start>-<end>"` (decimal, `start <= end`).
+    pub fn parse_key(key: &str) -> Option<Self> {
+        let (a, b) = key.split_once('-')?;
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
+        if !digits(a) || !digits(b) {
+            return None;
+        }
+        let start: u64 = a.parse().ok()?;
+        let end: u64 = b.parse().ok()?;
+        (start <= end).then_some(Self { start, end })
     }
 
     /// Number of bytes covered.
@@ -136,21 +158,10 @@ fn parse_hex(
 }
 
 fn parse_range_key(file: &str, key: &str) -> Result<ByteRange, IntegrityError> {
-    let bad = || IntegrityError::BadRangeKey {
+    ByteRange::parse_key(key).ok_or_else(|| IntegrityError::BadRangeKey {
         file: truncate(file),
         key: truncate(key),
-    };
-    let (a, b) = key.split_once('-').ok_or_else(bad)?;
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
-    if !digits(a) || !digits(b) {
-        return Err(bad());
-    }
-    let start: u64 = a.parse().map_err(|_| bad())?;
-    let end: u64 = b.parse().map_err(|_| bad())?;
-    if start > end {
-        return Err(bad());
-    }
-    Ok(ByteRange { start, end })
+    })
 }
 
 impl SegmentManifest {
@@ -296,6 +307,238 @@ impl SegmentManifest {
             None => Verification::Unknown,
             Some(expected) if *expected == sha256(data) => Verification::Valid,
             Some(_) => Verification::Mismatch,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// SHA-256 of "abc" (FIPS 180-2 test vector).
+    const ABC: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+
+    fn r(start: u64, end: u64) -> Option<ByteRange> {
+        Some(ByteRange { start, end })
+    }
+
+    #[test]
+    fn sha256_matches_the_standard_vector() {
+        assert_eq!(hex::encode(sha256(b"abc")), ABC);
+    }
+
+    #[test]
+    fn per_file_manifest_verifies() {
+        let json = format!(
+            r#"{{"segment-3.ts": "{ABC}", "other.ts": "{}"}}"#,
+            "00".repeat(32)
+        );
+        let m = SegmentManifest::from_json(json.as_bytes()).unwrap();
+        assert_eq!(m.len(), 2);
+        assert_eq!(m.verify("segment-3.ts", None, b"abc"), Verification::Valid);
+        assert_eq!(
+            m.verify("segment-3.ts", None, b"abd"),
+            Verification::Mismatch
+        );
+        assert_eq!(
+            m.verify("segment-4.ts", None, b"abc"),
+            Verification::Unknown
+        );
+        // A whole-file entry does not answer for a range of that file.
+        assert_eq!(
+            m.verify("segment-3.ts", r(0, 2), b"abc"),
+            Verification::Unknown
+        );
+    }
+
+    #[test]
+    fn urls_and_paths_reduce_to_the_file_name() {
+        let json = format!(r#"{{"segment-3.ts": "{ABC}"}}"#);
+        let m = SegmentManifest::from_json(json.as_bytes()).unwrap();
+        for name in [
+            "https://example.org/static/streaming-playlists/hls/uuid/segment-3.ts?token=x",
+            "/var/www/hls/segment-3.ts",
+            "segment-3.ts#t=1",
+        ] {
+            assert_eq!(m.verify(name, None, b"abc"), Verification::Valid, "{name}");
+        }
+        assert_eq!(file_name_of("a/b/c.mp4?x=/y"), "c.mp4");
+        assert_eq!(file_name_of("dir/"), "");
+    }
+
+    #[test]
+    fn upper_case_hex_is_accepted() {
+        let json = format!(r#"{{"s.ts": "{}"}}"#, ABC.to_uppercase());
+        let m = SegmentManifest::from_json(json.as_bytes()).unwrap();
+        assert_eq!(m.verify("s.ts", None, b"abc"), Verification::Valid);
+    }
+
+    #[test]
+    fn byte_range_manifest_as_peertube_writes_it() {
+        // PeerTube hashes each #EXT-X-BYTERANGE:<length>@<offset> as key "<offset>-<offset+length-1>".
+        let file: Vec<u8> = (0..=255u8).cycle().take(5000).collect();
+        let ranges = [(0u64, 1200u64), (1200, 2000), (3200, 1800)];
+        let mut inner = serde_json::Map::new();
+        for (offset, length) in ranges {
+            let bytes = &file[offset as usize..(offset + length) as usize];
+            inner.insert(
+                format!("{}-{}", offset, offset + length - 1),
+                serde_json::Value::String(hex::encode(sha256(bytes))),
+            );
+        }
+        let json = serde_json::json!({ "abc-720-fragmented.mp4": inner }).to_string();
+        let m = SegmentManifest::from_json(json.as_bytes()).unwrap();
+        let range = ByteRange::from_offset_length(1200, 2000).unwrap();
+        assert_eq!(
+            range,
+            ByteRange {
+                start: 1200,
+                end: 3199
+            }
+        );
+        assert_eq!(range.len(), 2000);
+        let name = "https://h/static/streaming-playlists/hls/u/abc-720-fragmented.mp4";
+        assert_eq!(
+            m.verify(name, Some(range), &file[1200..3200]),
+            Verification::Valid
+        );
+        assert_eq!(
+            m.verify(name, Some(range), &file[1201..3201]),
+            Verification::Mismatch
+        );
+        // A range that is not listed (off by one at the end) is unknown, and so is the whole file.
+        assert_eq!(
+            m.verify(name, r(1200, 3200), &file[1200..3201]),
+            Verification::Unknown
+        );
+        assert_eq!(m.verify(name, None, &file), Verification::Unknown);
+    }
+
+    #[test]
+    fn computed_manifest_round_trips_through_json() {
+        let m = SegmentManifest::from_segments([
+            ("seg-1.ts", None, b"one".as_slice()),
+            ("dir/seg-2.ts", None, b"two".as_slice()),
+            ("v.mp4", r(0, 2), b"abc".as_slice()),
+            ("v.mp4", r(3, 5), b"def".as_slice()),
+        ]);
+        let json = m.to_json();
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["seg-1.ts"], hex::encode(sha256(b"one")));
+        assert_eq!(value["seg-2.ts"], hex::encode(sha256(b"two")));
+        assert_eq!(value["v.mp4"]["0-2"], ABC);
+        assert_eq!(value["v.mp4"]["3-5"], hex::encode(sha256(b"def")));
+        let back = SegmentManifest::from_json(json.as_bytes()).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(back.verify("seg-2.ts", None, b"two"), Verification::Valid);
+        assert_eq!(back.verify("v.mp4", r(3, 5), b"def"), Verification::Valid);
+    }
+
+    #[test]
+    fn live_updates_insert_and_remove() {
+        let mut m = SegmentManifest::new();
+        m.insert("live/0-000012.ts", None, b"twelve");
+        assert_eq!(
+            m.verify("0-000012.ts", None, b"twelve"),
+            Verification::Valid
+        );
+        assert!(m.remove("0-000012.ts"));
+        assert!(!m.remove("0-000012.ts"));
+        assert_eq!(
+            m.verify("0-000012.ts", None, b"twelve"),
+            Verification::Unknown
+        );
+        assert!(m.is_empty());
+        // Whole-file and range entries of one file replace each other.
+        m.insert("x.mp4", None, b"abc");
+        m.insert("x.mp4", r(0, 2), b"abc");
+        assert_eq!(m.verify("x.mp4", None, b"abc"), Verification::Unknown);
+        assert_eq!(m.verify("x.mp4", r(0, 2), b"abc"), Verification::Valid);
+        m.insert("x.mp4", None, b"abc");
+        assert_eq!(m.verify("x.mp4", r(0, 2), b"abc"), Verification::Unknown);
+        assert_eq!(m.digest("x.mp4", None), Some(&sha256(b"abc")));
+    }
+
+    #[test]
+    fn errors_name_what_is_wrong() {
+        let err = |s: &str| SegmentManifest::from_json(s.as_bytes()).unwrap_err();
+        assert!(matches!(err("{"), IntegrityError::Json(_)));
+        assert!(matches!(err("[1,2]"), IntegrityError::NotAnObject { .. }));
+        assert!(err("[1,2]").to_string().contains("top level"));
+        let e = err(r#"{"a.ts": 5}"#);
+        assert!(
+            matches!(&e, IntegrityError::NotAnObject { what, .. } if what.contains("a.ts")),
+            "{e}"
+        );
+        let e = err(r#"{"a.ts": "zz"}"#);
+        assert!(
+            matches!(&e, IntegrityError::BadHex { entry, .. } if entry.contains("a.ts")),
+            "{e}"
+        );
+        // 63 hex digits.
+        let e = err(&format!(r#"{{"a.ts": "{}"}}"#, &ABC[1..]));
+        assert!(matches!(e, IntegrityError::BadHex { .. }));
+        let e = err(&format!(
+            r#"{{"a.mp4": {{"0-1": "{ABC}", "9-3": "{ABC}"}}}}"#
+        ));
+        assert_eq!(
+            e,
+            IntegrityError::BadRangeKey {
+                file: "a.mp4".into(),
+                key: "9-3".into()
+            }
+        );
+        for key in [
+            "",
+            "-",
+            "1-",
+            "-1",
+            "a-b",
+            "1-2-3",
+            "+1-2",
+            " 1-2",
+            "1-99999999999999999999",
+        ] {
+            let e = err(&format!(r#"{{"a.mp4": {{"{key}": "{ABC}"}}}}"#));
+            assert!(
+                matches!(e, IntegrityError::BadRangeKey { .. }),
+                "{key:?}: {e}"
+            );
+        }
+        let e = err(r#"{"a.mp4": {"0-1": 7}}"#);
+        assert!(
+            matches!(&e, IntegrityError::BadHex { entry, .. } if entry.contains("0-1")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn empty_manifest_is_valid_and_knows_nothing() {
+        let m = SegmentManifest::from_json(b"{}").unwrap();
+        assert!(m.is_empty());
+        assert_eq!(m.verify("a.ts", None, b""), Verification::Unknown);
+        assert_eq!(m.to_json(), "{}");
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_input_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = SegmentManifest::from_json(&bytes);
+        }
+
+        #[test]
+        fn verify_is_valid_exactly_for_the_hashed_bytes(
+            data in proptest::collection::vec(any::<u8>(), 0..500),
+            other in proptest::collection::vec(any::<u8>(), 0..500),
+            start in 0u64..1_000_000,
+        ) {
+            let range = ByteRange::from_offset_length(start, data.len().max(1) as u64);
+            let m = SegmentManifest::from_segments([("f.mp4", range, &data)]);
+            let m = SegmentManifest::from_json(m.to_json().as_bytes()).unwrap();
+            prop_assert_eq!(m.verify("f.mp4", range, &data), Verification::Valid);
+            let expected = if other == data { Verification::Valid } else { Verification::Mismatch };
+            prop_assert_eq!(m.verify("f.mp4", range, &other), expected);
         }
     }
 }
