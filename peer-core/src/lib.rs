@@ -15,7 +15,9 @@
 //! - `sim`: a deterministic swarm simulator driving many engines in memory.
 
 pub mod integrity;
+pub mod scheduler;
 pub mod store;
 pub mod time;
 pub mod tracker_client;
 pub mod wire;
+pub mod engine;

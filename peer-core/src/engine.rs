@@ -1,0 +1,1340 @@
+//! The peer engine: one sans-IO state machine tying the store, integrity checks, the scheduler, the
+//! wire protocol and the tracker client together.
+//!
+//! The driver feeds [`Input`]s with the current time ([`Engine::handle_input`]), carries out every
+//! [`Output`] ([`Engine::poll_output`]) and calls [`Engine::handle_input`] with [`Input::Timer`]
+//! when [`Engine::poll_timeout`] is reached. The engine never reads a clock and never does IO.
+//!
+//! Rules taken from p2p-media-loader: one download and one upload per peer at a time; a byte-count
+//! mismatch, a protocol violation or a failed segment validation destroys the peer; a segment whose
+//! hash does not match the manifest bans the sending peer for the session and is fetched again over
+//! HTTP. Loaded and HTTP-loading segments are announced to every peer on connect and on change.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Duration;
+
+use bytes::Bytes;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::integrity::{file_name_of, SegmentManifest, Verification};
+use crate::scheduler::{
+    Action, Policy, Scheduler, SchedulerConfig, Source, UploadBudget, WantedSegment,
+};
+use crate::store::{EvictionMode, SegmentStore, StoreConfig, StreamKey};
+use crate::time::Instant;
+use crate::tracker_client::{
+    InfoHash, OfferId, PeerId, TrackerClient, TrackerClientConfig, TrackerEvent,
+};
+use crate::wire::{
+    encode_command_with_max, Command, Incoming, MessageDecoder, RequestId, SegmentId,
+    MAX_MESSAGE_BYTES,
+};
+
+pub use crate::scheduler::PeerHandle;
+
+/// An opaque handle for one HTTP request, chosen by the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HttpHandle(pub u64);
+
+/// Settings of an [`Engine`].
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Our 20-byte peer id (p2p-media-loader style: `-PM` + version + `-` + random).
+    pub peer_id: PeerId,
+    /// The swarm's info hash (see `stream`).
+    pub info_hash: InfoHash,
+    /// Live stream (sliding window store, live scheduling) or VOD.
+    pub live: bool,
+    /// HTTP base URLs: the origin first, then mirrors. Segment paths are appended.
+    pub http_bases: Vec<String>,
+    /// Scheduling settings (policy, windows, concurrency).
+    pub scheduler: SchedulerConfig,
+    /// Segment cache cap in bytes. Default 256 MiB.
+    pub store_max_bytes: u64,
+    /// Tracker client settings.
+    pub tracker: TrackerClientConfig,
+    /// Most peer connections (connected and connecting). Default 20.
+    pub max_peers: usize,
+    /// Upload budget in bytes/s; `None` = unlimited. Default `None`.
+    pub upload_rate: Option<u64>,
+    /// Upload burst allowance, bytes. Default 64 KiB.
+    pub upload_burst: u64,
+    /// Upload nothing: answer every request with `SegmentAbsent` and announce nothing.
+    /// Default false.
+    pub consume_only: bool,
+    /// Largest data-channel message we send, bytes. Default [`MAX_MESSAGE_BYTES`] (64 KiB − 1).
+    pub max_message_bytes: usize,
+    /// Seed of the engine's random choices (offer ids, request ids, baseline randomness).
+    pub seed: u64,
+}
+
+impl EngineConfig {
+    /// Defaults for a peer id, a swarm and HTTP bases.
+    pub fn new(peer_id: PeerId, info_hash: InfoHash, live: bool, http_bases: Vec<String>) -> Self {
+        Self {
+            peer_id,
+            info_hash,
+            live,
+            http_bases,
+            scheduler: SchedulerConfig::default(),
+            store_max_bytes: StoreConfig::DEFAULT_MAX_BYTES,
+            tracker: TrackerClientConfig::new(peer_id),
+            max_peers: 20,
+            upload_rate: None,
+            upload_burst: 64 * 1024,
+            consume_only: false,
+            max_message_bytes: MAX_MESSAGE_BYTES,
+            seed: 0,
+        }
+    }
+}
+
+/// One segment of the playlist.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentInfo {
+    /// Wire id (media sequence for live, playlist index for VOD).
+    pub id: SegmentId,
+    /// Path appended to an HTTP base URL; its file name is the integrity manifest key.
+    pub path: String,
+    /// Media time of the segment's start, seconds.
+    pub start: f64,
+    /// Duration, seconds.
+    pub duration: f64,
+    /// Expected size in bytes, if known.
+    pub size_hint: Option<u64>,
+}
+
+/// Where a delivered segment came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliverySource {
+    /// Already in the store.
+    Cache,
+    /// Loaded over HTTP (possibly resuming a P2P transfer).
+    Http,
+    /// Loaded from a peer.
+    Peer,
+}
+
+/// Something the engine was told.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// The tracker socket opened.
+    TrackerConnected,
+    /// The tracker socket closed.
+    TrackerDisconnected,
+    /// A text frame from the tracker.
+    TrackerMessage(String),
+    /// Offers made for [`Output::CreateOffers`]: `(handle, SDP)`; missing handles failed.
+    OffersCreated(Vec<(PeerHandle, String)>),
+    /// An answer made for [`Output::CreateAnswer`].
+    AnswerCreated {
+        /// The connection.
+        peer: PeerHandle,
+        /// Answer SDP.
+        sdp: String,
+    },
+    /// A peer's data channel opened.
+    PeerConnected(PeerHandle),
+    /// A peer connection closed or failed.
+    PeerClosed(PeerHandle),
+    /// A data-channel message from a peer.
+    PeerMessage {
+        /// The peer.
+        peer: PeerHandle,
+        /// The message.
+        data: Bytes,
+    },
+    /// An HTTP response began; `content_length` is the number of body bytes that will follow.
+    HttpStarted {
+        /// The request.
+        request: HttpHandle,
+        /// Body bytes to follow, if known.
+        content_length: Option<u64>,
+    },
+    /// Body bytes of an HTTP response.
+    HttpChunk {
+        /// The request.
+        request: HttpHandle,
+        /// The bytes.
+        data: Bytes,
+    },
+    /// An HTTP response ended normally.
+    HttpCompleted(HttpHandle),
+    /// An HTTP request failed (status, network error).
+    HttpFailed {
+        /// The request.
+        request: HttpHandle,
+        /// Why.
+        reason: String,
+    },
+    /// The current playlist (live: the sliding window; VOD: all segments). Replaces the previous.
+    Playlist(Vec<SegmentInfo>),
+    /// The integrity manifest (`segments-sha256.json`).
+    Manifest(SegmentManifest),
+    /// Where playback is now, media seconds.
+    Playback(f64),
+    /// The player needs this segment: answer with [`Output::SegmentReady`] or
+    /// [`Output::SegmentFailed`].
+    WantSegment(SegmentId),
+    /// The player no longer needs this segment.
+    CancelSegment(SegmentId),
+    /// [`Engine::poll_timeout`] was reached.
+    Timer,
+    /// Leave the swarm (announce `stopped`, close peers).
+    Shutdown,
+}
+
+/// Something the driver must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// Send a text frame to the tracker.
+    TrackerSend(String),
+    /// Create one WebRTC offer per handle and report them with [`Input::OffersCreated`].
+    CreateOffers(Vec<PeerHandle>),
+    /// Create an answer to a remote offer on a new connection `peer`; report with
+    /// [`Input::AnswerCreated`].
+    CreateAnswer {
+        /// The new connection.
+        peer: PeerHandle,
+        /// The remote offer SDP.
+        offer_sdp: String,
+    },
+    /// Apply a remote answer to our offer `peer`.
+    AcceptAnswer {
+        /// Our connection.
+        peer: PeerHandle,
+        /// The answer SDP.
+        answer_sdp: String,
+    },
+    /// Close (destroy) a peer connection.
+    ClosePeer(PeerHandle),
+    /// Send a data-channel message.
+    SendToPeer {
+        /// The peer.
+        peer: PeerHandle,
+        /// The message.
+        data: Bytes,
+        /// Whether the message is raw segment bytes (else a command part).
+        segment_bytes: bool,
+    },
+    /// Start an HTTP GET.
+    HttpRequest {
+        /// Handle to report the response with.
+        request: HttpHandle,
+        /// Full URL.
+        url: String,
+        /// `Range: bytes=N-` when resuming.
+        range_from: Option<u64>,
+    },
+    /// Abort an HTTP request.
+    HttpAbort(HttpHandle),
+    /// A wanted segment is available.
+    SegmentReady {
+        /// Segment.
+        segment: SegmentId,
+        /// Its bytes.
+        data: Bytes,
+        /// Where it came from (the last source for resumed downloads).
+        source: DeliverySource,
+    },
+    /// A wanted segment cannot be loaded (not in the playlist).
+    SegmentFailed {
+        /// Segment.
+        segment: SegmentId,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Transfer statistics of an [`Engine`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stats {
+    /// Body bytes received over HTTP, per base URL index.
+    pub http_bytes_by_base: BTreeMap<usize, u64>,
+    /// Segment bytes received per peer.
+    pub p2p_bytes_by_peer: BTreeMap<PeerHandle, u64>,
+    /// All HTTP body bytes received.
+    pub http_bytes: u64,
+    /// All segment bytes received from peers.
+    pub p2p_bytes: u64,
+    /// Segment bytes sent to peers.
+    pub uploaded_bytes: u64,
+    /// Segments stored after an HTTP download.
+    pub segments_http: u64,
+    /// Segments stored after a P2P download.
+    pub segments_p2p: u64,
+    /// Segments handed to the player.
+    pub segments_delivered: u64,
+    /// P2P transfers moved to HTTP before their deadline (stalls avoided).
+    pub stalls_avoided: u64,
+    /// Peers whose data channel opened.
+    pub peers_connected: u64,
+    /// Peers destroyed for protocol violations or bad data.
+    pub peers_destroyed: u64,
+    /// Peers banned for bad hashes.
+    pub peers_banned: u64,
+    /// Segments whose hash did not match the manifest.
+    pub hash_mismatches: u64,
+}
+
+#[derive(Debug)]
+struct PeerDownload {
+    segment: SegmentId,
+    request: RequestId,
+    /// Total bytes announced by `SegmentData`, once received.
+    expected: Option<u64>,
+    received: u64,
+}
+
+#[derive(Debug)]
+struct Upload {
+    segment: SegmentId,
+    request: RequestId,
+    data: Bytes,
+    offset: usize,
+    header_sent: bool,
+}
+
+#[derive(Debug)]
+struct Peer {
+    remote_id: Option<PeerId>,
+    offer_id: Option<OfferId>,
+    connected: bool,
+    decoder: MessageDecoder,
+    download: Option<PeerDownload>,
+    upload: Option<Upload>,
+}
+
+#[derive(Debug)]
+struct HttpReq {
+    segment: SegmentId,
+    base: usize,
+    from_byte: u64,
+}
+
+#[derive(Debug, Default)]
+struct Partial {
+    data: Vec<u8>,
+    total: Option<u64>,
+}
+
+/// The peer engine. See the module documentation.
+#[derive(Debug)]
+pub struct Engine {
+    config: EngineConfig,
+    scheduler: Scheduler,
+    store: SegmentStore,
+    tracker: TrackerClient,
+    manifest: Option<SegmentManifest>,
+    playlist: BTreeMap<SegmentId, SegmentInfo>,
+    playback: Option<(f64, Instant)>,
+    player_wants: BTreeSet<SegmentId>,
+    peers: BTreeMap<PeerHandle, Peer>,
+    /// Offers waiting for [`Input::OffersCreated`].
+    offers_requested: Vec<PeerHandle>,
+    banned: BTreeSet<PeerId>,
+    http: BTreeMap<HttpHandle, HttpReq>,
+    http_by_segment: BTreeMap<SegmentId, HttpHandle>,
+    partials: BTreeMap<SegmentId, Partial>,
+    budget: UploadBudget,
+    upload_cursor: Option<PeerHandle>,
+    outputs: VecDeque<Output>,
+    rng: StdRng,
+    next_handle: u64,
+    next_request: RequestId,
+    announce_dirty: bool,
+    last_announced: Option<(Vec<SegmentId>, Vec<SegmentId>)>,
+    stats: Stats,
+    shut_down: bool,
+    last_now: Option<Instant>,
+    need_plan: bool,
+}
+
+const STREAM: StreamKey = StreamKey(0);
+
+impl Engine {
+    /// A new engine; it joins the swarm once [`Input::TrackerConnected`] arrives.
+    pub fn new(config: EngineConfig) -> Self {
+        let store = SegmentStore::new(StoreConfig {
+            max_bytes: config.store_max_bytes,
+            mode: if config.live {
+                EvictionMode::Live
+            } else {
+                EvictionMode::Vod
+            },
+        });
+        let tracker = TrackerClient::new(config.tracker.clone());
+        let mut scheduler = Scheduler::new(
+            config.scheduler.clone(),
+            config.http_bases.len(),
+            config.live,
+            config.seed ^ 0x5eed,
+        );
+        scheduler.set_live(config.live);
+        Self {
+            budget: UploadBudget::new(config.upload_rate, config.upload_burst),
+            rng: StdRng::seed_from_u64(config.seed),
+            config,
+            scheduler,
+            store,
+            tracker,
+            manifest: None,
+            playlist: BTreeMap::new(),
+            playback: None,
+            player_wants: BTreeSet::new(),
+            peers: BTreeMap::new(),
+            offers_requested: Vec::new(),
+            banned: BTreeSet::new(),
+            http: BTreeMap::new(),
+            http_by_segment: BTreeMap::new(),
+            partials: BTreeMap::new(),
+            upload_cursor: None,
+            outputs: VecDeque::new(),
+            next_handle: 1,
+            next_request: 1,
+            announce_dirty: false,
+            last_announced: None,
+            stats: Stats::default(),
+            shut_down: false,
+            last_now: None,
+            need_plan: true,
+        }
+    }
+
+    /// The settings in use.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Transfer statistics so far.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Number of peers with an open data channel.
+    pub fn connected_peers(&self) -> usize {
+        self.peers.values().filter(|p| p.connected).count()
+    }
+
+    /// Whether the segment is in the store.
+    pub fn has_segment(&self, segment: SegmentId) -> bool {
+        self.store.contains(STREAM, segment)
+    }
+
+    /// Peer ids banned for this session.
+    pub fn banned(&self) -> &BTreeSet<PeerId> {
+        &self.banned
+    }
+
+    /// The next thing to do, if any.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When to send [`Input::Timer`] next.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        if self.shut_down {
+            return None;
+        }
+        let Some(now) = self.last_now else {
+            return self.tracker.poll_timeout();
+        };
+        let mut t = self.tracker.poll_timeout();
+        let mut consider = |x: Option<Instant>| {
+            if let Some(x) = x {
+                t = Some(t.map_or(x, |t| t.min(x)));
+            }
+        };
+        if self.playback.is_some() || !self.http.is_empty() || !self.player_wants.is_empty() {
+            // Plan periodically while playing or downloading.
+            consider(self.scheduler.next_wakeup(now));
+        }
+        if let Some(next) = self.next_upload_bytes() {
+            consider(Some(self.budget.ready_at(next, now).unwrap_or(now)));
+        }
+        t
+    }
+
+    fn next_upload_bytes(&self) -> Option<usize> {
+        self.peers
+            .values()
+            .filter_map(|p| p.upload.as_ref())
+            .map(|u| {
+                if u.header_sent {
+                    (u.data.len() - u.offset).min(self.config.max_message_bytes)
+                } else {
+                    0
+                }
+            })
+            .min()
+    }
+
+    /// Handles one input at time `now`.
+    pub fn handle_input(&mut self, input: Input, now: Instant) {
+        self.last_now = Some(now);
+        if self.shut_down {
+            return;
+        }
+        let routine = matches!(
+            input,
+            Input::PeerMessage { .. } | Input::HttpChunk { .. } | Input::HttpStarted { .. }
+        );
+        if !routine {
+            self.need_plan = true;
+        }
+        match input {
+            Input::TrackerConnected => {
+                // Joining while disconnected only records the swarm; `connected` announces it.
+                let mut ev = self.tracker.join(self.config.info_hash, now);
+                ev.extend(self.tracker.connected(now));
+                self.tracker_events(ev, now);
+            }
+            Input::TrackerDisconnected => {
+                let ev = self.tracker.disconnected(now);
+                self.tracker_events(ev, now);
+            }
+            Input::TrackerMessage(text) => match self.tracker.handle_message(&text, now) {
+                Ok(ev) => self.tracker_events(ev, now),
+                Err(e) => tracing::debug!("tracker message refused: {e}"),
+            },
+            Input::OffersCreated(offers) => self.offers_created(offers, now),
+            Input::AnswerCreated { peer, sdp } => {
+                if let Some(p) = self.peers.get(&peer) {
+                    if let (Some(remote), Some(offer_id)) = (p.remote_id, p.offer_id) {
+                        self.tracker
+                            .send_answer(self.config.info_hash, remote, offer_id, &sdp);
+                    }
+                }
+            }
+            Input::PeerConnected(peer) => self.peer_connected(peer),
+            Input::PeerClosed(peer) => self.drop_peer(peer, false, now),
+            Input::PeerMessage { peer, data } => self.peer_message(peer, &data, now),
+            Input::HttpStarted {
+                request,
+                content_length,
+            } => {
+                if let Some(r) = self.http.get(&request) {
+                    let seg = r.segment;
+                    let total = content_length.map(|l| l + r.from_byte);
+                    let p = self.partials.entry(seg).or_default();
+                    p.total = total;
+                    p.data.truncate(r.from_byte as usize);
+                    let have = p.data.len() as u64;
+                    self.scheduler.progress(seg, have, total, now);
+                }
+            }
+            Input::HttpChunk { request, data } => self.http_chunk(request, &data, now),
+            Input::HttpCompleted(request) => self.http_completed(request, now),
+            Input::HttpFailed { request, reason } => {
+                if let Some(r) = self.http.remove(&request) {
+                    tracing::debug!(segment = r.segment, "HTTP failed: {reason}");
+                    self.http_by_segment.remove(&r.segment);
+                    self.scheduler.failed(r.segment, now);
+                    self.announce_dirty = true;
+                }
+            }
+            Input::Playlist(segments) => {
+                self.playlist = segments.into_iter().map(|s| (s.id, s)).collect();
+                let failed: Vec<SegmentId> = self
+                    .player_wants
+                    .iter()
+                    .filter(|s| !self.playlist.contains_key(s) && !self.store.contains(STREAM, **s))
+                    .copied()
+                    .collect();
+                for s in failed {
+                    self.player_wants.remove(&s);
+                    self.outputs.push_back(Output::SegmentFailed {
+                        segment: s,
+                        reason: "not in the playlist".into(),
+                    });
+                }
+            }
+            Input::Manifest(m) => self.manifest = Some(m),
+            Input::Playback(pos) => self.playback = Some((pos, now)),
+            Input::WantSegment(seg) => {
+                if let Some(data) = self.store.get(STREAM, seg) {
+                    self.stats.segments_delivered += 1;
+                    self.outputs.push_back(Output::SegmentReady {
+                        segment: seg,
+                        data,
+                        source: DeliverySource::Cache,
+                    });
+                } else if !self.playlist.contains_key(&seg) {
+                    self.outputs.push_back(Output::SegmentFailed {
+                        segment: seg,
+                        reason: "not in the playlist".into(),
+                    });
+                } else {
+                    self.player_wants.insert(seg);
+                }
+            }
+            Input::CancelSegment(seg) => {
+                self.player_wants.remove(&seg);
+            }
+            Input::Timer => {
+                let ev = self.tracker.handle_timeout(now);
+                self.tracker_events(ev, now);
+            }
+            Input::Shutdown => {
+                let ev = self.tracker.leave(self.config.info_hash, now);
+                self.tracker_events(ev, now);
+                let peers: Vec<PeerHandle> = self.peers.keys().copied().collect();
+                for p in peers {
+                    self.outputs.push_back(Output::ClosePeer(p));
+                }
+                self.peers.clear();
+                let reqs: Vec<HttpHandle> = self.http.keys().copied().collect();
+                for r in reqs {
+                    self.outputs.push_back(Output::HttpAbort(r));
+                }
+                self.http.clear();
+                self.flush_tracker();
+                self.shut_down = true;
+                return;
+            }
+        }
+        if self.need_plan {
+            self.need_plan = false;
+            self.plan(now);
+        }
+        self.pump_uploads(now);
+        self.flush_announcements();
+        self.flush_tracker();
+    }
+
+    fn flush_tracker(&mut self) {
+        while let Some(frame) = self.tracker.poll_transmit() {
+            self.outputs.push_back(Output::TrackerSend(frame));
+        }
+    }
+
+    fn new_handle(&mut self) -> PeerHandle {
+        let h = PeerHandle(self.next_handle);
+        self.next_handle += 1;
+        h
+    }
+
+    fn peer_slots(&self) -> usize {
+        self.config
+            .max_peers
+            .saturating_sub(self.peers.len() + self.offers_requested.len())
+    }
+
+    fn tracker_events(&mut self, events: Vec<TrackerEvent>, now: Instant) {
+        for ev in events {
+            match ev {
+                TrackerEvent::NeedOffers { info_hash, count } => {
+                    let n = count.min(self.peer_slots());
+                    if n == 0 {
+                        let ev = self.tracker.offers_created(info_hash, Vec::new(), now);
+                        self.tracker_events(ev, now);
+                        continue;
+                    }
+                    let handles: Vec<PeerHandle> = (0..n).map(|_| self.new_handle()).collect();
+                    self.offers_requested = handles.clone();
+                    self.outputs.push_back(Output::CreateOffers(handles));
+                }
+                TrackerEvent::Offer {
+                    peer_id,
+                    offer_id,
+                    sdp,
+                    ..
+                } => {
+                    let known = self.peers.values().any(|p| p.remote_id == Some(peer_id));
+                    if known
+                        || self.banned.contains(&peer_id)
+                        || self.peer_slots() == 0
+                        || peer_id == self.config.peer_id
+                    {
+                        continue;
+                    }
+                    let h = self.new_handle();
+                    self.peers
+                        .insert(h, Peer::new(Some(peer_id), Some(offer_id)));
+                    self.outputs.push_back(Output::CreateAnswer {
+                        peer: h,
+                        offer_sdp: sdp,
+                    });
+                }
+                TrackerEvent::Answer {
+                    peer_id,
+                    offer_id,
+                    sdp,
+                    ..
+                } => {
+                    let Some((&h, _)) = self
+                        .peers
+                        .iter()
+                        .find(|(_, p)| p.offer_id == Some(offer_id) && p.remote_id.is_none())
+                    else {
+                        continue;
+                    };
+                    let dup = self.peers.values().any(|p| p.remote_id == Some(peer_id));
+                    if dup || self.banned.contains(&peer_id) {
+                        self.peers.remove(&h);
+                        self.outputs.push_back(Output::ClosePeer(h));
+                        continue;
+                    }
+                    if let Some(p) = self.peers.get_mut(&h) {
+                        p.remote_id = Some(peer_id);
+                    }
+                    self.outputs.push_back(Output::AcceptAnswer {
+                        peer: h,
+                        answer_sdp: sdp,
+                    });
+                }
+                TrackerEvent::OfferExpired { offer_id, .. } => {
+                    if let Some((&h, _)) = self.peers.iter().find(|(_, p)| {
+                        p.offer_id == Some(offer_id) && !p.connected && p.remote_id.is_none()
+                    }) {
+                        self.peers.remove(&h);
+                        self.outputs.push_back(Output::ClosePeer(h));
+                    }
+                }
+                TrackerEvent::AnnounceAccepted { .. } => {}
+                TrackerEvent::Failure { reason, .. } => tracing::warn!("tracker failure: {reason}"),
+                TrackerEvent::Warning { message, .. } => {
+                    tracing::info!("tracker warning: {message}")
+                }
+            }
+        }
+    }
+
+    fn offers_created(&mut self, offers: Vec<(PeerHandle, String)>, now: Instant) {
+        let requested = std::mem::take(&mut self.offers_requested);
+        let mut list = Vec::new();
+        for (h, sdp) in offers {
+            if !requested.contains(&h) {
+                continue;
+            }
+            let mut offer_id = [0u8; 20];
+            self.rng.fill(&mut offer_id);
+            self.peers.insert(h, Peer::new(None, Some(offer_id)));
+            list.push((offer_id, sdp));
+        }
+        let ev = self
+            .tracker
+            .offers_created(self.config.info_hash, list, now);
+        self.tracker_events(ev, now);
+    }
+
+    fn peer_connected(&mut self, peer: PeerHandle) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            // Unknown (already closed) connection.
+            self.outputs.push_back(Output::ClosePeer(peer));
+            return;
+        };
+        if p.connected {
+            return;
+        }
+        p.connected = true;
+        self.stats.peers_connected += 1;
+        self.scheduler.add_peer(peer);
+        if !self.config.consume_only {
+            let cmd = self.announcement();
+            self.send_command(peer, &cmd);
+        }
+    }
+
+    fn announcement(&self) -> Command {
+        Command::SegmentsAnnouncement {
+            loaded: self.store.segment_ids(STREAM),
+            loading_http: self.scheduler.http_loading(),
+        }
+    }
+
+    fn flush_announcements(&mut self) {
+        if !self.announce_dirty || self.config.consume_only {
+            return;
+        }
+        self.announce_dirty = false;
+        let loaded = self.store.segment_ids(STREAM);
+        let loading = self.scheduler.http_loading();
+        if self.last_announced.as_ref() == Some(&(loaded.clone(), loading.clone())) {
+            return;
+        }
+        self.last_announced = Some((loaded.clone(), loading.clone()));
+        let cmd = Command::SegmentsAnnouncement {
+            loaded,
+            loading_http: loading,
+        };
+        let peers: Vec<PeerHandle> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.connected)
+            .map(|(h, _)| *h)
+            .collect();
+        for h in peers {
+            self.send_command(h, &cmd);
+        }
+    }
+
+    fn send_command(&mut self, peer: PeerHandle, cmd: &Command) {
+        for part in encode_command_with_max(cmd, self.config.max_message_bytes) {
+            self.outputs.push_back(Output::SendToPeer {
+                peer,
+                data: Bytes::from(part),
+                segment_bytes: false,
+            });
+        }
+    }
+
+    /// Destroys a peer: closes it (when `close`), forgets its downloads and uploads.
+    fn drop_peer(&mut self, peer: PeerHandle, close: bool, now: Instant) {
+        let Some(p) = self.peers.remove(&peer) else {
+            return;
+        };
+        self.need_plan = true;
+        if close {
+            self.outputs.push_back(Output::ClosePeer(peer));
+        }
+        if let Some(d) = p.download {
+            self.partials.remove(&d.segment);
+        }
+        if let Some(seg) = self.scheduler.remove_peer(peer) {
+            self.partials.remove(&seg);
+        }
+        if self.upload_cursor == Some(peer) {
+            self.upload_cursor = None;
+        }
+        let _ = now;
+    }
+
+    fn violation(&mut self, peer: PeerHandle, what: &str, now: Instant) {
+        tracing::debug!(?peer, "peer destroyed: {what}");
+        self.stats.peers_destroyed += 1;
+        self.drop_peer(peer, true, now);
+    }
+
+    fn peer_message(&mut self, peer: PeerHandle, data: &[u8], now: Instant) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        if !p.connected {
+            return;
+        }
+        let incoming = match p.decoder.push(data) {
+            Ok(Some(i)) => i,
+            Ok(None) => return,
+            Err(e) => {
+                self.violation(peer, &format!("bad message: {e}"), now);
+                return;
+            }
+        };
+        match incoming {
+            Incoming::SegmentBytes(bytes) => self.peer_bytes(peer, &bytes, now),
+            Incoming::Command(cmd) => self.peer_command(peer, cmd, now),
+        }
+    }
+
+    fn peer_bytes(&mut self, peer: PeerHandle, bytes: &[u8], now: Instant) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        // Bytes outside an answered request (e.g. after we cancelled) are ignored.
+        let Some(d) = p.download.as_mut() else {
+            return;
+        };
+        let Some(expected) = d.expected else {
+            return;
+        };
+        d.received += bytes.len() as u64;
+        let seg = d.segment;
+        if d.received > expected {
+            self.violation(peer, "more bytes than announced", now);
+            return;
+        }
+        let done = d.received == expected;
+        let part = self.partials.entry(seg).or_default();
+        part.data.extend_from_slice(bytes);
+        let have = part.data.len() as u64;
+        let total = part.total;
+        self.stats.p2p_bytes += bytes.len() as u64;
+        *self.stats.p2p_bytes_by_peer.entry(peer).or_default() += bytes.len() as u64;
+        self.scheduler.progress(seg, have, total, now);
+        if done {
+            if let Some(p) = self.peers.get_mut(&peer) {
+                p.download = None;
+            }
+            self.segment_loaded(seg, Some(peer), now);
+        }
+    }
+
+    fn peer_command(&mut self, peer: PeerHandle, cmd: Command, now: Instant) {
+        match cmd {
+            Command::SegmentsAnnouncement {
+                loaded,
+                loading_http,
+            } => {
+                self.scheduler.announce(peer, &loaded, &loading_http);
+                self.need_plan = true;
+            }
+            Command::SegmentRequest {
+                segment,
+                request,
+                byte_from,
+            } => self.upload_request(peer, segment, request, byte_from),
+            Command::CancelSegmentRequest { segment, request } => {
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    if p.upload
+                        .as_ref()
+                        .is_some_and(|u| u.segment == segment && u.request == request)
+                    {
+                        p.upload = None;
+                    }
+                }
+            }
+            Command::SegmentData {
+                segment,
+                request,
+                size,
+            } => {
+                let Some(p) = self.peers.get_mut(&peer) else {
+                    return;
+                };
+                let Some(d) = p
+                    .download
+                    .as_mut()
+                    .filter(|d| d.segment == segment && d.request == request)
+                else {
+                    // Answer to a cancelled request: ignore (its bytes are ignored too).
+                    return;
+                };
+                if d.expected.is_some() {
+                    self.violation(peer, "second SegmentData", now);
+                    return;
+                }
+                let from = self
+                    .partials
+                    .get(&segment)
+                    .map_or(0, |p| p.data.len() as u64);
+                d.expected = Some(size);
+                if size == 0 {
+                    self.violation(peer, "empty SegmentData", now);
+                    return;
+                }
+                let part = self.partials.entry(segment).or_default();
+                part.total = Some(from + size);
+                let total = part.total;
+                self.scheduler.progress(segment, from, total, now);
+            }
+            Command::SegmentDataSendingCompleted { segment, request } => {
+                let Some(p) = self.peers.get(&peer) else {
+                    return;
+                };
+                if let Some(d) = p
+                    .download
+                    .as_ref()
+                    .filter(|d| d.segment == segment && d.request == request)
+                {
+                    // All bytes would have completed the download already.
+                    let short = d.expected.is_none_or(|e| d.received < e);
+                    if short {
+                        self.violation(peer, "byte count mismatch", now);
+                        self.scheduler.forget(segment);
+                    }
+                }
+            }
+            Command::SegmentAbsent { segment, request } => {
+                let Some(p) = self.peers.get_mut(&peer) else {
+                    return;
+                };
+                if p.download
+                    .as_ref()
+                    .is_some_and(|d| d.segment == segment && d.request == request)
+                {
+                    p.download = None;
+                    self.partials.remove(&segment);
+                    self.scheduler.failed(segment, now);
+                    self.need_plan = true;
+                }
+            }
+        }
+    }
+
+    fn upload_request(
+        &mut self,
+        peer: PeerHandle,
+        segment: SegmentId,
+        request: RequestId,
+        byte_from: Option<u64>,
+    ) {
+        let data = if self.config.consume_only {
+            None
+        } else {
+            self.store.peek(STREAM, segment)
+        };
+        let Some(data) = data else {
+            self.send_command(peer, &Command::SegmentAbsent { segment, request });
+            return;
+        };
+        let from = byte_from.unwrap_or(0).min(data.len() as u64) as usize;
+        let data = data.slice(from..);
+        if let Some(p) = self.peers.get_mut(&peer) {
+            // One upload per peer: a new request replaces the previous one.
+            p.upload = Some(Upload {
+                segment,
+                request,
+                data,
+                offset: 0,
+                header_sent: false,
+            });
+        }
+    }
+
+    fn pump_uploads(&mut self, now: Instant) {
+        loop {
+            let order: Vec<PeerHandle> = self
+                .peers
+                .iter()
+                .filter(|(_, p)| p.upload.is_some())
+                .map(|(h, _)| *h)
+                .collect();
+            if order.is_empty() {
+                return;
+            }
+            // Round robin, starting after the last peer served.
+            let start = self
+                .upload_cursor
+                .and_then(|c| order.iter().position(|h| *h > c))
+                .unwrap_or(0);
+            let mut progressed = false;
+            for i in 0..order.len() {
+                let h = order[(start + i) % order.len()];
+                let max = self.config.max_message_bytes;
+                let Some(p) = self.peers.get_mut(&h) else {
+                    continue;
+                };
+                let Some(u) = p.upload.as_mut() else { continue };
+                if !u.header_sent {
+                    u.header_sent = true;
+                    let cmd = Command::SegmentData {
+                        segment: u.segment,
+                        request: u.request,
+                        size: u.data.len() as u64,
+                    };
+                    self.send_command(h, &cmd);
+                    progressed = true;
+                    self.upload_cursor = Some(h);
+                    continue;
+                }
+                let n = (u.data.len() - u.offset).min(max);
+                if n > 0 && !self.budget.try_take(n, now) {
+                    return;
+                }
+                let chunk = u.data.slice(u.offset..u.offset + n);
+                u.offset += n;
+                let finished = u.offset >= u.data.len();
+                let (seg, req) = (u.segment, u.request);
+                if finished {
+                    p.upload = None;
+                }
+                if n > 0 {
+                    self.stats.uploaded_bytes += n as u64;
+                    self.outputs.push_back(Output::SendToPeer {
+                        peer: h,
+                        data: chunk,
+                        segment_bytes: true,
+                    });
+                }
+                if finished {
+                    self.send_command(
+                        h,
+                        &Command::SegmentDataSendingCompleted {
+                            segment: seg,
+                            request: req,
+                        },
+                    );
+                }
+                progressed = true;
+                self.upload_cursor = Some(h);
+            }
+            if !progressed {
+                return;
+            }
+        }
+    }
+
+    fn http_chunk(&mut self, request: HttpHandle, data: &[u8], now: Instant) {
+        let Some(r) = self.http.get(&request) else {
+            return;
+        };
+        let (seg, base) = (r.segment, r.base);
+        let part = self.partials.entry(seg).or_default();
+        part.data.extend_from_slice(data);
+        let have = part.data.len() as u64;
+        let total = part.total;
+        self.stats.http_bytes += data.len() as u64;
+        *self.stats.http_bytes_by_base.entry(base).or_default() += data.len() as u64;
+        self.scheduler.progress(seg, have, total, now);
+    }
+
+    fn http_completed(&mut self, request: HttpHandle, now: Instant) {
+        let Some(r) = self.http.remove(&request) else {
+            return;
+        };
+        self.http_by_segment.remove(&r.segment);
+        let complete = self
+            .partials
+            .get(&r.segment)
+            .is_some_and(|p| p.total.is_none_or(|t| t == p.data.len() as u64));
+        if !complete {
+            self.partials.remove(&r.segment);
+            self.scheduler.failed(r.segment, now);
+            return;
+        }
+        self.segment_loaded(r.segment, None, now);
+    }
+
+    /// A segment's bytes are complete: verify, store, deliver, announce.
+    fn segment_loaded(&mut self, seg: SegmentId, from_peer: Option<PeerHandle>, now: Instant) {
+        let Some(part) = self.partials.remove(&seg) else {
+            return;
+        };
+        let data = Bytes::from(part.data);
+        if let (Some(manifest), Some(info)) = (&self.manifest, self.playlist.get(&seg)) {
+            if manifest.verify(file_name_of(&info.path), None, &data) == Verification::Mismatch {
+                self.stats.hash_mismatches += 1;
+                self.scheduler.forget(seg);
+                if let Some(peer) = from_peer {
+                    if let Some(id) = self.peers.get(&peer).and_then(|p| p.remote_id) {
+                        self.banned.insert(id);
+                        self.stats.peers_banned += 1;
+                    }
+                    self.violation(peer, "segment hash mismatch", now);
+                    // Fetch it again over HTTP right away.
+                    let action = self.scheduler.start_http_now(seg, now);
+                    self.execute(action, now);
+                } else {
+                    tracing::warn!(segment = seg, "HTTP segment does not match the manifest");
+                }
+                return;
+            }
+        }
+        match from_peer {
+            Some(_) => self.stats.segments_p2p += 1,
+            None => self.stats.segments_http += 1,
+        }
+        self.scheduler.completed(seg, now);
+        if let Err(e) = self.store.insert(STREAM, seg, data.clone()) {
+            tracing::warn!("segment not stored: {e}");
+        }
+        self.announce_dirty = true;
+        self.need_plan = true;
+        if self.player_wants.remove(&seg) {
+            self.stats.segments_delivered += 1;
+            let source = if from_peer.is_some() {
+                DeliverySource::Peer
+            } else {
+                DeliverySource::Http
+            };
+            self.outputs.push_back(Output::SegmentReady {
+                segment: seg,
+                data,
+                source,
+            });
+        }
+    }
+
+    fn wanted(&self, now: Instant) -> Vec<WantedSegment> {
+        let Some((pos, at)) = self.playback else {
+            // Without a playhead only the player's explicit requests count, due now.
+            return self
+                .player_wants
+                .iter()
+                .filter_map(|id| self.playlist.get(id))
+                .map(|s| WantedSegment {
+                    id: s.id,
+                    deadline: now,
+                    size_hint: s.size_hint,
+                    player_requested: true,
+                })
+                .collect();
+        };
+        self.playlist
+            .values()
+            .filter(|s| s.start + s.duration > pos + 0.05 || self.player_wants.contains(&s.id))
+            .filter(|s| !self.store.contains(STREAM, s.id))
+            .map(|s| {
+                let ahead = (s.start - pos).max(0.0);
+                WantedSegment {
+                    id: s.id,
+                    deadline: at + Duration::from_secs_f64(ahead),
+                    size_hint: s.size_hint,
+                    player_requested: self.player_wants.contains(&s.id),
+                }
+            })
+            .collect()
+    }
+
+    fn plan(&mut self, now: Instant) {
+        let wanted = self.wanted(now);
+        let actions = self.scheduler.plan(&wanted, now);
+        for a in actions {
+            self.execute(a, now);
+        }
+    }
+
+    fn url_for(&self, seg: SegmentId, base: usize) -> Option<String> {
+        let info = self.playlist.get(&seg)?;
+        let b = self
+            .config
+            .http_bases
+            .get(base)
+            .or(self.config.http_bases.first())?;
+        Some(format!(
+            "{}/{}",
+            b.trim_end_matches('/'),
+            info.path.trim_start_matches('/')
+        ))
+    }
+
+    fn execute(&mut self, action: Action, now: Instant) {
+        match action {
+            Action::StartHttp {
+                segment,
+                base,
+                from_byte,
+            } => {
+                self.partials
+                    .entry(segment)
+                    .or_default()
+                    .data
+                    .truncate(from_byte as usize);
+                self.open_http(segment, base, from_byte, now);
+            }
+            Action::SwitchToHttp {
+                segment,
+                peer,
+                base,
+                from_byte,
+            } => {
+                self.stats.stalls_avoided += 1;
+                self.cancel_peer_download(peer, segment);
+                let have = self
+                    .partials
+                    .get(&segment)
+                    .map_or(0, |p| p.data.len() as u64);
+                let from = from_byte.min(have);
+                if let Some(p) = self.partials.get_mut(&segment) {
+                    p.data.truncate(from as usize);
+                }
+                self.open_http(segment, base, from, now);
+            }
+            Action::StartP2p { segment, peer } => {
+                let request = self.next_request;
+                self.next_request += 1;
+                let Some(p) = self.peers.get_mut(&peer) else {
+                    self.scheduler.forget(segment);
+                    return;
+                };
+                if p.download.is_some() {
+                    self.scheduler.forget(segment);
+                    return;
+                }
+                let have = self
+                    .partials
+                    .get(&segment)
+                    .map_or(0, |p| p.data.len() as u64);
+                p.download = Some(PeerDownload {
+                    segment,
+                    request,
+                    expected: None,
+                    received: 0,
+                });
+                let byte_from = (have > 0).then_some(have);
+                self.send_command(
+                    peer,
+                    &Command::SegmentRequest {
+                        segment,
+                        request,
+                        byte_from,
+                    },
+                );
+            }
+            Action::Abort { segment } => {
+                if let Some(h) = self.http_by_segment.remove(&segment) {
+                    self.http.remove(&h);
+                    self.outputs.push_back(Output::HttpAbort(h));
+                    self.announce_dirty = true;
+                }
+                let peer = self
+                    .peers
+                    .iter()
+                    .find(|(_, p)| p.download.as_ref().is_some_and(|d| d.segment == segment))
+                    .map(|(h, _)| *h);
+                if let Some(peer) = peer {
+                    self.cancel_peer_download(peer, segment);
+                }
+                self.partials.remove(&segment);
+            }
+        }
+    }
+
+    fn cancel_peer_download(&mut self, peer: PeerHandle, segment: SegmentId) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        if let Some(d) = p.download.take_if(|d| d.segment == segment) {
+            self.send_command(
+                peer,
+                &Command::CancelSegmentRequest {
+                    segment,
+                    request: d.request,
+                },
+            );
+        }
+    }
+
+    fn open_http(&mut self, segment: SegmentId, base: usize, from_byte: u64, _now: Instant) {
+        let Some(url) = self.url_for(segment, base) else {
+            self.scheduler.forget(segment);
+            return;
+        };
+        if let Some(old) = self.http_by_segment.remove(&segment) {
+            self.http.remove(&old);
+            self.outputs.push_back(Output::HttpAbort(old));
+        }
+        let h = HttpHandle(self.next_handle);
+        self.next_handle += 1;
+        self.http.insert(
+            h,
+            HttpReq {
+                segment,
+                base,
+                from_byte,
+            },
+        );
+        self.http_by_segment.insert(segment, h);
+        self.announce_dirty = true;
+        self.outputs.push_back(Output::HttpRequest {
+            request: h,
+            url,
+            range_from: (from_byte > 0).then_some(from_byte),
+        });
+    }
+
+    /// The scheduler policy in use.
+    pub fn policy(&self) -> Policy {
+        self.config.scheduler.policy
+    }
+
+    /// The source of a running download, if any.
+    pub fn download_source(&self, segment: SegmentId) -> Option<Source> {
+        self.scheduler.download_source(segment)
+    }
+}
+
+impl Peer {
+    fn new(remote_id: Option<PeerId>, offer_id: Option<OfferId>) -> Self {
+        Self {
+            remote_id,
+            offer_id,
+            connected: false,
+            decoder: MessageDecoder::new(),
+            download: None,
+            upload: None,
+        }
+    }
+}
