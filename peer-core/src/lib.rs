@@ -6,7 +6,7 @@
 //!
 //! Modules, one concept each:
 //! - [`wire`]: p2p-media-loader v2 data-channel framing and commands;
-//! - `stream`: swarm ids, info hashes and segment ids as p2p-media-loader 2.3 derives them;
+//! - [`stream`]: swarm ids, info hashes and segment ids as p2p-media-loader 2.3 derives them;
 //! - `tracker_client`: the client side of the WebTorrent WebSocket tracker protocol;
 //! - `store`: the segment cache, bounded in bytes;
 //! - `integrity`: SHA-256 segment manifests (PeerTube `segments-sha256.json`);
@@ -17,6 +17,7 @@
 pub mod integrity;
 pub mod scheduler;
 pub mod store;
+pub mod stream;
 pub mod time;
 pub mod tracker_client;
 pub mod wire;
