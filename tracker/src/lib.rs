@@ -8,6 +8,9 @@
 //! - [`metrics`]: the Prometheus registry, `/metrics` and `/stats.json`;
 //! - [`server`]: the tokio accept loop, WebSocket and HTTP on one port, TLS, limits, shutdown.
 
+pub mod access;
 pub mod config;
+pub mod metrics;
 pub mod protocol;
+pub mod server;
 pub mod swarm;

@@ -1,0 +1,418 @@
+//! The network runtime: accept loops (one per listen address, IPv4 and IPv6), optional TLS,
+//! HTTP and WebSocket on one port (hyper, then tungstenite after the upgrade), connection caps,
+//! periodic expiry, reload and graceful shutdown.
+//!
+//! Protocol decisions are made by [`crate::swarm::Roster`]; this module only moves bytes,
+//! enforces limits and keeps the counters. Each WebSocket connection is one task with a small
+//! bounded [`outbox`] that other connections push relayed offers and answers into.
+
+mod http;
+mod outbox;
+mod ratelimit;
+pub mod tls;
+mod ws;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tracing::{debug, error, info, warn};
+
+use crate::access::{Access, AccessError};
+use crate::config::Config;
+use crate::metrics::{Metrics, MetricsError};
+use crate::swarm::{ConnId, Roster, RosterSettings};
+use outbox::Outbox;
+
+/// The server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TLS certificate or key could not be loaded.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    /// An info_hash list could not be loaded.
+    #[error(transparent)]
+    Access(#[from] AccessError),
+    /// The metrics registry could not be built.
+    #[error("metrics: {0}")]
+    Metrics(#[from] MetricsError),
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+}
+
+/// Entry point: [`Server::start`].
+#[derive(Debug)]
+pub struct Server;
+
+/// A started server; dropping it without [`RunningServer::shutdown`] leaves it running until the
+/// runtime ends.
+#[derive(Debug)]
+pub struct RunningServer {
+    shared: Arc<Shared>,
+    addrs: Vec<SocketAddr>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// State shared by every task of one server.
+pub(crate) struct Shared {
+    pub config: Config,
+    pub roster: Roster,
+    pub metrics: Metrics,
+    pub access: Access,
+    pub tls: RwLock<Option<TlsAcceptor>>,
+    /// Outboxes of open WebSocket connections.
+    pub conns: DashMap<ConnId, Arc<Outbox>>,
+    pub ws_config: WebSocketConfig,
+    next_conn: AtomicU64,
+    open_total: AtomicUsize,
+    per_ip: DashMap<IpAddr, usize>,
+    pub shutdown: watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("listen", &self.config.server.listen)
+            .field("open", &self.open_total.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    pub fn next_conn_id(&self) -> ConnId {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn tls_acceptor(&self) -> Option<TlsAcceptor> {
+        self.tls.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Counts a new TCP connection against the caps; `None` if it is over a cap.
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<ConnSlot> {
+        let ip = canonical_ip(ip);
+        let total = self.open_total.fetch_add(1, Ordering::AcqRel);
+        if total >= self.config.limits.max_connections {
+            self.open_total.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        {
+            let mut count = self.per_ip.entry(ip).or_insert(0);
+            if *count >= self.config.limits.max_connections_per_ip {
+                drop(count);
+                self.open_total.fetch_sub(1, Ordering::AcqRel);
+                return None;
+            }
+            *count += 1;
+        }
+        self.metrics.http_connections.inc();
+        Some(ConnSlot {
+            shared: self.clone(),
+            ip,
+            transport: AtomicU8::new(TRANSPORT_HTTP),
+        })
+    }
+
+    /// Re-reads the info_hash lists and the TLS certificate; failures keep the previous state.
+    pub fn reload(&self) {
+        match self.access.reload() {
+            Ok(()) => {
+                let lists = self.access.lists();
+                info!(
+                    allow = lists.allow.as_ref().map(|a| a.len()),
+                    deny = lists.deny.len(),
+                    "info_hash lists reloaded"
+                );
+            }
+            Err(e) => error!(error = %e, "info_hash lists not reloaded; previous lists kept"),
+        }
+        if let (Some(cert), Some(key)) = (
+            &self.config.server.tls_cert_file,
+            &self.config.server.tls_key_file,
+        ) {
+            match tls::load_acceptor(cert, key) {
+                Ok(acceptor) => {
+                    *self.tls.write().unwrap_or_else(|e| e.into_inner()) = Some(acceptor);
+                    info!("TLS certificate reloaded");
+                }
+                Err(e) => error!(error = %e, "TLS certificate not reloaded; previous one kept"),
+            }
+        }
+    }
+}
+
+/// IPv4-mapped IPv6 addresses count as their IPv4 address.
+pub(crate) fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
+const TRANSPORT_HTTP: u8 = 0;
+const TRANSPORT_WS: u8 = 1;
+
+/// One admitted TCP connection; releases its place in the caps and gauges when dropped.
+#[derive(Debug)]
+pub(crate) struct ConnSlot {
+    shared: Arc<Shared>,
+    ip: IpAddr,
+    transport: AtomicU8,
+}
+
+impl ConnSlot {
+    /// The connection became a WebSocket.
+    pub fn upgraded(&self) {
+        if self.transport.swap(TRANSPORT_WS, Ordering::AcqRel) == TRANSPORT_HTTP {
+            self.shared.metrics.http_connections.dec();
+            self.shared.metrics.ws_connections.inc();
+        }
+    }
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        match self.transport.load(Ordering::Acquire) {
+            TRANSPORT_WS => self.shared.metrics.ws_connections.dec(),
+            _ => self.shared.metrics.http_connections.dec(),
+        }
+        self.shared.open_total.fetch_sub(1, Ordering::AcqRel);
+        self.shared.per_ip.remove_if_mut(&self.ip, |_, count| {
+            *count = count.saturating_sub(1);
+            *count == 0
+        });
+    }
+}
+
+/// The WebSocket settings: size limits from the config and small buffers.
+fn ws_config(config: &Config) -> WebSocketConfig {
+    let max = config.limits.max_message_bytes;
+    WebSocketConfig::default()
+        .max_message_size(Some(max))
+        .max_frame_size(Some(config.limits.max_frame_bytes))
+        .read_buffer_size(WS_READ_BUFFER)
+        .write_buffer_size(0)
+        .max_write_buffer_size(max.saturating_mul(2).saturating_add(4096))
+        .accept_unmasked_frames(false)
+}
+
+/// Initial read buffer of a WebSocket connection, bytes.
+const WS_READ_BUFFER: usize = 1024;
+/// Time allowed for a TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Server {
+    /// Loads lists and TLS, binds every listen address and starts serving on the current tokio
+    /// runtime. Logs `listening address=<ip:port>` for each listener.
+    pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
+        config.validate()?;
+        let access = Access::new(&config.access)?;
+        let tls = match (&config.server.tls_cert_file, &config.server.tls_key_file) {
+            (Some(cert), Some(key)) => Some(tls::load_acceptor(cert, key)?),
+            _ => None,
+        };
+        let (shutdown, _) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            roster: Roster::new(RosterSettings::from_config(&config)),
+            metrics: Metrics::new()?,
+            access,
+            tls: RwLock::new(tls),
+            conns: DashMap::new(),
+            ws_config: ws_config(&config),
+            next_conn: AtomicU64::new(1),
+            open_total: AtomicUsize::new(0),
+            per_ip: DashMap::new(),
+            shutdown,
+            config,
+        });
+        let mut listeners = Vec::new();
+        for addr in &shared.config.server.listen {
+            let listener = bind(*addr).map_err(|source| ServerError::Bind {
+                addr: *addr,
+                source,
+            })?;
+            let local = listener.local_addr().map_err(|source| ServerError::Bind {
+                addr: *addr,
+                source,
+            })?;
+            listeners.push((listener, local));
+        }
+        let scheme = if shared.tls_acceptor().is_some() {
+            "wss/https"
+        } else {
+            "ws/http"
+        };
+        let mut addrs = Vec::new();
+        let mut tasks = Vec::new();
+        for (listener, local) in listeners {
+            info!(address = %local, scheme, "listening");
+            addrs.push(local);
+            tasks.push(tokio::spawn(accept_loop(shared.clone(), listener)));
+        }
+        tasks.push(tokio::spawn(expiry_loop(shared.clone())));
+        Ok(RunningServer {
+            shared,
+            addrs,
+            tasks,
+        })
+    }
+}
+
+impl RunningServer {
+    /// The bound addresses (with the real port when 0 was asked for).
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.addrs.clone()
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// Re-reads the info_hash lists and TLS certificate (as SIGHUP does). A broken file is
+    /// logged and the previous state kept.
+    pub fn reload(&self) {
+        self.shared.reload();
+    }
+
+    /// The Prometheus text of `/metrics`.
+    pub fn metrics_text(&self) -> String {
+        self.shared.metrics.render(&self.shared.roster)
+    }
+
+    /// Stops accepting, sends close frames to every WebSocket, waits up to
+    /// `server.shutdown_grace_secs` for connections to end and logs the final counters.
+    pub async fn shutdown(self) {
+        let shared = self.shared;
+        shared.shutdown.send_replace(true);
+        let grace = Duration::from_secs(shared.config.server.shutdown_grace_secs);
+        let deadline = tokio::time::Instant::now() + grace;
+        while shared.open_total.load(Ordering::Acquire) > 0
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for task in self.tasks {
+            task.abort();
+        }
+        let totals = shared.roster.totals();
+        let (messages_in, messages_out) = shared.metrics.message_totals();
+        info!(
+            connections_left = shared.open_total.load(Ordering::Acquire),
+            swarms = totals.swarms,
+            seeders = totals.seeders,
+            leechers = totals.leechers,
+            messages_in,
+            messages_out,
+            errors = shared.metrics.error_total(),
+            "tracker stopped"
+        );
+    }
+}
+
+/// Binds a listener; IPv6 sockets are IPv6-only so `0.0.0.0` and `[::]` can share a port.
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => {
+            let socket = socket2::Socket::new(
+                socket2::Domain::IPV6,
+                socket2::Type::STREAM,
+                Some(socket2::Protocol::TCP),
+            )?;
+            socket.set_only_v6(true)?;
+            socket.set_nonblocking(true)?;
+            tokio::net::TcpSocket::from_std_stream(socket.into())
+        }
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
+}
+
+async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+    let mut shutdown = shared.shutdown.subscribe();
+    loop {
+        let (tcp, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        if *shutdown.borrow() {
+            break;
+        }
+        let _ = tcp.set_nodelay(true);
+        let slot = shared.admit(remote.ip());
+        if slot.is_none() {
+            shared
+                .metrics
+                .error(crate::protocol::ErrorKind::ConnectionLimit);
+            debug!(%remote, "connection over the limit");
+        }
+        let shared = shared.clone();
+        match shared.tls_acceptor() {
+            Some(acceptor) => {
+                tokio::spawn(async move {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                        Ok(Ok(stream)) => serve(shared, stream, remote, slot).await,
+                        Ok(Err(e)) => debug!(%remote, error = %e, "TLS handshake failed"),
+                        Err(_) => debug!(%remote, "TLS handshake timed out"),
+                    }
+                });
+            }
+            None => {
+                tokio::spawn(serve(shared, tcp, remote, slot));
+            }
+        }
+    }
+}
+
+/// Serves HTTP on one connection until it closes or upgrades to WebSocket.
+async fn serve<I>(shared: Arc<Shared>, io: I, remote: SocketAddr, slot: Option<ConnSlot>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    http::serve_connection(shared, io, remote, slot.map(Arc::new)).await;
+}
+
+/// Removes silent peers and expired offers periodically.
+async fn expiry_loop(shared: Arc<Shared>) {
+    let period = (shared
+        .roster
+        .settings()
+        .peer_timeout
+        .min(shared.roster.settings().offer_ttl)
+        / 4)
+    .clamp(Duration::from_millis(250), Duration::from_secs(30));
+    let mut ticker = tokio::time::interval(period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let report = shared.roster.expire(Instant::now());
+        if report.peers > 0 || report.swarms > 0 {
+            debug!(peers = report.peers, swarms = report.swarms, "expired");
+        }
+    }
+}
