@@ -42,11 +42,16 @@ pub fn peer_id_prefix(major: u32, minor: u32) -> String {
 /// A peer id: `prefix` followed by random [`PEER_ID_SYMBOLS`] up to [`ID_LEN`] characters
 /// (a prefix of 20 characters or more is returned as it is, like p2p-media-loader).
 pub fn generate_peer_id_with_prefix<R: Rng + ?Sized>(prefix: &str, rng: &mut R) -> String {
+    peer_id_from_picks(prefix, |n| rng.random_range(0..n))
+}
+
+/// A peer id whose random characters are chosen by `pick(n)`, an index below `n` (taken modulo
+/// `n`), for each character in turn. p2p-media-loader picks `floor(Math.random() * n)`.
+pub fn peer_id_from_picks(prefix: &str, mut pick: impl FnMut(usize) -> usize) -> String {
+    let n = PEER_ID_SYMBOLS.len();
     let mut id = String::from(prefix);
     for _ in prefix.len()..ID_LEN {
-        id.push(char::from(
-            PEER_ID_SYMBOLS[rng.random_range(0..PEER_ID_SYMBOLS.len())],
-        ));
+        id.push(char::from(PEER_ID_SYMBOLS[pick(n) % n]));
     }
     id
 }
@@ -327,12 +332,32 @@ const AUDIO_CODES: &[&str] = &[
     "mp4a", "raw ", "Opus", "opus", "samr", "sawb", "sawp", "sevc", "sqcp", "ssmv", "twos", "ulaw",
 ];
 
+/// hls.js's list of text sample entry codes.
+const TEXT_CODES: &[&str] = &["stpp", "wvtt"];
+
+/// The entries of a `CODECS` value (hls.js splits at spaces and commas).
+fn codec_entries(codecs: &str) -> impl Iterator<Item = &str> {
+    codecs.split([' ', ',']).filter(|c| !c.is_empty())
+}
+
+/// Whether a codec's sample entry (its first four characters) is in `codes`.
+fn is_codec_type(codec: &str, codes: &[&str]) -> bool {
+    codes.contains(&codec.get(..4).unwrap_or(codec))
+}
+
+/// Whether `CODECS` lists an entry hls.js knows as neither video, audio nor text.
+fn has_unknown_codec(codecs: &str) -> bool {
+    codec_entries(codecs).any(|c| {
+        !is_codec_type(c, VIDEO_CODES)
+            && !is_codec_type(c, AUDIO_CODES)
+            && !is_codec_type(c, TEXT_CODES)
+    })
+}
+
 /// The codecs of `CODECS` whose sample entry is in `codes`, joined with `,` (hls.js `setCodecs`).
 fn codecs_of_type(codecs: &str, codes: &[&str]) -> Option<String> {
-    let found: Vec<&str> = codecs
-        .split([' ', ','])
-        .filter(|c| !c.is_empty())
-        .filter(|c| codes.contains(&c.get(..4).unwrap_or(c)))
+    let found: Vec<&str> = codec_entries(codecs)
+        .filter(|c| is_codec_type(c, codes))
         .map(|c| c.split('/').next().unwrap_or(c))
         .collect();
     (!found.is_empty()).then(|| found.join(","))
@@ -419,8 +444,9 @@ fn js_truthy(v: f64) -> bool {
 ///   of the first variant whose `AUDIO` equals the rendition's `GROUP-ID` (else of the first
 ///   variant), language = `LANGUAGE`, channels = `CHANNELS`, name = `NAME` or else `LANGUAGE`.
 ///
-/// Codecs hls.js does not know are left out (in a browser hls.js may add them when Media Source
-/// supports them). Variables (`#EXT-X-DEFINE`) are not substituted. When the renditions do not
+/// Variants listing a codec hls.js does not know are dropped, unless every variant does; then
+/// the unknown codecs are left out of the codecs (in a browser hls.js may instead count them as
+/// audio or video when Media Source supports them, which this function cannot know). Variables (`#EXT-X-DEFINE`) are not substituted. When the renditions do not
 /// include one without a URI and the first variant has an audio codec and no `AUDIO` group,
 /// hls.js adds an embedded `main` audio track with an empty URI; so does this function.
 pub fn master_playlist_streams(playlist: &str) -> Vec<PlaylistStream> {
@@ -441,6 +467,14 @@ pub fn master_playlist_streams(playlist: &str) -> Vec<PlaylistStream> {
         } else if let Some(attrs) = pending.take() {
             variants.push((attrs, line.to_string()));
         }
+    }
+    // hls.js drops variants listing an unknown codec, unless that would drop them all.
+    let known = variants
+        .iter()
+        .filter(|(a, _)| !has_unknown_codec(attr(a, "CODECS").unwrap_or("")))
+        .count();
+    if known > 0 && known < variants.len() {
+        variants.retain(|(a, _)| !has_unknown_codec(attr(a, "CODECS").unwrap_or("")));
     }
     let mut out = Vec::new();
     let mut audio_codec_of_group: Vec<(Option<&str>, Option<String>)> = Vec::new();

@@ -1,0 +1,380 @@
+// Writes segswarm-core's JavaScript-produced test vectors with the published npm packages
+// p2p-media-loader-core 2.3.1, p2p-media-loader-hlsjs 2.3.1 and hls.js 1.6.15 (exact versions in
+// package.json / package-lock.json).
+//
+// Regenerate (needs Node 20+ and npm; writes ../fixtures/*.json, which are committed so that
+// `cargo test` needs no Node):
+//
+//     cd peer-core/tests/js-vectors
+//     npm ci --ignore-scripts      # scripts off: bittorrent-tracker's optional native WebRTC
+//                                  # module would try to compile, and nothing here needs it
+//     node generate.mjs
+//
+// How the real code is reached: the packages' entry points cannot be imported in Node 20
+// (p2p-media-loader-core's lib/index.js re-exports a named `debug` from the CommonJS `debug`
+// package) and `exports` hides their module files, so this script imports the compiled module
+// files of the published packages directly by path from node_modules/*/lib (the codec:
+// lib/p2p/commands/*.js; identity: lib/utils/stream.js and lib/utils/peer.js; the hls.js glue:
+// p2p-media-loader-hlsjs/lib/segment-manager.js). segment-manager.js imports
+// `generateStreamShortId` from the "p2p-media-loader-core" entry; a module resolve hook
+// (registered below) sends that one import to lib/utils/stream.js of the same package, where
+// the entry point re-exports it from. Nothing is re-implemented here except two one-liners
+// that are not exported, each quoted from its source: the swarm id fallback
+// (`url.split("?")[0]`, core.ts setManifestResponseUrl) and `getStreamId`'s stream object shape.
+
+import { register } from "node:module";
+import { writeFileSync, mkdirSync, readFileSync } from "node:fs";
+
+const here = new URL("./", import.meta.url);
+const lib = (pkg, file) => new URL(`./node_modules/${pkg}/lib/${file}`, here).href;
+
+register(
+  "data:text/javascript," +
+    encodeURIComponent(`
+      export async function resolve(specifier, context, next) {
+        if (specifier === "p2p-media-loader-core") {
+          return { url: ${JSON.stringify(lib("p2p-media-loader-core", "utils/stream.js"))}, shortCircuit: true };
+        }
+        return next(specifier, context);
+      }`),
+);
+
+const Commands = await import(lib("p2p-media-loader-core", "p2p/commands/index.js"));
+const StreamUtils = await import(lib("p2p-media-loader-core", "utils/stream.js"));
+const PeerUtils = await import(lib("p2p-media-loader-core", "utils/peer.js"));
+const { PACKAGE_VERSION } = await import(lib("p2p-media-loader-core", "utils/version.js"));
+const { SegmentManager } = await import(lib("p2p-media-loader-hlsjs", "segment-manager.js"));
+const { M3U8Parser } = await import("hls.js");
+
+const pkgVersion = (name) =>
+  JSON.parse(readFileSync(new URL(`./node_modules/${name}/package.json`, here))).version;
+const generator = {
+  script: "peer-core/tests/js-vectors/generate.mjs",
+  "p2p-media-loader-core": pkgVersion("p2p-media-loader-core"),
+  "p2p-media-loader-hlsjs": pkgVersion("p2p-media-loader-hlsjs"),
+  "hls.js": pkgVersion("hls.js"),
+};
+
+const fixtures = new URL("../fixtures/", here);
+mkdirSync(fixtures, { recursive: true });
+const write = (name, value) => {
+  // JSON has no NaN: write it (and infinities) as strings.
+  const special = (_k, v) => (typeof v === "number" && !Number.isFinite(v) ? `${v}` : v);
+  writeFileSync(new URL(name, fixtures), JSON.stringify(value, special, 1) + "\n");
+  console.log(`wrote fixtures/${name}`);
+};
+const hex = (bytes) => Buffer.from(bytes).toString("hex");
+
+// ---------------------------------------------------------------- wire commands
+
+const DEFAULT_MAX = 64 * 1024 - 1; // core.ts default webRtcMaxMessageSize
+const range = (from, count, step = 1) => Array.from({ length: count }, (_, i) => from + i * step);
+const P60 = 2 ** 60;
+const SAFE = Number.MAX_SAFE_INTEGER;
+
+const commands = [
+  ["announcement, empty", { c: 0, l: [], p: [] }],
+  ["announcement, loaded only", { c: 0, l: [0, 1, 2, 3] }],
+  ["announcement, loading only", { c: 0, p: [7] }],
+  ["announcement, live window", { c: 0, l: range(123456, 15), p: [123471, 123472] }],
+  ["announcement, groups across 256 boundaries", { c: 0, l: [250, 255, 256, 257, 511, 512, 1000, 3, 70000], p: [65535, 65536] }],
+  ["announcement, duplicates and order", { c: 0, l: [5, 300, 5, 1, 301], p: [] }],
+  ["announcement, negative ids", { c: 0, l: [-1, -2, -255, -256, -257, -70000], p: [-5] }],
+  ["announcement, large ids", { c: 0, l: [P60, P60 + 1, -P60, SAFE, -SAFE, 2 ** 32, 2 ** 31 - 1], p: [2 ** 53 - 2] }],
+  ["announcement, 255 members in one group", { c: 0, l: range(256, 255) }],
+  // > 65527 payload bytes: split into parts at the default limit.
+  ["announcement, 255 full groups (multi-part)", { c: 0, l: range(0, 255 * 256).filter((i) => i % 256 < 255), p: range(1 << 20, 40, 3) }],
+  ["announcement, 255 sparse groups", { c: 0, l: range(7, 255, 256), p: range(-1000, 255, 1024) }],
+  ["request", { c: 1, i: 1234, r: 56 }],
+  ["request, byte offset", { c: 1, i: 1234, r: 56, b: 65535 }],
+  ["request, zero byte offset omitted", { c: 1, i: 0, r: 0, b: 0 }],
+  ["request, large values", { c: 1, i: P60, r: 999, b: 2 ** 40 + 17 }],
+  ["request, negative ids", { c: 1, i: -1, r: -128, b: 1 }],
+  ["segment data", { c: 2, i: 17, r: 3, s: 1234567 }],
+  ["segment data, empty", { c: 2, i: 0, r: 0, s: 0 }],
+  ["segment data, large", { c: 2, i: SAFE, r: 127, s: 2 ** 33 }],
+  ["sending completed", { c: 3, i: 17, r: 3 }],
+  ["sending completed, boundaries", { c: 3, i: 127, r: 128 }],
+  ["absent", { c: 4, i: 255, r: 256 }],
+  ["absent, negative", { c: 4, i: -127, r: -129 }],
+  ["cancel", { c: 5, i: 65535, r: 65536 }],
+  ["cancel, large", { c: 5, i: -SAFE, r: P60 }],
+];
+
+// The same commands again with small message limits, to exercise the multi-part rule.
+const limits = [DEFAULT_MAX, 100, 33, 16, 12];
+const cases = [];
+for (const maxMessage of limits) {
+  for (const [name, command] of commands) {
+    const parts = Commands.serializePeerCommand(command, maxMessage);
+    // Small limits only for small commands (keeps the fixture small).
+    if (maxMessage !== DEFAULT_MAX && parts.reduce((n, p) => n + p.length, 0) > 2000) continue;
+    // Join and decode with the package's own receiving side.
+    let decoded;
+    const joiner = new Commands.BinaryCommandChunksJoiner((buf) => {
+      decoded = Commands.deserializeCommand(buf);
+    });
+    for (const part of parts) {
+      if (!Commands.isCommandChunk(part)) throw new Error(`not a command chunk: ${name}`);
+      joiner.addCommandChunk(part);
+    }
+    // `decoded` is what the package's decoder returns; left out when equal to `command`.
+    const same = JSON.stringify(decoded) === JSON.stringify(command);
+    cases.push({ name, max_message: maxMessage, command, messages: parts.map(hex), ...(same ? {} : { decoded }) });
+  }
+}
+
+// Messages that are (not) command chunks, as the package's isCommandChunk sees them.
+const enc = (s) => new TextEncoder().encode(s);
+const classify = [
+  enc("cstr\x00cend"),
+  enc("cstrcend"),
+  enc("dstr\x01dend"),
+  enc("cstr\x01dend"),
+  enc("dstr\x01cend"),
+  enc("cstr"),
+  enc("cend"),
+  enc("cstrcen"),
+  enc("xstr\x00cend"),
+  enc("cstr\x00xend"),
+  new Uint8Array([0x47, 0x40, 0x11, 0x10]),
+  new Uint8Array([]),
+  enc("CSTR\x00CEND"),
+].map((m) => ({ message: hex(m), is_command: Commands.isCommandChunk(m) }));
+
+const bigint = (_k, v) => (typeof v === "number" && !Number.isSafeInteger(v) && Number.isInteger(v) ? `${BigInt(v)}` : v);
+writeFileSync(
+  new URL("wire_commands.json", fixtures),
+  JSON.stringify({ generator, default_max_message: DEFAULT_MAX, cases, classify }, bigint) + "\n",
+);
+console.log("wrote fixtures/wire_commands.json");
+
+// ---------------------------------------------------------------- stream identity
+
+const shortIdProps = [
+  {},
+  { bitrate: 0 },
+  { bitrate: 1280000, codecs: "avc1.4d401f", width: 1280, height: 720 },
+  { bitrate: 1280000, codecs: "avc1.66.30,mp4a.40.2", width: 1280, height: 720, frameRate: "30.000", videoRange: "sdr" },
+  { bitrate: 5000000, codecs: " HVC1.2.4.L153.B0 , MP4A.40.2", width: 3840, height: 2160, frameRate: "59.940", videoRange: " pq " },
+  { bitrate: 800000, codecs: "avc.100.41", width: 640, height: 360, frameRate: 25 },
+  { bitrate: 800000, codecs: "avc1.066.30" },
+  { bitrate: 800000, codecs: "avc1.77.x,avc1.4.5" },
+  { bitrate: 0, codecs: "mp4a.40.2", language: "en-US", channels: "2", name: "English" },
+  { bitrate: 0, codecs: "ec-3", language: "und", channels: "16/JOC", name: " Dolby Atmos " },
+  { bitrate: 0, codecs: "opus", language: "FR", channels: 6, name: "Français" },
+  { bitrate: 0, codecs: "mp4a.40.5", language: "de", channels: "6/JOC", name: "" },
+  { bitrate: 64000, frameRate: "not a number" },
+  { bitrate: 64000, frameRate: "23.976" },
+  { bitrate: 64000, frameRate: "0" },
+  { bitrate: 64000, frameRate: "1e1" },
+  { bitrate: Number.NaN },
+  { bitrate: 64000, width: 0, height: 0 },
+  { bitrate: 64000, codecs: "" , name: null, language: null, channels: null, frameRate: null, videoRange: null },
+].map((props) => ({ props, short_id: StreamUtils.generateStreamShortId(props) }));
+
+const swarmInputs = [
+  { manifest_url: "https://cdn.example.com/live/stream.m3u8" },
+  { manifest_url: "https://cdn.example.com/live/stream.m3u8?token=abc&x=1" },
+  { manifest_url: "https://cdn.example.com/vod/a b/ünï.m3u8?x" },
+  { manifest_url: "http://127.0.0.1:8080/hls/index.m3u8#frag" },
+  { manifest_url: "https://cdn.example.com/live/stream.m3u8?token=1", swarm_id: "my-swarm" },
+  { manifest_url: "https://x", swarm_id: "" },
+  { manifest_url: "https://peertube.example/static/streaming-playlists/hls/123/master.m3u8", swarm_id: "peertube-123" },
+];
+const swarms = [];
+for (const input of swarmInputs) {
+  // core.ts: setManifestResponseUrl(url) { this.manifestResponseUrl = url.split("?")[0]; }
+  // hybrid-loader.ts: const swarmId = this.config.swarmId ?? this.streamManifestUrl;
+  const swarmId = input.swarm_id ?? input.manifest_url.split("?")[0];
+  for (const type of ["main", "secondary"]) {
+    for (const { short_id } of shortIdProps.slice(2, 4)) {
+      // Stream objects carry `type` and `index` (the short id): getStreamId = `${type}-${index}`.
+      const streamSwarmId = StreamUtils.getStreamSwarmId(swarmId, { type, index: short_id });
+      swarms.push({
+        ...input,
+        type,
+        short_id,
+        stream_swarm_id: streamSwarmId,
+        info_hash: PeerUtils.getStreamHash(streamSwarmId),
+      });
+    }
+  }
+}
+
+// Multivariant playlists through hls.js's parser and p2p-media-loader-hlsjs's SegmentManager.
+const masters = [
+  {
+    name: "video variants with alternative audio",
+    manifest_url: "https://cdn.example.com/vod/master.m3u8?sig=1",
+    text: `#EXTM3U
+#EXT-X-VERSION:6
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aac",LANGUAGE="en",NAME="English",DEFAULT=YES,AUTOSELECT=YES,CHANNELS="2",URI="audio/en/index.m3u8"
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aac",LANGUAGE="fr-CA",NAME="Français",CHANNELS="6/JOC",URI="audio/fr/index.m3u8"
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="ec3",LANGUAGE="und",CHANNELS="16/JOC",URI="audio/atmos/index.m3u8"
+#EXT-X-STREAM-INF:BANDWIDTH=2149280,AVERAGE-BANDWIDTH=2000000,CODECS="avc1.64001f,mp4a.40.2",RESOLUTION=1280x720,FRAME-RATE=30.000,VIDEO-RANGE=SDR,AUDIO="aac"
+video/720/index.m3u8
+#EXT-X-STREAM-INF:BANDWIDTH=6221600,CODECS="hvc1.2.4.L123.B0,ec-3",RESOLUTION=1920x1080,FRAME-RATE=59.940,VIDEO-RANGE=PQ,AUDIO="ec3"
+video/1080/index.m3u8
+#EXT-X-STREAM-INF:BANDWIDTH=640000,CODECS="avc1.66.30,mp4a.40.2",RESOLUTION=640x360,AUDIO="aac"
+video/360/index.m3u8
+`,
+  },
+  {
+    name: "muxed variants, no audio groups",
+    manifest_url: "http://127.0.0.1:8080/live/master.m3u8",
+    text: `#EXTM3U
+#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=640x360,CODECS="avc1.4d401e,mp4a.40.2"
+360p.m3u8
+
+#EXT-X-STREAM-INF:BANDWIDTH=1400000,RESOLUTION=842x480,CODECS="avc1.4d401f,mp4a.40.2"
+# a comment line between the tag and the URI
+480p.m3u8
+#EXT-X-STREAM-INF:AVERAGE-BANDWIDTH=2800000,RESOLUTION=1280x720
+720p.m3u8
+`,
+  },
+  {
+    name: "zero bandwidth means missing metadata, unknown codecs left out",
+    manifest_url: "https://e.example/p/master.m3u8",
+    text: `#EXTM3U
+#EXT-X-STREAM-INF:BANDWIDTH=0,CODECS="avc1.64001f",RESOLUTION=1920x1080,FRAME-RATE=25
+a.m3u8
+#EXT-X-STREAM-INF:BANDWIDTH=300000,CODECS="xyz1.1,avc1.42e01e",RESOLUTION=416x234,FRAME-RATE=15.0
+b.m3u8
+#EXT-X-STREAM-INF:BANDWIDTH=0
+c.m3u8
+`,
+  },
+  {
+    name: "muxed first variant with separate audio renditions adds an embedded main track",
+    manifest_url: "https://e.example/q/master.m3u8?a=b",
+    text: `#EXTM3U
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="alt",NAME="Commentary",LANGUAGE="en",URI="commentary.m3u8"
+#EXT-X-STREAM-INF:BANDWIDTH=1000000,CODECS="avc1.4d401f,mp4a.40.2",RESOLUTION=960x540
+main.m3u8
+#EXT-X-STREAM-INF:BANDWIDTH=2000000,CODECS="avc1.4d401f,mp4a.40.2",RESOLUTION=1280x720,AUDIO="alt"
+alt.m3u8
+`,
+  },
+];
+
+const hlsStreams = [];
+for (const master of masters) {
+  const parsed = M3U8Parser.parseMasterPlaylist(master.text, master.manifest_url);
+  if (parsed.playlistParsingError) throw parsed.playlistParsingError;
+  const media = M3U8Parser.parseMasterPlaylistMedia(master.text, master.manifest_url, parsed);
+  const levels = parsed.levels;
+  const audioTracks = media.AUDIO ?? [];
+  // hls.js playlist-loader handleMasterPlaylist: the embedded main audio track it adds.
+  if (audioTracks.length && !audioTracks.some((t) => !t.url) && levels[0].audioCodec && !levels[0].attrs.AUDIO) {
+    audioTracks.unshift({ type: "main", name: "main", groupId: "main", default: false, autoselect: false, forced: false, id: -1, attrs: {}, bitrate: 0, url: "" });
+  }
+  const added = [];
+  const core = { addStreamIfNoneExists: (stream) => added.push(stream) };
+  new SegmentManager(core).processMainManifest({ levels, audioTracks });
+  const swarmId = master.manifest_url.split("?")[0];
+  hlsStreams.push({
+    name: master.name,
+    manifest_url: master.manifest_url,
+    text: master.text,
+    streams: added.map((s) => {
+      const streamSwarmId = StreamUtils.getStreamSwarmId(swarmId, s);
+      return {
+        type: s.type,
+        url: s.runtimeId,
+        short_id: s.index,
+        stream_swarm_id: streamSwarmId,
+        info_hash: PeerUtils.getStreamHash(streamSwarmId),
+      };
+    }),
+  });
+}
+
+// Segment external ids: hls.js media playlist parse + SegmentManager.updatePlaylist.
+const mediaPlaylists = [
+  {
+    name: "live sliding window",
+    url: "https://cdn.example.com/live/720/index.m3u8",
+    text: `#EXTM3U
+#EXT-X-VERSION:3
+#EXT-X-TARGETDURATION:4
+#EXT-X-MEDIA-SEQUENCE:1234
+#EXTINF:4.0,
+seg1234.ts
+#EXTINF:4.0,
+seg1235.ts
+#EXT-X-DISCONTINUITY
+#EXTINF:4.0,
+seg1236.ts
+#EXTINF:3.5,
+seg1237.ts
+`,
+  },
+  {
+    name: "vod",
+    url: "https://cdn.example.com/vod/720/index.m3u8",
+    text: `#EXTM3U
+#EXT-X-VERSION:3
+#EXT-X-TARGETDURATION:6
+#EXT-X-MEDIA-SEQUENCE:10
+#EXT-X-PLAYLIST-TYPE:VOD
+#EXTINF:6.0,
+a.ts
+#EXTINF:6.0,
+b.ts
+#EXTINF:6.0,
+c.ts
+#EXT-X-ENDLIST
+`,
+  },
+  {
+    name: "live without media sequence",
+    url: "https://cdn.example.com/live2/index.m3u8",
+    text: `#EXTM3U
+#EXT-X-TARGETDURATION:2
+#EXTINF:2.0,
+x0.ts
+#EXTINF:2.0,
+x1.ts
+`,
+  },
+];
+const segmentIds = mediaPlaylists.map((pl) => {
+  const details = M3U8Parser.parseLevelPlaylist(pl.text, pl.url, 0, "main", 0, null);
+  let newSegments = [];
+  const core = {
+    getStream: () => ({ segments: new Map() }),
+    updateStream: (_url, segments) => (newSegments = segments),
+  };
+  new SegmentManager(core).updatePlaylist({ details });
+  return {
+    name: pl.name,
+    text: pl.text,
+    live: details.live,
+    media_sequence: details.startSN,
+    segments: newSegments.map((s) => ({ url: s.url, external_id: s.externalId })),
+  };
+});
+
+// Peer ids: the prefix, and ids drawn with a scripted Math.random.
+const peerIdRandoms = [0, 0.999999, 0.5, 0.25, 0.1, 0.9, 0.33, 0.66, 0.01, 0.75, 0.42, 0.58];
+const realRandom = Math.random;
+let next = 0;
+Math.random = () => peerIdRandoms[next++ % peerIdRandoms.length];
+const peerId = PeerUtils.generatePeerId(PeerUtils.TRACKER_CLIENT_VERSION_PREFIX);
+Math.random = realRandom;
+
+write("stream_ids.json", {
+  generator,
+  package_version: PACKAGE_VERSION,
+  peer_id: {
+    prefix: PeerUtils.TRACKER_CLIENT_VERSION_PREFIX,
+    randoms: peerIdRandoms,
+    id: peerId,
+  },
+  short_ids: shortIdProps,
+  swarms,
+  hls_masters: hlsStreams,
+  segment_ids: segmentIds,
+});

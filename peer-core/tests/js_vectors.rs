@@ -1,0 +1,293 @@
+//! Test vectors written by the published p2p-media-loader 2.3.1 packages (and hls.js) running in
+//! Node: `tests/js-vectors/generate.mjs` wrote `tests/fixtures/*.json`. Our decoder must read
+//! their messages, our encoder must reproduce them byte for byte, and our stream identity must
+//! give the same ids and info hashes.
+
+use segswarm_core::stream::{
+    generate_stream_short_id, master_playlist_streams, peer_id_from_picks, peer_id_prefix,
+    segment_external_id, swarm_id_from_manifest_url, ShortIdProps, StreamIdentity, StreamType,
+    PROTOCOL_PACKAGE_VERSION,
+};
+use segswarm_core::wire::{
+    encode_command, encode_command_with_max, is_command_part, Command, Incoming, MessageDecoder,
+    MAX_MESSAGE_BYTES,
+};
+use serde_json::Value;
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// A JSON number, or a decimal string for integers beyond 2^53.
+fn int(v: &Value) -> i64 {
+    match v {
+        Value::Number(n) => n.as_i64().unwrap_or_else(|| panic!("not an i64: {n}")),
+        Value::String(s) => s.parse().unwrap_or_else(|_| panic!("not an i64: {s}")),
+        other => panic!("not an integer: {other}"),
+    }
+}
+
+fn ids(v: Option<&Value>) -> Vec<i64> {
+    v.and_then(Value::as_array)
+        .map(|a| a.iter().map(int).collect())
+        .unwrap_or_default()
+}
+
+/// A p2p-media-loader command object (`{c, i, r, ...}`) as our [`Command`].
+fn command(v: &Value) -> Command {
+    let f = |name: &str| int(&v[name]);
+    match v["c"].as_u64() {
+        Some(0) => Command::SegmentsAnnouncement {
+            loaded: ids(v.get("l")),
+            loading_http: ids(v.get("p")),
+        },
+        Some(1) => Command::SegmentRequest {
+            segment: f("i"),
+            request: f("r"),
+            byte_from: v.get("b").map(|b| int(b) as u64),
+        },
+        Some(2) => Command::SegmentData {
+            segment: f("i"),
+            request: f("r"),
+            size: f("s") as u64,
+        },
+        Some(3) => Command::SegmentDataSendingCompleted {
+            segment: f("i"),
+            request: f("r"),
+        },
+        Some(4) => Command::SegmentAbsent {
+            segment: f("i"),
+            request: f("r"),
+        },
+        Some(5) => Command::CancelSegmentRequest {
+            segment: f("i"),
+            request: f("r"),
+        },
+        other => panic!("unknown command {other:?}"),
+    }
+}
+
+#[test]
+fn wire_messages_match_p2p_media_loader_byte_for_byte() {
+    let fx = fixture("wire_commands.json");
+    assert_eq!(
+        fx["default_max_message"].as_u64(),
+        Some(MAX_MESSAGE_BYTES as u64)
+    );
+    let cases = fx["cases"].as_array().expect("cases");
+    assert!(cases.len() > 100, "only {} cases", cases.len());
+    let mut multi_part = 0;
+    for case in cases {
+        let name = format!("{} (max {})", case["name"], case["max_message"]);
+        let max = case["max_message"].as_u64().expect("max_message") as usize;
+        let cmd = command(&case["command"]);
+        let expected: Vec<Vec<u8>> = case["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .map(|m| hex::decode(m.as_str().expect("hex")).expect("hex"))
+            .collect();
+        if expected.len() > 1 {
+            multi_part += 1;
+        }
+
+        // Our encoder reproduces the package's messages.
+        assert_eq!(
+            encode_command_with_max(&cmd, max),
+            expected,
+            "encode {name}"
+        );
+        if max == MAX_MESSAGE_BYTES {
+            assert_eq!(encode_command(&cmd), expected, "encode_command {name}");
+        }
+
+        // Our decoder reads them as the package's own decoder did.
+        let decoded_js = command(case.get("decoded").unwrap_or(&case["command"]));
+        let decoded_js = match decoded_js {
+            // The package omits `b` when it is 0; absent and 0 mean the same.
+            Command::SegmentRequest {
+                segment,
+                request,
+                byte_from: Some(0),
+            } => Command::SegmentRequest {
+                segment,
+                request,
+                byte_from: None,
+            },
+            other => other,
+        };
+        let mut decoder = MessageDecoder::new();
+        let (last, init) = expected.split_last().expect("at least one message");
+        for m in init {
+            assert_eq!(decoder.push(m), Ok(None), "part of {name}");
+        }
+        assert_eq!(
+            decoder.push(last),
+            Ok(Some(Incoming::Command(decoded_js))),
+            "decode {name}"
+        );
+    }
+    assert!(multi_part >= 20, "only {multi_part} multi-part cases");
+}
+
+#[test]
+fn command_part_detection_matches_is_command_chunk() {
+    let fx = fixture("wire_commands.json");
+    for case in fx["classify"].as_array().expect("classify") {
+        let msg = hex::decode(case["message"].as_str().expect("hex")).expect("hex");
+        assert_eq!(
+            is_command_part(&msg),
+            case["is_command"].as_bool().expect("bool"),
+            "{}",
+            case["message"]
+        );
+    }
+}
+
+/// A JavaScript value as the optional string p2p-media-loader's short id code reads.
+fn opt_string(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        other => panic!("unexpected {other}"),
+    }
+}
+
+fn short_id_props(v: &Value) -> ShortIdProps {
+    let num = |name: &str| match v.get(name) {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(Value::String(s)) if s == "NaN" => Some(f64::NAN),
+        Some(other) => panic!("unexpected {name}: {other}"),
+    };
+    ShortIdProps {
+        bitrate: num("bitrate"),
+        codecs: opt_string(v.get("codecs")),
+        width: num("width").map(|w| w as u64),
+        height: num("height").map(|h| h as u64),
+        language: opt_string(v.get("language")),
+        channels: opt_string(v.get("channels")),
+        name: opt_string(v.get("name")),
+        frame_rate: opt_string(v.get("frameRate")),
+        video_range: opt_string(v.get("videoRange")),
+    }
+}
+
+fn stream_type(v: &Value) -> StreamType {
+    match v.as_str() {
+        Some("main") => StreamType::Main,
+        Some("secondary") => StreamType::Secondary,
+        other => panic!("stream type {other:?}"),
+    }
+}
+
+#[test]
+fn short_ids_match_generate_stream_short_id() {
+    let fx = fixture("stream_ids.json");
+    let cases = fx["short_ids"].as_array().expect("short_ids");
+    assert!(cases.len() >= 15);
+    for case in cases {
+        let props = short_id_props(&case["props"]);
+        assert_eq!(
+            generate_stream_short_id(&props),
+            case["short_id"].as_str().expect("short_id"),
+            "{}",
+            case["props"]
+        );
+    }
+}
+
+#[test]
+fn swarm_ids_and_info_hashes_match() {
+    let fx = fixture("stream_ids.json");
+    for case in fx["swarms"].as_array().expect("swarms") {
+        let id = StreamIdentity::new(
+            case.get("swarm_id").and_then(Value::as_str),
+            case["manifest_url"].as_str().expect("url"),
+            stream_type(&case["type"]),
+            case["short_id"].as_str().expect("short id").to_string(),
+        );
+        assert_eq!(id.stream_swarm_id, case["stream_swarm_id"], "{case}");
+        assert_eq!(id.info_hash_str(), case["info_hash"], "{case}");
+    }
+}
+
+#[test]
+fn multivariant_playlists_map_to_the_same_streams_as_hlsjs_glue() {
+    let fx = fixture("stream_ids.json");
+    for master in fx["hls_masters"].as_array().expect("hls_masters") {
+        let name = master["name"].as_str().expect("name");
+        let url = master["manifest_url"].as_str().expect("url");
+        let ours = master_playlist_streams(master["text"].as_str().expect("text"));
+        let theirs = master["streams"].as_array().expect("streams");
+        assert_eq!(ours.len(), theirs.len(), "{name}: stream count");
+        for (o, t) in ours.iter().zip(theirs) {
+            let their_url = t["url"].as_str().expect("url");
+            assert_eq!(o.stream_type, stream_type(&t["type"]), "{name}");
+            // hls.js resolves URIs against the manifest URL; we keep them as written.
+            assert!(
+                their_url.ends_with(&o.uri) && (o.uri.is_empty() == their_url.is_empty()),
+                "{name}: {} vs {their_url}",
+                o.uri
+            );
+            let id = StreamIdentity::new(None, url, o.stream_type, o.short_id());
+            assert_eq!(id.short_id, t["short_id"], "{name}: {}", o.uri);
+            assert_eq!(id.stream_swarm_id, t["stream_swarm_id"], "{name}");
+            assert_eq!(id.info_hash_str(), t["info_hash"], "{name}");
+        }
+    }
+}
+
+#[test]
+fn segment_external_ids_match_live_and_vod() {
+    let fx = fixture("stream_ids.json");
+    for pl in fx["segment_ids"].as_array().expect("segment_ids") {
+        let text = pl["text"].as_str().expect("text");
+        // The few facts of a media playlist the id needs.
+        let live = !text.contains("#EXT-X-ENDLIST");
+        let media_sequence = text
+            .lines()
+            .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+            .map_or(0, |s| s.trim().parse().expect("sequence"));
+        let uris: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect();
+        assert_eq!(pl["live"].as_bool(), Some(live));
+        assert_eq!(pl["media_sequence"].as_u64(), Some(media_sequence));
+        let segments = pl["segments"].as_array().expect("segments");
+        assert_eq!(segments.len(), uris.len());
+        for (pos, (seg, uri)) in segments.iter().zip(&uris).enumerate() {
+            assert!(seg["url"].as_str().expect("url").ends_with(uri));
+            assert_eq!(
+                segment_external_id(live, media_sequence, pos),
+                int(&seg["external_id"]),
+                "{} #{pos}",
+                pl["name"]
+            );
+        }
+    }
+}
+
+#[test]
+fn peer_id_matches_with_the_same_random_draws() {
+    let fx = fixture("stream_ids.json");
+    let (major, minor) = PROTOCOL_PACKAGE_VERSION;
+    let prefix = peer_id_prefix(major, minor);
+    assert_eq!(fx["peer_id"]["prefix"], prefix.as_str());
+    // Replay the package's Math.random() draws: index = floor(r * 62).
+    let mut draws = fx["peer_id"]["randoms"]
+        .as_array()
+        .expect("randoms")
+        .iter()
+        .map(|r| r.as_f64().expect("f64"))
+        .cycle();
+    let id = peer_id_from_picks(&prefix, |n| {
+        (draws.next().expect("draw") * n as f64) as usize
+    });
+    assert_eq!(id, fx["peer_id"]["id"].as_str().expect("id"));
+    assert_eq!(swarm_id_from_manifest_url("a?b"), "a");
+}
