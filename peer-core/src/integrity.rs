@@ -170,7 +170,8 @@ impl SegmentManifest {
         Self::default()
     }
 
-    /// Parses `segments-sha256.json` text. Unknown shapes are errors naming the bad entry.
+    /// Parses `segments-sha256.json` text. Unknown shapes are errors naming the bad entry. Keys
+    /// that are paths or URLs are reduced to file names with [`file_name_of`].
     pub fn from_json(json: &[u8]) -> Result<Self, IntegrityError> {
         let value: serde_json::Value =
             serde_json::from_slice(json).map_err(|e| IntegrityError::Json(e.to_string()))?;
@@ -202,7 +203,7 @@ impl SegmentManifest {
                     })
                 }
             };
-            files.insert(name, hashes);
+            files.insert(file_name_of(&name).to_owned(), hashes);
         }
         Ok(Self { files })
     }
@@ -354,8 +355,9 @@ mod tests {
 
     #[test]
     fn urls_and_paths_reduce_to_the_file_name() {
-        let json = format!(r#"{{"segment-3.ts": "{ABC}"}}"#);
+        let json = format!(r#"{{"segment-3.ts": "{ABC}", "hls/uuid/seg-4.ts": "{ABC}"}}"#);
         let m = SegmentManifest::from_json(json.as_bytes()).unwrap();
+        assert_eq!(m.verify("seg-4.ts", None, b"abc"), Verification::Valid);
         for name in [
             "https://example.org/static/streaming-playlists/hls/uuid/segment-3.ts?token=x",
             "/var/www/hls/segment-3.ts",

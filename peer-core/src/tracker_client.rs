@@ -663,8 +663,9 @@ impl TrackerClient {
             return Ok(());
         }
         if let Some(secs) = interval {
-            let d =
-                Duration::from_secs(secs).clamp(self.config.min_interval, self.config.max_interval);
+            let d = Duration::from_secs(secs)
+                .min(self.config.max_interval)
+                .max(self.config.min_interval);
             swarm.interval = d;
             if swarm.awaiting.is_none() {
                 swarm.next_announce = Some(now + d);
