@@ -39,7 +39,7 @@ pub enum ConfigError {
 }
 
 /// The whole tracker configuration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Sockets, workers, TLS.
@@ -152,18 +152,6 @@ pub struct MetricsConfig {
     pub enabled: bool,
     /// Number of busiest swarms listed in `/stats.json`. Default 20.
     pub stats_top_swarms: usize,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            server: ServerConfig::default(),
-            protocol: ProtocolConfig::default(),
-            limits: LimitsConfig::default(),
-            access: AccessConfig::default(),
-            metrics: MetricsConfig::default(),
-        }
-    }
 }
 
 impl Default for ServerConfig {

@@ -392,7 +392,7 @@ impl Roster {
         let Some(swarm) = shard.swarms.get_mut(&info_hash) else {
             return false;
         };
-        if !swarm.ws.get(&peer_id).is_some_and(|p| p.conn == conn) {
+        if swarm.ws.get(&peer_id).is_none_or(|p| p.conn != conn) {
             return false;
         }
         if let Some(peer) = swarm.ws.swap_remove(&peer_id) {

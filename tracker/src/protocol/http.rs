@@ -261,7 +261,7 @@ pub fn encode_announce(
 /// Bencoded scrape response: `files` keyed by raw info_hash, sorted.
 pub fn encode_scrape(files: &[(Id20, ScrapeCounts)]) -> Vec<u8> {
     let mut sorted: Vec<&(Id20, ScrapeCounts)> = files.iter().collect();
-    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    sorted.sort_by_key(|entry| entry.0);
     sorted.dedup_by(|a, b| a.0 == b.0);
     let mut out = Vec::with_capacity(16 + files.len() * 70);
     out.extend_from_slice(b"d5:filesd");
@@ -340,7 +340,7 @@ mod tests {
                 ErrorKind::InvalidRequest,
             ),
             (
-                format!("info_hash=%Z1&peer_id=-qB4250-abcdefghijkl&port=1"),
+                "info_hash=%Z1&peer_id=-qB4250-abcdefghijkl&port=1".to_owned(),
                 ErrorKind::InvalidInfoHash,
             ),
         ];
