@@ -984,6 +984,26 @@ impl Engine {
     }
 
     fn pump_uploads(&mut self, now: Instant) {
+        // `SegmentData` headers go out at once; the budget paces the bytes.
+        let headers: Vec<(PeerHandle, Command)> = self
+            .peers
+            .iter_mut()
+            .filter_map(|(h, p)| {
+                let u = p.upload.as_mut().filter(|u| !u.header_sent)?;
+                u.header_sent = true;
+                Some((
+                    *h,
+                    Command::SegmentData {
+                        segment: u.segment,
+                        request: u.request,
+                        size: u.data.len() as u64,
+                    },
+                ))
+            })
+            .collect();
+        for (h, cmd) in headers {
+            self.send_command(h, &cmd);
+        }
         loop {
             let order: Vec<PeerHandle> = self
                 .peers

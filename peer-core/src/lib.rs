@@ -22,3 +22,4 @@ pub mod time;
 pub mod tracker_client;
 pub mod wire;
 pub mod engine;
+pub mod sim;

@@ -1,0 +1,434 @@
+//! Engines wired together in memory: the in-memory tracker matches their offers and answers, a small
+//! network delivers data-channel messages (optionally slowly or corrupted) and an origin serves HTTP.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use segswarm_core::engine::{
+    DeliverySource, Engine, EngineConfig, Input, Output, PeerHandle, SegmentInfo,
+};
+use segswarm_core::integrity::SegmentManifest;
+use segswarm_core::sim::tracker::{MemTracker, MemTrackerConfig};
+use segswarm_core::wire::SegmentId;
+
+const SEG_BYTES: usize = 100_000;
+
+#[derive(Debug)]
+enum Ev {
+    Input(usize, Input),
+    Tracker(usize, String),
+    Timer(usize),
+}
+
+struct Mesh {
+    base: Instant,
+    now: Duration,
+    engines: Vec<Engine>,
+    tracker: MemTracker,
+    queue: BTreeMap<(Duration, u64), Ev>,
+    seq: u64,
+    links: BTreeMap<(usize, PeerHandle), (usize, PeerHandle)>,
+    link_free: BTreeMap<(usize, PeerHandle), Duration>,
+    /// Upload rate of each engine in bytes/s (None: instant).
+    up_rate: Vec<Option<f64>>,
+    corrupt: Vec<bool>,
+    origin: BTreeMap<SegmentId, Bytes>,
+    http_log: Vec<(usize, SegmentId, Option<u64>, Duration)>,
+    delivered: Vec<(usize, SegmentId, Bytes, DeliverySource, Duration)>,
+    closed: Vec<(usize, PeerHandle)>,
+}
+
+fn payload(id: SegmentId) -> Bytes {
+    Bytes::from(
+        (0..SEG_BYTES)
+            .map(|i| (i as u64 * 31 + id as u64 * 7) as u8)
+            .collect::<Vec<u8>>(),
+    )
+}
+
+fn playlist() -> Vec<SegmentInfo> {
+    (0..20)
+        .map(|i| SegmentInfo {
+            id: i,
+            path: format!("v/{i}.ts"),
+            start: i as f64 * 4.0,
+            duration: 4.0,
+            size_hint: Some(SEG_BYTES as u64),
+        })
+        .collect()
+}
+
+fn manifest() -> SegmentManifest {
+    let mut m = SegmentManifest::new();
+    for i in 0..20 {
+        m.insert(&format!("{i}.ts"), None, &payload(i));
+    }
+    m
+}
+
+impl Mesh {
+    fn new(n: usize, tweak: impl Fn(usize, &mut EngineConfig)) -> Self {
+        let base = Instant::now();
+        let engines = (0..n)
+            .map(|i| {
+                let mut id = *b"-PM0203-testpeer0000";
+                id[19] = b'0' + i as u8;
+                let mut c = EngineConfig::new(
+                    id,
+                    *b"segswarm-test-swarm!",
+                    false,
+                    vec!["http://origin.test/".into(), "http://mirror.test/".into()],
+                );
+                c.seed = i as u64;
+                tweak(i, &mut c);
+                Engine::new(c)
+            })
+            .collect();
+        let mut m = Mesh {
+            base,
+            now: Duration::ZERO,
+            engines,
+            tracker: MemTracker::new(MemTrackerConfig::default(), 3),
+            queue: BTreeMap::new(),
+            seq: 0,
+            links: BTreeMap::new(),
+            link_free: BTreeMap::new(),
+            up_rate: vec![None; n],
+            corrupt: vec![false; n],
+            origin: (0..20).map(|i| (i, payload(i))).collect(),
+            http_log: Vec::new(),
+            delivered: Vec::new(),
+            closed: Vec::new(),
+        };
+        for i in 0..n {
+            m.input(i, Input::Playlist(playlist()));
+            m.input(i, Input::Manifest(manifest()));
+        }
+        m
+    }
+
+    fn push(&mut self, at: Duration, ev: Ev) {
+        self.seq += 1;
+        self.queue.insert((at.max(self.now), self.seq), ev);
+    }
+
+    fn input(&mut self, i: usize, input: Input) {
+        let now = self.base + self.now;
+        self.engines[i].handle_input(input, now);
+        while let Some(out) = self.engines[i].poll_output() {
+            self.output(i, out);
+        }
+        if let Some(t) = self.engines[i].poll_timeout() {
+            let at = t
+                .saturating_duration_since(self.base)
+                .max(self.now + Duration::from_millis(1));
+            self.push(at, Ev::Timer(i));
+        }
+    }
+
+    fn output(&mut self, i: usize, out: Output) {
+        let now = self.now;
+        let ms = Duration::from_millis;
+        match out {
+            Output::TrackerSend(t) => self.push(now + ms(5), Ev::Tracker(i, t)),
+            Output::CreateOffers(hs) => {
+                let offers = hs
+                    .into_iter()
+                    .map(|h| (h, format!("o:{i}:{}", h.0)))
+                    .collect();
+                self.push(now + ms(1), Ev::Input(i, Input::OffersCreated(offers)));
+            }
+            Output::CreateAnswer { peer, offer_sdp } => {
+                let parts: Vec<&str> = offer_sdp.split(':').collect();
+                let (o, oh) = (
+                    parts[1].parse().unwrap(),
+                    PeerHandle(parts[2].parse().unwrap()),
+                );
+                self.links.insert((i, peer), (o, oh));
+                self.links.insert((o, oh), (i, peer));
+                self.push(
+                    now + ms(1),
+                    Ev::Input(
+                        i,
+                        Input::AnswerCreated {
+                            peer,
+                            sdp: format!("a:{i}:{}", peer.0),
+                        },
+                    ),
+                );
+            }
+            Output::AcceptAnswer { peer, .. } => {
+                if let Some(&(a, ah)) = self.links.get(&(i, peer)) {
+                    self.push(now + ms(10), Ev::Input(i, Input::PeerConnected(peer)));
+                    self.push(now + ms(10), Ev::Input(a, Input::PeerConnected(ah)));
+                }
+            }
+            Output::ClosePeer(h) => {
+                self.closed.push((i, h));
+                if let Some((o, oh)) = self.links.remove(&(i, h)) {
+                    self.links.remove(&(o, oh));
+                    self.push(now + ms(5), Ev::Input(o, Input::PeerClosed(oh)));
+                }
+            }
+            Output::SendToPeer {
+                peer,
+                data,
+                segment_bytes,
+            } => {
+                let Some(&(o, oh)) = self.links.get(&(i, peer)) else {
+                    return;
+                };
+                let data = if segment_bytes && self.corrupt[i] {
+                    let mut v = data.to_vec();
+                    v[0] ^= 0xff;
+                    Bytes::from(v)
+                } else {
+                    data
+                };
+                // Messages of one link arrive in order; segment bytes take time on a slow link.
+                let free = self
+                    .link_free
+                    .get(&(i, peer))
+                    .copied()
+                    .unwrap_or(now)
+                    .max(now + ms(5));
+                let at = match (self.up_rate[i], segment_bytes) {
+                    (Some(rate), true) => free + Duration::from_secs_f64(data.len() as f64 / rate),
+                    _ => free,
+                };
+                self.link_free.insert((i, peer), at);
+                self.push(at, Ev::Input(o, Input::PeerMessage { peer: oh, data }));
+            }
+            Output::HttpRequest {
+                request,
+                url,
+                range_from,
+            } => {
+                let id: SegmentId = url
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .trim_end_matches(".ts")
+                    .parse()
+                    .unwrap();
+                self.http_log.push((i, id, range_from, now));
+                let body = self.origin[&id].slice(range_from.unwrap_or(0) as usize..);
+                self.push(
+                    now + ms(50),
+                    Ev::Input(
+                        i,
+                        Input::HttpStarted {
+                            request,
+                            content_length: Some(body.len() as u64),
+                        },
+                    ),
+                );
+                self.push(
+                    now + ms(100),
+                    Ev::Input(
+                        i,
+                        Input::HttpChunk {
+                            request,
+                            data: body,
+                        },
+                    ),
+                );
+                self.push(now + ms(100), Ev::Input(i, Input::HttpCompleted(request)));
+            }
+            Output::HttpAbort(_h) => {}
+            Output::SegmentReady {
+                segment,
+                data,
+                source,
+            } => self.delivered.push((i, segment, data, source, now)),
+            Output::SegmentFailed { segment, reason } => {
+                panic!("segment {segment} failed: {reason}")
+            }
+        }
+    }
+
+    fn run_until(&mut self, t: Duration) {
+        while let Some((&(at, seq), _)) = self.queue.iter().next() {
+            if at > t {
+                break;
+            }
+            let ev = self.queue.remove(&(at, seq)).unwrap();
+            self.now = at;
+            match ev {
+                Ev::Input(i, input) => self.input(i, input),
+                Ev::Timer(i) => self.input(i, Input::Timer),
+                Ev::Tracker(i, text) => {
+                    for (to, frame) in self.tracker.handle(i, &text) {
+                        self.push(
+                            self.now + Duration::from_millis(5),
+                            Ev::Input(to, Input::TrackerMessage(frame)),
+                        );
+                    }
+                }
+            }
+        }
+        self.now = t;
+    }
+
+    fn connect_all(&mut self) {
+        for i in 0..self.engines.len() {
+            self.input(i, Input::TrackerConnected);
+            self.run_until(self.now + Duration::from_millis(200));
+        }
+        self.run_until(self.now + Duration::from_secs(1));
+    }
+
+    fn delivery(
+        &self,
+        engine: usize,
+        seg: SegmentId,
+    ) -> Option<&(usize, SegmentId, Bytes, DeliverySource, Duration)> {
+        self.delivered.iter().find(|d| d.0 == engine && d.1 == seg)
+    }
+
+    fn http_requests(&self, engine: usize, seg: SegmentId) -> Vec<(Option<u64>, Duration)> {
+        self.http_log
+            .iter()
+            .filter(|h| h.0 == engine && h.1 == seg)
+            .map(|h| (h.2, h.3))
+            .collect()
+    }
+}
+
+/// Engine 0 loads segment 10 over HTTP; engine 1 later wants it with time to spare.
+fn seed_segment_10(m: &mut Mesh) {
+    m.input(0, Input::WantSegment(10));
+    m.run_until(m.now + Duration::from_secs(1));
+    assert_eq!(m.delivery(0, 10).map(|d| d.3), Some(DeliverySource::Http));
+    m.run_until(m.now + Duration::from_millis(500));
+}
+
+/// Engine 1 plays from 20 s, so segment 10 (at 40 s) is due in 20 s.
+fn want_segment_10_later(m: &mut Mesh, engine: usize) {
+    m.input(engine, Input::Playback(28.0));
+    m.input(engine, Input::WantSegment(10));
+}
+
+#[test]
+fn segment_moves_from_one_engine_to_another() {
+    let mut m = Mesh::new(2, |_, _| {});
+    m.connect_all();
+    assert_eq!(m.engines[0].connected_peers(), 1);
+    assert_eq!(m.engines[1].connected_peers(), 1);
+    seed_segment_10(&mut m);
+    want_segment_10_later(&mut m, 1);
+    m.run_until(m.now + Duration::from_secs(3));
+    let d = m.delivery(1, 10).expect("engine 1 got segment 10");
+    assert_eq!(d.3, DeliverySource::Peer);
+    assert_eq!(d.2, payload(10));
+    assert!(
+        m.http_requests(1, 10).is_empty(),
+        "no HTTP for segment 10: {:?}",
+        m.http_log
+    );
+    assert_eq!(m.engines[1].stats().p2p_bytes, SEG_BYTES as u64);
+    assert_eq!(m.engines[0].stats().uploaded_bytes, SEG_BYTES as u64);
+}
+
+#[test]
+fn segment_spreads_through_three_engines() {
+    let mut m = Mesh::new(3, |_, _| {});
+    m.connect_all();
+    assert_eq!(m.engines[2].connected_peers(), 2);
+    seed_segment_10(&mut m);
+    want_segment_10_later(&mut m, 1);
+    want_segment_10_later(&mut m, 2);
+    m.run_until(m.now + Duration::from_secs(5));
+    for e in [1, 2] {
+        let d = m.delivery(e, 10).expect("delivered");
+        assert_eq!(d.3, DeliverySource::Peer, "engine {e}");
+        assert_eq!(d.2, payload(10));
+    }
+}
+
+#[test]
+fn slow_peer_is_abandoned_for_http_resuming_from_the_received_byte() {
+    let mut m = Mesh::new(2, |i, c| {
+        if i == 0 {
+            c.max_message_bytes = 1000;
+        }
+    });
+    m.up_rate[0] = Some(4_000.0); // 100 kB would take 25 s
+    m.connect_all();
+    seed_segment_10(&mut m);
+    let start = m.now;
+    want_segment_10_later(&mut m, 1);
+    let deadline = start + Duration::from_secs(12);
+    m.run_until(start + Duration::from_secs(20));
+    let d = m.delivery(1, 10).expect("delivered");
+    assert_eq!(d.2, payload(10), "resumed bytes join correctly");
+    assert_eq!(d.3, DeliverySource::Http);
+    assert!(
+        d.4 < deadline,
+        "delivered at {:?}, deadline {:?}",
+        d.4 - start,
+        deadline - start
+    );
+    let reqs = m.http_requests(1, 10);
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    let from = reqs[0].0.expect("a Range request");
+    assert!(from > 0 && from < SEG_BYTES as u64, "resumed from {from}");
+    assert!(m.engines[1].stats().p2p_bytes >= from);
+    assert_eq!(m.engines[1].stats().stalls_avoided, 1);
+}
+
+#[test]
+fn corrupting_peer_is_banned_and_the_segment_refetched_over_http() {
+    let mut m = Mesh::new(2, |_, _| {});
+    m.corrupt[0] = true;
+    m.connect_all();
+    seed_segment_10(&mut m);
+    want_segment_10_later(&mut m, 1);
+    m.run_until(m.now + Duration::from_secs(3));
+    let d = m.delivery(1, 10).expect("delivered");
+    assert_eq!(d.2, payload(10), "the player gets the genuine bytes");
+    assert_eq!(d.3, DeliverySource::Http);
+    assert_eq!(m.http_requests(1, 10).len(), 1);
+    let banned: Vec<_> = m.engines[1].banned().iter().copied().collect();
+    assert_eq!(banned, vec![*b"-PM0203-testpeer0000"]);
+    assert_eq!(m.engines[1].connected_peers(), 0);
+    assert!(
+        m.closed.iter().any(|c| c.0 == 1),
+        "engine 1 closed the peer"
+    );
+    assert_eq!(m.engines[1].stats().hash_mismatches, 1);
+}
+
+#[test]
+fn consume_only_engine_uploads_nothing() {
+    let mut m = Mesh::new(2, |i, c| c.consume_only = i == 0);
+    m.connect_all();
+    seed_segment_10(&mut m);
+    want_segment_10_later(&mut m, 1);
+    m.run_until(m.now + Duration::from_secs(25));
+    let d = m.delivery(1, 10).expect("delivered");
+    assert_eq!(d.3, DeliverySource::Http);
+    assert_eq!(m.engines[0].stats().uploaded_bytes, 0);
+}
+
+#[test]
+fn upload_budget_paces_uploads() {
+    let mut m = Mesh::new(2, |i, c| {
+        if i == 0 {
+            c.upload_rate = Some(50_000);
+            c.upload_burst = 10_000;
+            c.max_message_bytes = 10_000;
+        }
+    });
+    m.connect_all();
+    seed_segment_10(&mut m);
+    let start = m.now;
+    want_segment_10_later(&mut m, 1);
+    m.run_until(start + Duration::from_secs(10));
+    let d = m.delivery(1, 10).expect("delivered");
+    assert_eq!(d.3, DeliverySource::Peer);
+    let took = (d.4 - start).as_secs_f64();
+    // 100 kB at 50 kB/s with a 10 kB burst: about 1.8 s.
+    assert!((1.6..2.5).contains(&took), "took {took} s");
+}
