@@ -77,8 +77,18 @@ fn strip_ansi(line: &str) -> String {
     out
 }
 
-/// The address in a `... listening address=<ip:port> ...` log line.
+/// The address in a `... listening address=<ip:port> ...` log line (text format), or in a JSON
+/// log line whose message is `listening` with an `address` field (`--log-format json`).
 fn listening_address(line: &str) -> Option<SocketAddr> {
+    if line.trim_start().starts_with('{') {
+        let value: Value = serde_json::from_str(line).ok()?;
+        let fields = value.get("fields").unwrap_or(&value);
+        let message = fields.get("message").and_then(Value::as_str)?;
+        if !message.contains("listening") {
+            return None;
+        }
+        return fields.get("address")?.as_str()?.parse().ok();
+    }
     let at = line.find("listening")?;
     let rest = &line[at..];
     let value = rest.split("address=").nth(1)?;
@@ -584,6 +594,45 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Ws<S> {
         let _ = self.inner.close(None).await;
         let _ =
             tokio::time::timeout(STEP, async { while self.inner.next().await.is_some() {} }).await;
+    }
+}
+
+/// Checks that a WebSocket connection attempt was refused in a way a client can see: the upgrade
+/// answered with an HTTP error status, or the connection accepted and then closed with a close
+/// frame whose reason is `reason`. A connection that stays usable fails the check.
+pub async fn assert_refused(
+    attempt: Result<Ws, tokio_tungstenite::tungstenite::Error>,
+    reason: &str,
+    probe: &Value,
+) {
+    use tokio_tungstenite::tungstenite::Error;
+    match attempt {
+        Err(Error::Http(response)) => {
+            assert!(
+                response.status().as_u16() >= 400,
+                "refusal with HTTP status {}",
+                response.status()
+            );
+        }
+        Err(other) => panic!("expected an HTTP refusal or a close frame ({reason:?}), got {other}"),
+        Ok(mut ws) => {
+            // Accepted: the server must close it with a reason, before or after a message.
+            let _ = ws.try_send(Message::text(probe.to_string())).await;
+            loop {
+                match ws.next_event(STEP).await {
+                    Event::Close(Some(frame)) => {
+                        assert_eq!(frame.reason.as_str(), reason, "close reason");
+                        return;
+                    }
+                    Event::Json(v)
+                        if v.get("failure reason").and_then(Value::as_str) == Some(reason) =>
+                    {
+                        continue
+                    }
+                    other => panic!("expected a close frame with reason {reason:?}, got {other:?}"),
+                }
+            }
+        }
     }
 }
 

@@ -1,0 +1,188 @@
+//! Abuse limits of the real daemon, each set low in the config: connections per IP and in total,
+//! announce rate, swarms per connection, peers per swarm, message size. Each refusal is visible to
+//! the client, counted in `/metrics`, and leaves other connections working.
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+
+fn from(last: u8) -> WsOptions<'static> {
+    WsOptions {
+        source_ip: Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn connections_per_ip_are_capped() {
+    let tracker = Tracker::start("[limits]\nmax_connections_per_ip = 2\n");
+    let ih = Id::random();
+    let probe = announce(ih, Id::random(), Some("started"), None);
+    let mut first = Ws::try_connect(tracker.addr(), from(2)).await.expect("1st");
+    let mut second = Ws::try_connect(tracker.addr(), from(2)).await.expect("2nd");
+    first
+        .announce_ok(&announce(ih, Id::random(), Some("started"), None))
+        .await;
+    second
+        .announce_ok(&announce(ih, Id::random(), Some("started"), None))
+        .await;
+
+    let third = Ws::try_connect(tracker.addr(), from(2)).await;
+    assert_refused(third, "too many connections", &probe).await;
+
+    // Another address is not affected, and the two open connections keep working.
+    let mut other = Ws::try_connect(tracker.addr(), from(3))
+        .await
+        .expect("other IP");
+    other
+        .announce_ok(&announce(ih, Id::random(), Some("started"), None))
+        .await;
+    assert_eq!(scrape_counts(&mut first, ih).await, (0, 3));
+    assert!(wait_errors(&tracker, "connection_limit", 1.0).await >= 1.0);
+
+    // Once one closes, that address may connect again.
+    first.close().await;
+    eventually("a slot frees up after a close", STEP, || async {
+        let mut ws = Ws::try_connect(tracker.addr(), from(2)).await.ok()?;
+        let reply = ws.request(&scrape(Some(&[ih]))).await;
+        (reply["action"] == "scrape").then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn connections_in_total_are_capped() {
+    let tracker = Tracker::start("[limits]\nmax_connections = 3\n");
+    let probe = announce(Id::random(), Id::random(), Some("started"), None);
+    let mut open = Vec::new();
+    for last in 11..14 {
+        let mut ws = Ws::try_connect(tracker.addr(), from(last))
+            .await
+            .expect("under the cap");
+        ws.announce_ok(&announce(Id::random(), Id::random(), Some("started"), None))
+            .await;
+        open.push(ws);
+    }
+    let fourth = Ws::try_connect(tracker.addr(), from(14)).await;
+    assert_refused(fourth, "too many connections", &probe).await;
+    open.pop().unwrap().close().await;
+    // /metrics is itself a connection, so it can be read once a slot is free.
+    assert!(wait_errors(&tracker, "connection_limit", 1.0).await >= 1.0);
+}
+
+#[tokio::test]
+async fn announces_per_connection_are_rate_limited() {
+    let tracker = Tracker::start("[limits]\nmax_announces_per_sec = 1\nannounce_burst = 3\n");
+    let ih = Id::random();
+    let me = Id::random();
+    let mut ws = tracker.ws().await;
+    for i in 0..3 {
+        let event = if i == 0 { "started" } else { "update" };
+        ws.announce_ok(&announce(ih, me, Some(event), None)).await;
+    }
+    let reply = ws.request(&announce(ih, me, Some("update"), None)).await;
+    assert_failure(&reply, "rate limit exceeded: announce less often");
+    assert_eq!(reply["info_hash"], ih.bin(), "{reply}");
+    // A flood from one connection does not slow another.
+    let mut other = tracker.ws().await;
+    other
+        .announce_ok(&announce(ih, Id::random(), Some("started"), None))
+        .await;
+    // Scrapes are not announces.
+    assert_eq!(scrape_counts(&mut ws, ih).await, (0, 2));
+    // The bucket refills at 1 per second.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    ws.announce_ok(&announce(ih, me, Some("update"), None))
+        .await;
+    assert!(wait_errors(&tracker, "rate_limited", 1.0).await >= 1.0);
+}
+
+#[tokio::test]
+async fn swarms_per_connection_are_capped() {
+    let tracker = Tracker::start("[limits]\nmax_swarms_per_connection = 2\n");
+    let (x, y, z) = (Id::random(), Id::random(), Id::random());
+    let me = Id::random();
+    let mut ws = tracker.ws().await;
+    ws.announce_ok(&announce(x, me, Some("started"), None))
+        .await;
+    ws.announce_ok(&announce(y, me, Some("started"), None))
+        .await;
+    let reply = ws.request(&announce(z, me, Some("started"), None)).await;
+    assert_failure(&reply, "too many swarms on this connection");
+    assert_eq!(reply["info_hash"], z.bin(), "{reply}");
+    // Swarms already joined keep working.
+    ws.announce_ok(&announce(x, me, Some("update"), None)).await;
+    assert_eq!(scrape_counts(&mut ws, z).await, (0, 0));
+    // Leaving one makes room for another.
+    ws.announce_ok(&announce(y, me, Some("stopped"), None))
+        .await;
+    ws.announce_ok(&announce(z, me, Some("started"), None))
+        .await;
+    assert!(wait_errors(&tracker, "too_many_swarms", 1.0).await >= 1.0);
+}
+
+#[tokio::test]
+async fn peers_per_swarm_are_capped() {
+    let tracker = Tracker::start("[limits]\nmax_peers_per_swarm = 2\n");
+    let ih = Id::random();
+    let (p1, p2, p3) = (Id::random(), Id::random(), Id::random());
+    let mut s1 = tracker.ws().await;
+    let mut s2 = tracker.ws().await;
+    let mut s3 = tracker.ws().await;
+    s1.announce_ok(&announce(ih, p1, Some("started"), None))
+        .await;
+    s2.announce_ok(&announce(ih, p2, Some("started"), None))
+        .await;
+    let reply = s3.request(&announce(ih, p3, Some("started"), None)).await;
+    assert_failure(&reply, "swarm is full");
+    assert_eq!(reply["info_hash"], ih.bin(), "{reply}");
+    // Members re-announce fine; another swarm is not affected.
+    s1.announce_ok(&announce(ih, p1, Some("update"), Some(0)))
+        .await;
+    s3.announce_ok(&announce(Id::random(), p3, Some("started"), None))
+        .await;
+    assert_eq!(scrape_counts(&mut s3, ih).await, (1, 1));
+    // When a member leaves, the next peer gets in.
+    s2.announce_ok(&announce(ih, p2, Some("stopped"), None))
+        .await;
+    s3.announce_ok(&announce(ih, p3, Some("started"), None))
+        .await;
+    assert!(wait_errors(&tracker, "swarm_full", 1.0).await >= 1.0);
+}
+
+#[tokio::test]
+async fn messages_above_max_message_bytes_are_refused() {
+    let tracker = Tracker::start("[limits]\nmax_message_bytes = 1024\nmax_frame_bytes = 1024\n");
+    let ih = Id::random();
+    let mut ws = tracker.ws().await;
+    // Just under the limit (unknown fields are tolerated): accepted.
+    let mut fits = announce(ih, Id::random(), Some("started"), None);
+    let base = fits.to_string().len();
+    fits["padding"] = json!("x".repeat(1000 - base - 14));
+    assert!(fits.to_string().len() <= 1024);
+    ws.announce_ok(&fits).await;
+
+    let mut bystander = tracker.ws().await;
+    let mut big = announce(ih, Id::random(), Some("started"), None);
+    big["padding"] = json!("x".repeat(4000));
+    ws.send(Message::text(big.to_string())).await;
+    match ws.next_event(STEP).await {
+        Event::Json(reply) => assert_failure(&reply, "message too large"),
+        Event::Close(Some(frame)) => {
+            assert_eq!(frame.code, CloseCode::Size, "{frame:?}");
+            assert_eq!(frame.reason.as_str(), "message too large", "{frame:?}");
+        }
+        other => {
+            panic!("expected a failure or a close frame for an oversized message, got {other:?}")
+        }
+    }
+    assert_eq!(wait_errors(&tracker, "oversized_message", 1.0).await, 1.0);
+    // The oversized announce did not count; other connections are undisturbed.
+    assert_eq!(scrape_counts(&mut bystander, ih).await, (0, 1));
+}
