@@ -38,7 +38,6 @@ pub(super) async fn serve_connection<I>(
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let over_limit = slot.is_none();
     let service = {
         let shared = shared.clone();
         service_fn(move |req: Request<Incoming>| {
@@ -51,8 +50,7 @@ pub(super) async fn serve_connection<I>(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size(shared.config.limits.max_http_request_bytes.max(8192))
-        .keep_alive(!over_limit);
+        .max_buf_size(shared.config.limits.max_http_request_bytes.max(8192));
     let conn = builder
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
@@ -111,11 +109,14 @@ where
         return upgrade::<I>(shared, slot, req);
     }
     if slot.is_none() {
-        return response(
+        let mut res = response(
             StatusCode::SERVICE_UNAVAILABLE,
             "text/plain",
             ErrorKind::ConnectionLimit.reason(),
         );
+        res.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return res;
     }
     let metrics_on = shared.config.metrics.enabled;
     match (req.method(), req.uri().path()) {

@@ -9,6 +9,8 @@
 mod http;
 mod outbox;
 mod ratelimit;
+#[cfg(test)]
+mod tests;
 pub mod tls;
 mod ws;
 
