@@ -60,6 +60,9 @@ pub struct EngineConfig {
     pub upload_rate: Option<u64>,
     /// Upload burst allowance, bytes. Default 64 KiB.
     pub upload_burst: u64,
+    /// Most peers served at once; further requests are answered with `SegmentAbsent`, so that
+    /// the requester turns to another holder and each upload runs at full speed. Default 2.
+    pub max_concurrent_uploads: usize,
     /// Upload nothing: answer every request with `SegmentAbsent` and announce nothing.
     /// Default false.
     pub consume_only: bool,
@@ -83,6 +86,7 @@ impl EngineConfig {
             max_peers: 20,
             upload_rate: None,
             upload_burst: 64 * 1024,
+            max_concurrent_uploads: 2,
             consume_only: false,
             max_message_bytes: MAX_MESSAGE_BYTES,
             seed: 0,
@@ -946,7 +950,7 @@ impl Engine {
                 {
                     p.download = None;
                     self.partials.remove(&segment);
-                    self.scheduler.failed(segment, now);
+                    self.scheduler.absent(segment, now);
                     self.need_plan = true;
                 }
             }
@@ -960,7 +964,13 @@ impl Engine {
         request: RequestId,
         byte_from: Option<u64>,
     ) {
-        let data = if self.config.consume_only {
+        let busy = self
+            .peers
+            .iter()
+            .filter(|(h, p)| **h != peer && p.upload.is_some())
+            .count()
+            >= self.config.max_concurrent_uploads;
+        let data = if self.config.consume_only || busy {
             None
         } else {
             self.store.peek(STREAM, segment)

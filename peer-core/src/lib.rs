@@ -14,12 +14,14 @@
 //! - `engine`: ties them together behind an Input/Output API;
 //! - `sim`: a deterministic swarm simulator driving many engines in memory.
 
+pub mod engine;
 pub mod integrity;
 pub mod scheduler;
+pub mod sim;
 pub mod store;
 pub mod stream;
 pub mod time;
 pub mod tracker_client;
 pub mod wire;
-pub mod engine;
-pub mod sim;
+#[cfg(feature = "native")]
+pub mod native;

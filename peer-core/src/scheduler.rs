@@ -68,6 +68,8 @@ pub struct SchedulerConfig {
     pub http_stall_timeout: Duration,
     /// How long a failed HTTP base URL is skipped (doubled for each further failure). Default 10 s.
     pub http_base_backoff: Duration,
+    /// How long a peer that answered `SegmentAbsent` is not asked again. Default 1 s.
+    pub peer_busy_backoff: Duration,
     /// Weight of the newest sample in the throughput averages (0..1). Default 0.3.
     pub ewma_alpha: f64,
     /// Throughput assumed for a peer before any measurement, bytes/s. Default 250 000.
@@ -103,6 +105,7 @@ impl Default for SchedulerConfig {
             p2p_stall_timeout: Duration::from_secs(2),
             http_stall_timeout: Duration::from_secs(3),
             http_base_backoff: Duration::from_secs(10),
+            peer_busy_backoff: Duration::from_secs(1),
             ewma_alpha: 0.3,
             initial_peer_rate: 250_000.0,
             initial_http_rate: 1_000_000.0,
@@ -279,6 +282,8 @@ struct PeerState {
     http_loading: BTreeSet<SegmentId>,
     rate: Ewma,
     downloading: Option<SegmentId>,
+    /// The peer said it is busy (or lacks a segment): not asked again before this time.
+    busy_until: Option<Instant>,
 }
 
 #[derive(Debug, Clone)]
@@ -361,6 +366,7 @@ impl Scheduler {
             http_loading: BTreeSet::new(),
             rate: Ewma::new(self.config.initial_peer_rate),
             downloading: None,
+            busy_until: None,
         });
     }
 
@@ -491,6 +497,23 @@ impl Scheduler {
         }
     }
 
+    /// The peer answered `SegmentAbsent` (it is at its upload limit, or dropped the segment): the
+    /// download ends and the peer is not asked again for [`SchedulerConfig::peer_busy_backoff`].
+    pub fn absent(&mut self, segment: SegmentId, now: Instant) {
+        let Some(d) = self.downloads.remove(&segment) else {
+            return;
+        };
+        match d.source {
+            Source::Http(b) => self.fail_base(b, now),
+            Source::Peer(p) => {
+                if let Some(peer) = self.peers.get_mut(&p) {
+                    peer.downloading = None;
+                    peer.busy_until = Some(now + self.config.peer_busy_backoff);
+                }
+            }
+        }
+    }
+
     /// Forgets the download of `segment` without judging its source (the engine aborted it).
     pub fn forget(&mut self, segment: SegmentId) {
         if let Some(d) = self.downloads.remove(&segment) {
@@ -592,11 +615,15 @@ impl Scheduler {
     }
 
     /// Free peers that announced `segment` as loaded, fastest first (ties by handle).
-    fn free_holders(&self, segment: SegmentId) -> Vec<(PeerHandle, f64)> {
+    fn free_holders(&self, segment: SegmentId, now: Instant) -> Vec<(PeerHandle, f64)> {
         let mut v: Vec<(PeerHandle, f64)> = self
             .peers
             .iter()
-            .filter(|(_, p)| p.downloading.is_none() && p.loaded.contains(&segment))
+            .filter(|(_, p)| {
+                p.downloading.is_none()
+                    && p.loaded.contains(&segment)
+                    && p.busy_until.is_none_or(|t| t <= now)
+            })
             .map(|(h, p)| (*h, p.rate.get()))
             .collect();
         v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -689,7 +716,9 @@ impl Scheduler {
             let stalled =
                 now.saturating_duration_since(d.last_progress) > self.config.p2p_stall_timeout;
             let http_eta = self.expected_http_secs(left_bytes, now);
-            let too_slow = eta + margin * 0.5 > time_left && time_left - http_eta < eta;
+            // Predicted to finish later than half the safety margin before the deadline, and HTTP
+            // would be faster for the bytes left.
+            let too_slow = eta > time_left - margin * 0.5 && http_eta < eta;
             if stalled || too_slow {
                 let from_byte = d.received;
                 let (http_running, _) = self.running();
@@ -773,7 +802,7 @@ impl Scheduler {
             }
             // A peer that can deliver within the slack.
             if p2p_running < self.config.max_p2p_downloads {
-                if let Some((peer, rate)) = self.free_holders(w.id).into_iter().next() {
+                if let Some((peer, rate)) = self.free_holders(w.id, now).into_iter().next() {
                     let eta = latency + size as f64 / rate.max(1.0);
                     if eta <= slack {
                         let a = self.start_p2p(w.id, peer, now);
@@ -860,7 +889,7 @@ impl Scheduler {
                 let a = self.start_http(w.id, 0, now);
                 actions.push(a);
             } else if p < self.config.max_p2p_downloads {
-                if let Some(peer) = self.pick_weighted_holder(w.id) {
+                if let Some(peer) = self.pick_weighted_holder(w.id, now) {
                     let a = self.start_p2p(w.id, peer, now);
                     actions.push(a);
                 }
@@ -915,7 +944,7 @@ impl Scheduler {
                             && (p < self.config.max_p2p_downloads
                                 || self.abort_last_after(wanted, i, false, actions))
                         {
-                            if let Some(peer) = self.pick_weighted_holder(w.id) {
+                            if let Some(peer) = self.pick_weighted_holder(w.id, now) {
                                 let a = self.start_p2p(w.id, peer, now);
                                 actions.push(a);
                             }
@@ -928,7 +957,7 @@ impl Scheduler {
             {
                 let (_, p) = self.running();
                 if p < self.config.max_p2p_downloads {
-                    if let Some(peer) = self.pick_weighted_holder(w.id) {
+                    if let Some(peer) = self.pick_weighted_holder(w.id, now) {
                         let a = self.start_p2p(w.id, peer, now);
                         actions.push(a);
                     }
@@ -999,8 +1028,8 @@ impl Scheduler {
 
     /// Baseline peer choice: weighted random by measured download bandwidth, unproven peers at a
     /// tenth of the best (as p2p-media-loader's `downloadSegment`).
-    fn pick_weighted_holder(&mut self, segment: SegmentId) -> Option<PeerHandle> {
-        let holders = self.free_holders(segment);
+    fn pick_weighted_holder(&mut self, segment: SegmentId, now: Instant) -> Option<PeerHandle> {
+        let holders = self.free_holders(segment, now);
         if holders.is_empty() {
             return None;
         }
