@@ -24,7 +24,11 @@ fn decode_all(messages: &[Vec<u8>]) -> Command {
 
 fn sorted(cmd: &Command) -> Command {
     let mut cmd = cmd.clone();
-    if let Command::SegmentsAnnouncement { loaded, loading_http } = &mut cmd {
+    if let Command::SegmentsAnnouncement {
+        loaded,
+        loading_http,
+    } = &mut cmd
+    {
         loaded.sort_unstable();
         loading_http.sort_unstable();
     }
