@@ -162,13 +162,16 @@ async fn messages_above_max_message_bytes_are_refused() {
     let ih = Id::random();
     let mut ws = tracker.ws().await;
     // Just under the limit (unknown fields are tolerated): accepted.
-    let mut fits = announce(ih, Id::random(), Some("started"), None);
+    let mut fits = announce(Id::random(), Id::random(), Some("started"), None);
     let base = fits.to_string().len();
     fits["padding"] = json!("x".repeat(1000 - base - 14));
     assert!(fits.to_string().len() <= 1024);
     ws.announce_ok(&fits).await;
 
     let mut bystander = tracker.ws().await;
+    bystander
+        .announce_ok(&announce(ih, Id::random(), Some("started"), None))
+        .await;
     let mut big = announce(ih, Id::random(), Some("started"), None);
     big["padding"] = json!("x".repeat(4000));
     ws.send(Message::text(big.to_string())).await;

@@ -95,20 +95,25 @@ async fn an_unknown_event_is_refused() {
     assert_eq!(wait_errors(&tracker, "invalid_event", 1.0).await, 1.0);
 }
 
-/// Collects every relayed offer arriving on `sockets` within the quiet period:
-/// socket index -> relayed messages.
+/// Collects every message arriving on `sockets` until each has been quiet for [`QUIET`] (the
+/// sockets are read concurrently): socket index -> messages.
 async fn collect_relays(sockets: &mut [Ws]) -> HashMap<usize, Vec<Value>> {
-    let mut got: HashMap<usize, Vec<Value>> = HashMap::new();
-    for (i, ws) in sockets.iter_mut().enumerate() {
+    let reads = sockets.iter_mut().enumerate().map(|(i, ws)| async move {
+        let mut got = Vec::new();
         loop {
             match ws.next_event(QUIET).await {
-                Event::Json(v) => got.entry(i).or_default().push(v),
+                Event::Json(v) => got.push(v),
                 Event::Timeout => break,
                 other => panic!("socket {i}: {other:?}"),
             }
         }
-    }
-    got
+        (i, got)
+    });
+    futures_util::future::join_all(reads)
+        .await
+        .into_iter()
+        .filter(|(_, got)| !got.is_empty())
+        .collect()
 }
 
 #[tokio::test]
@@ -546,6 +551,7 @@ async fn idle_connections_are_pinged_and_dead_ones_dropped() {
 async fn websocket_works_on_any_path() {
     let tracker = Tracker::start("");
     let x = Id::random();
+    let mut open = Vec::new();
     for path in ["/", "/tracker/socket", "/announce", "/anything/else?x=1"] {
         let mut ws = Ws::try_connect(
             tracker.addr(),
@@ -558,6 +564,7 @@ async fn websocket_works_on_any_path() {
         .unwrap_or_else(|e| panic!("WebSocket on {path}: {e}"));
         ws.announce_ok(&announce(x, Id::random(), Some("started"), None))
             .await;
+        open.push(ws);
     }
     let mut obs = tracker.ws().await;
     assert_eq!(scrape_counts(&mut obs, x).await, (0, 4));

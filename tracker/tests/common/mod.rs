@@ -643,6 +643,10 @@ pub async fn scrape_counts<S: AsyncRead + AsyncWrite + Unpin>(
     info_hash: Id,
 ) -> (u64, u64) {
     let reply = ws.request(&scrape(Some(&[info_hash]))).await;
+    assert!(
+        reply.get("failure reason").is_none(),
+        "scrape failed: {reply}"
+    );
     assert_eq!(reply["action"], "scrape", "scrape reply: {reply}");
     scrape_entry(&reply, info_hash).unwrap_or((0, 0))
 }
