@@ -46,6 +46,8 @@ impl Drop for Registration {
 struct Session {
     reg: Registration,
     bucket: TokenBucket,
+    /// Scrapes have a bucket of their own (same rate and burst), so they never use up announces.
+    scrape_bucket: TokenBucket,
     /// Consecutive rate-limited requests.
     strikes: u32,
 }
@@ -80,14 +82,18 @@ pub(super) async fn run<S>(
             joined: Vec::new(),
         },
         bucket: TokenBucket::new(limits.announce_burst, Instant::now()),
+        scrape_bucket: TokenBucket::new(limits.announce_burst, Instant::now()),
         strikes: 0,
     };
     let ping_interval = Duration::from_secs(shared.config.protocol.ping_interval_secs);
     let idle_timeout = Duration::from_secs(shared.config.protocol.idle_timeout_secs);
     let write_timeout = idle_timeout;
-    let mut ticker =
-        tokio::time::interval_at(tokio::time::Instant::now() + ping_interval, ping_interval);
+    // Checked twice per ping interval, so a ping goes out between 1 and 1.5 intervals of
+    // silence, well before `idle_timeout` (at least one interval) closes the connection.
+    let tick = (ping_interval / 2).max(Duration::from_millis(50));
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + tick, tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_ping: Option<Instant> = None;
     let mut shutdown = shared.shutdown.subscribe();
     let mut last_activity = Instant::now();
     let mut replies: Vec<String> = Vec::new();
@@ -144,7 +150,9 @@ pub(super) async fn run<S>(
                 if idle >= idle_timeout {
                     break Some((CloseCode::Away, "idle timeout"));
                 }
-                if idle >= ping_interval {
+                let ping_due = last_ping.is_none_or(|at| at.elapsed() >= ping_interval);
+                if idle >= ping_interval && ping_due {
+                    last_ping = Some(Instant::now());
                     let sent = tokio::time::timeout(write_timeout, ws.send(Message::Ping(Default::default()))).await;
                     if !matches!(sent, Ok(Ok(()))) {
                         break None;
@@ -251,13 +259,20 @@ fn fail(
     ));
 }
 
-/// Applies the request bucket; returns a close reason when a client keeps flooding.
-fn rate_ok(shared: &Shared, session: &mut Session, now: Instant) -> Result<(), Option<Close>> {
+/// Applies the announce (or scrape) bucket; returns a close reason when a client keeps flooding.
+fn rate_ok(
+    shared: &Shared,
+    session: &mut Session,
+    now: Instant,
+    scrape: bool,
+) -> Result<(), Option<Close>> {
     let limits = &shared.config.limits;
-    if session
-        .bucket
-        .try_take(limits.max_announces_per_sec, limits.announce_burst, now)
-    {
+    let bucket = if scrape {
+        &mut session.scrape_bucket
+    } else {
+        &mut session.bucket
+    };
+    if bucket.try_take(limits.max_announces_per_sec, limits.announce_burst, now) {
         session.strikes = 0;
         return Ok(());
     }
@@ -295,7 +310,7 @@ fn handle_text(
     match request {
         WsRequest::Scrape(scrape) => {
             shared.metrics.message_in(MessageKind::Scrape, 1);
-            if let Err(close) = rate_ok(shared, session, now) {
+            if let Err(close) = rate_ok(shared, session, now, true) {
                 fail(
                     shared,
                     replies,
@@ -347,7 +362,7 @@ fn handle_answer(
     // With check_answers every answer matches an offer this tracker sent, so answers are bounded
     // by offers and need no bucket of their own.
     if !shared.config.protocol.check_answers {
-        if let Err(close) = rate_ok(shared, session, now) {
+        if let Err(close) = rate_ok(shared, session, now, false) {
             fail(
                 shared,
                 replies,
@@ -397,7 +412,7 @@ fn handle_announce(
             .metrics
             .message_in(MessageKind::Offer, announce.offers.len() as u64);
     }
-    if let Err(close) = rate_ok(shared, session, now) {
+    if let Err(close) = rate_ok(shared, session, now, false) {
         fail(
             shared,
             replies,
