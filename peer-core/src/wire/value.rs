@@ -84,11 +84,18 @@ pub fn put_similar_int_array(out: &mut Vec<u8>, values: &[i64]) {
             lows.chunks(MAX_GROUP_MEMBERS)
                 .map(move |run| (*common, run))
         })
-        .take(MAX_GROUPS)
         .collect();
+    if runs.len() > MAX_GROUPS {
+        tracing::warn!(
+            groups = runs.len(),
+            kept = MAX_GROUPS,
+            "segment id list too spread out for one announcement; ids left out"
+        );
+    }
+    let runs = &runs[..runs.len().min(MAX_GROUPS)];
     out.push(TYPE_SIMILAR_INT_ARRAY << 4);
     out.push(runs.len() as u8);
-    for (common, run) in runs {
+    for &(common, run) in runs {
         put_int(out, common | run.len() as i128);
         out.extend_from_slice(run);
     }
