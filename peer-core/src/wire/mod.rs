@@ -10,6 +10,16 @@
 //! a `SegmentData`. Receiving: feed every message to a [`MessageDecoder`].
 //! The encoder reproduces p2p-media-loader's bytes exactly (proven by fixtures written by the npm
 //! package, see `tests/js_vectors.rs`); the decoder never panics and names what was malformed.
+//!
+//! Where we differ from p2p-media-loader, on purpose:
+//! - its decoder is lenient (a truncated value reads as what is there, a value of the wrong
+//!   type is stored anyway, an unknown command type is passed on); ours returns a [`WireError`],
+//!   which the caller may treat as a protocol violation or ignore;
+//! - its encoder writes an array group's member count and an array's group count modulo 256,
+//!   so an announcement holding all 256 ids of one block (e.g. VOD segments 0..=255) comes out
+//!   undecodable; ours splits groups at 255 members (identical bytes otherwise) and leaves out
+//!   groups past 255 with a warning;
+//! - reassembly of a multi-part command is bounded ([`DEFAULT_MAX_COMMAND_BYTES`]).
 
 pub mod command;
 pub mod framing;
