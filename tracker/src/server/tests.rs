@@ -251,3 +251,35 @@ async fn tls_round_trip() {
     server.shutdown().await;
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[tokio::test]
+async fn a_flood_of_garbage_is_cut_off() {
+    let mut c = config();
+    c.limits.max_announces_per_sec = 1;
+    c.limits.announce_burst = 2;
+    let server = Server::start(c).await.unwrap();
+    let mut ws = connect(server.local_addrs()[0]).await;
+    for _ in 0..10 {
+        ws.send(Message::Text("not json".into())).await.unwrap();
+    }
+    let mut failures = 0;
+    let (code, reason) = loop {
+        match tokio::time::timeout(STEP, ws.next())
+            .await
+            .expect("timed out")
+        {
+            Some(Ok(Message::Text(t))) => {
+                assert!(t.as_str().contains("malformed JSON"), "{t}");
+                failures += 1;
+            }
+            Some(Ok(Message::Close(Some(frame)))) => break (frame.code, frame.reason.to_string()),
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(failures, 2, "one reply per token");
+    assert_eq!(
+        (code, reason.as_str()),
+        (CloseCode::Policy, "rate limit exceeded: too many requests")
+    );
+    server.shutdown().await;
+}

@@ -137,6 +137,14 @@ pub(super) async fn run<S>(
                         last_activity = now;
                         let kind = ErrorKind::BinaryFrame;
                         shared.metrics.error(kind);
+                        if let Err(close) = rate_ok(&shared, &mut session, now, false) {
+                            shared.metrics.error(ErrorKind::RateLimited);
+                            if close.is_some() {
+                                break close;
+                            }
+                            continue;
+                        }
+                        shared.metrics.message_out(MessageKind::Failure, 1);
                         replies.push(proto::encode_failure(kind.reason(), None, None));
                         if !write_replies(&shared, &mut ws, &mut replies, write_timeout).await {
                             break None;
@@ -298,6 +306,11 @@ fn handle_text(
         Ok(request) => request,
         Err(e) => {
             shared.metrics.error(e.kind);
+            // Bad messages use up the announce bucket too, so a flood of garbage is cut off.
+            if let Err(close) = rate_ok(shared, session, now, false) {
+                shared.metrics.error(ErrorKind::RateLimited);
+                return close;
+            }
             shared.metrics.message_out(MessageKind::Failure, 1);
             replies.push(proto::encode_failure(
                 e.kind.reason(),
