@@ -95,25 +95,39 @@ async fn an_unknown_event_is_refused() {
     assert_eq!(wait_errors(&tracker, "invalid_event", 1.0).await, 1.0);
 }
 
-/// Collects every message arriving on `sockets` until each has been quiet for [`QUIET`] (the
-/// sockets are read concurrently): socket index -> messages.
-async fn collect_relays(sockets: &mut [Ws]) -> HashMap<usize, Vec<Value>> {
-    let reads = sockets.iter_mut().enumerate().map(|(i, ws)| async move {
-        let mut got = Vec::new();
+/// Reads `sockets` until `expected` messages arrived in total (bounded by [`STEP`]), then checks
+/// for stragglers for [`QUIET`] on every socket at once: socket index -> messages.
+async fn collect_relays(sockets: &mut [Ws], expected: usize) -> HashMap<usize, Vec<Value>> {
+    let mut got: HashMap<usize, Vec<Value>> = HashMap::new();
+    let deadline = tokio::time::Instant::now() + STEP;
+    while got.values().map(Vec::len).sum::<usize>() < expected
+        && tokio::time::Instant::now() < deadline
+    {
+        for (i, ws) in sockets.iter_mut().enumerate() {
+            match ws.next_event(Duration::from_millis(10)).await {
+                Event::Json(v) => got.entry(i).or_default().push(v),
+                Event::Timeout => {}
+                other => panic!("socket {i}: {other:?}"),
+            }
+        }
+    }
+    let stragglers = sockets.iter_mut().enumerate().map(|(i, ws)| async move {
+        let mut extra = Vec::new();
         loop {
             match ws.next_event(QUIET).await {
-                Event::Json(v) => got.push(v),
+                Event::Json(v) => extra.push(v),
                 Event::Timeout => break,
                 other => panic!("socket {i}: {other:?}"),
             }
         }
-        (i, got)
+        (i, extra)
     });
-    futures_util::future::join_all(reads)
-        .await
-        .into_iter()
-        .filter(|(_, got)| !got.is_empty())
-        .collect()
+    for (i, extra) in futures_util::future::join_all(stragglers).await {
+        if !extra.is_empty() {
+            got.entry(i).or_default().extend(extra);
+        }
+    }
+    got
 }
 
 #[tokio::test]
@@ -174,7 +188,7 @@ async fn offers_go_to_distinct_random_peers_at_most_max_offers() {
     ss.announce_ok(&announce_with_offers(ih, sender, &offers))
         .await;
 
-    let got = collect_relays(&mut sockets).await;
+    let got = collect_relays(&mut sockets, 3).await;
     let total: usize = got.values().map(Vec::len).sum();
     assert_eq!(total, 3, "max_offers = 3 relays, got {got:?}");
     assert!(
@@ -219,7 +233,7 @@ async fn offers_go_to_distinct_random_peers_at_most_max_offers() {
         .collect();
     ss.announce_ok(&announce_with_offers(ih2, sender, &offers2))
         .await;
-    let got = collect_relays(&mut small).await;
+    let got = collect_relays(&mut small, 2).await;
     assert_eq!(got.len(), 2, "{got:?}");
     assert!(got.values().all(|v| v.len() == 1), "{got:?}");
 
@@ -231,7 +245,7 @@ async fn offers_go_to_distinct_random_peers_at_most_max_offers() {
         let mut msg = announce_with_offers(ih, sender, &[offer]);
         msg["event"] = json!("update");
         ss.announce_ok(&msg).await;
-        let got = collect_relays(&mut sockets).await;
+        let got = collect_relays(&mut sockets, 1).await;
         assert_eq!(
             got.values().map(Vec::len).sum::<usize>(),
             1,
