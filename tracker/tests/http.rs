@@ -200,8 +200,23 @@ async fn http_announce_compact_and_not_ipv4_and_ipv6_shares_swarms_with_websocke
         "the asking peer is not listed: {found:?}"
     );
 
-    // The WebSocket side sees the HTTP peers in its counts.
+    // The WebSocket side sees the HTTP peers in its counts, also over IPv6.
     assert_eq!(scrape_counts(&mut ws, ih).await, (2, 3));
+    let mut ws6 = Ws::connect(v6).await;
+    assert_eq!(scrape_counts(&mut ws6, ih).await, (2, 3));
+
+    // numwant bounds the peer list.
+    let r = http_get(
+        v4,
+        &announce_query("/announce", ih, l4, 3333, 500, "", 1).replace("numwant=50", "numwant=1"),
+    )
+    .await;
+    let b = r.bencode();
+    let listed = compact_v4(bytes(&b, "peers")).len()
+        + b.get("peers6")
+            .and_then(Bencode::as_byte_str)
+            .map_or(0, |p| p.len() / 18);
+    assert_eq!(listed, 1, "numwant=1: {b:?}");
 
     // HTTP scrape: files keyed by the raw 20-byte info_hash, repeated info_hash parameters.
     let other = Id::random();

@@ -130,6 +130,17 @@ async fn graceful_shutdown_on(signal: libc::c_int) {
         status.success(),
         "exit status after signal {signal}: {status}"
     );
+    // The final counters are in the log: at least our 3 announces came in.
+    let messages_in = tracker
+        .wait_log("final counters logged", |l| l.contains("messages_in="))
+        .await;
+    let value: u64 = messages_in
+        .split("messages_in=")
+        .nth(1)
+        .and_then(|v| v.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("a count after messages_in= in {messages_in}"));
+    assert!(value >= 3, "{messages_in}");
     // No new connections once it is gone.
     assert!(tcp_connect(tracker.addr(), None).await.is_err());
 }

@@ -201,3 +201,25 @@ async fn messages_above_max_message_bytes_are_refused() {
     // The oversized announce did not count; other connections are undisturbed.
     assert_eq!(scrape_counts(&mut bystander, ih).await, (0, 1));
 }
+
+#[tokio::test]
+async fn frames_above_max_frame_bytes_are_refused() {
+    let tracker = Tracker::start("[limits]\nmax_message_bytes = 8192\nmax_frame_bytes = 1024\n");
+    let mut ws = tracker.ws().await;
+    // A 2000-byte message in one frame: under the message limit, over the frame limit.
+    let mut big = announce(Id::random(), Id::random(), Some("started"), None);
+    let base = big.to_string().len();
+    big["padding"] = json!("y".repeat(2000 - base - 14));
+    ws.send(Message::text(big.to_string())).await;
+    match ws.next_event(STEP).await {
+        Event::Json(reply) => assert_failure(&reply, "message too large"),
+        Event::Close(Some(frame)) => {
+            assert_eq!(frame.code, CloseCode::Size, "{frame:?}");
+            assert_eq!(frame.reason.as_str(), "message too large", "{frame:?}");
+        }
+        other => {
+            panic!("expected a failure or a close frame for an oversized frame, got {other:?}")
+        }
+    }
+    assert_eq!(wait_errors(&tracker, "oversized_message", 1.0).await, 1.0);
+}

@@ -139,6 +139,11 @@ async fn an_offer_is_relayed_to_the_one_other_peer_with_every_field() {
     let mut sb = tracker.ws().await;
     sa.announce_ok(&announce(ih, a, Some("started"), Some(100)))
         .await;
+    // A peer of another swarm must never see this swarm's offers.
+    let mut elsewhere = tracker.ws().await;
+    elsewhere
+        .announce_ok(&announce(Id::random(), Id::random(), Some("started"), None))
+        .await;
 
     let offers: Vec<(Id, Value)> = (0..3)
         .map(|i| (Id::random(), sdp_offer(&format!("b-offer-{i}"))))
@@ -160,6 +165,7 @@ async fn an_offer_is_relayed_to_the_one_other_peer_with_every_field() {
     sa.expect_quiet().await;
     // The sender never receives its own offers.
     sb.expect_quiet().await;
+    elsewhere.expect_quiet().await;
 
     let metrics = tracker.metrics().await;
     assert_eq!(
