@@ -1,7 +1,7 @@
 //! Interop with a client this project did not write: the npm `bittorrent-tracker` client, bundled
 //! for the browser, runs in two headless Chromium pages (driven by `tests/js/tracker-interop.mjs`
 //! through playwright-core). Both announce one info_hash to segswarm-tracker, exchange a WebRTC
-//! offer and answer through it, open a data channel and pass a message each way.
+//! offer and answer through it, open a data channel and pass a message each way, then scrape.
 //!
 //! The test process first moves into a network namespace of its own with only `lo` up, so the
 //! tracker, the pages and the WebRTC traffic stay on a private loopback. Needs root (or
@@ -143,18 +143,33 @@ fn browser_webtorrent_clients_connect_through_segswarm_tracker() {
             .await
             .expect("script thread");
         eprintln!("interop report: {report:#}");
-        assert!(status.success(), "tracker-interop.mjs failed ({status}): {report}");
+        assert!(
+            status.success(),
+            "tracker-interop.mjs failed ({status}): {report}"
+        );
         assert_eq!(report["ok"], true, "{report}");
         let peers = report["peers"].as_array().expect("peers");
         assert_eq!(peers.len(), 2, "{report}");
         for (me, other) in [(&peers[0], &peers[1]), (&peers[1], &peers[0])] {
             assert_eq!(me["announced"], true, "announce answered: {me}");
             assert_eq!(me["connected"], true, "data channel open: {me}");
-            assert_eq!(me["peer_id"], other["peerId"], "connected to the other page: {me}");
+            assert_eq!(
+                me["peer_id"], other["peerId"],
+                "connected to the other page: {me}"
+            );
             assert_eq!(
                 me["received"].as_str(),
                 Some(format!("hello from {}", other["name"].as_str().unwrap()).as_str()),
                 "message over the data channel: {me}"
+            );
+            // The client's own scrape, answered by our tracker and parsed by the npm client.
+            assert_eq!(
+                me["scrape"]["info_hash"], report["info_hash"],
+                "scrape: {me}"
+            );
+            assert!(
+                me["scrape"]["incomplete"].as_u64().is_some_and(|n| n >= 1),
+                "scrape counts this swarm's leechers: {me}"
             );
         }
 
@@ -163,9 +178,15 @@ fn browser_webtorrent_clients_connect_through_segswarm_tracker() {
         let announces = sample(&metrics, "segswarm_messages_in_total{kind=\"announce\"}");
         let offers_out = sample(&metrics, "segswarm_messages_out_total{kind=\"offer\"}");
         let answers_out = sample(&metrics, "segswarm_messages_out_total{kind=\"answer\"}");
-        assert!(announces >= 2.0, "announces received: {announces}\n{metrics}");
+        assert!(
+            announces >= 2.0,
+            "announces received: {announces}\n{metrics}"
+        );
         assert!(offers_out >= 1.0, "offers relayed: {offers_out}\n{metrics}");
-        assert!(answers_out >= 1.0, "answers relayed: {answers_out}\n{metrics}");
+        assert!(
+            answers_out >= 1.0,
+            "answers relayed: {answers_out}\n{metrics}"
+        );
         assert_eq!(
             sample(&metrics, "segswarm_errors_total{kind=\"unknown_offer\"}"),
             0.0,

@@ -100,6 +100,15 @@ async function runPeer ({ announce, infoHash, peerId, name }) {
     })
     client.start()
   })
+  // The client's own scrape of the swarm through the same tracker socket.
+  outcome.scrape = await new Promise((resolve) => {
+    const timer = setTimeout(() => resolve({ error: 'scrape timed out' }), 5000)
+    client.once('scrape', (data) => {
+      clearTimeout(timer)
+      resolve({ info_hash: data.infoHash, complete: data.complete, incomplete: data.incomplete })
+    })
+    client.scrape()
+  })
   client.destroy()
   return outcome
 }
@@ -187,6 +196,11 @@ try {
     if (p.error) problems.push(`${p.name}: ${p.error}`)
     if (!p.announced) problems.push(`${p.name}: no announce response`)
     if (!p.connected) problems.push(`${p.name}: data channel did not open`)
+  }
+  for (const p of result.peers) {
+    if (!p.scrape || p.scrape.info_hash !== result.info_hash || !(p.scrape.incomplete >= 1)) {
+      problems.push(`${p.name}: scrape ${JSON.stringify(p.scrape)}`)
+    }
   }
   if (a.received !== `hello from ${b.name}`) problems.push(`a received ${JSON.stringify(a.received)}`)
   if (b.received !== `hello from ${a.name}`) problems.push(`b received ${JSON.stringify(b.received)}`)
