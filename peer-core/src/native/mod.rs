@@ -1,0 +1,10 @@
+//! The native driver (feature `native`): the sans-IO core driven on tokio over real sockets.
+//!
+//! - [`rtc`]: WebRTC data channels (the `webrtc` crate), full-SDP offers and answers;
+//! - [`tracker_socket`]: the WebSocket tracker connection (tokio-tungstenite) that drives a
+//!   [`crate::tracker_client::TrackerClient`], one socket per tracker URL, reconnecting with backoff;
+//! - [`http`]: the HTTP segment fetcher (reqwest): origin and mirrors, Range resume, timeouts.
+
+pub mod http;
+pub mod rtc;
+pub mod tracker_socket;
