@@ -223,3 +223,43 @@ async fn frames_above_max_frame_bytes_are_refused() {
     }
     assert_eq!(wait_errors(&tracker, "oversized_message", 1.0).await, 1.0);
 }
+
+#[tokio::test]
+async fn a_peer_that_does_not_read_is_dropped_when_its_queue_overflows() {
+    let tracker = Tracker::start(
+        "[limits]\nmax_outbound_queue = 4\nmax_announces_per_sec = 10000\nannounce_burst = 10000\n",
+    );
+    let ih = Id::random();
+    // The slow peer joins and then never reads again.
+    let mut slow = tracker.ws().await;
+    slow.announce_ok(&announce(ih, Id::random(), Some("started"), None))
+        .await;
+    let sender = Id::random();
+    let mut ws = tracker.ws().await;
+    let sdp = json!({"type": "offer", "sdp": "a".repeat(60_000)});
+    // Up to 400 offers of 60 kB (24 MB) for the slow peer: more than loopback socket buffers hold.
+    let mut dropped = false;
+    for i in 0..400 {
+        let mut msg = announce_with_offers(ih, sender, &[(Id::random(), sdp.clone())]);
+        if i > 0 {
+            msg["event"] = json!("update");
+        }
+        let reply = ws.request(&msg).await;
+        assert!(
+            reply.get("failure reason").is_none(),
+            "sender refused: {reply}"
+        );
+        if i % 20 == 19 && tracker.metrics().await.errors("queue_full") >= 1.0 {
+            dropped = true;
+            break;
+        }
+    }
+    assert!(dropped, "the slow peer was not dropped after 24 MB queued");
+    // The sender was never held up, and the slow peer left the swarm.
+    eventually("slow peer removed", STEP, || async {
+        let mut obs = tracker.ws().await;
+        (scrape_counts(&mut obs, ih).await == (0, 1)).then_some(())
+    })
+    .await;
+    drop(slow);
+}
