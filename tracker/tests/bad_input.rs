@@ -311,17 +311,39 @@ async fn an_oversized_frame_is_refused_with_a_reason_and_counted() {
 async fn garbage_before_the_handshake_does_not_hurt_the_daemon() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let tracker = Tracker::start("");
-    for junk in [
-        &b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"[..],
-        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
-        b"NOT-HTTP\r\n\r\n",
-        &[0u8; 64][..],
-    ] {
+    let junks: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "TLS hello on a plain port",
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03".to_vec(),
+        ),
+        (
+            "upgrade without a key",
+            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+                .to_vec(),
+        ),
+        ("not HTTP", b"NOT-HTTP\r\n\r\n".to_vec()),
+        ("zeros", vec![0u8; 64]),
+        (
+            // Far above limits.max_http_request_bytes (8192 by default): must not be served.
+            "40 kB request head",
+            format!(
+                "GET /health HTTP/1.1\r\nHost: x\r\nX-Junk: {}\r\n\r\n",
+                "j".repeat(40_000)
+            )
+            .into_bytes(),
+        ),
+    ];
+    for (name, junk) in junks {
         let mut stream = tcp_connect(tracker.addr(), None).await.expect("connect");
-        let _ = stream.write_all(junk).await;
+        let _ = stream.write_all(&junk).await;
         let _ = stream.shutdown().await;
-        let mut sink = Vec::new();
-        let _ = tokio::time::timeout(STEP, stream.read_to_end(&mut sink)).await;
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(STEP, stream.read_to_end(&mut answer)).await;
+        let text = String::from_utf8_lossy(&answer);
+        assert!(
+            !text.starts_with("HTTP/1.1 200"),
+            "{name} was served: {text}"
+        );
     }
     assert_eq!(tracker.get("/health").await.text(), "ok");
     let mut ws = tracker.ws().await;
