@@ -336,8 +336,14 @@ async fn answers_to_offers_not_delivered_to_the_answerer_are_refused() {
         .request(&answer(ih, c, b, offer_id, sdp_answer("spoof")))
         .await;
     assert_failure(&reply, "answer to an unknown or expired offer");
+    // The right answerer and offer id, sent to a peer that did not make the offer.
+    let reply = sa
+        .request(&answer(ih, a, c, offer_id, sdp_answer("misdirected")))
+        .await;
+    assert_failure(&reply, "answer to an unknown or expired offer");
     sb.expect_quiet().await;
-    assert_eq!(wait_errors(&tracker, "unknown_offer", 2.0).await, 2.0);
+    sc.expect_quiet().await;
+    assert_eq!(wait_errors(&tracker, "unknown_offer", 3.0).await, 3.0);
 
     // The peer that did receive the offer can still answer it.
     sa.send_json(&answer(ih, a, b, offer_id, sdp_answer("real")))
