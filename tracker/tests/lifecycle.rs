@@ -154,3 +154,14 @@ async fn sigterm_sends_close_frames_and_exits_cleanly() {
 async fn sigint_sends_close_frames_and_exits_cleanly() {
     graceful_shutdown_on(libc::SIGINT).await;
 }
+
+#[tokio::test]
+async fn the_workers_setting_is_used() {
+    let tracker = Tracker::start("[server]\nworkers = 3\n");
+    let line = tracker
+        .wait_log("the started line names the workers", |l| {
+            l.contains("workers=")
+        })
+        .await;
+    assert!(line.contains("workers=3"), "{line}");
+}
