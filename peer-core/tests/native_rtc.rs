@@ -164,3 +164,97 @@ fn answer_before_offer_and_garbage_sdp_are_errors() {
         assert!(other.accept_offer("this is not sdp").await.is_err());
     });
 }
+
+/// Two native peers that know nothing of each other but a tracker URL and a swarm: their real
+/// SDP offer and answer travel through the in-process segswarm-tracker, and the channel opens.
+#[test]
+fn peers_meet_through_the_tracker_and_open_a_channel() {
+    use segswarm_core::native::tracker_socket::{
+        TrackerSocket, TrackerSocketEvent, TrackerSocketSettings,
+    };
+    use segswarm_core::tracker_client::TrackerEvent;
+    use tokio::sync::mpsc;
+
+    enter_private_netns();
+    runtime().block_on(async {
+        let mut config = segswarm_tracker::config::Config::default();
+        config.server.listen = vec![SocketAddr::from(([127, 0, 0, 1], 0))];
+        config.server.shutdown_grace_secs = 1;
+        let tracker = segswarm_tracker::server::Server::start(config)
+            .await
+            .expect("tracker");
+        let url = format!("ws://{}/", tracker.local_addrs()[0]);
+        let ih = *b"native-rtc-tracker-1";
+        let settings = loopback_settings();
+
+        let (a_tx, mut a_rx) = mpsc::channel(64);
+        let (b_tx, mut b_rx) = mpsc::channel(64);
+        let a = TrackerSocket::spawn(&url, TrackerSocketSettings::new(*b"-SS0001-aaaaaaaaaaaa"), a_tx);
+        let b = TrackerSocket::spawn(&url, TrackerSocketSettings::new(*b"-SS0001-bbbbbbbbbbbb"), b_tx);
+
+        // A joins first and offers nothing (it is alone); then B joins with one real offer.
+        a.join(ih);
+        let mut b_offer: Option<([u8; 20], RtcPeer)> = None;
+        let mut b_conn = None;
+        let mut a_pending = None;
+        let mut b_joined = false;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while a_pending.is_none() || b_conn.is_none() {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => panic!("no channel within 30 s"),
+                Some(ev) = a_rx.recv() => match ev {
+                    TrackerSocketEvent::Tracker { event: TrackerEvent::NeedOffers { info_hash, .. }, .. } => {
+                        a.offers_created(info_hash, Vec::new());
+                    }
+                    TrackerSocketEvent::Tracker { event: TrackerEvent::AnnounceAccepted { .. }, .. } if !b_joined => {
+                        b_joined = true;
+                        b.join(ih);
+                    }
+                    TrackerSocketEvent::Tracker { event: TrackerEvent::Offer { info_hash, peer_id, offer_id, sdp }, .. } => {
+                        let mut peer = RtcPeer::new(&settings).await.expect("answering peer");
+                        let answer = peer.accept_offer(&sdp).await.expect("answer");
+                        a.send_answer(info_hash, peer_id, offer_id, answer);
+                        a_pending = Some(tokio::spawn(peer.connect()));
+                    }
+                    _ => {}
+                },
+                Some(ev) = b_rx.recv() => match ev {
+                    TrackerSocketEvent::Tracker { event: TrackerEvent::NeedOffers { info_hash, .. }, .. } => {
+                        let mut peer = RtcPeer::new(&settings).await.expect("offering peer");
+                        let sdp = peer.create_offer().await.expect("offer");
+                        let offer_id = *b"offer-from-b-0000001";
+                        b_offer = Some((offer_id, peer));
+                        b.offers_created(info_hash, vec![(offer_id, sdp)]);
+                    }
+                    TrackerSocketEvent::Tracker { event: TrackerEvent::Answer { offer_id, sdp, .. }, .. } => {
+                        let (id, mut peer) = b_offer.take().expect("an offer is waiting");
+                        assert_eq!(id, offer_id);
+                        peer.accept_answer(&sdp).await.expect("apply answer");
+                        b_conn = Some(peer.connect().await.expect("B's channel opens"));
+                    }
+                    _ => {}
+                },
+            }
+        }
+        let a_conn: Result<_, _> = tokio::time::timeout(
+            Duration::from_secs(20),
+            a_pending.take().expect("A answered"),
+        )
+        .await
+        .expect("A's channel opens within 20 s")
+        .expect("join");
+        let mut a_conn = a_conn.expect("A's channel opens");
+        let mut b_conn = b_conn.expect("b");
+        b_conn.sender().send(b"hello from B").await.expect("send");
+        a_conn.sender().send(b"hello from A").await.expect("send");
+        let got_a = tokio::time::timeout(Duration::from_secs(5), a_conn.recv()).await;
+        let got_b = tokio::time::timeout(Duration::from_secs(5), b_conn.recv()).await;
+        assert_eq!(got_a.ok().flatten().as_deref(), Some(&b"hello from B"[..]));
+        assert_eq!(got_b.ok().flatten().as_deref(), Some(&b"hello from A"[..]));
+        a_conn.close().await;
+        b_conn.close().await;
+        a.shutdown().await;
+        b.shutdown().await;
+        tracker.shutdown().await;
+    });
+}
