@@ -13,6 +13,8 @@
 //! - `scheduler`: per wanted segment, which peer or which HTTP source, and when;
 //! - `engine`: ties them together behind an Input/Output API;
 //! - `sim`: a deterministic swarm simulator driving many engines in memory.
+//! - `native` (feature `native`): the tokio driver — WebRTC data channels, the tracker socket and
+//!   the HTTP fetcher.
 
 pub mod engine;
 pub mod integrity;
