@@ -264,17 +264,17 @@ where
         let config = Some(shared.ws_config);
         match upgraded.downcast::<TokioIo<I>>() {
             Ok(parts) => {
-                let io = parts.io.into_inner();
-                let stream = if parts.read_buf.is_empty() {
-                    WebSocketStream::from_raw_socket(io, Role::Server, config).await
-                } else {
-                    WebSocketStream::from_partially_read(
-                        io,
-                        parts.read_buf.to_vec(),
-                        Role::Server,
-                        config,
-                    )
-                    .await
+                let hyper::upgrade::Parts { io, read_buf, .. } = parts;
+                let io = io.into_inner();
+                // Copy what hyper read past the handshake (usually nothing) and let go of its
+                // 8 KiB read buffer before the connection's long life starts.
+                let leftover = (!read_buf.is_empty()).then(|| read_buf.to_vec());
+                drop(read_buf);
+                let stream = match leftover {
+                    None => WebSocketStream::from_raw_socket(io, Role::Server, config).await,
+                    Some(part) => {
+                        WebSocketStream::from_partially_read(io, part, Role::Server, config).await
+                    }
                 };
                 ws::run(shared, slot, stream, reject).await;
             }
