@@ -9,10 +9,11 @@ use segswarm_core::stream::{
     PROTOCOL_PACKAGE_VERSION,
 };
 use segswarm_core::wire::{
-    encode_command, encode_command_with_max, is_command_part, Command, Incoming, MessageDecoder,
-    MAX_MESSAGE_BYTES,
+    encode_command, encode_command_with_max, is_command_part, segment_chunks_with_max, Command,
+    Incoming, MessageDecoder, MAX_MESSAGE_BYTES,
 };
 use serde_json::Value;
+use sha1::{Digest, Sha1};
 
 fn fixture(name: &str) -> Value {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -143,6 +144,56 @@ fn command_part_detection_matches_is_command_chunk() {
             "{}",
             case["message"]
         );
+    }
+}
+
+#[test]
+fn segment_upload_matches_peer_protocol() {
+    let fx = fixture("segment_upload.json");
+    let uploads = fx["uploads"].as_array().expect("uploads");
+    assert!(uploads.len() >= 5);
+    for up in uploads {
+        let size = up["size"].as_u64().expect("size") as usize;
+        let max = up["max_message"].as_u64().expect("max") as usize;
+        let (segment, request) = (int(&up["segment"]), int(&up["request"]));
+        let data: Vec<u8> = (0..size).map(|i| ((i * 7 + size) & 0xff) as u8).collect();
+
+        // What we send for the same upload.
+        let mut ours: Vec<Vec<u8>> = encode_command_with_max(
+            &Command::SegmentData {
+                segment,
+                request,
+                size: size as u64,
+            },
+            max,
+        );
+        ours.extend(segment_chunks_with_max(&data, max).map(<[u8]>::to_vec));
+        ours.extend(encode_command_with_max(
+            &Command::SegmentDataSendingCompleted { segment, request },
+            max,
+        ));
+
+        let theirs = up["messages"].as_array().expect("messages");
+        assert_eq!(ours.len(), theirs.len(), "size {size} max {max}");
+        let mut decoder = MessageDecoder::new();
+        let mut raw_bytes = 0;
+        for (o, t) in ours.iter().zip(theirs) {
+            if let Some(h) = t.get("command") {
+                assert_eq!(hex::encode(o), h.as_str().expect("hex"), "size {size}");
+                assert!(matches!(decoder.push(o), Ok(Some(Incoming::Command(_)))));
+            } else {
+                assert_eq!(o.len() as u64, t["raw_len"].as_u64().expect("len"));
+                assert_eq!(
+                    hex::encode(Sha1::digest(o)),
+                    t["raw_sha1"].as_str().expect("sha1")
+                );
+                match decoder.push(o) {
+                    Ok(Some(Incoming::SegmentBytes(b))) => raw_bytes += b.len(),
+                    other => panic!("raw chunk decoded as {other:?}"),
+                }
+            }
+        }
+        assert_eq!(raw_bytes, size);
     }
 }
 

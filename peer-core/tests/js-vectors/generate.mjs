@@ -149,6 +149,42 @@ writeFileSync(
 );
 console.log("wrote fixtures/wire_commands.json");
 
+// ---------------------------------------------------------------- segment upload
+
+// What a peer writes to the data channel when it serves a segment: PeerProtocol.sendCommand
+// (SegmentData), splitSegmentDataToChunksAndUploadAsync (raw chunks), sendCommand
+// (SegmentDataSendingCompleted) — the sequence Peer.uploadSegmentData runs — through the
+// package's own PeerProtocol on a recording fake connection. Raw chunks are recorded by length
+// and sha1; segment bytes are `(i * 7 + size) & 0xff`.
+const { PeerProtocol } = await import(lib("p2p-media-loader-core", "p2p/peer-protocol.js"));
+const { createHash } = await import("node:crypto");
+const uploads = [];
+for (const [size, maxMessage] of [[0, DEFAULT_MAX], [1, DEFAULT_MAX], [65535, DEFAULT_MAX], [65536, DEFAULT_MAX], [200000, DEFAULT_MAX], [1000, 100], [999, 333]]) {
+  const written = [];
+  const connection = { on() {}, off() {}, write: (b) => (written.push(new Uint8Array(b)), true), idUtf8: "peer" };
+  const events = { getEventDispatcher: () => () => {} };
+  const handlers = { onCommandReceived() {}, onSegmentChunkReceived() {} };
+  const protocol = new PeerProtocol(connection, { webRtcMaxMessageSize: maxMessage }, handlers, events);
+  const data = new Uint8Array(size).map((_, i) => (i * 7 + size) & 0xff).buffer;
+  const segment = 123456789;
+  const request = 42;
+  protocol.sendCommand({ c: 2, i: segment, r: request, s: data.byteLength });
+  await protocol.splitSegmentDataToChunksAndUploadAsync(data, request);
+  protocol.sendCommand({ c: 3, i: segment, r: request });
+  uploads.push({
+    size,
+    max_message: maxMessage,
+    segment,
+    request,
+    messages: written.map((m) =>
+      Commands.isCommandChunk(m)
+        ? { command: hex(m) }
+        : { raw_len: m.length, raw_sha1: createHash("sha1").update(m).digest("hex") },
+    ),
+  });
+}
+write("segment_upload.json", { generator, uploads });
+
 // ---------------------------------------------------------------- stream identity
 
 const shortIdProps = [
