@@ -350,3 +350,44 @@ async fn garbage_before_the_handshake_does_not_hurt_the_daemon() {
     ws.announce_ok(&announce(Id::random(), Id::random(), Some("started"), None))
         .await;
 }
+
+#[tokio::test]
+async fn a_flood_of_garbage_is_closed_with_a_reason_and_others_are_undisturbed() {
+    let tracker = Tracker::start("[limits]\nmax_announces_per_sec = 5\nannounce_burst = 10\n");
+    let swarm = Id::random();
+    let mut bystander = tracker.ws().await;
+    bystander
+        .announce_ok(&announce(swarm, Id::random(), Some("started"), None))
+        .await;
+    let mut flood = tracker.ws().await;
+    // Far more bad messages than the burst allows, as fast as possible.
+    for _ in 0..300 {
+        if flood.try_send(Message::text("garbage")).await.is_err() {
+            break;
+        }
+    }
+    let mut failures = 0;
+    let frame = loop {
+        match flood.next_event(STEP).await {
+            Event::Json(v) => {
+                assert!(v.get("failure reason").is_some(), "{v}");
+                failures += 1;
+            }
+            Event::Close(frame) => break frame,
+            other => panic!("expected the flood to be closed with a close frame, got {other:?}"),
+        }
+    };
+    let frame = frame.expect("a close frame with a code and reason");
+    assert_eq!(frame.code, CloseCode::Policy, "{frame:?}");
+    assert_eq!(
+        frame.reason.as_str(),
+        "rate limit exceeded: too many requests",
+        "{frame:?}"
+    );
+    assert!(
+        failures >= 10,
+        "each bad message within the burst got its failure: {failures}"
+    );
+    assert!(tracker.metrics().await.errors("rate_limited") >= 1.0);
+    assert_eq!(scrape_counts(&mut bystander, swarm).await, (0, 1));
+}
