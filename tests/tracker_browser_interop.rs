@@ -34,10 +34,15 @@ fn enter_private_network_namespace() {
              namespace and needs root or CAP_SYS_ADMIN (run it as root, as .ci/run does)."
         );
     }
-    let status = Command::new("ip")
+    // `ip` lives in /usr/sbin, which is not on every PATH.
+    let ip = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap_or("ip");
+    let status = Command::new(ip)
         .args(["link", "set", "lo", "up"])
         .status()
-        .unwrap_or_else(|e| panic!("running `ip link set lo up` (package iproute2): {e}"));
+        .unwrap_or_else(|e| panic!("running `{ip} link set lo up` (package iproute2): {e}"));
     assert!(status.success(), "`ip link set lo up` failed: {status}");
 }
 
