@@ -61,7 +61,8 @@ pub struct EngineConfig {
     /// Upload burst allowance, bytes. Default 64 KiB.
     pub upload_burst: u64,
     /// Most peers served at once; further requests are answered with `SegmentAbsent`, so that
-    /// the requester turns to another holder and each upload runs at full speed. Default 2.
+    /// the requester turns to another holder and each upload runs at full speed (a segment spreads
+    /// fastest when every holder serves one peer at a time). Default 1.
     pub max_concurrent_uploads: usize,
     /// Upload nothing: answer every request with `SegmentAbsent` and announce nothing.
     /// Default false.
@@ -86,7 +87,7 @@ impl EngineConfig {
             max_peers: 20,
             upload_rate: None,
             upload_burst: 64 * 1024,
-            max_concurrent_uploads: 2,
+            max_concurrent_uploads: 1,
             consume_only: false,
             max_message_bytes: MAX_MESSAGE_BYTES,
             seed: 0,
@@ -696,7 +697,15 @@ impl Engine {
                         self.outputs.push_back(Output::ClosePeer(h));
                     }
                 }
-                TrackerEvent::AnnounceAccepted { .. } => {}
+                TrackerEvent::AnnounceAccepted {
+                    complete,
+                    incomplete,
+                    ..
+                } => {
+                    let n = complete.saturating_add(incomplete);
+                    self.scheduler
+                        .set_swarm_size(usize::try_from(n).unwrap_or(usize::MAX));
+                }
                 TrackerEvent::Failure { reason, .. } => tracing::warn!("tracker failure: {reason}"),
                 TrackerEvent::Warning { message, .. } => {
                     tracing::info!("tracker warning: {message}")

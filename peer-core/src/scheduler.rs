@@ -57,9 +57,20 @@ pub struct SchedulerConfig {
     /// Segswarm VOD: a segment nobody near us has is fetched over HTTP once it is due within this
     /// time. Default 20 s.
     pub vod_http_lead: Duration,
-    /// Segswarm live: how many peers of a neighbourhood should fetch a brand-new segment over HTTP
-    /// (each peer does so with probability `live_http_seeds / (connected peers + 1)`). Default 1.0.
+    /// Segswarm live: a brand-new segment is fetched over HTTP by each peer with probability
+    /// `max(live_min_seeds / swarm size, live_http_seeds / 2^g, ...)`, where `g` is how many times
+    /// the holders can double (peer to peer) before the segment turns urgent; the others wait for it
+    /// from peers. This is the expected number of early HTTP fetches per doubling tree. Default 1.0.
     pub live_http_seeds: f64,
+    /// Segswarm live: how many transfer times one doubling of a segment's holders takes (holders
+    /// are also busy with other segments and requests meet busy holders). Default 1.5.
+    pub live_doubling_factor: f64,
+    /// Segswarm live: fewest early HTTP fetches wanted in the whole swarm per segment (the swarm
+    /// size comes from the tracker). Default 2.0.
+    pub live_min_seeds: f64,
+    /// Segswarm live: how many of the newest segments count as the live edge (seeded over HTTP by
+    /// a few peers as soon as they appear). Default 2.
+    pub live_edge_segments: usize,
     /// A P2P download that received no byte for this long is abandoned. Default 2 s (as
     /// p2p-media-loader's `p2pNotReceivingBytesTimeoutMs`).
     pub p2p_stall_timeout: Duration,
@@ -102,6 +113,9 @@ impl Default for SchedulerConfig {
             live_window: Duration::from_secs(120),
             vod_http_lead: Duration::from_secs(20),
             live_http_seeds: 1.0,
+            live_min_seeds: 2.0,
+            live_doubling_factor: 1.5,
+            live_edge_segments: 2,
             p2p_stall_timeout: Duration::from_secs(2),
             http_stall_timeout: Duration::from_secs(3),
             http_base_backoff: Duration::from_secs(10),
@@ -303,6 +317,8 @@ struct Download {
     received: u64,
     total: Option<u64>,
     last_progress: Instant,
+    /// When the first byte from the current source arrived, and the bytes held then.
+    first_byte: Option<(Instant, u64)>,
 }
 
 /// Per-segment scheduling state and the peers' and HTTP bases' view, see the module docs.
@@ -317,6 +333,7 @@ pub struct Scheduler {
     seed_decisions: BTreeMap<SegmentId, bool>,
     rng: StdRng,
     next_random_http: Option<Instant>,
+    swarm_size: Option<usize>,
 }
 
 fn secs_until(deadline: Instant, now: Instant) -> f64 {
@@ -346,6 +363,7 @@ impl Scheduler {
             seed_decisions: BTreeMap::new(),
             rng: StdRng::seed_from_u64(seed),
             next_random_http: None,
+            swarm_size: None,
         }
     }
 
@@ -441,6 +459,9 @@ impl Scheduler {
         if let Some(d) = self.downloads.get_mut(&segment) {
             if received > d.received {
                 d.last_progress = now;
+                if d.first_byte.is_none() {
+                    d.first_byte = Some((now, received));
+                }
             }
             d.received = received;
             if total.is_some() {
@@ -587,6 +608,7 @@ impl Scheduler {
                 received: from_byte,
                 total: None,
                 last_progress: now,
+                first_byte: None,
             },
         );
         Action::StartHttp {
@@ -609,6 +631,7 @@ impl Scheduler {
                 received: 0,
                 total: None,
                 last_progress: now,
+                first_byte: None,
             },
         );
         Action::StartP2p { segment, peer }
@@ -702,14 +725,18 @@ impl Scheduler {
             };
             let size = d.total.unwrap_or_else(|| self.size_of(w));
             let left_bytes = size.saturating_sub(d.received);
-            let elapsed = now.saturating_duration_since(d.started).as_secs_f64();
-            let measured = if elapsed > 0.5 && d.received > 0 {
-                d.received as f64 / elapsed
-            } else {
-                self.peers
-                    .get(&peer)
-                    .map(|p| p.rate.get())
-                    .unwrap_or(self.config.initial_peer_rate)
+            let estimate = self
+                .peers
+                .get(&peer)
+                .map(|p| p.rate.get())
+                .unwrap_or(self.config.initial_peer_rate);
+            // The rate since the first byte, once it spans half a second; the estimate before.
+            let measured = match d.first_byte {
+                Some((t, b)) if now.saturating_duration_since(t).as_secs_f64() >= 0.5 => {
+                    d.received.saturating_sub(b) as f64
+                        / now.saturating_duration_since(t).as_secs_f64()
+                }
+                _ => estimate,
             };
             let eta = left_bytes as f64 / measured.max(1.0);
             let time_left = secs_until(w.deadline, now);
@@ -752,6 +779,7 @@ impl Scheduler {
                         received: from_byte,
                         total: Some(size),
                         last_progress: now,
+                        first_byte: None,
                     },
                 );
                 actions.push(Action::SwitchToHttp {
@@ -763,25 +791,16 @@ impl Scheduler {
             }
         }
 
-        // 2. New downloads. Urgent ones by deadline; then (live) the newest first.
+        // 2. New downloads, earliest deadline first. Live: only the newest segments (the live edge)
+        // are fetched early over HTTP to seed the swarm; older ones come from peers.
         let window_end = self.window_end(now);
-        let mut order: Vec<&WantedSegment> = wanted
+        let order: Vec<&WantedSegment> = wanted
             .iter()
             .filter(|w| w.deadline <= window_end || w.player_requested)
             .collect();
-        if self.live {
-            order.sort_by(|a, b| {
-                let ua = self.is_urgent(a, now, margin);
-                let ub = self.is_urgent(b, now, margin);
-                ub.cmp(&ua).then_with(|| {
-                    if ua {
-                        a.deadline.cmp(&b.deadline)
-                    } else {
-                        b.id.cmp(&a.id)
-                    }
-                })
-            });
-        }
+        let live_edge = wanted.iter().map(|w| w.id).max().unwrap_or(0)
+            - self.config.live_edge_segments as SegmentId
+            + 1;
         for w in order {
             if self.downloads.contains_key(&w.id) {
                 continue;
@@ -802,21 +821,32 @@ impl Scheduler {
             }
             // A peer that can deliver within the slack.
             if p2p_running < self.config.max_p2p_downloads {
-                if let Some((peer, rate)) = self.free_holders(w.id, now).into_iter().next() {
-                    let eta = latency + size as f64 / rate.max(1.0);
-                    if eta <= slack {
-                        let a = self.start_p2p(w.id, peer, now);
-                        actions.push(a);
-                        continue;
-                    }
+                // Any holder fast enough to finish half the safety margin before the deadline (a
+                // late transfer moves to HTTP keeping its bytes), picked at random so that requesters
+                // spread over the holders instead of queueing at the fastest one.
+                let fit: Vec<PeerHandle> = self
+                    .free_holders(w.id, now)
+                    .into_iter()
+                    .filter(|(_, rate)| {
+                        latency + size as f64 / rate.max(1.0) <= time_left - margin * 0.5
+                    })
+                    .map(|(p, _)| p)
+                    .collect();
+                if !fit.is_empty() {
+                    let peer = fit[self.rng.random_range(0..fit.len())];
+                    let a = self.start_p2p(w.id, peer, now);
+                    actions.push(a);
+                    continue;
                 }
             }
             if self.someone_loading_or_has(w.id) {
                 continue; // it will come from a peer, or from HTTP once urgent
             }
             let fetch_now = if self.live {
-                let n = self.peers.len() as f64;
-                let p = (self.config.live_http_seeds / (n + 1.0)).min(1.0);
+                if w.id < live_edge {
+                    continue;
+                }
+                let p = self.seed_probability(size, time_left, now);
                 let rng = &mut self.rng;
                 *self
                     .seed_decisions
@@ -830,6 +860,32 @@ impl Scheduler {
                 actions.push(a);
             }
         }
+    }
+
+    /// Probability that this peer fetches a new live segment over HTTP right away (see
+    /// [`SchedulerConfig::live_http_seeds`]).
+    fn seed_probability(&self, size: u64, time_left: f64, now: Instant) -> f64 {
+        let n = self.peers.len();
+        if n == 0 {
+            return 1.0;
+        }
+        let budget = time_left
+            - self.expected_http_secs(size, now)
+            - self.config.safety_margin.as_secs_f64();
+        let mean_rate = self.peers.values().map(|p| p.rate.get()).sum::<f64>() / n as f64;
+        let transfer = self.config.request_latency.as_secs_f64() + size as f64 / mean_rate.max(1.0);
+        let doublings = (budget / (transfer * self.config.live_doubling_factor))
+            .floor()
+            .clamp(0.0, 30.0);
+        let tree = self.config.live_http_seeds / 2f64.powf(doublings);
+        let swarm = self.swarm_size.unwrap_or(n + 1).max(n + 1) as f64;
+        let floor = self.config.live_min_seeds / swarm;
+        tree.max(floor).min(1.0)
+    }
+
+    /// The swarm's size as the tracker reports it (seeders + leechers), used for live seeding.
+    pub fn set_swarm_size(&mut self, peers: usize) {
+        self.swarm_size = Some(peers);
     }
 
     fn is_urgent(&self, w: &WantedSegment, now: Instant, margin: f64) -> bool {
@@ -879,22 +935,8 @@ impl Scheduler {
             self.failed(s, now);
             actions.push(Action::Abort { segment: s });
         }
-        // The player's own request first: HTTP if a slot is free, else P2P.
-        if let Some(w) = wanted
-            .iter()
-            .find(|w| w.player_requested && !self.downloads.contains_key(&w.id))
-        {
-            let (h, p) = self.running();
-            if h < self.config.max_http_downloads {
-                let a = self.start_http(w.id, 0, now);
-                actions.push(a);
-            } else if p < self.config.max_p2p_downloads {
-                if let Some(peer) = self.pick_weighted_holder(w.id, now) {
-                    let a = self.start_p2p(w.id, peer, now);
-                    actions.push(a);
-                }
-            }
-        }
+        // The player's request gets no special treatment (p2p-media-loader starts it at once only
+        // after a seek); the queue below covers it.
         for (i, w) in wanted.iter().enumerate() {
             let ahead = w.deadline.saturating_duration_since(now);
             let in_high = ahead <= high;
@@ -919,6 +961,7 @@ impl Scheduler {
                                     received,
                                     total: None,
                                     last_progress: now,
+                                    first_byte: None,
                                 },
                             );
                             actions.push(Action::SwitchToHttp {
@@ -1178,7 +1221,9 @@ mod tests {
                 peer: PeerHandle(1)
             }]
         );
-        // Only 100 kB in 4 s: 900 kB left at 25 kB/s cannot finish in the 8 s left.
+        // First bytes after 0.5 s, then only 100 kB by 4 s: 900 kB left at about 23 kB/s cannot
+        // finish in the 8 s left.
+        s.progress(7, 20_000, Some(1_000_000), t0 + Duration::from_millis(500));
         let t1 = t0 + Duration::from_secs(4);
         s.progress(7, 100_000, Some(1_000_000), t1);
         let a = s.plan(&w, t1);

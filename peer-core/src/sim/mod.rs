@@ -11,8 +11,9 @@
 //! while memory and hashing stay small. Byte figures in the [`Report`] are scaled back to real bytes.
 //!
 //! Network model: each viewer has an upload and a download rate and a one-way latency; a message
-//! leaves after the sender's earlier messages (upload FIFO) and enters the receiver's download FIFO.
-//! Command messages cost latency only. HTTP responses come chunk by chunk through the viewer's
+//! leaves after the sender's earlier messages (upload FIFO), crosses both latencies and the
+//! receiver's download rate, and messages of one connection keep their order. Command messages
+//! cost latency only. HTTP responses come chunk by chunk through the viewer's
 //! download FIFO after a time to first byte. A share of viewers is "unreachable": two of them cannot
 //! connect to each other (their ICE fails after a few seconds).
 
@@ -26,9 +27,7 @@ use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::engine::{
-    DeliverySource, Engine, EngineConfig, HttpHandle, Input, Output, PeerHandle, SegmentInfo,
-};
+use crate::engine::{Engine, EngineConfig, HttpHandle, Input, Output, PeerHandle, SegmentInfo};
 use crate::integrity::SegmentManifest;
 use crate::scheduler::Policy;
 use crate::time::Instant;
@@ -261,6 +260,8 @@ struct Link {
     other: usize,
     other_handle: PeerHandle,
     connected: bool,
+    /// Arrival time of the last message sent over this link (keeps messages in order).
+    last_arrival: u64,
 }
 
 #[derive(Debug)]
@@ -733,6 +734,7 @@ impl Simulation {
                             other: o,
                             other_handle: oh,
                             connected: false,
+                            last_arrival: 0,
                         },
                     );
                     return;
@@ -743,6 +745,7 @@ impl Simulation {
                         other: o,
                         other_handle: oh,
                         connected: false,
+                        last_arrival: 0,
                     },
                 );
                 self.viewers[o].links.insert(
@@ -751,6 +754,7 @@ impl Simulation {
                         other: v,
                         other_handle: peer,
                         connected: false,
+                        last_arrival: 0,
                     },
                 );
                 self.push(
@@ -828,13 +832,13 @@ impl Simulation {
                 let depart = up.up_free.max(now) + us(cost / up.up_rate);
                 up.up_free = depart;
                 let lat = up.latency_us + self.viewers[w].latency_us;
-                let down = &mut self.viewers[w];
-                let arrive = if segment_bytes {
-                    down.down_free = down.down_free.max(depart + lat) + us(cost / down.down_rate);
-                    down.down_free
-                } else {
-                    (depart + lat).max(down.down_free)
-                };
+                // The download side is not a shared queue for peer messages (it is much faster than
+                // the uploads feeding it); messages of one link keep their order.
+                let mut arrive = depart + lat + us(cost / self.viewers[w].down_rate);
+                if let Some(link) = self.viewers[v].links.get_mut(&peer) {
+                    arrive = arrive.max(link.last_arrival);
+                    link.last_arrival = arrive;
+                }
                 self.push(
                     arrive,
                     Ev::Deliver(
@@ -884,10 +888,7 @@ impl Simulation {
             Output::HttpAbort(h) => {
                 self.viewers[v].flows.remove(&h);
             }
-            Output::SegmentReady {
-                segment, source, ..
-            } => {
-                let _: DeliverySource = source;
+            Output::SegmentReady { segment, .. } => {
                 let p = &mut self.viewers[v].player;
                 if p.pending == Some(segment) {
                     p.pending = None;
@@ -950,11 +951,11 @@ impl Simulation {
         let dt = (now - p.last_update) as f64 / US;
         p.last_update = now;
         match p.state {
-            PlayState::Startup => {
-                if p.buffer_end - p.position >= self.cfg.startup_buffer_secs.min(d) - 1e-9 {
-                    p.state = PlayState::Playing;
-                    p.startup = Some((now - p.joined_at) as f64 / US);
-                }
+            PlayState::Startup
+                if p.buffer_end - p.position >= self.cfg.startup_buffer_secs.min(d) - 1e-9 =>
+            {
+                p.state = PlayState::Playing;
+                p.startup = Some((now - p.joined_at) as f64 / US);
             }
             PlayState::Playing => {
                 p.position += dt;
@@ -967,11 +968,11 @@ impl Simulation {
                     p.stall_started = now;
                 }
             }
-            PlayState::Stalled => {
-                if p.buffer_end - p.position >= self.cfg.startup_buffer_secs.min(d) - 1e-9 {
-                    p.state = PlayState::Playing;
-                    p.stall_secs += (now - p.stall_started) as f64 / US;
-                }
+            PlayState::Stalled
+                if p.buffer_end - p.position >= self.cfg.startup_buffer_secs.min(d) - 1e-9 =>
+            {
+                p.state = PlayState::Playing;
+                p.stall_secs += (now - p.stall_started) as f64 / US;
             }
             _ => {}
         }
