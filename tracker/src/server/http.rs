@@ -16,10 +16,8 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::Role;
-use tokio_tungstenite::WebSocketStream;
 
+use super::wsframe::WsConn;
 use super::{canonical_ip, ws, ConnSlot, Shared};
 use crate::metrics::MessageKind;
 use crate::protocol::{http as proto, ErrorKind};
@@ -249,10 +247,10 @@ where
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok());
     let reject = if slot.is_none() {
-        Some((CloseCode::Again, ErrorKind::ConnectionLimit.reason()))
+        Some((ws::CLOSE_TRY_AGAIN, ErrorKind::ConnectionLimit.reason()))
     } else if !shared.access.allows_origin(origin) {
         shared.metrics.error(ErrorKind::OriginDenied);
-        Some((CloseCode::Policy, ErrorKind::OriginDenied.reason()))
+        Some((ws::CLOSE_POLICY, ErrorKind::OriginDenied.reason()))
     } else {
         None
     };
@@ -261,28 +259,21 @@ where
         let Ok(upgraded) = on_upgrade.await else {
             return;
         };
-        let config = Some(shared.ws_config);
+        let max_frame = shared.config.limits.max_frame_bytes;
+        let max_message = shared.config.limits.max_message_bytes;
         match upgraded.downcast::<TokioIo<I>>() {
             Ok(parts) => {
                 let hyper::upgrade::Parts { io, read_buf, .. } = parts;
-                let io = io.into_inner();
                 // Copy what hyper read past the handshake (usually nothing) and let go of its
                 // 8 KiB read buffer before the connection's long life starts.
-                let leftover = (!read_buf.is_empty()).then(|| read_buf.to_vec());
+                let leftover = read_buf.to_vec();
                 drop(read_buf);
-                let stream = match leftover {
-                    None => WebSocketStream::from_raw_socket(io, Role::Server, config).await,
-                    Some(part) => {
-                        WebSocketStream::from_partially_read(io, part, Role::Server, config).await
-                    }
-                };
-                ws::run(shared, slot, stream, reject).await;
+                let conn = WsConn::new(io.into_inner(), leftover, max_frame, max_message);
+                ws::run(shared, slot, conn, reject).await;
             }
             Err(upgraded) => {
-                let stream =
-                    WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, config)
-                        .await;
-                ws::run(shared, slot, stream, reject).await;
+                let conn = WsConn::new(TokioIo::new(upgraded), Vec::new(), max_frame, max_message);
+                ws::run(shared, slot, conn, reject).await;
             }
         }
     });

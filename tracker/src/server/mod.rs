@@ -4,7 +4,7 @@
 //!
 //! Protocol decisions are made by [`crate::swarm::Roster`]; this module only moves bytes,
 //! enforces limits and keeps the counters. Each WebSocket connection is one task with a small
-//! bounded [`outbox`] that other connections push relayed offers and answers into.
+//! bounded outbox that other connections push relayed offers and answers into.
 
 mod http;
 mod outbox;
@@ -13,6 +13,7 @@ mod ratelimit;
 mod tests;
 pub mod tls;
 mod ws;
+mod wsframe;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
@@ -25,7 +26,6 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tracing::{debug, error, info, warn};
 
 use crate::access::{Access, AccessError};
@@ -81,7 +81,6 @@ pub(crate) struct Shared {
     pub tls: RwLock<Option<TlsAcceptor>>,
     /// Outboxes of open WebSocket connections.
     pub conns: DashMap<ConnId, Arc<Outbox>>,
-    pub ws_config: WebSocketConfig,
     next_conn: AtomicU64,
     open_total: AtomicUsize,
     per_ip: DashMap<IpAddr, usize>,
@@ -202,20 +201,6 @@ impl Drop for ConnSlot {
     }
 }
 
-/// The WebSocket settings: size limits from the config and small buffers.
-fn ws_config(config: &Config) -> WebSocketConfig {
-    let max = config.limits.max_message_bytes;
-    WebSocketConfig::default()
-        .max_message_size(Some(max))
-        .max_frame_size(Some(config.limits.max_frame_bytes))
-        .read_buffer_size(WS_READ_BUFFER)
-        .write_buffer_size(0)
-        .max_write_buffer_size(max.saturating_mul(2).saturating_add(4096))
-        .accept_unmasked_frames(false)
-}
-
-/// Initial read buffer of a WebSocket connection, bytes.
-const WS_READ_BUFFER: usize = 1024;
 /// Time allowed for a TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -236,7 +221,6 @@ impl Server {
             access,
             tls: RwLock::new(tls),
             conns: DashMap::new(),
-            ws_config: ws_config(&config),
             next_conn: AtomicU64::new(1),
             open_total: AtomicUsize::new(0),
             per_ip: DashMap::new(),

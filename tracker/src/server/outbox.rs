@@ -8,7 +8,6 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use tokio::sync::Notify;
-use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::metrics::MessageKind;
 
@@ -16,7 +15,7 @@ use crate::metrics::MessageKind;
 #[derive(Debug)]
 pub(crate) struct Outbound {
     /// The JSON text.
-    pub text: Utf8Bytes,
+    pub text: Box<str>,
     /// What it is, for the outgoing message counter.
     pub kind: MessageKind,
     /// When the offer this message relays arrived (for the relay latency histogram).
@@ -28,6 +27,8 @@ pub(crate) struct Outbound {
 pub(crate) struct Outbox {
     queue: Mutex<VecDeque<Outbound>>,
     notify: Notify,
+    /// Signalled once on overflow, for a task blocked writing to its slow socket.
+    overflow: Notify,
     overflowed: AtomicBool,
     max: usize,
 }
@@ -42,6 +43,7 @@ impl Outbox {
         Outbox {
             queue: Mutex::new(VecDeque::new()),
             notify: Notify::new(),
+            overflow: Notify::new(),
             overflowed: AtomicBool::new(false),
             max: max.max(1),
         }
@@ -59,6 +61,7 @@ impl Outbox {
                 drop(queue);
                 let first = !self.overflowed.swap(true, Ordering::Relaxed);
                 self.notify.notify_one();
+                self.overflow.notify_one();
                 return if first { Err(QueueFull) } else { Ok(()) };
             }
             queue.push_back(message);
@@ -70,6 +73,13 @@ impl Outbox {
     /// Waits until something is queued (or the queue overflowed).
     pub async fn ready(&self) {
         self.notify.notified().await;
+    }
+
+    /// Waits until the queue overflows.
+    pub async fn overflowed_signal(&self) {
+        if !self.overflowed() {
+            self.overflow.notified().await;
+        }
     }
 
     /// Whether the queue overflowed.
@@ -89,7 +99,7 @@ mod tests {
 
     fn msg(s: &str) -> Outbound {
         Outbound {
-            text: Utf8Bytes::from(s.to_owned()),
+            text: s.into(),
             kind: MessageKind::Offer,
             offer_received: None,
         }
@@ -106,6 +116,6 @@ mod tests {
         assert!(outbox.overflowed());
         let all = outbox.take_all();
         assert_eq!(all.len(), 2);
-        assert_eq!(all[0].text.as_str(), "a");
+        assert_eq!(&*all[0].text, "a");
     }
 }

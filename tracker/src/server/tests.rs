@@ -283,3 +283,105 @@ async fn a_flood_of_garbage_is_cut_off() {
     );
     server.shutdown().await;
 }
+
+/// Counts live heap bytes, for [`live_heap_per_idle_connection`].
+struct Counting;
+static LIVE: std::sync::atomic::AtomicIsize = std::sync::atomic::AtomicIsize::new(0);
+#[allow(clippy::declare_interior_mutable_const)]
+const ZERO: std::sync::atomic::AtomicIsize = std::sync::atomic::AtomicIsize::new(0);
+static BIG: [std::sync::atomic::AtomicIsize; 70] = [ZERO; 70];
+fn track(size: usize, d: isize) {
+    if size >= 512 {
+        BIG[(size / 512).min(69)].fetch_add(d, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 {
+        LIVE.fetch_add(l.size() as isize, std::sync::atomic::Ordering::Relaxed);
+        track(l.size(), 1);
+        unsafe { std::alloc::System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) {
+        LIVE.fetch_sub(l.size() as isize, std::sync::atomic::Ordering::Relaxed);
+        track(l.size(), -1);
+        unsafe { std::alloc::System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: std::alloc::Layout, n: usize) -> *mut u8 {
+        LIVE.fetch_add(
+            n as isize - l.size() as isize,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        track(l.size(), -1);
+        track(n, 1);
+        unsafe { std::alloc::System.realloc(p, l, n) }
+    }
+}
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Live heap bytes the tracker keeps per idle WebSocket connection (client sockets included),
+/// before and after one announce. A measurement: run alone, since other tests allocate too:
+/// `cargo test -p segswarm-tracker --lib live_heap -- --ignored --nocapture --test-threads=1`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement; run alone with --test-threads=1"]
+async fn live_heap_per_idle_connection() {
+    let mut c = config();
+    c.limits.max_connections_per_ip = 100_000;
+    let server = Server::start(c).await.unwrap();
+    let addr = server.local_addrs()[0];
+    let n = 300;
+    // Client side allocations are counted too, so hold raw TCP handshakes only.
+    let mut socks = Vec::new();
+    let live = || LIVE.load(std::sync::atomic::Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = live();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    for _ in 0..n {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").await.unwrap();
+        let mut buf = [0u8; 512];
+        let _ = s.read(&mut buf).await.unwrap();
+        socks.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = live();
+    eprintln!(
+        "live bytes per upgraded idle connection: {}",
+        (after - before) / n as isize
+    );
+    for (i, b) in BIG.iter().enumerate() {
+        let v = b.load(std::sync::atomic::Ordering::Relaxed);
+        if v > 50 {
+            eprintln!(
+                "  live allocations of {}..{} bytes: {}",
+                i * 512,
+                i * 512 + 512,
+                v
+            );
+        }
+    }
+    // now one small masked text frame each
+    let msg = json!({"action": "announce", "info_hash": bin(1), "peer_id": bin(2)}).to_string();
+    for (i, s) in socks.iter_mut().enumerate() {
+        let text = msg
+            .replace(&bin(2), &Id20([i as u8; 20]).to_binary_string())
+            .replace(
+                &bin(1),
+                &Id20([(i / 256) as u8 + 100; 20]).to_binary_string(),
+            );
+        let mut f = vec![0x81u8, 0x80 | 126];
+        f.extend_from_slice(&(text.len() as u16).to_be_bytes());
+        f.extend_from_slice(&[0, 0, 0, 0]);
+        f.extend_from_slice(text.as_bytes());
+        s.write_all(&f).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after2 = live();
+    let per_conn = (after2 - before) / n as isize;
+    eprintln!("after one announce: {per_conn}");
+    assert!(per_conn < 4096, "{per_conn} bytes per connection");
+    drop(socks);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    eprintln!("after close: {}", (live() - before) / n as isize);
+    server.shutdown().await;
+}

@@ -5,24 +5,33 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
-use tokio_tungstenite::WebSocketStream;
 use tracing::debug;
 
 use super::outbox::{Outbound, Outbox};
 use super::ratelimit::TokenBucket;
+use super::wsframe::{FrameError, Incoming, WsConn};
 use super::{ConnSlot, Shared};
 use crate::metrics::MessageKind;
 use crate::protocol::ws::{self as proto, Action, WsAnnounce, WsRequest, WsScrape};
 use crate::protocol::{AnnounceEvent, ErrorKind, Id20};
 use crate::swarm::ConnId;
 
-/// Why the server closes a connection.
-type Close = (CloseCode, &'static str);
+/// Why the server closes a connection: status code and reason.
+pub(super) type Close = (u16, &'static str);
+
+/// Close status: going away (shutdown, idle).
+pub(super) const CLOSE_GOING_AWAY: u16 = 1001;
+/// Close status: protocol error.
+const CLOSE_PROTOCOL: u16 = 1002;
+/// Close status: policy violation (origin, flood, slow reader).
+pub(super) const CLOSE_POLICY: u16 = 1008;
+/// Close status: message too big.
+const CLOSE_TOO_BIG: u16 = 1009;
+/// Close status: try again later (connection caps).
+pub(super) const CLOSE_TRY_AGAIN: u16 = 1013;
+/// Time allowed to send a close frame.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The connection's entry in the shared state and its swarms; cleaned up on drop, whatever
 /// ended the task.
@@ -56,17 +65,14 @@ struct Session {
 pub(super) async fn run<S>(
     shared: Arc<Shared>,
     slot: Option<Arc<ConnSlot>>,
-    mut ws: WebSocketStream<S>,
+    mut conn: WsConn<S>,
     reject: Option<Close>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     if let Some((code, reason)) = reject {
-        let frame = CloseFrame {
-            code,
-            reason: reason.into(),
-        };
-        let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(Some(frame))).await;
+        conn.queue_close(code, reason);
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, conn.shutdown()).await;
         return;
     }
     let Some(slot) = slot else { return };
@@ -101,39 +107,45 @@ pub(super) async fn run<S>(
     let close: Option<Close> = loop {
         tokio::select! {
             biased;
-            _ = shutdown.changed() => break Some((CloseCode::Away, "server shutting down")),
+            _ = shutdown.changed() => break Some((CLOSE_GOING_AWAY, "server shutting down")),
             _ = outbox.ready() => {
                 if outbox.overflowed() {
-                    break Some((CloseCode::Policy, ErrorKind::QueueFull.reason()));
+                    break Some((CLOSE_POLICY, ErrorKind::QueueFull.reason()));
                 }
                 let batch = outbox.take_all();
-                if !write_batch(&shared, &mut ws, batch, write_timeout).await {
+                let mut relayed = Vec::new();
+                for message in &batch {
+                    conn.queue_text(&message.text);
+                    shared.metrics.message_out(message.kind, 1);
+                    if let Some(received) = message.offer_received {
+                        relayed.push(received);
+                    }
+                }
+                drop(batch);
+                if !flushed(&mut conn, &outbox, write_timeout).await {
                     break None;
                 }
+                for received in relayed {
+                    shared.metrics.offer_relay.observe(received.elapsed().as_secs_f64());
+                }
             }
-            incoming = ws.next() => {
+            incoming = conn.next() => {
                 let now = Instant::now();
                 match incoming {
-                    None => break None,
-                    Some(Err(WsError::Capacity(_))) => {
-                        shared.metrics.error(ErrorKind::OversizedMessage);
-                        break Some((CloseCode::Size, ErrorKind::OversizedMessage.reason()));
-                    }
-                    Some(Err(e)) => {
-                        debug!(conn = id, error = %e, "websocket error");
-                        break None;
-                    }
-                    Some(Ok(Message::Text(text))) => {
+                    Ok(Incoming::Text(text)) => {
                         last_activity = now;
-                        let close = handle_text(&shared, &mut session, text.as_str(), now, &mut replies);
-                        if !write_replies(&shared, &mut ws, &mut replies, write_timeout).await {
+                        let close = handle_text(&shared, &mut session, text, now, &mut replies);
+                        for reply in replies.drain(..) {
+                            conn.queue_text(&reply);
+                        }
+                        if !flushed(&mut conn, &outbox, write_timeout).await {
                             break None;
                         }
                         if close.is_some() {
                             break close;
                         }
                     }
-                    Some(Ok(Message::Binary(_))) => {
+                    Ok(Incoming::Binary(_)) => {
                         last_activity = now;
                         let kind = ErrorKind::BinaryFrame;
                         shared.metrics.error(kind);
@@ -145,24 +157,48 @@ pub(super) async fn run<S>(
                             continue;
                         }
                         shared.metrics.message_out(MessageKind::Failure, 1);
-                        replies.push(proto::encode_failure(kind.reason(), None, None));
-                        if !write_replies(&shared, &mut ws, &mut replies, write_timeout).await {
+                        conn.queue_text(&proto::encode_failure(kind.reason(), None, None));
+                        if !flushed(&mut conn, &outbox, write_timeout).await {
                             break None;
                         }
                     }
-                    Some(Ok(_)) => last_activity = now,
+                    Ok(Incoming::Ping) => {
+                        last_activity = now;
+                        if !flushed(&mut conn, &outbox, write_timeout).await {
+                            break None;
+                        }
+                    }
+                    Ok(Incoming::Pong) => last_activity = now,
+                    Ok(Incoming::Close) => {
+                        // The close reply is queued; it goes out with the shutdown below.
+                        break None;
+                    }
+                    Err(FrameError::TooLarge) => {
+                        shared.metrics.error(ErrorKind::OversizedMessage);
+                        break Some((CLOSE_TOO_BIG, ErrorKind::OversizedMessage.reason()));
+                    }
+                    Err(e @ (FrameError::Protocol(_) | FrameError::InvalidUtf8)) => {
+                        debug!(conn = id, error = %e, "websocket protocol error");
+                        shared.metrics.error(ErrorKind::MalformedJson);
+                        let code = e.close_code().unwrap_or(CLOSE_PROTOCOL);
+                        break Some((code, if code == 1007 { "text message is not UTF-8" } else { "WebSocket protocol error" }));
+                    }
+                    Err(e) => {
+                        debug!(conn = id, error = %e, "websocket ended");
+                        break None;
+                    }
                 }
             }
             _ = ticker.tick() => {
                 let idle = last_activity.elapsed();
                 if idle >= idle_timeout {
-                    break Some((CloseCode::Away, "idle timeout"));
+                    break Some((CLOSE_GOING_AWAY, "idle timeout"));
                 }
                 let ping_due = last_ping.is_none_or(|at| at.elapsed() >= ping_interval);
                 if idle >= ping_interval && ping_due {
                     last_ping = Some(Instant::now());
-                    let sent = tokio::time::timeout(write_timeout, ws.send(Message::Ping(Default::default()))).await;
-                    if !matches!(sent, Ok(Ok(()))) {
+                    conn.queue_ping();
+                    if !flushed(&mut conn, &outbox, write_timeout).await {
                         break None;
                     }
                 }
@@ -173,61 +209,23 @@ pub(super) async fn run<S>(
     drop(session);
     if let Some((code, reason)) = close {
         debug!(conn = id, reason, "closing");
-        let frame = CloseFrame {
-            code,
-            reason: reason.into(),
-        };
-        let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(Some(frame))).await;
+        conn.queue_close(code, reason);
     }
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, conn.shutdown()).await;
     drop(slot);
 }
 
-async fn write_batch<S>(
-    shared: &Shared,
-    ws: &mut WebSocketStream<S>,
-    batch: std::collections::VecDeque<Outbound>,
+/// Writes what is queued within `timeout`, giving up early if the connection's outbox overflows
+/// meanwhile (a peer that does not read must not keep its place in the swarms).
+async fn flushed<S: AsyncRead + AsyncWrite + Unpin>(
+    conn: &mut WsConn<S>,
+    outbox: &Outbox,
     timeout: Duration,
-) -> bool
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let n = batch.len();
-    let write = async {
-        for message in batch {
-            ws.feed(Message::Text(message.text)).await?;
-            shared.metrics.message_out(message.kind, 1);
-            if let Some(received) = message.offer_received {
-                shared
-                    .metrics
-                    .offer_relay
-                    .observe(received.elapsed().as_secs_f64());
-            }
-        }
-        ws.flush().await
-    };
-    n == 0 || matches!(tokio::time::timeout(timeout, write).await, Ok(Ok(())))
-}
-
-async fn write_replies<S>(
-    shared: &Shared,
-    ws: &mut WebSocketStream<S>,
-    replies: &mut Vec<String>,
-    timeout: Duration,
-) -> bool
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    if replies.is_empty() {
-        return true;
+) -> bool {
+    tokio::select! {
+        done = tokio::time::timeout(timeout, conn.flush()) => matches!(done, Ok(Ok(()))),
+        _ = outbox.overflowed_signal() => false,
     }
-    let _ = shared;
-    let write = async {
-        for text in replies.drain(..) {
-            ws.feed(Message::Text(Utf8Bytes::from(text))).await?;
-        }
-        ws.flush().await
-    };
-    matches!(tokio::time::timeout(timeout, write).await, Ok(Ok(())))
 }
 
 /// Sends `text` to connection `to` through its outbox.
@@ -242,7 +240,7 @@ fn relay(
         return;
     };
     let message = Outbound {
-        text: Utf8Bytes::from(text),
+        text: text.into_boxed_str(),
         kind,
         offer_received,
     };
@@ -287,7 +285,7 @@ fn rate_ok(
     session.strikes += 1;
     if session.strikes > limits.announce_burst {
         return Err(Some((
-            CloseCode::Policy,
+            CLOSE_POLICY,
             "rate limit exceeded: too many requests",
         )));
     }
