@@ -1,6 +1,7 @@
 //! The network runtime: accept loops (one per listen address, IPv4 and IPv6), optional TLS,
-//! HTTP and WebSocket on one port (hyper, then tungstenite after the upgrade), connection caps,
-//! periodic expiry, reload and graceful shutdown.
+//! HTTP and WebSocket on one port (hyper answers HTTP and the upgrade handshake, then a lean
+//! framing layer of our own carries the WebSocket, see `wsframe`), connection caps, periodic
+//! expiry, reload and graceful shutdown.
 //!
 //! Protocol decisions are made by [`crate::swarm::Roster`]; this module only moves bytes,
 //! enforces limits and keeps the counters. Each WebSocket connection is one task with a small
