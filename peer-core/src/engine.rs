@@ -69,6 +69,9 @@ pub struct EngineConfig {
     pub consume_only: bool,
     /// Largest data-channel message we send, bytes. Default [`MAX_MESSAGE_BYTES`] (64 KiB − 1).
     pub max_message_bytes: usize,
+    /// Largest segment accepted from a peer (`SegmentData` size), bytes; a larger one is a protocol
+    /// violation. Default 64 MiB.
+    pub max_segment_bytes: u64,
     /// Seed of the engine's random choices (offer ids, request ids, baseline randomness).
     pub seed: u64,
 }
@@ -90,6 +93,7 @@ impl EngineConfig {
             max_concurrent_uploads: 1,
             consume_only: false,
             max_message_bytes: MAX_MESSAGE_BYTES,
+            max_segment_bytes: 64 * 1024 * 1024,
             seed: 0,
         }
     }
@@ -923,8 +927,8 @@ impl Engine {
                     .get(&segment)
                     .map_or(0, |p| p.data.len() as u64);
                 d.expected = Some(size);
-                if size == 0 {
-                    self.violation(peer, "empty SegmentData", now);
+                if size == 0 || from.saturating_add(size) > self.config.max_segment_bytes {
+                    self.violation(peer, "SegmentData size out of bounds", now);
                     return;
                 }
                 let part = self.partials.entry(segment).or_default();
