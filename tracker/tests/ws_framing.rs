@@ -219,3 +219,39 @@ async fn framing_violations_close_the_connection_with_the_rfc_code() {
         problems.join("\n")
     );
 }
+
+#[tokio::test]
+async fn offers_of_every_frame_length_class_are_relayed_intact() {
+    let tracker =
+        Tracker::start("[limits]\nmax_message_bytes = 262144\nmax_frame_bytes = 262144\n");
+    let ih = Id::random();
+    let (a, b) = (Id::random(), Id::random());
+    let mut sa = tracker.ws().await;
+    let mut sb = tracker.ws().await;
+    sa.announce_ok(&announce(ih, a, Some("started"), None))
+        .await;
+    // Offer sizes from tiny to 200 kB: relayed messages of 16-bit and 64-bit frame lengths (short
+    // replies such as the announce responses use the 7-bit form).
+    for (round, size) in [10usize, 125, 126, 65_000, 65_535, 65_536, 200_000]
+        .into_iter()
+        .enumerate()
+    {
+        // Distinct bytes per position, so a shifted or truncated copy cannot compare equal.
+        let body: String = (0..size)
+            .map(|i| char::from(b'a' + (i % 23) as u8))
+            .collect();
+        let sdp = serde_json::json!({"type": "offer", "sdp": body});
+        let offer_id = Id::random();
+        let mut msg = announce_with_offers(ih, b, &[(offer_id, sdp.clone())]);
+        if round > 0 {
+            msg["event"] = serde_json::json!("update");
+        }
+        sb.announce_ok(&msg).await;
+        let relayed = sa.next_json().await;
+        assert_eq!(relayed["offer_id"], offer_id.bin(), "size {size}");
+        assert!(
+            relayed["offer"] == sdp,
+            "size {size}: offer changed in transit"
+        );
+    }
+}
