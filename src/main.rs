@@ -151,7 +151,10 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     // Independent runs of the same scenario: run them side by side.
     let results: Vec<(Report, f64)> = std::thread::scope(|s| {
         let cfg = &cfg;
-        let handles: Vec<_> = policies.iter().map(|&p| s.spawn(move || run(cfg, p))).collect();
+        let handles: Vec<_> = policies
+            .iter()
+            .map(|&p| s.spawn(move || run(cfg, p)))
+            .collect();
         handles
             .into_iter()
             .map(|h| {
