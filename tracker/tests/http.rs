@@ -409,3 +409,36 @@ async fn health_stats_metrics_and_not_found() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn http_keep_alive_serves_several_requests_on_one_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let tracker = Tracker::start("");
+    let ih = Id::random();
+    let mut stream = tcp_connect(tracker.addr(), None).await.expect("connect");
+    let requests = format!(
+        "GET /health HTTP/1.1\r\nHost: t\r\n\r\n\
+         GET {} HTTP/1.1\r\nHost: t\r\n\r\n\
+         GET /scrape?info_hash={} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        announce_query("/announce", ih, Id::random(), 5555, 0, "started", 1),
+        ih.url()
+    );
+    stream.write_all(requests.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(STEP, stream.read_to_end(&mut raw))
+        .await
+        .expect("responses in time")
+        .expect("read");
+    let text = String::from_utf8_lossy(&raw);
+    assert_eq!(text.matches("HTTP/1.1 200").count(), 3, "{text}");
+    // The scrape, answered last, saw the announce made earlier on the same connection.
+    let last = text.rfind("HTTP/1.1 200").unwrap();
+    let scrape = parse_http_response(&raw[last..]).expect("the scrape response");
+    let b = scrape.bencode();
+    let entry = b
+        .get("files")
+        .and_then(Bencode::as_dict)
+        .and_then(|f| f.get(&ih.0[..]))
+        .unwrap_or_else(|| panic!("{b:?}"));
+    assert_eq!((int(entry, "complete"), int(entry, "incomplete")), (1, 0));
+}

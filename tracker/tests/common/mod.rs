@@ -733,7 +733,8 @@ pub async fn http_get_on<S: AsyncRead + AsyncWrite + Unpin>(
     })
 }
 
-fn parse_http_response(raw: &[u8]) -> Option<HttpResponse> {
+/// Parses one HTTP response from the start of `raw` (the body cut at its Content-Length).
+pub fn parse_http_response(raw: &[u8]) -> Option<HttpResponse> {
     let head_end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = std::str::from_utf8(&raw[..head_end]).ok()?;
     let mut lines = head.split("\r\n");
