@@ -69,6 +69,9 @@ pub struct EngineConfig {
     pub consume_only: bool,
     /// Largest data-channel message we send, bytes. Default [`MAX_MESSAGE_BYTES`] (64 KiB − 1).
     pub max_message_bytes: usize,
+    /// Delay between a peer's announcement and the planning it triggers (announcements arriving
+    /// meanwhile are planned together). Default 50 ms.
+    pub announce_replan_delay: Duration,
     /// Largest segment accepted from a peer (`SegmentData` size), bytes; a larger one is a protocol
     /// violation. Default 64 MiB.
     pub max_segment_bytes: u64,
@@ -94,6 +97,7 @@ impl EngineConfig {
             consume_only: false,
             max_message_bytes: MAX_MESSAGE_BYTES,
             max_segment_bytes: 64 * 1024 * 1024,
+            announce_replan_delay: Duration::from_millis(50),
             seed: 0,
         }
     }
@@ -358,6 +362,8 @@ pub struct Engine {
     shut_down: bool,
     last_now: Option<Instant>,
     need_plan: bool,
+    plan_at: Option<Instant>,
+    last_plan: Option<Instant>,
 }
 
 const STREAM: StreamKey = StreamKey(0);
@@ -408,6 +414,8 @@ impl Engine {
             shut_down: false,
             last_now: None,
             need_plan: true,
+            plan_at: None,
+            last_plan: None,
         }
     }
 
@@ -457,8 +465,9 @@ impl Engine {
         };
         if self.playback.is_some() || !self.http.is_empty() || !self.player_wants.is_empty() {
             // Plan periodically while playing or downloading.
-            consider(self.scheduler.next_wakeup(now));
+            consider(self.scheduler.next_wakeup(self.last_plan.unwrap_or(now)));
         }
+        consider(self.plan_at);
         if let Some(next) = self.next_upload_bytes() {
             consider(Some(self.budget.ready_at(next, now).unwrap_or(now)));
         }
@@ -485,10 +494,17 @@ impl Engine {
         if self.shut_down {
             return;
         }
-        let routine = matches!(
-            input,
-            Input::PeerMessage { .. } | Input::HttpChunk { .. } | Input::HttpStarted { .. }
-        );
+        // Bytes arriving do not call for planning; nor does a timer that only paces uploads.
+        let plan_due = self.plan_at.is_some_and(|t| t <= now)
+            || self
+                .last_plan
+                .and_then(|t| self.scheduler.next_wakeup(t))
+                .is_none_or(|t| t <= now);
+        let routine = match input {
+            Input::PeerMessage { .. } | Input::HttpChunk { .. } | Input::HttpStarted { .. } => true,
+            Input::Timer => !plan_due,
+            _ => false,
+        };
         if !routine {
             self.need_plan = true;
         }
@@ -885,7 +901,10 @@ impl Engine {
                 loading_http,
             } => {
                 self.scheduler.announce(peer, &loaded, &loading_http);
-                self.need_plan = true;
+                // Announcements come in bursts: plan once shortly after, not after each.
+                if self.plan_at.is_none() {
+                    self.plan_at = Some(now + self.config.announce_replan_delay);
+                }
             }
             Command::SegmentRequest {
                 segment,
@@ -1181,6 +1200,7 @@ impl Engine {
     }
 
     fn wanted(&self, now: Instant) -> Vec<WantedSegment> {
+        let horizon = self.scheduler.horizon().as_secs_f64();
         let Some((pos, at)) = self.playback else {
             // Without a playhead only the player's explicit requests count, due now.
             return self
@@ -1195,23 +1215,39 @@ impl Engine {
                 })
                 .collect();
         };
-        self.playlist
+        let entry = |s: &SegmentInfo| WantedSegment {
+            id: s.id,
+            deadline: at + Duration::from_secs_f64((s.start - pos).max(0.0)),
+            size_hint: s.size_hint,
+            player_requested: self.player_wants.contains(&s.id),
+        };
+        // Playlist order is playback order: skip what is played, stop at the horizon.
+        let mut wanted: Vec<WantedSegment> = self
+            .playlist
             .values()
-            .filter(|s| s.start + s.duration > pos + 0.05 || self.player_wants.contains(&s.id))
+            .skip_while(|s| s.start + s.duration <= pos + 0.05)
+            .take_while(|s| s.start - pos <= horizon)
             .filter(|s| !self.store.contains(STREAM, s.id))
-            .map(|s| {
-                let ahead = (s.start - pos).max(0.0);
-                WantedSegment {
-                    id: s.id,
-                    deadline: at + Duration::from_secs_f64(ahead),
-                    size_hint: s.size_hint,
-                    player_requested: self.player_wants.contains(&s.id),
-                }
-            })
-            .collect()
+            .map(entry)
+            .collect();
+        let extra: Vec<WantedSegment> = self
+            .player_wants
+            .iter()
+            .filter(|id| !wanted.iter().any(|w| w.id == **id))
+            .filter_map(|id| self.playlist.get(id))
+            .filter(|s| !self.store.contains(STREAM, s.id))
+            .map(entry)
+            .collect();
+        if !extra.is_empty() {
+            wanted.extend(extra);
+            wanted.sort_by_key(|w| w.id);
+        }
+        wanted
     }
 
     fn plan(&mut self, now: Instant) {
+        self.plan_at = None;
+        self.last_plan = Some(now);
         let wanted = self.wanted(now);
         let actions = self.scheduler.plan(&wanted, now);
         for a in actions {

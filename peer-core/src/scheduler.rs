@@ -1143,6 +1143,19 @@ impl Scheduler {
         }
     }
 
+    /// How far ahead of the playhead segments can matter to the policy: callers may leave later
+    /// segments out of the wanted list.
+    pub fn horizon(&self) -> Duration {
+        match self.config.policy {
+            Policy::Segswarm if self.live => self.config.live_window,
+            Policy::Segswarm => self.config.vod_prefetch_window,
+            Policy::Baseline => self
+                .config
+                .baseline_p2p_window
+                .max(self.config.baseline_http_window),
+        }
+    }
+
     /// The next time [`Scheduler::plan`] should run even without new input.
     pub fn next_wakeup(&self, now: Instant) -> Option<Instant> {
         let tick = now + Duration::from_millis(250);
