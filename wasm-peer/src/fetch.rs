@@ -2,7 +2,9 @@
 //!
 //! [`fetch_range`] asks for `Range: bytes=start-(end-1)` and checks the answer: a `206` must carry
 //! a `Content-Range` starting at the asked byte; a `200` (the server ignored the Range) is
-//! accepted and trimmed to the range. The whole body is read at once (streaming progress is not
+//! accepted and trimmed to the range. A range running past the end yields the bytes that exist
+//! (both ways); one starting past the end is an error (`416` from the server, or
+//! [`WebError::ShortBody`] from a `200`). The whole body is read at once (streaming progress is not
 //! built yet).
 
 use std::ops::Range;
@@ -166,16 +168,13 @@ pub async fn fetch_range(
             total,
         })
     } else {
-        // 200: the whole resource; keep the range of it.
-        if body_len < range.end {
-            return Err(WebError::ShortBody {
-                got: body_len.saturating_sub(range.start),
-                want,
-            });
+        // 200: the whole resource; keep the range of it (as a 206 would: what exists of it).
+        if body_len <= range.start {
+            return Err(WebError::ShortBody { got: 0, want });
         }
         let (start, end) = (
             u32::try_from(range.start).unwrap_or(u32::MAX),
-            u32::try_from(range.end).unwrap_or(u32::MAX),
+            u32::try_from(range.end.min(body_len)).unwrap_or(u32::MAX),
         );
         Ok(RangeResponse {
             status,
