@@ -18,6 +18,8 @@
 
 pub mod engine;
 pub mod integrity;
+#[cfg(feature = "native")]
+pub mod native;
 pub mod scheduler;
 pub mod sim;
 pub mod store;
@@ -25,5 +27,3 @@ pub mod stream;
 pub mod time;
 pub mod tracker_client;
 pub mod wire;
-#[cfg(feature = "native")]
-pub mod native;
