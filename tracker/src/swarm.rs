@@ -141,11 +141,70 @@ impl Swarm {
         }
         false
     }
+
+    /// Counts a new peer in, unless the swarm already holds `max_peers`; returns whether it
+    /// counts as a seeder (a `completed` announce makes it one and counts a download).
+    fn admit(
+        &mut self,
+        seeder: bool,
+        event: AnnounceEvent,
+        max_peers: usize,
+    ) -> Result<bool, ErrorKind> {
+        if self.len() >= max_peers {
+            return Err(ErrorKind::SwarmFull);
+        }
+        let completed = event == AnnounceEvent::Completed;
+        if completed {
+            self.downloaded += 1;
+        }
+        self.count(seeder || completed);
+        Ok(seeder || completed)
+    }
+
+    /// Removes the WebSocket peer `peer_id` if connection `conn` holds it; returns whether it did.
+    fn remove_ws(&mut self, conn: ConnId, peer_id: Id20) -> bool {
+        if self.ws.get(&peer_id).is_none_or(|p| p.conn != conn) {
+            return false;
+        }
+        if let Some(peer) = self.ws.swap_remove(&peer_id) {
+            self.uncount(peer.seeder);
+        }
+        true
+    }
 }
 
 #[derive(Debug, Default)]
 struct Shard {
     swarms: HashMap<Id20, Swarm>,
+}
+
+impl Shard {
+    /// The swarm a new or known peer announces to, created when missing (unless no peer at all
+    /// is allowed per swarm).
+    fn swarm_to_join(
+        &mut self,
+        info_hash: Id20,
+        max_peers: usize,
+    ) -> Result<&mut Swarm, ErrorKind> {
+        if max_peers == 0 && !self.swarms.contains_key(&info_hash) {
+            return Err(ErrorKind::SwarmFull);
+        }
+        Ok(self.swarms.entry(info_hash).or_default())
+    }
+
+    /// Runs `remove` on the swarm of `info_hash` (if any), frees the swarm when it is left empty
+    /// and returns its counts afterwards.
+    fn leave(&mut self, info_hash: Id20, remove: impl FnOnce(&mut Swarm)) -> ScrapeCounts {
+        let Some(swarm) = self.swarms.get_mut(&info_hash) else {
+            return ScrapeCounts::default();
+        };
+        remove(swarm);
+        let counts = swarm.counts();
+        if swarm.len() == 0 {
+            self.swarms.remove(&info_hash);
+        }
+        counts
+    }
 }
 
 /// What a WebSocket announce caused.
@@ -237,21 +296,9 @@ impl Roster {
     ) -> Result<WsAnnounceOutcome, ErrorKind> {
         let mut shard = self.shard(&info_hash);
         if event == AnnounceEvent::Stopped {
-            let counts = match shard.swarms.get_mut(&info_hash) {
-                Some(swarm) => {
-                    if swarm.ws.get(&peer_id).is_some_and(|p| p.conn == conn) {
-                        if let Some(peer) = swarm.ws.swap_remove(&peer_id) {
-                            swarm.uncount(peer.seeder);
-                        }
-                    }
-                    let counts = swarm.counts();
-                    if swarm.len() == 0 {
-                        shard.swarms.remove(&info_hash);
-                    }
-                    counts
-                }
-                None => ScrapeCounts::default(),
-            };
+            let counts = shard.leave(info_hash, |swarm| {
+                swarm.remove_ws(conn, peer_id);
+            });
             return Ok(WsAnnounceOutcome {
                 complete: counts.complete,
                 incomplete: counts.incomplete,
@@ -259,15 +306,7 @@ impl Roster {
             });
         }
         let max_peers = self.settings.max_peers_per_swarm;
-        let swarm = match shard.swarms.get_mut(&info_hash) {
-            Some(swarm) => swarm,
-            None => {
-                if max_peers == 0 {
-                    return Err(ErrorKind::SwarmFull);
-                }
-                shard.swarms.entry(info_hash).or_default()
-            }
-        };
+        let swarm = shard.swarm_to_join(info_hash, max_peers)?;
         match swarm.ws.get_mut(&peer_id) {
             Some(peer) => {
                 let was = peer.seeder;
@@ -282,14 +321,7 @@ impl Roster {
                 }
             }
             None => {
-                if swarm.len() >= max_peers {
-                    return Err(ErrorKind::SwarmFull);
-                }
-                let seeder = seeder || event == AnnounceEvent::Completed;
-                if event == AnnounceEvent::Completed {
-                    swarm.downloaded += 1;
-                }
-                swarm.count(seeder);
+                let seeder = swarm.admit(seeder, event, max_peers)?;
                 swarm.ws.insert(
                     peer_id,
                     WsPeer {
@@ -306,10 +338,8 @@ impl Roster {
         let wanted = offer_ids.len().min(self.settings.max_offers).min(others);
         if wanted > 0 {
             let own = swarm.ws.get_index_of(&peer_id);
-            let picks =
-                rand::seq::index::sample(rng, swarm.ws.len(), (wanted + 1).min(swarm.ws.len()));
             offer_targets.reserve(wanted);
-            for index in picks.iter().filter(|&i| Some(i) != own).take(wanted) {
+            for index in sample_others(rng, swarm.ws.len(), own, wanted) {
                 let offer_index = offer_targets.len();
                 if let Some((_, target)) = swarm.ws.get_index_mut(index) {
                     if self.settings.check_answers {
@@ -388,20 +418,11 @@ impl Roster {
     /// Removes `peer_id` from the swarm if it is still held by `conn` (socket closed or the
     /// connection switched peer ids). Returns whether a peer was removed.
     pub fn ws_remove(&self, conn: ConnId, info_hash: Id20, peer_id: Id20) -> bool {
-        let mut shard = self.shard(&info_hash);
-        let Some(swarm) = shard.swarms.get_mut(&info_hash) else {
-            return false;
-        };
-        if swarm.ws.get(&peer_id).is_none_or(|p| p.conn != conn) {
-            return false;
-        }
-        if let Some(peer) = swarm.ws.swap_remove(&peer_id) {
-            swarm.uncount(peer.seeder);
-        }
-        if swarm.len() == 0 {
-            shard.swarms.remove(&info_hash);
-        }
-        true
+        let mut removed = false;
+        self.shard(&info_hash).leave(info_hash, |swarm| {
+            removed = swarm.remove_ws(conn, peer_id);
+        });
+        removed
     }
 
     /// An HTTP announce from `addr`: joins, updates or leaves the swarm, and returns up to
@@ -420,19 +441,11 @@ impl Roster {
     ) -> Result<HttpAnnounceOutcome, ErrorKind> {
         let mut shard = self.shard(&info_hash);
         if event == AnnounceEvent::Stopped {
-            let counts = match shard.swarms.get_mut(&info_hash) {
-                Some(swarm) => {
-                    if let Some(peer) = swarm.http.swap_remove(&peer_id) {
-                        swarm.uncount(peer.seeder);
-                    }
-                    let counts = swarm.counts();
-                    if swarm.len() == 0 {
-                        shard.swarms.remove(&info_hash);
-                    }
-                    counts
+            let counts = shard.leave(info_hash, |swarm| {
+                if let Some(peer) = swarm.http.swap_remove(&peer_id) {
+                    swarm.uncount(peer.seeder);
                 }
-                None => ScrapeCounts::default(),
-            };
+            });
             return Ok(HttpAnnounceOutcome {
                 complete: counts.complete,
                 incomplete: counts.incomplete,
@@ -440,15 +453,7 @@ impl Roster {
             });
         }
         let max_peers = self.settings.max_peers_per_swarm;
-        let swarm = match shard.swarms.get_mut(&info_hash) {
-            Some(swarm) => swarm,
-            None => {
-                if max_peers == 0 {
-                    return Err(ErrorKind::SwarmFull);
-                }
-                shard.swarms.entry(info_hash).or_default()
-            }
-        };
+        let swarm = shard.swarm_to_join(info_hash, max_peers)?;
         match swarm.http.get_mut(&peer_id) {
             Some(peer) => {
                 let was = peer.seeder;
@@ -460,14 +465,7 @@ impl Roster {
                 }
             }
             None => {
-                if swarm.len() >= max_peers {
-                    return Err(ErrorKind::SwarmFull);
-                }
-                let seeder = seeder || event == AnnounceEvent::Completed;
-                if event == AnnounceEvent::Completed {
-                    swarm.downloaded += 1;
-                }
-                swarm.count(seeder);
+                let seeder = swarm.admit(seeder, event, max_peers)?;
                 swarm.http.insert(
                     peer_id,
                     HttpPeerEntry {
@@ -482,9 +480,7 @@ impl Roster {
         let wanted = numwant.min(swarm.http.len().saturating_sub(1));
         let mut peers = Vec::with_capacity(wanted);
         if wanted > 0 {
-            let picks =
-                rand::seq::index::sample(rng, swarm.http.len(), (wanted + 1).min(swarm.http.len()));
-            for index in picks.iter().filter(|&i| Some(i) != own).take(wanted) {
+            for index in sample_others(rng, swarm.http.len(), own, wanted) {
                 if let Some((id, peer)) = swarm.http.get_index(index) {
                     peers.push(HttpPeer {
                         peer_id: *id,
@@ -630,6 +626,19 @@ fn remember_offer(
         pending.remove(0);
     }
     pending.push(offer);
+}
+
+/// Indices of up to `wanted` distinct entries among `len`, chosen at random, never `own`.
+fn sample_others(
+    rng: &mut impl Rng,
+    len: usize,
+    own: Option<usize>,
+    wanted: usize,
+) -> impl Iterator<Item = usize> {
+    rand::seq::index::sample(rng, len, (wanted + 1).min(len))
+        .into_iter()
+        .filter(move |&i| Some(i) != own)
+        .take(wanted)
 }
 
 /// Locks a shard; a poisoned lock (a panic elsewhere) still yields the data.
