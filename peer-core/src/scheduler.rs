@@ -688,13 +688,24 @@ impl Scheduler {
     }
 
     fn check_http_stalls(&mut self, now: Instant, actions: &mut Vec<Action>) {
+        let timeout = self.config.http_stall_timeout;
+        self.abort_silent(now, timeout, |s| matches!(s, Source::Http(_)), actions);
+    }
+
+    /// Aborts (as failed) the downloads from sources matching `of_kind` that received nothing
+    /// for longer than `timeout`.
+    fn abort_silent(
+        &mut self,
+        now: Instant,
+        timeout: Duration,
+        of_kind: impl Fn(&Source) -> bool,
+        actions: &mut Vec<Action>,
+    ) {
         let stalled: Vec<SegmentId> = self
             .downloads
             .iter()
             .filter(|(_, d)| {
-                matches!(d.source, Source::Http(_))
-                    && now.saturating_duration_since(d.last_progress)
-                        > self.config.http_stall_timeout
+                of_kind(&d.source) && now.saturating_duration_since(d.last_progress) > timeout
             })
             .map(|(s, _)| *s)
             .collect();
@@ -921,20 +932,8 @@ impl Scheduler {
         let http_window = self.config.baseline_http_window;
         let p2p_window = self.config.baseline_p2p_window;
         // P2P "no bytes" timeout.
-        let stalled: Vec<SegmentId> = self
-            .downloads
-            .iter()
-            .filter(|(_, d)| {
-                matches!(d.source, Source::Peer(_))
-                    && now.saturating_duration_since(d.last_progress)
-                        > self.config.p2p_stall_timeout
-            })
-            .map(|(s, _)| *s)
-            .collect();
-        for s in stalled {
-            self.failed(s, now);
-            actions.push(Action::Abort { segment: s });
-        }
+        let timeout = self.config.p2p_stall_timeout;
+        self.abort_silent(now, timeout, |s| matches!(s, Source::Peer(_)), actions);
         // The player's request gets no special treatment (p2p-media-loader starts it at once only
         // after a seek); the queue below covers it.
         for (i, w) in wanted.iter().enumerate() {
