@@ -185,6 +185,14 @@ pub enum Input {
     Playlist(Vec<SegmentInfo>),
     /// The integrity manifest (`segments-sha256.json`).
     Manifest(SegmentManifest),
+    /// A segment this peer already holds from elsewhere (a seeder's own files): stored and
+    /// announced to peers like a downloaded one, but not counted as downloaded.
+    AddSegment {
+        /// Segment.
+        id: SegmentId,
+        /// Its bytes.
+        data: Bytes,
+    },
     /// Where playback is now, media seconds.
     Playback(f64),
     /// The player needs this segment: answer with [`Output::SegmentReady`] or
@@ -576,6 +584,10 @@ impl Engine {
                 }
             }
             Input::Manifest(m) => self.manifest = Some(m),
+            Input::AddSegment { id, data } => match self.store.insert(STREAM, id, data) {
+                Ok(_) => self.announce_dirty = true,
+                Err(e) => tracing::warn!(segment = id, "segment not added: {e}"),
+            },
             Input::Playback(pos) => self.playback = Some((pos, now)),
             Input::WantSegment(seg) => {
                 if let Some(data) = self.store.get(STREAM, seg) {
