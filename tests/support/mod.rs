@@ -1,0 +1,330 @@
+//! Helpers shared by the end-to-end tests of the root package: a private network namespace,
+//! HLS test streams made with ffmpeg (VOD, multi-variant VOD, live), a tracker on loopback and
+//! child processes that are killed when dropped.
+//!
+//! Use from a test file with `mod support;`. Every helper is bounded in time; nothing talks to
+//! anything but loopback.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Moves the calling thread (and every thread and child process it starts afterwards) into a new
+/// network namespace with only `lo`, brought up. Call it first thing in a test, before building a
+/// tokio runtime, so the runtime's threads share the namespace. Panics with a clear message when
+/// not permitted (needs root or CAP_SYS_ADMIN, as `.ci/run` has).
+pub fn enter_private_network_namespace() {
+    // SAFETY: unshare(2) with a flag constant; no memory is passed.
+    let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+    if rc != 0 {
+        let err = std::io::Error::last_os_error();
+        panic!(
+            "unshare(CLONE_NEWNET) failed: {err}. This test runs in a private network namespace \
+             and needs root or CAP_SYS_ADMIN (run it as root, as .ci/run does)."
+        );
+    }
+    // `ip` lives in /usr/sbin, which is not on every PATH.
+    let ip = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap_or("ip");
+    let status = Command::new(ip)
+        .args(["link", "set", "lo", "up"])
+        .status()
+        .unwrap_or_else(|e| panic!("running `{ip} link set lo up` (package iproute2): {e}"));
+    assert!(status.success(), "`ip link set lo up` failed: {status}");
+}
+
+/// A multi-threaded tokio runtime with two workers (build it after entering the namespace).
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// Path of the ffmpeg binary (`$FFMPEG`, else `ffmpeg` on the PATH).
+pub fn ffmpeg() -> String {
+    std::env::var("FFMPEG").unwrap_or_else(|_| "ffmpeg".into())
+}
+
+/// Settings of a generated test stream.
+#[derive(Debug, Clone)]
+pub struct StreamSpec {
+    /// Length of a VOD stream, seconds (ignored for live).
+    pub seconds: u32,
+    /// Target segment duration, seconds (a key frame is forced at every boundary).
+    pub segment_seconds: u32,
+    /// Picture size, `WxH`.
+    pub size: String,
+    /// Video bitrate, e.g. `"400k"`: sets the segment size (bitrate × segment duration).
+    pub bitrate: String,
+    /// Media playlist file name.
+    pub playlist: String,
+    /// Segment file name pattern (`%03d` is the segment number).
+    pub segment_pattern: String,
+    /// Include a sine-wave AAC audio track (hls.js plays video-only streams too).
+    pub audio: bool,
+}
+
+impl Default for StreamSpec {
+    fn default() -> Self {
+        Self {
+            seconds: 12,
+            segment_seconds: 2,
+            size: "320x240".into(),
+            bitrate: "400k".into(),
+            playlist: "index.m3u8".into(),
+            segment_pattern: "seg%03d.ts".into(),
+            audio: false,
+        }
+    }
+}
+
+fn ffmpeg_args(spec: &StreamSpec, dir: &Path, live: bool) -> Vec<String> {
+    let mut args: Vec<String> = ["-hide_banner", "-loglevel", "error", "-nostdin", "-y"]
+        .map(String::from)
+        .to_vec();
+    if live {
+        args.push("-re".into());
+    }
+    let rate = 25;
+    args.extend([
+        "-f".into(),
+        "lavfi".into(),
+        "-i".into(),
+        format!("testsrc=size={}:rate={rate}", spec.size),
+    ]);
+    if spec.audio {
+        args.extend(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"].map(String::from));
+    }
+    if !live {
+        args.extend(["-t".into(), spec.seconds.to_string()]);
+    }
+    let gop = (rate * spec.segment_seconds).to_string();
+    args.extend(
+        [
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-profile:v",
+            "baseline",
+            "-sc_threshold",
+            "0",
+            "-g",
+            &gop,
+            "-keyint_min",
+            &gop,
+            "-b:v",
+            &spec.bitrate,
+            "-maxrate",
+            &spec.bitrate,
+            "-bufsize",
+            &spec.bitrate,
+        ]
+        .map(String::from),
+    );
+    if spec.audio {
+        args.extend(["-c:a", "aac", "-b:a", "64k", "-shortest"].map(String::from));
+    }
+    args.extend(["-f".into(), "hls".into()]);
+    args.extend(["-hls_time".into(), spec.segment_seconds.to_string()]);
+    if live {
+        // A sliding window of five segments; old segments are deleted, as a live origin does.
+        args.extend(
+            [
+                "-hls_list_size",
+                "5",
+                "-hls_flags",
+                "delete_segments+temp_file",
+            ]
+            .map(String::from),
+        );
+    } else {
+        args.extend(["-hls_playlist_type", "vod", "-hls_list_size", "0"].map(String::from));
+    }
+    args.push("-hls_segment_filename".into());
+    args.push(dir.join(&spec.segment_pattern).display().to_string());
+    args.push(dir.join(&spec.playlist).display().to_string());
+    args
+}
+
+/// Writes a VOD HLS stream (testsrc, H.264 in MPEG-TS) into `dir`; returns the playlist path.
+/// Takes a second or two for the default 12 s.
+pub fn make_vod(dir: &Path, spec: &StreamSpec) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("create the stream directory");
+    let out = Command::new(ffmpeg())
+        .args(ffmpeg_args(spec, dir, false))
+        .stdout(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("running ffmpeg (Debian package ffmpeg): {e}"));
+    assert!(
+        out.status.success(),
+        "ffmpeg failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let playlist = dir.join(&spec.playlist);
+    assert!(playlist.exists(), "ffmpeg wrote no playlist");
+    playlist
+}
+
+/// One variant of a multi-variant stream: its subdirectory, picture size and bitrate.
+#[derive(Debug, Clone)]
+pub struct Variant {
+    /// Subdirectory of the master playlist's directory.
+    pub dir: String,
+    /// Picture size, `WxH`.
+    pub size: String,
+    /// Video bitrate, e.g. `"400k"`.
+    pub bitrate: String,
+    /// `BANDWIDTH` written in the master playlist, bits/s.
+    pub bandwidth: u64,
+}
+
+/// Writes a VOD stream per variant into `dir/<variant.dir>/index.m3u8` and a master playlist
+/// `dir/master.m3u8` listing them (H.264 baseline, `CODECS="avc1.42c015"`); returns its path.
+pub fn make_multivariant_vod(dir: &Path, seconds: u32, variants: &[Variant]) -> PathBuf {
+    let mut master = String::from("#EXTM3U\n#EXT-X-VERSION:3\n");
+    for v in variants {
+        let spec = StreamSpec {
+            seconds,
+            size: v.size.clone(),
+            bitrate: v.bitrate.clone(),
+            ..StreamSpec::default()
+        };
+        make_vod(&dir.join(&v.dir), &spec);
+        master.push_str(&format!(
+            "#EXT-X-STREAM-INF:BANDWIDTH={},RESOLUTION={},CODECS=\"avc1.42c015\"\n{}/index.m3u8\n",
+            v.bandwidth, v.size, v.dir
+        ));
+    }
+    let path = dir.join("master.m3u8");
+    std::fs::write(&path, master).expect("write master.m3u8");
+    path
+}
+
+/// A child process killed (and reaped) when dropped.
+#[derive(Debug)]
+pub struct ChildGuard {
+    /// The process.
+    pub child: Child,
+    /// What it is, for messages.
+    pub name: String,
+}
+
+impl ChildGuard {
+    /// Wraps a started child.
+    pub fn new(name: impl Into<String>, child: Child) -> Self {
+        Self {
+            child,
+            name: name.into(),
+        }
+    }
+
+    /// Sends SIGTERM (a graceful stop) to this child.
+    pub fn terminate(&self) {
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            // SAFETY: kill(2) on the pid of a child we started and have not reaped.
+            unsafe {
+                libc::kill(pid, libc::SIGTERM);
+            }
+        }
+    }
+
+    /// Sends SIGKILL to this child.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+    }
+
+    /// Waits up to `timeout` for the child to exit; its status, or `None` if still running.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let end = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= end {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts ffmpeg writing a live HLS stream (`-re`, real time) into `dir`: segments of
+/// `spec.segment_seconds`, a sliding playlist of five segments, old segments deleted. Returns the
+/// running ffmpeg; the playlist appears after the first segment.
+pub fn start_live(dir: &Path, spec: &StreamSpec) -> ChildGuard {
+    std::fs::create_dir_all(dir).expect("create the stream directory");
+    let child = Command::new(ffmpeg())
+        .args(ffmpeg_args(spec, dir, true))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("running ffmpeg (Debian package ffmpeg): {e}"));
+    ChildGuard::new("ffmpeg (live)", child)
+}
+
+/// Waits until `path` exists and contains at least `segments` `#EXTINF` lines, up to `timeout`.
+pub fn wait_for_segments(path: &Path, segments: usize, timeout: Duration) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if text.matches("#EXTINF").count() >= segments {
+                return true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+/// Starts segswarm-tracker on 127.0.0.1 (an ephemeral port); returns it and its `ws://` URL.
+pub async fn start_tracker() -> (segswarm_tracker::server::RunningServer, String) {
+    let mut config = segswarm_tracker::config::Config::default();
+    config.server.listen = vec!["127.0.0.1:0".parse().expect("address")];
+    config.server.workers = 1;
+    let server = segswarm_tracker::server::Server::start(config)
+        .await
+        .expect("start the tracker");
+    let addr: SocketAddr = server.local_addrs()[0];
+    (server, format!("ws://{addr}"))
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released; good enough in a private namespace).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral port")
+}
+
+/// Waits until something accepts TCP connections on `addr`, up to `timeout`.
+pub fn wait_for_listener(addr: SocketAddr, timeout: Duration) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
