@@ -3,8 +3,10 @@
 //! - [`rtc`]: WebRTC data channels (the `webrtc` crate), full-SDP offers and answers;
 //! - [`tracker_socket`]: the WebSocket tracker connection (tokio-tungstenite) that drives a
 //!   [`crate::tracker_client::TrackerClient`], one socket per tracker URL, reconnecting with backoff;
-//! - [`http`]: the HTTP segment fetcher (reqwest): origin and mirrors, Range resume, timeouts.
+//! - [`http`]: the HTTP segment fetcher (reqwest): origin and mirrors, Range resume, timeouts;
+//! - [`origin`]: an HTTP origin serving an HLS directory (Range, CORS, content types).
 
 pub mod http;
+pub mod origin;
 pub mod rtc;
 pub mod tracker_socket;

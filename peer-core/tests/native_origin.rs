@@ -1,0 +1,278 @@
+//! The HTTP origin (`native::origin`) against real HTTP clients on loopback: reqwest for ordinary
+//! requests, a raw TCP socket for paths a client library would normalise away.
+
+use std::path::Path;
+use std::time::Duration;
+
+use segswarm_core::native::origin::{Origin, OriginConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("reqwest client")
+}
+
+/// A directory with a playlist, a segment of `seg_len` patterned bytes, a manifest, a
+/// subdirectory, and a secret file next to (outside) the served root.
+fn fixture(seg_len: usize) -> (tempfile::TempDir, std::path::PathBuf, Vec<u8>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("www");
+    std::fs::create_dir_all(root.join("v0")).unwrap();
+    std::fs::write(
+        root.join("index.m3u8"),
+        "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\nseg0.ts\n#EXT-X-ENDLIST\n",
+    )
+    .unwrap();
+    let seg: Vec<u8> = (0..seg_len).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(root.join("seg0.ts"), &seg).unwrap();
+    std::fs::write(root.join("v0/seg 1.m4s"), b"fmp4 fragment").unwrap();
+    std::fs::write(root.join("segments-sha256.json"), b"{}").unwrap();
+    std::fs::write(dir.path().join("secret.txt"), b"top secret").unwrap();
+    (dir, root, seg)
+}
+
+async fn start(root: &Path) -> Origin {
+    Origin::start(OriginConfig::new(root, "127.0.0.1:0".parse().unwrap()))
+        .await
+        .expect("start the origin")
+}
+
+/// Sends a raw HTTP/1.1 request and returns the whole response as text.
+async fn raw(origin: &Origin, request: &str) -> String {
+    let mut s = tokio::net::TcpStream::connect(origin.local_addr())
+        .await
+        .expect("connect");
+    s.write_all(request.as_bytes()).await.expect("write");
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
+        .await
+        .expect("response within 5 s")
+        .expect("read");
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn serves_playlists_and_segments_with_types_and_cors() {
+    let (_dir, root, seg) = fixture(300_000);
+    let origin = start(&root).await;
+    let base = origin.base_url();
+    let c = client();
+
+    let r = c
+        .get(format!("{base}index.m3u8"))
+        .header("Origin", "https://player.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let h = r.headers().clone();
+    assert_eq!(h["content-type"], "application/vnd.apple.mpegurl");
+    assert_eq!(h["access-control-allow-origin"], "*");
+    assert!(h["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .contains("Content-Range"));
+    assert_eq!(h["cache-control"], "no-cache");
+    assert_eq!(h["accept-ranges"], "bytes");
+    assert!(r.text().await.unwrap().starts_with("#EXTM3U"));
+
+    let r = c.get(format!("{base}seg0.ts")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "video/mp2t");
+    assert_eq!(
+        r.headers()["content-length"],
+        seg.len().to_string().as_str()
+    );
+    assert!(r.headers().get("cache-control").is_none());
+    assert_eq!(r.bytes().await.unwrap().as_ref(), seg.as_slice());
+
+    let r = c.get(format!("{base}v0/seg%201.m4s")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "video/iso.segment");
+    assert_eq!(r.bytes().await.unwrap().as_ref(), b"fmp4 fragment");
+
+    let r = c
+        .get(format!("{base}segments-sha256.json?v=3"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/json");
+
+    let stats = origin.stats();
+    assert_eq!(stats.ok, 4);
+    assert_eq!(
+        stats.body_bytes,
+        (seg.len() + 13 + 2) as u64 + std::fs::metadata(root.join("index.m3u8")).unwrap().len()
+    );
+    origin.shutdown().await;
+}
+
+#[tokio::test]
+async fn range_requests() {
+    let (_dir, root, seg) = fixture(200_000);
+    let origin = start(&root).await;
+    let url = format!("{}seg0.ts", origin.base_url());
+    let c = client();
+
+    let r = c
+        .get(&url)
+        .header("Range", "bytes=1000-70999")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.headers()["content-range"], "bytes 1000-70999/200000");
+    assert_eq!(r.headers()["content-length"], "70000");
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &seg[1000..71000]);
+
+    // Open-ended (what a resuming viewer sends) and suffix ranges.
+    let r = c
+        .get(&url)
+        .header("Range", "bytes=150000-")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.headers()["content-range"], "bytes 150000-199999/200000");
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &seg[150_000..]);
+    let r = c
+        .get(&url)
+        .header("Range", "bytes=-10")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &seg[199_990..]);
+
+    // Past the end: 416 with the size.
+    let r = c
+        .get(&url)
+        .header("Range", "bytes=200000-")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 416);
+    assert_eq!(r.headers()["content-range"], "bytes */200000");
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+
+    // Malformed and multi-range headers are ignored: the whole file.
+    for bad in ["bytes=9-3", "bytes=0-1,5-6", "pages=1-2"] {
+        let r = c.get(&url).header("Range", bad).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{bad}");
+        assert_eq!(r.bytes().await.unwrap().len(), seg.len(), "{bad}");
+    }
+    assert_eq!(origin.stats().range_not_satisfiable, 1);
+    origin.shutdown().await;
+}
+
+#[tokio::test]
+async fn head_options_and_methods() {
+    let (_dir, root, seg) = fixture(5000);
+    let origin = start(&root).await;
+    let url = format!("{}seg0.ts", origin.base_url());
+    let c = client();
+
+    let r = c.head(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["content-length"],
+        seg.len().to_string().as_str()
+    );
+    assert_eq!(r.headers()["content-type"], "video/mp2t");
+    assert!(r.bytes().await.unwrap().is_empty());
+
+    let r = c
+        .request(reqwest::Method::OPTIONS, &url)
+        .header("Origin", "https://player.example")
+        .header("Access-Control-Request-Method", "GET")
+        .header("Access-Control-Request-Headers", "range")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    assert!(r.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .contains("GET"));
+    assert_eq!(r.headers()["access-control-allow-headers"], "range");
+
+    let r = c.post(&url).body("x").send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    assert!(r.headers()["allow"].to_str().unwrap().contains("HEAD"));
+    // The file was not touched.
+    assert_eq!(std::fs::read(root.join("seg0.ts")).unwrap(), seg);
+    origin.shutdown().await;
+}
+
+#[tokio::test]
+async fn nothing_outside_the_root_and_no_directories() {
+    let (dir, root, _seg) = fixture(100);
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(dir.path().join("secret.txt"), root.join("link.ts")).unwrap();
+    let origin = start(&root).await;
+
+    for path in [
+        "/../secret.txt",
+        "/%2e%2e/secret.txt",
+        "/v0/%2E%2E/%2E%2E/secret.txt",
+        "/v0/..%2f..%2fsecret.txt",
+        "/..\\secret.txt",
+        "/link.ts",
+        "/v0",
+        "/v0/",
+        "/",
+        "/missing.ts",
+    ] {
+        let resp = raw(
+            &origin,
+            &format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+        )
+        .await;
+        assert!(
+            resp.starts_with("HTTP/1.1 404") || resp.starts_with("HTTP/1.1 400"),
+            "{path}: {resp}"
+        );
+        assert!(!resp.contains("top secret"), "{path} leaked the file");
+    }
+    // An absolute-form request target cannot escape either.
+    let resp = raw(
+        &origin,
+        "GET http://x/../secret.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(!resp.contains("top secret"), "{resp}");
+    origin.shutdown().await;
+}
+
+#[tokio::test]
+async fn large_file_streams_intact_and_shutdown_stops_listening() {
+    let (_dir, root, _) = fixture(10);
+    let big: Vec<u8> = (0..6_000_000u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(root.join("big.mp4"), &big).unwrap();
+    let origin = start(&root).await;
+    let addr = origin.local_addr();
+    let c = client();
+    // Three clients at once.
+    let mut tasks = Vec::new();
+    for _ in 0..3 {
+        let c = c.clone();
+        let url = format!("{}big.mp4", origin.base_url());
+        tasks.push(tokio::spawn(async move {
+            c.get(url).send().await.unwrap().bytes().await.unwrap()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap().as_ref(), big.as_slice());
+    }
+    assert_eq!(origin.stats().body_bytes, 3 * big.len() as u64);
+    origin.shutdown().await;
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "still accepting after shutdown"
+    );
+}
