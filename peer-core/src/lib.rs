@@ -12,11 +12,13 @@
 //! - `integrity`: SHA-256 segment manifests (PeerTube `segments-sha256.json`);
 //! - `scheduler`: per wanted segment, which peer or which HTTP source, and when;
 //! - `engine`: ties them together behind an Input/Output API;
+//! - `hls`: HLS media playlists parsed into the engine's segment list;
 //! - `sim`: a deterministic swarm simulator driving many engines in memory.
 //! - `native` (feature `native`): the tokio driver — WebRTC data channels, the tracker socket and
 //!   the HTTP fetcher.
 
 pub mod engine;
+pub mod hls;
 pub mod integrity;
 #[cfg(feature = "native")]
 pub mod native;
