@@ -9,4 +9,5 @@
 pub mod http;
 pub mod origin;
 pub mod rtc;
+pub mod seeder;
 pub mod tracker_socket;

@@ -1,0 +1,973 @@
+//! The seeder: serves an HLS directory to the swarms of its streams, as a peer holding every segment.
+//!
+//! A video server (an origin, a mirror, a home server) runs a [`Seeder`] on the directory its
+//! packager writes: VOD, or live with ffmpeg adding segments to a sliding playlist. The seeder
+//!
+//! - finds the playlist players load (a multivariant playlist, or a single media playlist) and joins
+//!   one swarm per stream (each variant, each audio rendition with a URI), with the swarm ids and
+//!   info hashes p2p-media-loader 2.3 derives from the public playlist URL
+//!   ([`SeederConfig::public_url`]) or from an explicit [`SeederConfig::swarm_id`];
+//! - rescans the directory every [`SeederConfig::rescan_interval`]: new segments are checked, hashed
+//!   and handed to that stream's engine ([`Input::AddSegment`]), the playlist window is followed
+//!   ([`Input::Playlist`]);
+//! - writes `segments-sha256.json` (PeerTube's format, [`SegmentManifest`]) next to the segments, so
+//!   players that verify can, and rewrites it as a live window slides;
+//! - refuses what it cannot vouch for: a playlist that does not parse is reported and the previous
+//!   good one kept; a listed segment that is missing, outside the directory, larger than
+//!   [`SeederConfig::max_segment_bytes`], or looks half-written (an MPEG-TS file that is not whole
+//!   188-byte packets each starting with the sync byte; an fMP4 file whose boxes do not add up to
+//!   its size; any other file modified less than [`SeederConfig::settle_time`] ago) is reported and
+//!   skipped: never announced, never served, not in the manifest. Each problem is logged once
+//!   (`tracing` warn) and listed in [`SeederStats::problems`] while it lasts.
+//!
+//! The scan ([`Scanner`]) is separate from the network side, so it can be tested on a directory
+//! alone. Each stream's engine runs on its own peer driver.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Range;
+use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+
+use crate::engine::SegmentInfo;
+use crate::hls::{is_master_playlist, parse_media_playlist};
+use crate::integrity::{sha256, ByteRange, SegmentManifest, Sha256Digest};
+use crate::stream::{master_playlist_streams, ShortIdProps, StreamIdentity, StreamType};
+
+/// File name of the integrity manifest written next to the segments.
+pub const MANIFEST_FILE_NAME: &str = "segments-sha256.json";
+
+/// Why a seeder could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SeederError {
+    /// The directory (or playlist) given cannot be used.
+    #[error("{path}: {source}")]
+    Path {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A directory without a playlist in it.
+    #[error("no .m3u8 playlist in {0}; name the playlist file players load")]
+    NoPlaylist(PathBuf),
+    /// A directory with several candidate playlists.
+    #[error("several playlists in {dir} ({candidates}); name the one players load")]
+    AmbiguousPlaylist {
+        /// The directory.
+        dir: PathBuf,
+        /// The candidates, comma separated.
+        candidates: String,
+    },
+    /// The public URL is not an absolute http(s) URL.
+    #[error("public URL {0:?} is not an absolute http:// or https:// URL")]
+    BadPublicUrl(String),
+    /// The peer driver failed to start.
+    #[error("peer driver: {0}")]
+    Driver(String),
+}
+
+/// The playlist players load, and the directory it is served from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The directory seeded (canonical); every file served must lie under it.
+    pub root: PathBuf,
+    /// The entry playlist's file name in `root`.
+    pub playlist: String,
+}
+
+/// Finds the playlist to seed from a path given by a user: a playlist file (which may not exist
+/// yet, for a live stream about to start), or a directory holding exactly one multivariant
+/// playlist, or else exactly one playlist, or else `master.m3u8` or `index.m3u8`.
+pub fn find_entry(path: &Path) -> Result<Entry, SeederError> {
+    let io = |source| SeederError::Path {
+        path: path.to_path_buf(),
+        source,
+    };
+    let is_playlist_name = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("m3u8"));
+    if is_playlist_name && !path.is_dir() {
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let root = std::fs::canonicalize(dir).map_err(io)?;
+        let playlist = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        return Ok(Entry { root, playlist });
+    }
+    let root = std::fs::canonicalize(path).map_err(io)?;
+    let mut candidates: Vec<String> = std::fs::read_dir(&root)
+        .map_err(io)?
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.to_ascii_lowercase().ends_with(".m3u8"))
+        .collect();
+    candidates.sort();
+    let masters: Vec<&String> = candidates
+        .iter()
+        .filter(|n| std::fs::read_to_string(root.join(n)).is_ok_and(|t| is_master_playlist(&t)))
+        .collect();
+    let pick = if masters.len() == 1 {
+        Some(masters[0].clone())
+    } else if candidates.len() == 1 {
+        Some(candidates[0].clone())
+    } else {
+        ["master.m3u8", "index.m3u8"]
+            .into_iter()
+            .find(|n| candidates.iter().any(|c| c == n))
+            .map(str::to_owned)
+    };
+    match pick {
+        Some(playlist) => Ok(Entry { root, playlist }),
+        None if candidates.is_empty() => Err(SeederError::NoPlaylist(root)),
+        None => Err(SeederError::AmbiguousPlaylist {
+            dir: root,
+            candidates: candidates.join(", "),
+        }),
+    }
+}
+
+/// Limits and names the scan works with (see [`SeederConfig`] for their meaning and defaults).
+#[derive(Debug, Clone)]
+pub struct ScanSettings {
+    /// Largest segment accepted, bytes.
+    pub max_segment_bytes: u64,
+    /// Largest playlist read, bytes.
+    pub max_playlist_bytes: u64,
+    /// How long a file of an unchecked format must be left alone before it is used.
+    pub settle_time: Duration,
+}
+
+impl Default for ScanSettings {
+    fn default() -> Self {
+        Self {
+            max_segment_bytes: 64 * 1024 * 1024,
+            max_playlist_bytes: 4 * 1024 * 1024,
+            settle_time: Duration::from_secs(1),
+        }
+    }
+}
+
+/// One segment found good: listed, present, whole.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScannedSegment {
+    /// The engine's view (id, path relative to the served root, timing, size).
+    pub info: SegmentInfo,
+    /// The file on disk.
+    pub file: PathBuf,
+    /// Byte range within the file (`#EXT-X-BYTERANGE`), end exclusive.
+    pub range: Option<Range<u64>>,
+    /// SHA-256 of the segment's bytes.
+    pub digest: Sha256Digest,
+}
+
+/// One stream of the seeded playlist.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScannedStream {
+    /// Its media playlist, relative to the root (`/`-separated).
+    pub playlist: String,
+    /// Swarm identity as p2p-media-loader derives it.
+    pub identity: StreamIdentity,
+    /// What this scan found; `None` when the media playlist is missing or broken (keep the last
+    /// good state).
+    pub media: Option<ScannedMedia>,
+}
+
+/// The usable content of one media playlist.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScannedMedia {
+    /// Live (no `#EXT-X-ENDLIST`) or VOD.
+    pub live: bool,
+    /// `#EXT-X-TARGETDURATION`, seconds.
+    pub target_duration: f64,
+    /// Segments in playlist order; broken or missing ones are left out.
+    pub segments: Vec<ScannedSegment>,
+    /// Segments listed but skipped.
+    pub skipped: usize,
+}
+
+/// The result of one scan.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Scan {
+    /// The streams, in playlist order (empty when the entry playlist is missing or broken).
+    pub streams: Vec<ScannedStream>,
+    /// Problems found in this scan, one line each.
+    pub problems: Vec<String>,
+}
+
+impl Scan {
+    /// The manifests to write: one per directory holding segments, keyed by that directory.
+    pub fn manifests(&self) -> BTreeMap<PathBuf, SegmentManifest> {
+        let mut out: BTreeMap<PathBuf, SegmentManifest> = BTreeMap::new();
+        for s in self.streams.iter().filter_map(|s| s.media.as_ref()) {
+            for seg in &s.segments {
+                let Some(dir) = seg.file.parent() else {
+                    continue;
+                };
+                let name = seg
+                    .file
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let range = seg
+                    .range
+                    .as_ref()
+                    .and_then(|r| ByteRange::from_offset_length(r.start, r.end - r.start));
+                out.entry(dir.to_path_buf())
+                    .or_default()
+                    .insert_digest(&name, range, seg.digest);
+            }
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone)]
+struct FileCheck {
+    len: u64,
+    modified: Option<SystemTime>,
+    /// Per byte range (None = whole file): the digest, or why it was refused.
+    ranges: HashMap<Option<Range<u64>>, Result<Sha256Digest, String>>,
+}
+
+/// Reads a seeded directory: the entry playlist, its streams, their segments. Remembers what it
+/// has checked (by file size and modification time) so a rescan reads only new or changed files.
+#[derive(Debug)]
+pub struct Scanner {
+    entry: Entry,
+    public_url: String,
+    root_url: String,
+    swarm_id: Option<String>,
+    settings: ScanSettings,
+    checked: HashMap<PathBuf, FileCheck>,
+}
+
+/// Splits an absolute http(s) URL (query and fragment dropped) into its origin
+/// (`scheme://host[:port]`) and path.
+fn split_url(url: &str) -> Option<(&str, &str)> {
+    let url = url.split(['?', '#']).next().unwrap_or(url);
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))?;
+    let host_len = rest.find('/').unwrap_or(rest.len());
+    if host_len == 0 {
+        return None;
+    }
+    let origin_len = url.len() - rest.len() + host_len;
+    let path = &url[origin_len..];
+    Some((&url[..origin_len], if path.is_empty() { "/" } else { path }))
+}
+
+/// Normalises `base_dir` (relative, `/`-separated, may be empty) joined with a relative `uri`
+/// into a relative path; `None` when it climbs above the root or is empty.
+fn join_relative(base_dir: &str, uri: &str) -> Option<String> {
+    let mut parts: Vec<&str> = base_dir.split('/').filter(|p| !p.is_empty()).collect();
+    for p in uri.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            p => parts.push(p),
+        }
+    }
+    let out = parts.join("/");
+    (!out.is_empty() && !uri.ends_with('/')).then_some(out)
+}
+
+impl Scanner {
+    /// A scanner for `entry`, whose playlist players load from `public_url`.
+    pub fn new(
+        entry: Entry,
+        public_url: &str,
+        swarm_id: Option<String>,
+        settings: ScanSettings,
+    ) -> Result<Self, SeederError> {
+        let (origin, path) =
+            split_url(public_url).ok_or_else(|| SeederError::BadPublicUrl(public_url.into()))?;
+        let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+        let root_url = format!("{origin}{dir}");
+        Ok(Self {
+            entry,
+            public_url: public_url.to_owned(),
+            root_url,
+            swarm_id,
+            settings,
+            checked: HashMap::new(),
+        })
+    }
+
+    /// The directory seeded.
+    pub fn entry(&self) -> &Entry {
+        &self.entry
+    }
+
+    /// The URL of the root directory as players see it (ends with `/`).
+    pub fn root_url(&self) -> &str {
+        &self.root_url
+    }
+
+    /// Maps a URI found in the playlist at `playlist_rel` to a path relative to the root, if it
+    /// points inside the seeded directory.
+    fn resolve(&self, playlist_rel: &str, uri: &str) -> Option<String> {
+        let uri = uri.split(['?', '#']).next().unwrap_or(uri);
+        let base_dir = &playlist_rel[..playlist_rel.rfind('/').map_or(0, |i| i + 1)];
+        if uri.contains("://") {
+            let rest = uri.strip_prefix(self.root_url.as_str())?;
+            return join_relative("", rest);
+        }
+        if let Some(abs) = uri.strip_prefix('/') {
+            let (_, root_path) = split_url(&self.root_url)?;
+            let rest = abs.strip_prefix(root_path.trim_start_matches('/'))?;
+            return join_relative("", rest);
+        }
+        join_relative(base_dir, uri)
+    }
+
+    /// The file for a relative path, if it is a regular file under the root (links resolved).
+    fn file_under_root(&self, rel: &str) -> Option<PathBuf> {
+        let mut p = self.entry.root.clone();
+        for c in Path::new(rel).components() {
+            match c {
+                Component::Normal(n) => p.push(n),
+                _ => return None,
+            }
+        }
+        let real = std::fs::canonicalize(&p).ok()?;
+        real.starts_with(&self.entry.root).then_some(real)
+    }
+
+    fn read_text(&self, path: &Path) -> Result<String, String> {
+        let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+        if meta.len() > self.settings.max_playlist_bytes {
+            return Err(format!(
+                "larger than {} bytes",
+                self.settings.max_playlist_bytes
+            ));
+        }
+        let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+        String::from_utf8(bytes).map_err(|_| "not UTF-8".to_owned())
+    }
+
+    /// Scans the directory now; `now` is the wall clock the settle time is measured against.
+    pub fn scan(&mut self, now: SystemTime) -> Scan {
+        let mut scan = Scan::default();
+        let entry_path = self.entry.root.join(&self.entry.playlist);
+        let text = match self.read_text(&entry_path) {
+            Ok(t) => t,
+            Err(e) => {
+                scan.problems
+                    .push(format!("playlist {}: {e}", self.entry.playlist));
+                return scan;
+            }
+        };
+        let streams: Vec<(StreamType, String, ShortIdProps)> = if is_master_playlist(&text) {
+            master_playlist_streams(&text)
+                .into_iter()
+                .filter(|s| !s.uri.is_empty())
+                .map(|s| (s.stream_type, s.uri, s.props))
+                .collect()
+        } else {
+            // A media playlist loaded directly: hls.js makes one level with bitrate 0.
+            let props = ShortIdProps {
+                bitrate: Some(0.0),
+                ..ShortIdProps::default()
+            };
+            vec![(StreamType::Main, self.entry.playlist.clone(), props)]
+        };
+        let mut seen = BTreeSet::new();
+        let mut live_files = BTreeSet::new();
+        for (stream_type, uri, props) in streams {
+            let short_id = crate::stream::generate_stream_short_id(&props);
+            let identity = StreamIdentity::new(
+                self.swarm_id.as_deref(),
+                &self.public_url,
+                stream_type,
+                short_id,
+            );
+            let Some(rel) = self.resolve("", &uri) else {
+                scan.problems.push(format!(
+                    "stream {uri}: not inside the seeded directory, skipped"
+                ));
+                continue;
+            };
+            if !seen.insert(identity.stream_swarm_id.clone()) {
+                continue;
+            }
+            let media = self.scan_media(&rel, now, &mut scan.problems, &mut live_files);
+            scan.streams.push(ScannedStream {
+                playlist: rel,
+                identity,
+                media,
+            });
+        }
+        // Forget checks of files no longer listed (deleted live segments).
+        self.checked.retain(|p, _| live_files.contains(p));
+        scan
+    }
+
+    fn scan_media(
+        &mut self,
+        rel: &str,
+        now: SystemTime,
+        problems: &mut Vec<String>,
+        live_files: &mut BTreeSet<PathBuf>,
+    ) -> Option<ScannedMedia> {
+        let Some(path) = self.file_under_root(rel) else {
+            problems.push(format!("playlist {rel}: not found"));
+            return None;
+        };
+        let text = match self.read_text(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                problems.push(format!("playlist {rel}: {e}"));
+                return None;
+            }
+        };
+        let playlist = match parse_media_playlist(&text) {
+            Ok(p) => p,
+            Err(e) => {
+                problems.push(format!("playlist {rel}: {e}"));
+                return None;
+            }
+        };
+        let mut media = ScannedMedia {
+            live: playlist.live,
+            target_duration: playlist.target_duration,
+            segments: Vec::with_capacity(playlist.segments.len()),
+            skipped: 0,
+        };
+        for seg in &playlist.segments {
+            let checked = self
+                .resolve(rel, &seg.uri)
+                .ok_or_else(|| "not inside the seeded directory".to_owned())
+                .and_then(|seg_rel| {
+                    let file = self
+                        .file_under_root(&seg_rel)
+                        .ok_or_else(|| "missing".to_owned())?;
+                    live_files.insert(file.clone());
+                    let digest = self.check_file(&file, seg.byte_range.clone(), now)?;
+                    Ok((seg_rel, file, digest))
+                });
+            match checked {
+                Ok((seg_rel, file, digest)) => {
+                    let mut info = seg.info();
+                    info.path = seg_rel;
+                    media.segments.push(ScannedSegment {
+                        info,
+                        file,
+                        range: seg.byte_range.clone(),
+                        digest,
+                    });
+                }
+                Err(why) => {
+                    media.skipped += 1;
+                    problems.push(format!("segment {} of {rel}: {why}, skipped", seg.uri));
+                }
+            }
+        }
+        Some(media)
+    }
+
+    /// Checks one segment (whole file or a range of it), using the remembered result when the
+    /// file has not changed.
+    fn check_file(
+        &mut self,
+        file: &Path,
+        range: Option<Range<u64>>,
+        now: SystemTime,
+    ) -> Result<Sha256Digest, String> {
+        let meta = std::fs::metadata(file).map_err(|e| e.to_string())?;
+        if !meta.is_file() {
+            return Err("not a regular file".into());
+        }
+        let (len, modified) = (meta.len(), meta.modified().ok());
+        let entry = self.checked.entry(file.to_path_buf()).or_insert(FileCheck {
+            len,
+            modified,
+            ranges: HashMap::new(),
+        });
+        if entry.len != len || entry.modified != modified {
+            *entry = FileCheck {
+                len,
+                modified,
+                ranges: HashMap::new(),
+            };
+        }
+        if let Some(done) = entry.ranges.get(&range) {
+            // A refusal for "too recent" is retried; others stand until the file changes.
+            if !matches!(done, Err(e) if e.starts_with(SETTLING)) {
+                return done.clone();
+            }
+        }
+        let result = check_segment_file(file, range.clone(), len, modified, now, &self.settings);
+        if let Some(entry) = self.checked.get_mut(file) {
+            entry.ranges.insert(range, result.clone());
+        }
+        result
+    }
+}
+
+const SETTLING: &str = "modified too recently";
+
+/// Reads `range` (or all) of `file`, checks that it looks whole and hashes it.
+fn check_segment_file(
+    file: &Path,
+    range: Option<Range<u64>>,
+    len: u64,
+    modified: Option<SystemTime>,
+    now: SystemTime,
+    settings: &ScanSettings,
+) -> Result<Sha256Digest, String> {
+    let r = range.clone().unwrap_or(0..len);
+    if r.end > len || r.start >= r.end {
+        return Err(format!(
+            "byte range {}..{} outside the file ({len} bytes)",
+            r.start, r.end
+        ));
+    }
+    if r.end - r.start > settings.max_segment_bytes {
+        return Err(format!(
+            "{} bytes, more than the {} allowed",
+            r.end - r.start,
+            settings.max_segment_bytes
+        ));
+    }
+    let data = read_range(file, r.clone()).map_err(|e| e.to_string())?;
+    let name = file.to_string_lossy().to_ascii_lowercase();
+    if name.ends_with(".ts") {
+        check_mpeg_ts(&data)?;
+    } else if name.ends_with(".m4s") || name.ends_with(".mp4") || name.ends_with(".m4a") {
+        check_mp4_boxes(&data)?;
+    } else {
+        let age = modified.and_then(|m| now.duration_since(m).ok());
+        if age.is_none_or(|a| a < settings.settle_time) {
+            return Err(format!("{SETTLING} (may still be written)"));
+        }
+    }
+    Ok(sha256(&data))
+}
+
+fn read_range(file: &Path, range: Range<u64>) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(file)?;
+    f.seek(SeekFrom::Start(range.start))?;
+    let n = usize::try_from(range.end - range.start).unwrap_or(usize::MAX);
+    let mut buf = vec![0; n];
+    f.read_exact(&mut buf)?;
+    Ok(buf)
+}
+
+/// MPEG-TS: whole 188-byte packets, each starting with the sync byte 0x47.
+pub fn check_mpeg_ts(data: &[u8]) -> Result<(), String> {
+    const PACKET: usize = 188;
+    if data.is_empty() {
+        return Err("empty".into());
+    }
+    if data.len() % PACKET != 0 {
+        return Err(format!(
+            "MPEG-TS of {} bytes is not whole 188-byte packets (half-written?)",
+            data.len()
+        ));
+    }
+    if let Some(i) = data.chunks(PACKET).position(|p| p[0] != 0x47) {
+        return Err(format!("MPEG-TS packet {i} has no sync byte"));
+    }
+    Ok(())
+}
+
+/// ISO BMFF (fMP4): top-level boxes whose sizes add up exactly to the data.
+pub fn check_mp4_boxes(data: &[u8]) -> Result<(), String> {
+    if data.is_empty() {
+        return Err("empty".into());
+    }
+    let mut at = 0usize;
+    while at < data.len() {
+        let head = data
+            .get(at..at + 8)
+            .ok_or_else(|| format!("MP4 box header cut at byte {at} (half-written?)"))?;
+        let size32 = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+        let size = match size32 {
+            0 => (data.len() - at) as u64,
+            1 => {
+                let large = data
+                    .get(at + 8..at + 16)
+                    .ok_or_else(|| format!("MP4 box header cut at byte {at}"))?;
+                let mut b = [0u8; 8];
+                b.copy_from_slice(large);
+                u64::from_be_bytes(b)
+            }
+            n => u64::from(n),
+        };
+        if size < 8 {
+            return Err(format!("MP4 box at byte {at} has size {size}"));
+        }
+        let end = (at as u64).saturating_add(size);
+        if end > data.len() as u64 {
+            return Err(format!(
+                "MP4 box at byte {at} needs {size} bytes, {} left (half-written?)",
+                data.len() - at
+            ));
+        }
+        at = end as usize;
+    }
+    Ok(())
+}
+
+/// Reads a scanned segment's bytes again and checks they still hash to what the scan found
+/// (the file may have changed since).
+pub fn read_segment(seg: &ScannedSegment) -> Result<Bytes, String> {
+    let data = match &seg.range {
+        Some(r) => read_range(&seg.file, r.clone()),
+        None => std::fs::read(&seg.file),
+    }
+    .map_err(|e| e.to_string())?;
+    if sha256(&data) != seg.digest {
+        return Err("changed since it was checked".into());
+    }
+    Ok(Bytes::from(data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stream::generate_stream_short_id;
+
+    const PUBLIC: &str = "http://videos.example/live/master.m3u8?token=1";
+
+    /// `n` whole MPEG-TS packets with a pattern depending on `seed`.
+    fn ts(n: usize, seed: u8) -> Vec<u8> {
+        let mut v = vec![seed; n * 188];
+        for p in v.chunks_mut(188) {
+            p[0] = 0x47;
+        }
+        v
+    }
+
+    fn media(seq: u64, segs: &[&str], ended: bool) -> String {
+        let mut s = format!("#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:{seq}\n");
+        for seg in segs {
+            s.push_str(&format!("#EXTINF:4.000000,\n{seg}\n"));
+        }
+        if ended {
+            s.push_str("#EXT-X-ENDLIST\n");
+        }
+        s
+    }
+
+    fn scanner(dir: &Path, playlist: &str) -> Scanner {
+        let entry = find_entry(&dir.join(playlist)).unwrap();
+        Scanner::new(entry, PUBLIC, None, ScanSettings::default()).unwrap()
+    }
+
+    #[test]
+    fn single_media_playlist_ids_manifest_and_identity() {
+        let d = tempfile::tempdir().unwrap();
+        for i in 0..3 {
+            std::fs::write(d.path().join(format!("s{i}.ts")), ts(10 + i, i as u8)).unwrap();
+        }
+        std::fs::write(
+            d.path().join("index.m3u8"),
+            media(0, &["s0.ts", "s1.ts", "s2.ts"], true),
+        )
+        .unwrap();
+        // A directory with one playlist finds it.
+        let entry = find_entry(d.path()).unwrap();
+        assert_eq!(entry.playlist, "index.m3u8");
+        let mut sc = Scanner::new(
+            entry,
+            "http://h:8080/v/index.m3u8",
+            None,
+            ScanSettings::default(),
+        )
+        .unwrap();
+        assert_eq!(sc.root_url(), "http://h:8080/v/");
+        let scan = sc.scan(SystemTime::now());
+        assert!(scan.problems.is_empty(), "{:?}", scan.problems);
+        assert_eq!(scan.streams.len(), 1);
+        let st = &scan.streams[0];
+        let short = generate_stream_short_id(&ShortIdProps {
+            bitrate: Some(0.0),
+            ..Default::default()
+        });
+        assert_eq!(
+            st.identity,
+            StreamIdentity::new(None, "http://h:8080/v/index.m3u8", StreamType::Main, short)
+        );
+        let m = st.media.as_ref().unwrap();
+        assert!(!m.live);
+        let ids: Vec<i64> = m.segments.iter().map(|s| s.info.id).collect();
+        assert_eq!(ids, vec![0, 1, 2]);
+        assert_eq!(m.segments[1].info.path, "s1.ts");
+        assert_eq!(m.segments[2].digest, sha256(&ts(12, 2)));
+        let manifests = scan.manifests();
+        assert_eq!(manifests.len(), 1);
+        let man = &manifests[&d.path().canonicalize().unwrap()];
+        assert_eq!(
+            man.verify("s0.ts", None, &ts(10, 0)),
+            crate::integrity::Verification::Valid
+        );
+        assert_eq!(
+            man.verify("s0.ts", None, &ts(10, 9)),
+            crate::integrity::Verification::Mismatch
+        );
+        assert_eq!(
+            read_segment(&m.segments[0]).unwrap().as_ref(),
+            ts(10, 0).as_slice()
+        );
+    }
+
+    #[test]
+    fn master_playlist_one_swarm_per_variant_with_pml_ids() {
+        let d = tempfile::tempdir().unwrap();
+        let master = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=640x360,CODECS=\"avc1.42c01e\"\nlow/index.m3u8\n\
+#EXT-X-STREAM-INF:BANDWIDTH=2000000,RESOLUTION=1280x720,CODECS=\"avc1.42c01f\"\nhigh/index.m3u8\n";
+        std::fs::write(d.path().join("master.m3u8"), master).unwrap();
+        std::fs::write(d.path().join("other.m3u8"), media(0, &[], true)).unwrap();
+        for v in ["low", "high"] {
+            std::fs::create_dir(d.path().join(v)).unwrap();
+            std::fs::write(d.path().join(v).join("a.ts"), ts(5, 1)).unwrap();
+            std::fs::write(
+                d.path().join(v).join("index.m3u8"),
+                media(0, &["a.ts"], true),
+            )
+            .unwrap();
+        }
+        // Two playlists, one of them multivariant: that one.
+        assert_eq!(find_entry(d.path()).unwrap().playlist, "master.m3u8");
+        let mut sc = scanner(d.path(), "master.m3u8");
+        let scan = sc.scan(SystemTime::now());
+        assert!(scan.problems.is_empty(), "{:?}", scan.problems);
+        let expected: Vec<StreamIdentity> = master_playlist_streams(master)
+            .into_iter()
+            .map(|s| StreamIdentity::new(None, PUBLIC, s.stream_type, s.short_id()))
+            .collect();
+        let got: Vec<&StreamIdentity> = scan.streams.iter().map(|s| &s.identity).collect();
+        assert_eq!(got, expected.iter().collect::<Vec<_>>());
+        assert!(got[0]
+            .stream_swarm_id
+            .starts_with("v2-http://videos.example/live/master.m3u8-main-"));
+        assert_ne!(got[0].info_hash, got[1].info_hash);
+        assert_eq!(scan.streams[1].playlist, "high/index.m3u8");
+        assert_eq!(
+            scan.streams[1].media.as_ref().unwrap().segments[0]
+                .info
+                .path,
+            "high/a.ts"
+        );
+        // One manifest per segment directory.
+        assert_eq!(scan.manifests().len(), 2);
+        // An explicit swarm id replaces the URL.
+        let entry = find_entry(&d.path().join("master.m3u8")).unwrap();
+        let mut sc = Scanner::new(
+            entry,
+            PUBLIC,
+            Some("my-swarm".into()),
+            ScanSettings::default(),
+        )
+        .unwrap();
+        let scan = sc.scan(SystemTime::now());
+        assert!(scan.streams[0]
+            .identity
+            .stream_swarm_id
+            .starts_with("v2-my-swarm-main-"));
+    }
+
+    #[test]
+    fn broken_half_written_missing_and_escaping_segments_are_skipped() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("www");
+        std::fs::create_dir(&root).unwrap();
+        std::fs::write(root.join("good.ts"), ts(4, 1)).unwrap();
+        let mut cut = ts(4, 2);
+        cut.truncate(500);
+        std::fs::write(root.join("cut.ts"), &cut).unwrap();
+        let mut nosync = ts(4, 3);
+        nosync[188] = 0;
+        std::fs::write(root.join("nosync.ts"), &nosync).unwrap();
+        std::fs::write(root.join("empty.ts"), b"").unwrap();
+        std::fs::write(d.path().join("secret.ts"), ts(1, 4)).unwrap();
+        // A fresh file of an unchecked format waits for the settle time.
+        std::fs::write(root.join("fresh.aac"), b"aac frames").unwrap();
+        let segs = [
+            "good.ts",
+            "cut.ts",
+            "nosync.ts",
+            "empty.ts",
+            "gone.ts",
+            "../secret.ts",
+            "fresh.aac",
+        ];
+        std::fs::write(root.join("index.m3u8"), media(0, &segs, true)).unwrap();
+        let mut sc = scanner(&root, "index.m3u8");
+        let now = SystemTime::now();
+        let scan = sc.scan(now);
+        let m = scan.streams[0].media.as_ref().unwrap();
+        assert_eq!(m.segments.len(), 1, "{:?}", scan.problems);
+        assert_eq!(m.segments[0].info.path, "good.ts");
+        assert_eq!(m.skipped, 6);
+        assert_eq!(scan.problems.len(), 6, "{:?}", scan.problems);
+        assert!(scan
+            .problems
+            .iter()
+            .any(|p| p.contains("cut.ts") && p.contains("half-written")));
+        assert!(scan
+            .problems
+            .iter()
+            .any(|p| p.contains("gone.ts") && p.contains("missing")));
+        assert!(scan.problems.iter().any(|p| p.contains("secret.ts")));
+        // Nothing refused reaches the manifest.
+        let man = &scan.manifests()[&root.canonicalize().unwrap()];
+        assert_eq!(man.len(), 1);
+        // Later, the cut file is completed and the other file has settled: both are taken.
+        std::fs::write(root.join("cut.ts"), ts(4, 2)).unwrap();
+        let scan = sc.scan(now + Duration::from_secs(5));
+        let m = scan.streams[0].media.as_ref().unwrap();
+        let paths: Vec<&str> = m.segments.iter().map(|s| s.info.path.as_str()).collect();
+        assert_eq!(paths, vec!["good.ts", "cut.ts", "fresh.aac"]);
+        assert_eq!(m.segments[1].info.id, 1, "ids are playlist positions");
+    }
+
+    #[test]
+    fn broken_playlists_are_reported_not_fatal() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("a.ts"), ts(2, 1)).unwrap();
+        std::fs::write(d.path().join("index.m3u8"), "garbage\n").unwrap();
+        let mut sc = scanner(d.path(), "index.m3u8");
+        let scan = sc.scan(SystemTime::now());
+        assert_eq!(scan.streams.len(), 1);
+        assert!(scan.streams[0].media.is_none());
+        assert!(
+            scan.problems[0].contains("not an HLS playlist"),
+            "{:?}",
+            scan.problems
+        );
+        // Half-written: the last URI line is cut short, so it names no file.
+        let text = media(0, &["a.ts", "a.ts"], false);
+        let cut = &text[..text.len() - 3];
+        std::fs::write(d.path().join("index.m3u8"), cut).unwrap();
+        let scan = sc.scan(SystemTime::now());
+        let m = scan.streams[0].media.as_ref().unwrap();
+        assert_eq!(m.segments.len(), 1);
+        assert_eq!(m.skipped, 1);
+        // No playlist at all yet (a live stream about to start).
+        std::fs::remove_file(d.path().join("index.m3u8")).unwrap();
+        let scan = sc.scan(SystemTime::now());
+        assert!(scan.streams.is_empty());
+        assert_eq!(scan.problems.len(), 1);
+    }
+
+    #[test]
+    fn live_window_slides_with_sequence_ids() {
+        let d = tempfile::tempdir().unwrap();
+        for i in 0..6 {
+            std::fs::write(d.path().join(format!("s{i}.ts")), ts(3, i as u8)).unwrap();
+        }
+        std::fs::write(
+            d.path().join("live.m3u8"),
+            media(0, &["s0.ts", "s1.ts", "s2.ts"], false),
+        )
+        .unwrap();
+        let mut sc = scanner(d.path(), "live.m3u8");
+        let scan = sc.scan(SystemTime::now());
+        let m = scan.streams[0].media.as_ref().unwrap();
+        assert!(m.live);
+        std::fs::write(
+            d.path().join("live.m3u8"),
+            media(3, &["s3.ts", "s4.ts", "s5.ts"], false),
+        )
+        .unwrap();
+        std::fs::remove_file(d.path().join("s0.ts")).unwrap();
+        let scan = sc.scan(SystemTime::now());
+        let m = scan.streams[0].media.as_ref().unwrap();
+        let ids: Vec<i64> = m.segments.iter().map(|s| s.info.id).collect();
+        assert_eq!(ids, vec![3, 4, 5]);
+        let man = &scan.manifests()[&d.path().canonicalize().unwrap()];
+        assert_eq!(man.len(), 3, "the manifest follows the window");
+        assert_eq!(
+            sc.checked.len(),
+            3,
+            "checks of files that left the window are dropped"
+        );
+    }
+
+    #[test]
+    fn byte_ranges_and_fmp4_boxes() {
+        let d = tempfile::tempdir().unwrap();
+        let one = ts(3, 1);
+        let two = ts(2, 2);
+        std::fs::write(d.path().join("all.ts"), [one.clone(), two.clone()].concat()).unwrap();
+        let text = format!(
+            "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\n#EXT-X-BYTERANGE:{}@0\nall.ts\n\
+#EXTINF:4,\n#EXT-X-BYTERANGE:{}\nall.ts\n#EXTINF:4,\n#EXT-X-BYTERANGE:100@5000\nall.ts\n#EXT-X-ENDLIST\n",
+            one.len(),
+            two.len()
+        );
+        std::fs::write(d.path().join("index.m3u8"), text).unwrap();
+        let mut sc = scanner(d.path(), "index.m3u8");
+        let scan = sc.scan(SystemTime::now());
+        let m = scan.streams[0].media.as_ref().unwrap();
+        assert_eq!(m.segments.len(), 2, "{:?}", scan.problems);
+        assert_eq!(
+            read_segment(&m.segments[1]).unwrap().as_ref(),
+            two.as_slice()
+        );
+        let man = &scan.manifests()[&d.path().canonicalize().unwrap()];
+        let r = ByteRange::from_offset_length(one.len() as u64, two.len() as u64);
+        assert_eq!(
+            man.verify("all.ts", r, &two),
+            crate::integrity::Verification::Valid
+        );
+        assert!(man
+            .to_json()
+            .contains(&format!("\"564-{}\"", 564 + 376 - 1)));
+
+        let mut boxes = Vec::new();
+        for (kind, len) in [(b"moof", 24u32), (b"mdat", 40)] {
+            boxes.extend_from_slice(&len.to_be_bytes());
+            boxes.extend_from_slice(kind);
+            boxes.extend(std::iter::repeat_n(0u8, len as usize - 8));
+        }
+        assert_eq!(check_mp4_boxes(&boxes), Ok(()));
+        assert!(check_mp4_boxes(&boxes[..50])
+            .unwrap_err()
+            .contains("half-written"));
+        assert!(check_mp4_boxes(&boxes[..28]).is_err());
+        let mut bad = boxes.clone();
+        bad[3] = 4;
+        assert!(check_mp4_boxes(&bad).is_err());
+    }
+
+    #[test]
+    fn uri_resolution() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("index.m3u8"), "#EXTM3U\n").unwrap();
+        let sc = scanner(d.path(), "index.m3u8");
+        assert_eq!(sc.resolve("v/x.m3u8", "a.ts?x=1"), Some("v/a.ts".into()));
+        assert_eq!(sc.resolve("v/x.m3u8", "../a.ts"), Some("a.ts".into()));
+        assert_eq!(sc.resolve("v/x.m3u8", "../../a.ts"), None);
+        assert_eq!(
+            sc.resolve("", "http://videos.example/live/v/a.ts"),
+            Some("v/a.ts".into())
+        );
+        assert_eq!(sc.resolve("", "http://elsewhere.example/live/v/a.ts"), None);
+        assert_eq!(
+            sc.resolve("v/x.m3u8", "/live/w/b.ts"),
+            Some("w/b.ts".into())
+        );
+        assert_eq!(sc.resolve("v/x.m3u8", "/other/b.ts"), None);
+        assert!(Scanner::new(
+            sc.entry().clone(),
+            "ftp://x/y",
+            None,
+            ScanSettings::default()
+        )
+        .is_err());
+    }
+}
