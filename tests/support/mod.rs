@@ -100,7 +100,9 @@ fn ffmpeg_args(spec: &StreamSpec, dir: &Path, live: bool) -> Vec<String> {
         format!("testsrc=size={}:rate={rate}", spec.size),
     ]);
     if spec.audio {
-        args.extend(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"].map(String::from));
+        args.extend(
+            ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"].map(String::from),
+        );
     }
     if !live {
         args.extend(["-t".into(), spec.seconds.to_string()]);
