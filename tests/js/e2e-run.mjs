@@ -1,0 +1,251 @@
+// End-to-end driver for the browser tests of tests/wasm_e2e.rs: opens headless Chromium pages that
+// play one HLS stream with hls.js plus a P2P engine (p2p-media-loader v2 from npm, or the segswarm
+// wasm package), lets each play for a while, samples what each page reports (`globalThis.__e2e`,
+// see e2e-page.js) once a second, and prints one JSON report on stdout.
+//
+//   node e2e-run.mjs --tracker ws://127.0.0.1:PORT --media DIR --playlist /media/index.m3u8 \
+//        --page pml:a:0 --page pml:b:8 --seconds 30 [--swarm-id ID] [--pkg DIR] \
+//        [--screenshot FILE] [--timeout-ms N]
+//
+// --page KIND:NAME:START_S opens a page START_S seconds after the first one. KIND is `pml`,
+// `segswarm`, or `url=<address>` for a page served elsewhere (the demo; it must publish
+// `globalThis.__e2e` itself). --media DIR is served (with CORS) at /media/ by this script's own HTTP
+// server, which also serves the test pages; --playlist is an absolute URL or a path on that server.
+// Each page plays --seconds seconds from its start. The report holds each page's last figures and
+// its one-second timeline; the Rust test asserts on them. Exits 0 when the harness ran (whatever
+// the figures), non-zero when it could not (bundling, browser, page errors) or on timeout. Run it
+// inside a network namespace with only `lo` (the Rust tests do `unshare(CLONE_NEWNET)`).
+
+import { createReadStream, existsSync, statSync } from 'node:fs'
+import http from 'node:http'
+import { dirname, extname, join, normalize, resolve as resolvePath } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+import * as esbuild from 'esbuild'
+import { chromium } from 'playwright-core'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const repo = resolvePath(here, '..', '..')
+
+const opts = { trackers: [], pages: [], seconds: 30, timeoutMs: 85_000, pkg: join(repo, 'wasm-peer', 'pkg'), core: {} }
+const argv = process.argv.slice(2)
+for (let i = 0; i < argv.length; i++) {
+  const a = argv[i]
+  const next = () => argv[++i]
+  if (a === '--tracker') opts.trackers.push(next())
+  else if (a === '--media') opts.media = resolvePath(next())
+  else if (a === '--playlist') opts.playlist = next()
+  else if (a === '--page') {
+    const spec = next()
+    const first = spec.indexOf(':')
+    const last = spec.lastIndexOf(':')
+    const kind = spec.slice(0, first)
+    const name = spec.slice(first + 1, last)
+    const startS = Number(spec.slice(last + 1))
+    if (!kind || !name || !Number.isFinite(startS)) usage(`bad --page ${spec}`)
+    opts.pages.push({ kind, name, startS })
+  } else if (a === '--seconds') opts.seconds = Number(next())
+  else if (a === '--swarm-id') opts.swarmId = next()
+  else if (a === '--pkg') opts.pkg = resolvePath(next())
+  else if (a === '--screenshot') opts.screenshot = resolvePath(next())
+  else if (a === '--timeout-ms') opts.timeoutMs = Number(next())
+  else if (a === '--core') Object.assign(opts.core, JSON.parse(next()))
+  else usage(`unknown argument ${a}`)
+}
+if (!opts.pages.length || (!opts.playlist && opts.pages.some((p) => !p.kind.startsWith('url=')))) {
+  usage('need --page and --playlist')
+}
+
+function usage (why) {
+  console.error(`e2e-run.mjs: ${why}\nsee the comment at the top of tests/js/e2e-run.mjs`)
+  process.exit(2)
+}
+
+const report = { ok: false, error: null, trackers: opts.trackers, playlist: null, origin: { requests: 0, bytes: 0 }, pages: [], elapsed_ms: 0 }
+const started = Date.now()
+let browser = null
+let server = null
+
+function finish (code) {
+  report.elapsed_ms = Date.now() - started
+  process.stdout.write(JSON.stringify(report) + '\n')
+  process.exit(code)
+}
+
+async function cleanup () {
+  try { if (browser) await browser.close() } catch {}
+  try { if (server) server.close() } catch {}
+}
+
+const watchdog = setTimeout(() => {
+  report.error = report.error || `timed out after ${opts.timeoutMs} ms`
+  cleanup().finally(() => finish(3))
+}, opts.timeoutMs)
+
+const TYPES = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript',
+  '.mjs': 'text/javascript',
+  '.wasm': 'application/wasm',
+  '.json': 'application/json',
+  '.m3u8': 'application/vnd.apple.mpegurl',
+  '.ts': 'video/mp2t',
+  '.m4s': 'video/iso.segment',
+  '.mp4': 'video/mp4'
+}
+
+/** Serves a file below `root` (no path traversal), or answers 404. Returns the bytes sent. */
+function serveFile (res, root, rel) {
+  const path = normalize(join(root, decodeURIComponent(rel)))
+  if (!path.startsWith(root + '/') || !existsSync(path) || !statSync(path).isFile()) {
+    res.writeHead(404, { 'access-control-allow-origin': '*' })
+    res.end()
+    return 0
+  }
+  const size = statSync(path).size
+  res.writeHead(200, {
+    'content-type': TYPES[extname(path)] || 'application/octet-stream',
+    'content-length': size,
+    'access-control-allow-origin': '*',
+    'cache-control': 'no-store'
+  })
+  createReadStream(path).pipe(res)
+  return size
+}
+
+async function bundle (entry, format) {
+  const out = await esbuild.build({
+    entryPoints: [join(here, entry)],
+    bundle: true,
+    format,
+    platform: 'browser',
+    target: 'chrome110',
+    write: false,
+    logLevel: 'silent',
+    // The wasm package's module is served as a file next to the bundle, not inlined.
+    external: ['/pkg/*'],
+    define: { global: 'globalThis', 'process.browser': 'true', 'process.env.NODE_ENV': '"production"' }
+  })
+  return out.outputFiles[0].text
+}
+
+try {
+  const kinds = new Set(opts.pages.map((p) => p.kind))
+  const bundles = {}
+  if (kinds.has('pml')) bundles['/pml.js'] = await bundle('pml-entry.js', 'iife')
+  if (kinds.has('segswarm')) {
+    if (!existsSync(join(opts.pkg, 'package.json'))) throw new Error(`no wasm package at ${opts.pkg} (build it: see wasm-peer/README.md)`)
+    bundles['/segswarm.js'] = await bundle('e2e-segswarm-entry.js', 'esm')
+  }
+  const pageHtml = (kind) => `<!doctype html><meta charset="utf-8"><title>segswarm e2e ${kind}</title><body></body>` +
+    `<script ${kind === 'segswarm' ? 'type="module" ' : ''}src="/${kind}.js"></script>`
+
+  server = http.createServer((req, res) => {
+    const url = new URL(req.url, 'http://x')
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, { 'access-control-allow-origin': '*', 'access-control-allow-headers': '*' })
+      res.end()
+    } else if (bundles[url.pathname]) {
+      res.writeHead(200, { 'content-type': 'text/javascript' })
+      res.end(bundles[url.pathname])
+    } else if (url.pathname === '/pml.html' || url.pathname === '/segswarm.html') {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
+      res.end(pageHtml(url.pathname.slice(1, -5)))
+    } else if (url.pathname.startsWith('/pkg/')) {
+      serveFile(res, opts.pkg, url.pathname.slice(5))
+    } else if (opts.media && url.pathname.startsWith('/media/')) {
+      report.origin.requests += 1
+      report.origin.bytes += serveFile(res, opts.media, url.pathname.slice(7))
+    } else {
+      res.writeHead(404)
+      res.end()
+    }
+  })
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const base = `http://127.0.0.1:${server.address().port}`
+  report.playlist = opts.playlist && new URL(opts.playlist, base).href
+
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--autoplay-policy=no-user-gesture-required',
+      '--allow-loopback-in-peer-connection',
+      '--disable-features=WebRtcHideLocalIpsWithMdns'
+    ]
+  })
+
+  const sample = async (entry) => {
+    try {
+      const s = await entry.page.evaluate(() => globalThis.__e2e ? JSON.parse(JSON.stringify(globalThis.__e2e)) : null)
+      if (s) entry.stats = s
+    } catch (err) {
+      entry.sampleError = String(err && err.message)
+    }
+  }
+
+  const runPage = async (spec) => {
+    await new Promise((resolve) => setTimeout(resolve, spec.startS * 1000))
+    const entry = { name: spec.name, kind: spec.kind, start_s: spec.startS, started_ms: Date.now() - started, stats: null, timeline: [], page_errors: [] }
+    report.pages.push(entry)
+    // Chromium offers host candidates (127.0.0.1 here) only to pages holding a camera or microphone
+    // permission; without it two browsers on a loopback-only host have nothing to connect to.
+    const context = await browser.newContext({ permissions: ['camera', 'microphone'], viewport: { width: 960, height: 640 } })
+    const page = await context.newPage()
+    entry.page = page
+    page.on('console', (msg) => process.stderr.write(`[${spec.name}] ${msg.text()}\n`))
+    page.on('pageerror', (err) => {
+      entry.page_errors.push(err.message)
+      process.stderr.write(`[${spec.name} error] ${err.message}\n`)
+    })
+    const options = { playlist: report.playlist, trackers: opts.trackers, swarmId: opts.swarmId, core: opts.core }
+    if (spec.kind.startsWith('url=')) {
+      await page.goto(spec.kind.slice(4))
+    } else {
+      const fn = spec.kind === 'pml' ? 'startPml' : 'startSegswarm'
+      await page.goto(`${base}/${spec.kind}.html`)
+      await page.waitForFunction((f) => typeof globalThis[f] === 'function', fn, { timeout: 20_000 })
+      await page.evaluate(([f, o]) => globalThis[f](o), [fn, options])
+    }
+    const t0 = Date.now()
+    while (Date.now() - t0 < opts.seconds * 1000) {
+      await new Promise((resolve) => setTimeout(resolve, 1000))
+      await sample(entry)
+      const s = entry.stats
+      if (s) {
+        entry.timeline.push({ t: Math.round((Date.now() - t0) / 100) / 10, currentTime: s.currentTime, http: s.httpBytes, p2p: s.p2pBytes, up: s.uploadedBytes, peers: s.peers.length })
+      }
+    }
+    if (opts.screenshot && spec === opts.pages[opts.pages.length - 1]) {
+      await page.screenshot({ path: opts.screenshot, fullPage: true })
+      entry.screenshot = opts.screenshot
+    }
+  }
+
+  await Promise.all(opts.pages.map(runPage))
+  for (const entry of report.pages) {
+    const s = entry.stats
+    delete entry.page
+    process.stderr.write(`page ${entry.name} (${entry.kind}): ` + (s
+      ? `t=${s.currentTime.toFixed(1)}s http=${s.httpBytes} p2p=${s.p2pBytes} up=${s.uploadedBytes} peersMax=${s.peersMax} fatal=${s.fatalErrors.length}\n`
+      : 'no stats\n'))
+    if (s && (s.fatalErrors.length || !s.p2pBytes)) process.stderr.write(`  log: ${s.log.join('\n       ')}\n`)
+  }
+  report.ok = true
+  clearTimeout(watchdog)
+  await cleanup()
+  finish(0)
+} catch (err) {
+  clearTimeout(watchdog)
+  report.error = String(err && err.stack ? err.stack : err)
+  for (const entry of report.pages) delete entry.page
+  await cleanup()
+  finish(1)
+}

@@ -1,0 +1,263 @@
+//! Browser end to end: headless Chromium pages play HLS with hls.js and a P2P engine — the npm
+//! p2p-media-loader v2 (`pml`) or the segswarm wasm package (`segswarm`) — through segswarm-tracker,
+//! driven by `tests/js/e2e-run.mjs` (playwright-core, `/usr/bin/chromium`). Each test checks what a
+//! viewer would see: the video's time advances, hls.js reports no fatal error, and the pages that
+//! join later take bytes from their peers. The P2P shares are printed (`--nocapture`).
+//!
+//! Everything runs in a private network namespace with only `lo` (the tracker in-process, the page
+//! and media server in the node driver, ffmpeg, the browser). Needs root (or CAP_SYS_ADMIN), `ip`,
+//! `node`, `ffmpeg`, Chromium at /usr/bin/chromium (or `$CHROMIUM`) and `npm ci` run in tests/js;
+//! the segswarm tests also need the wasm package built into wasm-peer/pkg/ (`.ci/run` does all of
+//! this).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::StreamSpec;
+
+/// Upper bound for one run of the node driver (it has its own watchdog a little shorter).
+const DRIVER_TIMEOUT: Duration = Duration::from_secs(88);
+/// The driver's own watchdog, milliseconds.
+const DRIVER_WATCHDOG_MS: &str = "84000";
+
+fn js_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js")
+}
+
+fn pkg_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("wasm-peer/pkg")
+}
+
+fn check_prerequisites(need_pkg: bool) {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "Chromium not found at {chromium} (apt-get install chromium, or set CHROMIUM)"
+    );
+    for package in [
+        "playwright-core",
+        "esbuild",
+        "hls.js",
+        "p2p-media-loader-hlsjs",
+    ] {
+        assert!(
+            js_dir().join("node_modules").join(package).exists(),
+            "npm package {package} missing: run `npm ci` in {}",
+            js_dir().display()
+        );
+    }
+    if need_pkg {
+        assert!(
+            pkg_dir().join("package.json").exists(),
+            "the segswarm wasm package is not built in {} (see wasm-peer/README.md; .ci/run builds it)",
+            pkg_dir().display()
+        );
+    }
+}
+
+/// Runs `node e2e-run.mjs ARGS` and returns its JSON report; panics if it did not run through.
+fn run_driver(args: &[String]) -> Value {
+    let mut child = Command::new("node")
+        .arg("e2e-run.mjs")
+        .args(["--timeout-ms", DRIVER_WATCHDOG_MS])
+        .args(args)
+        .current_dir(js_dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn node (is Node.js installed?)");
+    let deadline = Instant::now() + DRIVER_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for node") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("e2e-run.mjs did not finish within {DRIVER_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stdout = String::new();
+    if let Some(mut out) = child.stdout.take() {
+        std::io::Read::read_to_string(&mut out, &mut stdout).expect("read the driver's output");
+    }
+    let report = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str::<Value>(l).ok())
+        .unwrap_or_else(|| panic!("no JSON report from e2e-run.mjs (status {status}): {stdout}"));
+    assert!(
+        status.success() && report["ok"] == true,
+        "e2e-run.mjs failed ({status}): {}",
+        report["error"]
+    );
+    report
+}
+
+/// The figures one page reported at the end of its run.
+#[derive(Debug)]
+struct PageResult {
+    name: String,
+    kind: String,
+    http: u64,
+    p2p: u64,
+    uploaded: u64,
+    peers_max: u64,
+    current_time: f64,
+    fatal: Vec<Value>,
+    page_errors: Vec<Value>,
+}
+
+impl PageResult {
+    fn share(&self) -> f64 {
+        let total = self.http + self.p2p;
+        if total == 0 {
+            0.0
+        } else {
+            self.p2p as f64 / total as f64
+        }
+    }
+}
+
+fn page(report: &Value, name: &str) -> PageResult {
+    let entry = report["pages"]
+        .as_array()
+        .and_then(|pages| pages.iter().find(|p| p["name"] == name))
+        .unwrap_or_else(|| panic!("page {name} missing from the report: {report}"));
+    let s = &entry["stats"];
+    assert!(s.is_object(), "page {name} reported nothing: {entry}");
+    let n = |k: &str| s[k].as_u64().unwrap_or(0);
+    PageResult {
+        name: name.to_owned(),
+        kind: entry["kind"].as_str().unwrap_or("").to_owned(),
+        http: n("httpBytes"),
+        p2p: n("p2pBytes"),
+        uploaded: n("uploadedBytes"),
+        peers_max: n("peersMax"),
+        current_time: s["currentTime"].as_f64().unwrap_or(0.0),
+        fatal: s["fatalErrors"].as_array().cloned().unwrap_or_default(),
+        page_errors: entry["page_errors"].as_array().cloned().unwrap_or_default(),
+    }
+}
+
+/// Prints one line per page: bytes by source and the P2P share (the figures the README quotes).
+fn print_shares(test: &str, pages: &[&PageResult]) {
+    for p in pages {
+        eprintln!(
+            "{test}: page {} ({}): http {} B, p2p {} B, uploaded {} B, P2P share {:.1}%, peers max {}, played {:.1} s",
+            p.name,
+            p.kind,
+            p.http,
+            p.p2p,
+            p.uploaded,
+            100.0 * p.share(),
+            p.peers_max,
+            p.current_time
+        );
+    }
+}
+
+/// What a viewer sees on every page: playback advanced at least `min_played` seconds, no fatal
+/// hls.js error and no uncaught page error.
+fn assert_played(p: &PageResult, min_played: f64) {
+    assert!(
+        p.current_time >= min_played,
+        "page {} ({}): video time reached only {:.1} s (expected >= {min_played} s)",
+        p.name,
+        p.kind,
+        p.current_time
+    );
+    assert!(
+        p.fatal.is_empty(),
+        "page {} ({}): fatal hls.js errors {:?}",
+        p.name,
+        p.kind,
+        p.fatal
+    );
+    assert!(
+        p.page_errors.is_empty(),
+        "page {} ({}): uncaught page errors {:?}",
+        p.name,
+        p.kind,
+        p.page_errors
+    );
+}
+
+/// The sum of a Prometheus counter's samples whose series starts with `series`.
+fn counter(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix(series)?.split_whitespace().last())
+        .filter_map(|v| v.parse::<f64>().ok())
+        .sum()
+}
+
+/// The signalling of the run went through our tracker: announces came in, offers and answers went out.
+fn assert_tracker_relayed(metrics: &str) {
+    let announces = counter(metrics, "segswarm_messages_in_total{kind=\"announce\"}");
+    let offers = counter(metrics, "segswarm_messages_out_total{kind=\"offer\"}");
+    let answers = counter(metrics, "segswarm_messages_out_total{kind=\"answer\"}");
+    assert!(
+        announces >= 2.0,
+        "announces received: {announces}\n{metrics}"
+    );
+    assert!(offers >= 1.0, "offers relayed: {offers}\n{metrics}");
+    assert!(answers >= 1.0, "answers relayed: {answers}\n{metrics}");
+}
+
+fn vod_spec(seconds: u32) -> StreamSpec {
+    StreamSpec {
+        seconds,
+        segment_seconds: 2,
+        ..StreamSpec::default()
+    }
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// Two p2p-media-loader v2 pages (unmodified, from npm) play one VOD through segswarm-tracker; the
+/// second joins 8 s later and takes part of the video from the first. This checks the harness, our
+/// tracker with a real player, and the media before the wasm engine is involved.
+#[test]
+fn browser_pml_pages_share_vod_through_segswarm_tracker() {
+    support::enter_private_network_namespace();
+    check_prerequisites(false);
+    let media = tempfile::tempdir().expect("temporary directory");
+    support::make_vod(media.path(), &vod_spec(40));
+    let rt = support::runtime();
+    rt.block_on(async {
+        let (tracker, url) = support::start_tracker().await;
+        let media_dir = media.path().display().to_string();
+        let mut args = strings(&["--tracker", &url, "--media", &media_dir]);
+        args.extend(strings(&[
+            "--playlist",
+            "/media/index.m3u8",
+            "--page",
+            "pml:a:0",
+            "--page",
+            "pml:b:8",
+            "--seconds",
+            "24",
+        ]));
+        let report = tokio::task::spawn_blocking(move || run_driver(&args))
+            .await
+            .expect("driver thread");
+        let (a, b) = (page(&report, "a"), page(&report, "b"));
+        print_shares("pml+pml VOD", &[&a, &b]);
+        assert_played(&a, 12.0);
+        assert_played(&b, 12.0);
+        assert!(a.peers_max >= 1 && b.peers_max >= 1, "{a:?} {b:?}");
+        assert!(b.p2p > 0, "the later page got no P2P bytes: {b:?}");
+        assert!(a.uploaded > 0, "the first page uploaded nothing: {a:?}");
+        assert_tracker_relayed(&tracker.metrics_text());
+        tracker.shutdown().await;
+    });
+}
