@@ -69,6 +69,12 @@ pub struct ServerConfig {
     pub tls_key_file: Option<PathBuf>,
     /// Seconds given to connections to close after SIGTERM/SIGINT. Default 5.
     pub shutdown_grace_secs: u64,
+    /// Behind a reverse proxy (nginx, as PeerTube runs it at `/tracker/socket`): take the client
+    /// IP address from the last `X-Forwarded-For` entry, or else `X-Real-IP`, instead of the TCP
+    /// peer. It is used for the per-IP limits and as the address of HTTP announce peers. Turn
+    /// on only when every connection comes through a proxy that sets these headers, since
+    /// clients can write them too. Default false.
+    pub trust_forwarded_for: bool,
 }
 
 /// Protocol timing and relay behaviour.
@@ -123,8 +129,19 @@ pub struct LimitsConfig {
     pub max_frame_bytes: usize,
     /// Largest HTTP request head, bytes. Default 8192.
     pub max_http_request_bytes: usize,
-    /// Messages queued for one slow connection before it is dropped. Default 256.
+    /// Relayed messages (offers, answers) queued for one connection that reads slowly; when the
+    /// queue is full further messages for it are dropped and counted in
+    /// `segswarm_messages_dropped_total{reason="queue_full"}`. Default 256.
     pub max_outbound_queue: usize,
+    /// A connection whose outbound queue stays full (nothing could be written to it) for this
+    /// long is closed as too slow, seconds; 0 closes it at the first dropped message.
+    /// Default 10.
+    pub slow_consumer_timeout_secs: u64,
+    /// HTTP announces accepted from one client IP address per second, averaged (token bucket;
+    /// the address is the forwarded one with `server.trust_forwarded_for`). Default 10.
+    pub max_http_announces_per_ip_per_sec: u32,
+    /// HTTP announces one client IP address may send in a burst. Default 40.
+    pub http_announce_burst_per_ip: u32,
 }
 
 /// info_hash and Origin allow/deny lists.
@@ -162,6 +179,7 @@ impl Default for ServerConfig {
             tls_cert_file: None,
             tls_key_file: None,
             shutdown_grace_secs: 5,
+            trust_forwarded_for: false,
         }
     }
 }
@@ -197,6 +215,9 @@ impl Default for LimitsConfig {
             max_frame_bytes: 64 * 1024,
             max_http_request_bytes: 8 * 1024,
             max_outbound_queue: 256,
+            slow_consumer_timeout_secs: 10,
+            max_http_announces_per_ip_per_sec: 10,
+            http_announce_burst_per_ip: 40,
         }
     }
 }
@@ -296,6 +317,14 @@ impl Config {
                 "rate and burst must be at least 1",
             );
         }
+        if self.limits.max_http_announces_per_ip_per_sec == 0
+            || self.limits.http_announce_burst_per_ip == 0
+        {
+            return invalid(
+                "limits.max_http_announces_per_ip_per_sec",
+                "rate and burst must be at least 1",
+            );
+        }
         if self.limits.max_message_bytes < 1024 {
             return invalid("limits.max_message_bytes", "must be at least 1024");
         }
@@ -310,6 +339,11 @@ impl Config {
     /// `protocol.peer_timeout_secs` as a duration.
     pub fn peer_timeout(&self) -> Duration {
         Duration::from_secs(self.protocol.peer_timeout_secs)
+    }
+
+    /// `limits.slow_consumer_timeout_secs` as a duration.
+    pub fn slow_consumer_timeout(&self) -> Duration {
+        Duration::from_secs(self.limits.slow_consumer_timeout_secs)
     }
 
     /// `protocol.offer_ttl_secs` as a duration.

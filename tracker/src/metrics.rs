@@ -2,7 +2,7 @@
 //!
 //! Names: `segswarm_connections{transport}`, `segswarm_swarms`, `segswarm_peers{kind}`,
 //! `segswarm_messages_in_total{kind}`, `segswarm_messages_out_total{kind}`,
-//! `segswarm_errors_total{kind}` and the histogram `segswarm_offer_relay_seconds` (from the
+//! `segswarm_errors_total{kind}`, `segswarm_messages_dropped_total{reason}` and the histogram `segswarm_offer_relay_seconds` (from the
 //! announce carrying an offer arriving to the relayed offer being written to the recipient).
 //! Counters used on the hot path are resolved once, so counting is one atomic add.
 
@@ -50,6 +50,27 @@ impl MessageKind {
     }
 }
 
+/// Why a relayed message was not delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// The recipient's outbound queue was full (it reads too slowly).
+    QueueFull,
+    /// The recipient's connection closed between choosing it and relaying.
+    RecipientGone,
+}
+
+impl DropReason {
+    const ALL: [DropReason; 2] = [DropReason::QueueFull, DropReason::RecipientGone];
+
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            DropReason::QueueFull => "queue_full",
+            DropReason::RecipientGone => "recipient_gone",
+        }
+    }
+}
+
 /// The tracker's metrics.
 #[derive(Debug)]
 pub struct Metrics {
@@ -64,6 +85,7 @@ pub struct Metrics {
     messages_in: Vec<IntCounter>,
     messages_out: Vec<IntCounter>,
     errors: Vec<IntCounter>,
+    dropped: Vec<IntCounter>,
     /// Offer relay latency, seconds.
     pub offer_relay: Histogram,
 }
@@ -99,6 +121,13 @@ impl Metrics {
             ),
             &["kind"],
         )?;
+        let dropped = IntCounterVec::new(
+            Opts::new(
+                "segswarm_messages_dropped_total",
+                "Relayed offers and answers not delivered, by reason",
+            ),
+            &["reason"],
+        )?;
         let offer_relay = Histogram::with_opts(
             HistogramOpts::new(
                 "segswarm_offer_relay_seconds",
@@ -115,6 +144,7 @@ impl Metrics {
         registry.register(Box::new(messages_in.clone()))?;
         registry.register(Box::new(messages_out.clone()))?;
         registry.register(Box::new(errors.clone()))?;
+        registry.register(Box::new(dropped.clone()))?;
         registry.register(Box::new(offer_relay.clone()))?;
         let by_kind = |vec: &IntCounterVec| {
             MessageKind::ALL
@@ -133,6 +163,10 @@ impl Metrics {
             errors: ErrorKind::ALL
                 .iter()
                 .map(|k| errors.with_label_values(&[k.label()]))
+                .collect(),
+            dropped: DropReason::ALL
+                .iter()
+                .map(|r| dropped.with_label_values(&[r.label()]))
                 .collect(),
             offer_relay,
             registry,
@@ -160,6 +194,15 @@ impl Metrics {
     pub fn error(&self, kind: ErrorKind) {
         let index = ErrorKind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
         self.errors[index].inc();
+    }
+
+    /// Counts a relayed message that was not delivered.
+    pub fn dropped(&self, reason: DropReason) {
+        let index = DropReason::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .unwrap_or(0);
+        self.dropped[index].inc();
     }
 
     /// Total of one error kind so far.
@@ -234,6 +277,8 @@ mod tests {
         m.message_in(MessageKind::Offer, 3);
         m.error(ErrorKind::UnknownOffer);
         m.offer_relay.observe(0.001);
+        m.dropped(DropReason::QueueFull);
+        m.dropped(DropReason::QueueFull);
         let text = m.render(&Roster::new(RosterSettings::default()));
         for needle in [
             "segswarm_connections{transport=\"ws\"} 0",
@@ -244,6 +289,8 @@ mod tests {
             "segswarm_errors_total{kind=\"unknown_offer\"} 1",
             "segswarm_errors_total{kind=\"malformed_json\"} 0",
             "segswarm_offer_relay_seconds_count 1",
+            "segswarm_messages_dropped_total{reason=\"queue_full\"} 2",
+            "segswarm_messages_dropped_total{reason=\"recipient_gone\"} 0",
         ] {
             assert!(text.contains(needle), "{needle} missing in\n{text}");
         }

@@ -224,42 +224,171 @@ async fn frames_above_max_frame_bytes_are_refused() {
     assert_eq!(wait_errors(&tracker, "oversized_message", 1.0).await, 1.0);
 }
 
-#[tokio::test]
-async fn a_peer_that_does_not_read_is_dropped_when_its_queue_overflows() {
-    let tracker = Tracker::start(
-        "[limits]\nmax_outbound_queue = 4\nmax_announces_per_sec = 10000\nannounce_burst = 10000\n",
-    );
-    let ih = Id::random();
-    // The slow peer joins and then never reads again.
-    let mut slow = tracker.ws().await;
-    slow.announce_ok(&announce(ih, Id::random(), Some("started"), None))
+/// Config for the slow-reader tests: a queue of 4 messages, closed after `timeout` seconds full.
+fn slow_reader_config(timeout: u64) -> String {
+    format!(
+        "[limits]\nmax_outbound_queue = 4\nslow_consumer_timeout_secs = {timeout}\n\
+         max_announces_per_sec = 100000\nannounce_burst = 100000\n"
+    )
+}
+
+/// A peer with a tiny receive window (4 KiB `SO_RCVBUF`), so the tracker's writes to it block
+/// as soon as the socket buffers are full, joined to `ih` as `peer_id`.
+async fn slow_peer(tracker: &Tracker, ih: Id, peer_id: Id) -> Ws {
+    let mut ws = Ws::try_connect(
+        tracker.addr(),
+        WsOptions {
+            recv_buffer: Some(4096),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("connect the slow peer");
+    ws.announce_ok(&announce(ih, peer_id, Some("started"), None))
         .await;
-    let sender = Id::random();
-    let mut ws = tracker.ws().await;
-    let sdp = json!({"type": "offer", "sdp": "a".repeat(60_000)});
-    // Up to 400 offers of 60 kB (24 MB) for the slow peer: more than loopback socket buffers hold.
-    let mut dropped = false;
-    for i in 0..400 {
-        let mut msg = announce_with_offers(ih, sender, &[(Id::random(), sdp.clone())]);
-        if i > 0 {
-            msg["event"] = json!("update");
-        }
-        let reply = ws.request(&msg).await;
+    ws
+}
+
+/// Sends `burst` announces, each with one 30 kB offer (relayed to the only other peer of the
+/// swarm), then reads their replies; returns how many offers were sent.
+async fn offer_burst(ws: &mut Ws, ih: Id, sender: Id, burst: usize) -> usize {
+    let sdp = json!({"type": "offer", "sdp": "a".repeat(30_000)});
+    let mut msg = announce_with_offers(ih, sender, &[(Id::random(), sdp)]);
+    msg["event"] = json!("update");
+    // One text for the whole burst (offer ids need not be unique): cheap for the test process.
+    let text = msg.to_string();
+    for _ in 0..burst {
+        ws.send(Message::text(text.clone())).await;
+    }
+    for _ in 0..burst {
+        let reply = ws.next_json().await;
         assert!(
             reply.get("failure reason").is_none(),
             "sender refused: {reply}"
         );
-        if i % 20 == 19 && tracker.metrics().await.errors("queue_full") >= 1.0 {
-            dropped = true;
+    }
+    burst
+}
+
+#[tokio::test]
+async fn a_peer_that_does_not_read_is_dropped_when_its_queue_stays_full() {
+    let tracker = Tracker::start(&slow_reader_config(2));
+    let ih = Id::random();
+    // The slow peer joins and then never reads again.
+    let slow = slow_peer(&tracker, ih, Id::random()).await;
+    let sender = Id::random();
+    let mut ws = tracker.ws().await;
+    ws.announce_ok(&announce(ih, sender, Some("started"), None))
+        .await;
+    // Offers of 30 kB keep coming for it (at most 2,000, 60 MB): once its socket buffers are full
+    // its queue fills, further offers are dropped, and when the queue has stayed full for
+    // `slow_consumer_timeout_secs` the connection is closed as too slow. The sender is never
+    // held up.
+    let mut sent = 0;
+    loop {
+        let metrics = tracker.metrics().await;
+        if metrics.errors("queue_full") >= 1.0 {
+            assert!(
+                metrics.dropped("queue_full") >= 1.0,
+                "closed before dropping"
+            );
             break;
         }
+        assert!(
+            sent < 2_000,
+            "a peer that does not read was not closed after {sent} offers ({} dropped)",
+            metrics.dropped("queue_full")
+        );
+        sent += offer_burst(&mut ws, ih, sender, 20).await;
     }
-    assert!(dropped, "the slow peer was not dropped after 24 MB queued");
-    // The sender was never held up, and the slow peer left the swarm.
+    // It left the swarm.
     eventually("slow peer removed", STEP, || async {
-        let mut obs = tracker.ws().await;
-        (scrape_counts(&mut obs, ih).await == (0, 1)).then_some(())
+        let mut observer = tracker.ws().await;
+        (scrape_counts(&mut observer, ih).await == (0, 1)).then_some(())
     })
     .await;
+    ws.announce_ok(&announce(ih, sender, Some("update"), None))
+        .await;
     drop(slow);
+}
+
+// Two threads, so the reader is not held up by the sender's flood in the test process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_reader_loses_relays_but_keeps_its_connection() {
+    let tracker = Tracker::start(&slow_reader_config(3));
+    let ih = Id::random();
+    let slow_id = Id::random();
+    let mut slow = slow_peer(&tracker, ih, slow_id).await;
+    // The slow peer stalls for 1 s (its queue fills and relays are dropped), then reads what
+    // has arrived (for at most 1 s), and again: slower than the sender writes, but it never
+    // stops reading for as long as `slow_consumer_timeout_secs` (3 s), so it keeps its
+    // connection.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = tokio::spawn({
+        let done = done.clone();
+        async move {
+            let mut offers = 0u64;
+            let started = std::time::Instant::now();
+            let mut read = |event: Event| match event {
+                Event::Json(v) if v.get("offer").is_some() => {
+                    offers += 1;
+                    Ok(true)
+                }
+                Event::Timeout => Ok(false),
+                other => Err(format!(
+                    "after {:?} and {offers} offers read: {other:?}",
+                    started.elapsed()
+                )),
+            };
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let drain_until = std::time::Instant::now() + Duration::from_secs(1);
+                while std::time::Instant::now() < drain_until
+                    && read(slow.next_event(Duration::from_millis(100)).await)?
+                {}
+            }
+            // The flood is over: read the rest.
+            while read(slow.next_event(QUIET * 2).await)? {}
+            Ok::<_, String>((slow, offers))
+        }
+    });
+    let sender = Id::random();
+    let mut ws = tracker.ws().await;
+    ws.announce_ok(&announce(ih, sender, Some("started"), None))
+        .await;
+    // Flood for 7 s (more than twice the slow-consumer timeout), at most 5,000 offers.
+    let start = std::time::Instant::now();
+    let mut sent = 0u64;
+    while start.elapsed() < Duration::from_secs(7) && sent < 5_000 {
+        sent += offer_burst(&mut ws, ih, sender, 10).await as u64;
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let read = reader.await.expect("reader task");
+    let metrics = tracker.metrics().await;
+    let (mut slow, received) = read.unwrap_or_else(|e| {
+        panic!(
+            "the slow peer's connection ended {e}; {sent} offers sent, {} dropped, {} closed as too slow",
+            metrics.dropped("queue_full"),
+            metrics.errors("queue_full")
+        )
+    });
+    let dropped = metrics.dropped("queue_full");
+    eprintln!("slow reader: {sent} offers sent, {received} received, {dropped} dropped");
+    assert!(
+        dropped >= 1.0,
+        "the flood never filled the slow peer's queue ({sent} sent, {received} received)"
+    );
+    assert!(received > 0, "the slow peer received nothing");
+    // Every offer was either delivered or counted as dropped.
+    assert_eq!(
+        received as f64 + dropped,
+        sent as f64,
+        "{sent} offers sent, {received} received, {dropped} counted dropped"
+    );
+    assert_eq!(metrics.dropped("recipient_gone"), 0.0);
+    assert_eq!(metrics.errors("queue_full"), 0.0, "no connection closed");
+    // Still connected and still in the swarm.
+    slow.announce_ok(&announce(ih, slow_id, Some("update"), None))
+        .await;
+    assert_eq!(scrape_counts(&mut slow, ih).await, (0, 2));
 }

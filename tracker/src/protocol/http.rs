@@ -199,7 +199,8 @@ fn canonical(addr: SocketAddr) -> SocketAddr {
 }
 
 /// Bencoded announce response: `complete`, `incomplete`, `interval` and the peers, compact
-/// (`peers` 6 bytes per IPv4 peer, `peers6` 18 bytes per IPv6 peer) or as a list of dictionaries.
+/// (`peers` 6 bytes per IPv4 peer, `peers6` 18 bytes per IPv6 peer) or as a list of dictionaries,
+/// and a `warning message` when given (the announce was accepted but trimmed).
 pub fn encode_announce(
     complete: u64,
     incomplete: u64,
@@ -207,6 +208,7 @@ pub fn encode_announce(
     peers: &[HttpPeer],
     compact: bool,
     no_peer_id: bool,
+    warning: Option<&str>,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + peers.len() * 20);
     out.push(b'd');
@@ -253,6 +255,11 @@ pub fn encode_announce(
             out.push(b'e');
         }
         out.push(b'e');
+    }
+    // Keys in sorted order: "warning message" comes after "peers"/"peers6".
+    if let Some(warning) = warning {
+        put_bytes(&mut out, b"warning message");
+        put_bytes(&mut out, warning.as_bytes());
     }
     out.push(b'e');
     out
@@ -366,7 +373,8 @@ mod tests {
             },
         ];
         let v: Value =
-            bt_bencode::from_slice(&encode_announce(2, 1, 1800, &peers, true, false)).unwrap();
+            bt_bencode::from_slice(&encode_announce(2, 1, 1800, &peers, true, false, None))
+                .unwrap();
         let d = v.as_dict().unwrap();
         assert_eq!(
             d.get(b"complete".as_slice()).and_then(Value::as_u64),
@@ -385,8 +393,16 @@ mod tests {
             .and_then(Value::as_byte_str)
             .unwrap();
         assert_eq!(p6.len(), 18);
-        let v: Value =
-            bt_bencode::from_slice(&encode_announce(0, 3, 60, &peers, false, false)).unwrap();
+        let v: Value = bt_bencode::from_slice(&encode_announce(
+            0,
+            3,
+            60,
+            &peers,
+            false,
+            false,
+            Some("trimmed"),
+        ))
+        .unwrap();
         let list = v
             .as_dict()
             .unwrap()
@@ -394,6 +410,14 @@ mod tests {
             .and_then(Value::as_array)
             .unwrap();
         assert_eq!(list.len(), 3);
+        assert_eq!(
+            v.as_dict()
+                .unwrap()
+                .get(b"warning message".as_slice())
+                .and_then(Value::as_byte_str)
+                .map(|b| b.as_slice()),
+            Some(b"trimmed".as_slice())
+        );
         let first = list[0].as_dict().unwrap();
         assert_eq!(
             first

@@ -137,7 +137,8 @@ pub enum ErrorKind {
     FullScrapeDisabled,
     /// An HTTP request without a required or with an invalid parameter.
     InvalidRequest,
-    /// A slow connection whose outbound queue overflowed.
+    /// A connection closed because its outbound queue stayed full for
+    /// `limits.slow_consumer_timeout_secs` (it does not read).
     QueueFull,
 }
 
@@ -217,7 +218,7 @@ impl ErrorKind {
             ErrorKind::ConnectionLimit => "too many connections",
             ErrorKind::FullScrapeDisabled => "full scrape is disabled: give info_hash",
             ErrorKind::InvalidRequest => "invalid request",
-            ErrorKind::QueueFull => "connection too slow: outbound queue full",
+            ErrorKind::QueueFull => "connection too slow: outbound queue stayed full",
         }
     }
 }

@@ -49,8 +49,10 @@ pub struct WsAnnounce<'a> {
     pub event: AnnounceEvent,
     /// `left == 0`: the peer has everything.
     pub seeder: bool,
-    /// Offers to relay to other peers of the swarm, in order.
+    /// Offers to relay to other peers of the swarm, in order (at most [`MAX_PARSED_OFFERS`]).
     pub offers: Vec<WsOffer<'a>>,
+    /// Offers in the message beyond [`MAX_PARSED_OFFERS`], not parsed.
+    pub offers_unparsed: usize,
     /// An answer to relay back to the peer that made an offer.
     pub answer: Option<WsAnswer<'a>>,
 }
@@ -202,9 +204,11 @@ fn parse_announce(env: Envelope<'_>) -> Result<WsRequest<'_>, WsParseError> {
         }
     };
     let mut offers = Vec::new();
+    let mut offers_unparsed = 0;
     if let Some(raw) = env.offers.filter(|raw| !is_null(raw)) {
         let list: Vec<RawOffer<'_>> =
             serde_json::from_str(raw.get()).map_err(|_| fail(ErrorKind::InvalidOffers))?;
+        offers_unparsed = list.len().saturating_sub(MAX_PARSED_OFFERS);
         offers.reserve(list.len().min(MAX_PARSED_OFFERS));
         for item in list.into_iter().take(MAX_PARSED_OFFERS) {
             let offer = item
@@ -221,6 +225,7 @@ fn parse_announce(env: Envelope<'_>) -> Result<WsRequest<'_>, WsParseError> {
         event,
         seeder,
         offers,
+        offers_unparsed,
         answer,
     }))
 }
@@ -273,12 +278,14 @@ fn push_field_id(out: &mut String, name: &str, id: &Id20) {
     push_binary_string(out, &id.0);
 }
 
-/// `{"action":"announce","interval":..,"info_hash":..,"complete":..,"incomplete":..}`.
+/// `{"action":"announce","interval":..,"info_hash":..,"complete":..,"incomplete":..}`, plus
+/// `"warning message"` when given (the announce was accepted but trimmed).
 pub fn encode_announce_response(
     info_hash: &Id20,
     complete: u64,
     incomplete: u64,
     interval_secs: u64,
+    warning: Option<&str>,
 ) -> String {
     let mut out = String::with_capacity(128);
     out.push_str("{\"action\":\"announce\",\"interval\":");
@@ -288,6 +295,10 @@ pub fn encode_announce_response(
     out.push_str(&complete.to_string());
     out.push_str(",\"incomplete\":");
     out.push_str(&incomplete.to_string());
+    if let Some(warning) = warning {
+        out.push_str(",\"warning message\":");
+        out.push_str(&serde_json::to_string(warning).unwrap_or_else(|_| "\"\"".to_owned()));
+    }
     out.push('}');
     out
 }
@@ -505,7 +516,18 @@ mod tests {
         let v: Value =
             serde_json::from_str(&encode_answer(&ids[0], &ids[1], &ids[2], &sdp)).unwrap();
         assert_eq!(v["answer"]["type"], "offer");
-        let v: Value = serde_json::from_str(&encode_announce_response(&tricky, 3, 4, 120)).unwrap();
+        let v: Value =
+            serde_json::from_str(&encode_announce_response(&tricky, 3, 4, 120, None)).unwrap();
+        assert!(v.get("warning message").is_none(), "{v}");
+        let w: Value = serde_json::from_str(&encode_announce_response(
+            &tricky,
+            3,
+            4,
+            120,
+            Some("12 \"offers\""),
+        ))
+        .unwrap();
+        assert_eq!(w["warning message"], "12 \"offers\"");
         assert_eq!(
             (
                 v["complete"].as_u64(),

@@ -2,7 +2,7 @@
 //! any path.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,8 +17,9 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
+use super::forwarded::client_ip;
 use super::wsframe::WsConn;
-use super::{canonical_ip, ws, ConnSlot, Shared};
+use super::{ws, ConnSlot, Shared};
 use crate::metrics::MessageKind;
 use crate::protocol::{http as proto, ErrorKind};
 
@@ -103,7 +104,17 @@ fn handle<I>(
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let trust = shared.config.server.trust_forwarded_for;
+    let client = client_ip(req.headers(), remote.ip(), trust);
     if is_websocket_upgrade(&req) {
+        // Behind a proxy the WebSocket counts against its client's address for its whole life.
+        let slot = slot.filter(|slot| {
+            let admitted = !trust || slot.claim_ip(client);
+            if !admitted {
+                shared.metrics.error(ErrorKind::ConnectionLimit);
+            }
+            admitted
+        });
         return upgrade::<I>(shared, slot, req);
     }
     if slot.is_none() {
@@ -119,7 +130,7 @@ where
     let metrics_on = shared.config.metrics.enabled;
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/announce" | "/tracker/announce") => {
-            announce(&shared, remote, req.uri().query().unwrap_or(""))
+            announce(&shared, client, req.uri().query().unwrap_or(""))
         }
         (&Method::GET, "/scrape" | "/tracker/scrape") => {
             scrape(&shared, req.uri().query().unwrap_or(""))
@@ -147,8 +158,20 @@ fn failure(shared: &Shared, kind: ErrorKind, reason: &str) -> Response<Body> {
     bencoded(proto::encode_failure(reason))
 }
 
-fn announce(shared: &Shared, remote: SocketAddr, query: &str) -> Response<Body> {
+/// An HTTP announce from client address `client`.
+fn announce(shared: &Shared, client: IpAddr, query: &str) -> Response<Body> {
     shared.metrics.message_in(MessageKind::Announce, 1);
+    let now = Instant::now();
+    let limits = &shared.config.limits;
+    if !shared.http_rate.try_take(
+        client,
+        limits.max_http_announces_per_ip_per_sec,
+        limits.http_announce_burst_per_ip,
+        now,
+    ) {
+        let kind = ErrorKind::RateLimited;
+        return failure(shared, kind, kind.reason());
+    }
     let req = match proto::parse_announce(query) {
         Ok(req) => req,
         Err(e) => return failure(shared, e.kind, e.reason),
@@ -158,11 +181,14 @@ fn announce(shared: &Shared, remote: SocketAddr, query: &str) -> Response<Body> 
         return failure(shared, kind, kind.reason());
     }
     let protocol = &shared.config.protocol;
-    let numwant = req
-        .numwant
-        .unwrap_or(protocol.http_default_numwant)
-        .min(protocol.http_max_numwant);
-    let addr = SocketAddr::new(canonical_ip(remote.ip()), req.port);
+    let asked = req.numwant.unwrap_or(protocol.http_default_numwant);
+    let numwant = asked.min(protocol.http_max_numwant);
+    let warning = (asked > numwant).then(|| {
+        format!(
+            "numwant {asked} is above this tracker's limit: at most {numwant} peers are returned"
+        )
+    });
+    let addr = SocketAddr::new(client, req.port);
     let outcome = shared.roster.http_announce(
         req.info_hash,
         req.peer_id,
@@ -170,7 +196,7 @@ fn announce(shared: &Shared, remote: SocketAddr, query: &str) -> Response<Body> 
         req.event,
         req.seeder,
         numwant,
-        Instant::now(),
+        now,
         &mut rand::rng(),
     );
     match outcome {
@@ -183,6 +209,7 @@ fn announce(shared: &Shared, remote: SocketAddr, query: &str) -> Response<Body> 
                 &out.peers,
                 req.compact,
                 req.no_peer_id,
+                warning.as_deref(),
             ))
         }
         Err(kind) => failure(shared, kind, kind.reason()),

@@ -7,6 +7,7 @@
 //! enforces limits and keeps the counters. Each WebSocket connection is one task with a small
 //! bounded outbox that other connections push relayed offers and answers into.
 
+mod forwarded;
 mod http;
 mod outbox;
 mod ratelimit;
@@ -18,7 +19,7 @@ mod wsframe;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
@@ -34,6 +35,7 @@ use crate::config::Config;
 use crate::metrics::{Metrics, MetricsError};
 use crate::swarm::{ConnId, Roster, RosterSettings};
 use outbox::Outbox;
+use ratelimit::IpRateLimiter;
 
 /// The server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +87,8 @@ pub(crate) struct Shared {
     next_conn: AtomicU64,
     open_total: AtomicUsize,
     per_ip: DashMap<IpAddr, usize>,
+    /// HTTP announce rate per client IP.
+    pub http_rate: IpRateLimiter,
     pub shutdown: watch::Sender<bool>,
 }
 
@@ -106,29 +110,43 @@ impl Shared {
         self.tls.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Counts a new TCP connection against the caps; `None` if it is over a cap.
-    fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<ConnSlot> {
-        let ip = canonical_ip(ip);
+    /// Counts a new TCP connection against the caps; `None` if it is over a cap. Without `ip`
+    /// (the client address is not known yet, behind a proxy) only the total is counted, and
+    /// [`ConnSlot::claim_ip`] counts the address later.
+    fn admit(self: &Arc<Self>, ip: Option<IpAddr>) -> Option<ConnSlot> {
         let total = self.open_total.fetch_add(1, Ordering::AcqRel);
         if total >= self.config.limits.max_connections {
             self.open_total.fetch_sub(1, Ordering::AcqRel);
             return None;
         }
-        {
-            let mut count = self.per_ip.entry(ip).or_insert(0);
-            if *count >= self.config.limits.max_connections_per_ip {
-                drop(count);
-                self.open_total.fetch_sub(1, Ordering::AcqRel);
-                return None;
-            }
-            *count += 1;
-        }
-        self.metrics.http_connections.inc();
-        Some(ConnSlot {
+        let slot = ConnSlot {
             shared: self.clone(),
-            ip,
+            ip: Mutex::new(None),
             transport: AtomicU8::new(TRANSPORT_HTTP),
-        })
+        };
+        self.metrics.http_connections.inc();
+        match ip {
+            // Dropping the slot releases the total and the gauge.
+            Some(ip) if !slot.claim_ip(ip) => None,
+            _ => Some(slot),
+        }
+    }
+
+    /// Counts one connection from `ip` against `max_connections_per_ip`; false if over it.
+    fn count_ip(&self, ip: IpAddr) -> bool {
+        let mut count = self.per_ip.entry(ip).or_insert(0);
+        if *count >= self.config.limits.max_connections_per_ip {
+            return false;
+        }
+        *count += 1;
+        true
+    }
+
+    fn uncount_ip(&self, ip: IpAddr) {
+        self.per_ip.remove_if_mut(&ip, |_, count| {
+            *count = count.saturating_sub(1);
+            *count == 0
+        });
     }
 
     /// Re-reads the info_hash lists and the TLS certificate; failures keep the previous state.
@@ -174,7 +192,8 @@ const TRANSPORT_WS: u8 = 1;
 #[derive(Debug)]
 pub(crate) struct ConnSlot {
     shared: Arc<Shared>,
-    ip: IpAddr,
+    /// The address counted against `max_connections_per_ip`, once known.
+    ip: Mutex<Option<IpAddr>>,
     transport: AtomicU8,
 }
 
@@ -186,6 +205,21 @@ impl ConnSlot {
             self.shared.metrics.ws_connections.inc();
         }
     }
+
+    /// Counts this connection against `ip`'s cap unless it is counted already (the TCP peer's
+    /// address, or an address claimed before); false if `ip` is over the cap.
+    pub fn claim_ip(&self, ip: IpAddr) -> bool {
+        let ip = canonical_ip(ip);
+        let mut counted = self.ip.lock().unwrap_or_else(|e| e.into_inner());
+        if counted.is_some() {
+            return true;
+        }
+        if !self.shared.count_ip(ip) {
+            return false;
+        }
+        *counted = Some(ip);
+        true
+    }
 }
 
 impl Drop for ConnSlot {
@@ -195,10 +229,10 @@ impl Drop for ConnSlot {
             _ => self.shared.metrics.http_connections.dec(),
         }
         self.shared.open_total.fetch_sub(1, Ordering::AcqRel);
-        self.shared.per_ip.remove_if_mut(&self.ip, |_, count| {
-            *count = count.saturating_sub(1);
-            *count == 0
-        });
+        let counted = self.ip.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(ip) = counted {
+            self.shared.uncount_ip(ip);
+        }
     }
 }
 
@@ -225,6 +259,7 @@ impl Server {
             next_conn: AtomicU64::new(1),
             open_total: AtomicUsize::new(0),
             per_ip: DashMap::new(),
+            http_rate: IpRateLimiter::default(),
             shutdown,
             config,
         });
@@ -351,7 +386,9 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
             break;
         }
         let _ = tcp.set_nodelay(true);
-        let slot = shared.admit(remote.ip());
+        // Behind a proxy the client address is in the request headers: counted per IP then.
+        let ip = (!shared.config.server.trust_forwarded_for).then_some(remote.ip());
+        let slot = shared.admit(ip);
         if slot.is_none() {
             shared
                 .metrics
@@ -397,7 +434,14 @@ async fn expiry_loop(shared: Arc<Shared>) {
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        let report = shared.roster.expire(Instant::now());
+        let now = Instant::now();
+        let limits = &shared.config.limits;
+        shared.http_rate.prune(
+            limits.max_http_announces_per_ip_per_sec,
+            limits.http_announce_burst_per_ip,
+            now,
+        );
+        let report = shared.roster.expire(now);
         if report.peers > 0 || report.swarms > 0 {
             debug!(peers = report.peers, swarms = report.swarms, "expired");
         }

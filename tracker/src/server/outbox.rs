@@ -1,9 +1,13 @@
 //! A connection's bounded outbound queue: other connections push relayed offers and answers,
 //! the connection's task drains them onto its socket. Starts with no allocation (a connection
 //! that receives nothing costs a few dozen bytes) and frees its buffer when drained.
+//!
+//! A full queue drops further messages (the caller counts them) and remembers when it first
+//! had to: the connection task closes the connection only if the queue is still undrained
+//! `slow_consumer_timeout` later, so a peer that reads slowly loses some relays but keeps its
+//! connection, and a peer that never reads goes away.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -22,18 +26,24 @@ pub(crate) struct Outbound {
     pub offer_received: Option<Instant>,
 }
 
+#[derive(Debug, Default)]
+struct Inner {
+    messages: VecDeque<Outbound>,
+    /// When a message was first dropped since the queue was last drained.
+    full_since: Option<Instant>,
+}
+
 /// The queue shared between producers and the connection task.
 #[derive(Debug)]
 pub(crate) struct Outbox {
-    queue: Mutex<VecDeque<Outbound>>,
+    inner: Mutex<Inner>,
     notify: Notify,
-    /// Signalled once on overflow, for a task blocked writing to its slow socket.
-    overflow: Notify,
-    overflowed: AtomicBool,
+    /// Signalled when the queue starts dropping, for a task blocked writing to its slow socket.
+    full: Notify,
     max: usize,
 }
 
-/// The queue was full: the recipient is too slow and will be disconnected.
+/// The queue was full and the message was dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct QueueFull;
 
@@ -41,61 +51,66 @@ impl Outbox {
     /// An empty queue holding at most `max` messages.
     pub fn new(max: usize) -> Outbox {
         Outbox {
-            queue: Mutex::new(VecDeque::new()),
+            inner: Mutex::new(Inner::default()),
             notify: Notify::new(),
-            overflow: Notify::new(),
-            overflowed: AtomicBool::new(false),
+            full: Notify::new(),
             max: max.max(1),
         }
     }
 
-    /// Queues a message; on overflow the queue is marked and the message dropped. Returns
-    /// `Err` only for the push that overflowed first.
-    pub fn push(&self, message: Outbound) -> Result<(), QueueFull> {
-        if self.overflowed.load(Ordering::Relaxed) {
-            return Ok(());
-        }
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a message; when the queue is full the message is dropped (`Err`), and the first
+    /// drop since the last drain is stamped with `now`.
+    pub fn push(&self, message: Outbound, now: Instant) -> Result<(), QueueFull> {
         {
-            let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-            if queue.len() >= self.max {
-                drop(queue);
-                let first = !self.overflowed.swap(true, Ordering::Relaxed);
-                self.notify.notify_one();
-                self.overflow.notify_one();
-                return if first { Err(QueueFull) } else { Ok(()) };
+            let mut inner = self.lock();
+            if inner.messages.len() >= self.max {
+                let first = inner.full_since.is_none();
+                if first {
+                    inner.full_since = Some(now);
+                }
+                drop(inner);
+                if first {
+                    self.full.notify_one();
+                }
+                return Err(QueueFull);
             }
-            queue.push_back(message);
+            inner.messages.push_back(message);
         }
         self.notify.notify_one();
         Ok(())
     }
 
-    /// Waits until something is queued (or the queue overflowed).
+    /// Waits until something is queued.
     pub async fn ready(&self) {
         self.notify.notified().await;
     }
 
-    /// Waits until the queue overflows.
-    pub async fn overflowed_signal(&self) {
-        if !self.overflowed() {
-            self.overflow.notified().await;
-        }
+    /// Waits until the queue (possibly) started dropping; check [`Outbox::full_since`].
+    pub async fn full_signal(&self) {
+        self.full.notified().await;
     }
 
-    /// Whether the queue overflowed.
-    pub fn overflowed(&self) -> bool {
-        self.overflowed.load(Ordering::Relaxed)
+    /// When the queue first dropped a message since it was last drained.
+    pub fn full_since(&self) -> Option<Instant> {
+        self.lock().full_since
     }
 
-    /// Takes everything queued, releasing the buffer.
+    /// Takes everything queued, releasing the buffer; the queue is no longer full.
     pub fn take_all(&self) -> VecDeque<Outbound> {
-        std::mem::take(&mut *self.queue.lock().unwrap_or_else(|e| e.into_inner()))
+        let mut inner = self.lock();
+        inner.full_since = None;
+        std::mem::take(&mut inner.messages)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn msg(s: &str) -> Outbound {
         Outbound {
@@ -106,16 +121,26 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn bounded_and_wakes_the_reader() {
+    async fn bounded_drops_when_full_and_recovers_when_drained() {
+        let t0 = Instant::now();
         let outbox = Outbox::new(2);
-        assert!(outbox.push(msg("a")).is_ok());
+        assert!(outbox.push(msg("a"), t0).is_ok());
         outbox.ready().await;
-        assert!(outbox.push(msg("b")).is_ok());
-        assert_eq!(outbox.push(msg("c")), Err(QueueFull));
-        assert_eq!(outbox.push(msg("d")), Ok(()), "reported once");
-        assert!(outbox.overflowed());
+        assert!(outbox.push(msg("b"), t0).is_ok());
+        assert_eq!(outbox.full_since(), None);
+        let t1 = t0 + Duration::from_secs(1);
+        assert_eq!(outbox.push(msg("c"), t1), Err(QueueFull));
+        outbox.full_signal().await;
+        assert_eq!(
+            outbox.push(msg("d"), t1 + Duration::from_secs(1)),
+            Err(QueueFull)
+        );
+        assert_eq!(outbox.full_since(), Some(t1), "stamped at the first drop");
         let all = outbox.take_all();
         assert_eq!(all.len(), 2);
         assert_eq!(&*all[0].text, "a");
+        assert_eq!(&*all[1].text, "b");
+        assert_eq!(outbox.full_since(), None, "drained: no longer full");
+        assert!(outbox.push(msg("e"), t1).is_ok());
     }
 }

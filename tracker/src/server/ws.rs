@@ -12,7 +12,7 @@ use super::outbox::{Outbound, Outbox};
 use super::ratelimit::TokenBucket;
 use super::wsframe::{FrameError, Incoming, WsConn};
 use super::{ConnSlot, Shared};
-use crate::metrics::MessageKind;
+use crate::metrics::{DropReason, MessageKind};
 use crate::protocol::ws::{self as proto, Action, WsAnnounce, WsRequest, WsScrape};
 use crate::protocol::{AnnounceEvent, ErrorKind, Id20};
 use crate::swarm::ConnId;
@@ -109,9 +109,6 @@ pub(super) async fn run<S>(
             biased;
             _ = shutdown.changed() => break Some((CLOSE_GOING_AWAY, "server shutting down")),
             _ = outbox.ready() => {
-                if outbox.overflowed() {
-                    break Some((CLOSE_POLICY, ErrorKind::QueueFull.reason()));
-                }
                 let batch = outbox.take_all();
                 let mut relayed = Vec::new();
                 for message in &batch {
@@ -122,8 +119,8 @@ pub(super) async fn run<S>(
                     }
                 }
                 drop(batch);
-                if !flushed(&mut conn, &outbox, write_timeout).await {
-                    break None;
+                if let Err(close) = flushed(&mut conn, &shared, &outbox, write_timeout).await {
+                    break close;
                 }
                 for received in relayed {
                     shared.metrics.offer_relay.observe(received.elapsed().as_secs_f64());
@@ -138,8 +135,8 @@ pub(super) async fn run<S>(
                         for reply in replies.drain(..) {
                             conn.queue_text(&reply);
                         }
-                        if !flushed(&mut conn, &outbox, write_timeout).await {
-                            break None;
+                        if let Err(close) = flushed(&mut conn, &shared, &outbox, write_timeout).await {
+                            break close;
                         }
                         if close.is_some() {
                             break close;
@@ -158,14 +155,14 @@ pub(super) async fn run<S>(
                         }
                         shared.metrics.message_out(MessageKind::Failure, 1);
                         conn.queue_text(&proto::encode_failure(kind.reason(), None, None));
-                        if !flushed(&mut conn, &outbox, write_timeout).await {
-                            break None;
+                        if let Err(close) = flushed(&mut conn, &shared, &outbox, write_timeout).await {
+                            break close;
                         }
                     }
                     Ok(Incoming::Ping) => {
                         last_activity = now;
-                        if !flushed(&mut conn, &outbox, write_timeout).await {
-                            break None;
+                        if let Err(close) = flushed(&mut conn, &shared, &outbox, write_timeout).await {
+                            break close;
                         }
                     }
                     Ok(Incoming::Pong) => last_activity = now,
@@ -198,8 +195,8 @@ pub(super) async fn run<S>(
                 if idle >= ping_interval && ping_due {
                     last_ping = Some(Instant::now());
                     conn.queue_ping();
-                    if !flushed(&mut conn, &outbox, write_timeout).await {
-                        break None;
+                    if let Err(close) = flushed(&mut conn, &shared, &outbox, write_timeout).await {
+                        break close;
                     }
                 }
             }
@@ -215,28 +212,61 @@ pub(super) async fn run<S>(
     drop(slot);
 }
 
-/// Writes what is queued within `timeout`, giving up early if the connection's outbox overflows
-/// meanwhile (a peer that does not read must not keep its place in the swarms).
+/// Writes what is queued within `timeout`. `Err` ends the connection: `None` when the write
+/// failed or timed out, a close reason when the connection's outbox was full (dropping relays)
+/// and the socket took no byte for `limits.slow_consumer_timeout_secs` (a peer that does not
+/// read must not keep its place in the swarms). Nothing drains the outbox while this runs, so
+/// once it is full it stays full until the write completes; a reader that makes progress, even
+/// slowly, keeps its connection.
 async fn flushed<S: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut WsConn<S>,
+    shared: &Shared,
     outbox: &Outbox,
     timeout: Duration,
-) -> bool {
-    tokio::select! {
-        done = tokio::time::timeout(timeout, conn.flush()) => matches!(done, Ok(Ok(()))),
-        _ = outbox.overflowed_signal() => false,
+) -> Result<(), Option<Close>> {
+    let slow_timeout = shared.config.slow_consumer_timeout();
+    let give_up = tokio::time::Instant::now() + timeout;
+    let mut progress = Instant::now();
+    loop {
+        let too_slow_at = outbox
+            .full_since()
+            .map(|since| since.max(progress) + slow_timeout);
+        let too_slow = async {
+            match too_slow_at {
+                Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+                None => outbox.full_signal().await,
+            }
+        };
+        tokio::select! {
+            written = conn.write_some() => match written {
+                Ok(true) => return Ok(()),
+                Ok(false) => progress = Instant::now(),
+                Err(_) => return Err(None),
+            },
+            _ = tokio::time::sleep_until(give_up) => return Err(None),
+            _ = too_slow => {
+                if too_slow_at.is_some() {
+                    shared.metrics.error(ErrorKind::QueueFull);
+                    return Err(Some((CLOSE_POLICY, ErrorKind::QueueFull.reason())));
+                }
+                // The queue started dropping: wait for its deadline (next turn of the loop).
+            }
+        }
     }
 }
 
-/// Sends `text` to connection `to` through its outbox.
+/// Sends `text` to connection `to` through its outbox; a message that cannot be queued is
+/// dropped and counted.
 fn relay(
     shared: &Shared,
     to: ConnId,
     text: String,
     kind: MessageKind,
     offer_received: Option<Instant>,
+    now: Instant,
 ) {
     let Some(outbox) = shared.conns.get(&to).map(|o| o.value().clone()) else {
+        shared.metrics.dropped(DropReason::RecipientGone);
         return;
     };
     let message = Outbound {
@@ -244,8 +274,8 @@ fn relay(
         kind,
         offer_received,
     };
-    if outbox.push(message).is_err() {
-        shared.metrics.error(ErrorKind::QueueFull);
+    if outbox.push(message, now).is_err() {
+        shared.metrics.dropped(DropReason::QueueFull);
     }
 }
 
@@ -403,6 +433,7 @@ fn handle_answer(
             ),
             MessageKind::Answer,
             None,
+            now,
         ),
         Err(kind) => fail(shared, replies, kind, Action::Announce, Some(info_hash)),
     }
@@ -495,11 +526,23 @@ fn handle_announce(
         (_, None) => joined.push((info_hash, announce.peer_id)),
     }
     shared.metrics.message_out(MessageKind::Announce, 1);
+    let max_offers = shared
+        .config
+        .protocol
+        .max_offers
+        .min(proto::MAX_PARSED_OFFERS);
+    let offers_sent = announce.offers.len() + announce.offers_unparsed;
+    let warning = (offers_sent > max_offers).then(|| {
+        format!(
+            "{offers_sent} offers sent: at most {max_offers} are relayed, the rest were ignored"
+        )
+    });
     replies.push(proto::encode_announce_response(
         &info_hash,
         outcome.complete,
         outcome.incomplete,
         shared.config.protocol.announce_interval_secs,
+        warning.as_deref(),
     ));
     for (index, to) in outcome.offer_targets {
         if let Some(offer) = announce.offers.get(index) {
@@ -509,6 +552,7 @@ fn handle_announce(
                 proto::encode_offer(&info_hash, &announce.peer_id, &offer.offer_id, offer.offer),
                 MessageKind::Offer,
                 Some(now),
+                now,
             );
         }
     }

@@ -95,6 +95,9 @@ pub(crate) struct WsConn<S> {
     /// The last message when it was assembled from fragments.
     assembled: Vec<u8>,
     wbuf: Vec<u8>,
+    /// Bytes at the front of `wbuf` already written (a write interrupted by a timeout or a
+    /// cancelled flush resumes here, so no byte goes out twice).
+    wpos: usize,
     max_frame: usize,
     max_message: usize,
     closed: bool,
@@ -110,6 +113,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
             partial: None,
             assembled: Vec::new(),
             wbuf: Vec::new(),
+            wpos: 0,
             max_frame,
             max_message,
             closed: false,
@@ -333,17 +337,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
         self.queue_frame(OP_CLOSE, &payload);
     }
 
-    /// Writes everything queued and releases the write buffer.
+    /// Writes everything queued and releases the write buffer. Cancel-safe: if the future is
+    /// dropped, what was written stays written and the rest goes out with the next flush.
     pub async fn flush(&mut self) -> Result<(), FrameError> {
-        if !self.wbuf.is_empty() {
-            self.io.write_all(&self.wbuf).await?;
-            self.io.flush().await?;
-            self.wbuf.clear();
+        while !self.write_some().await? {}
+        Ok(())
+    }
+
+    /// One write of what is queued (as much as the socket takes); `true` once everything
+    /// queued is written and flushed (the write buffer is then released). Cancel-safe.
+    pub async fn write_some(&mut self) -> Result<bool, FrameError> {
+        if self.wpos < self.wbuf.len() {
+            let n = self.io.write(&self.wbuf[self.wpos..]).await?;
+            if n == 0 {
+                return Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into());
+            }
+            self.wpos += n;
+            if self.wpos < self.wbuf.len() {
+                return Ok(false);
+            }
         }
+        self.io.flush().await?;
+        self.wbuf.clear();
+        self.wpos = 0;
         if self.wbuf.capacity() > KEPT_WRITE_BUFFER {
             self.wbuf = Vec::new();
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Flushes and shuts the write side down.

@@ -440,6 +440,10 @@ pub struct WsOptions<'a> {
     pub origin: Option<&'a str>,
     /// The local address to connect from (another 127.x address, to act as another IP).
     pub source_ip: Option<IpAddr>,
+    /// Extra handshake headers (e.g. `X-Forwarded-For`).
+    pub headers: &'a [(&'a str, &'a str)],
+    /// `SO_RCVBUF` of the client socket, to make a small receive window (a slow reader).
+    pub recv_buffer: Option<u32>,
 }
 
 /// Opens a TCP connection to `addr`, from `source_ip` when given.
@@ -447,11 +451,23 @@ pub async fn tcp_connect(
     addr: SocketAddr,
     source_ip: Option<IpAddr>,
 ) -> std::io::Result<TcpStream> {
+    tcp_connect_with(addr, source_ip, None).await
+}
+
+/// As [`tcp_connect`], with `SO_RCVBUF` set to `recv_buffer` when given.
+pub async fn tcp_connect_with(
+    addr: SocketAddr,
+    source_ip: Option<IpAddr>,
+    recv_buffer: Option<u32>,
+) -> std::io::Result<TcpStream> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
         TcpSocket::new_v6()?
     };
+    if let Some(size) = recv_buffer {
+        socket.set_recv_buffer_size(size)?;
+    }
     if let Some(ip) = source_ip {
         socket.bind(SocketAddr::new(ip, 0))?;
     }
@@ -473,9 +489,9 @@ impl Ws<TcpStream> {
         addr: SocketAddr,
         options: WsOptions<'_>,
     ) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
-        let stream = tcp_connect(addr, options.source_ip).await?;
+        let stream = tcp_connect_with(addr, options.source_ip, options.recv_buffer).await?;
         let url = format!("ws://{addr}{}", options.path.unwrap_or("/"));
-        Ws::handshake(stream, &url, options.origin).await
+        Ws::handshake_with(stream, &url, options.origin, options.headers).await
     }
 }
 
@@ -486,12 +502,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Ws<S> {
         url: &str,
         origin: Option<&str>,
     ) -> Result<Ws<S>, tokio_tungstenite::tungstenite::Error> {
+        Ws::handshake_with(stream, url, origin, &[]).await
+    }
+
+    /// As [`Ws::handshake`], with extra request headers.
+    pub async fn handshake_with(
+        stream: S,
+        url: &str,
+        origin: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Result<Ws<S>, tokio_tungstenite::tungstenite::Error> {
         let mut request = url.into_client_request()?;
         if let Some(origin) = origin {
             request.headers_mut().insert(
                 "origin",
                 HeaderValue::from_str(origin).expect("origin header"),
             );
+        }
+        for (name, value) in headers {
+            let name =
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                    .expect("header name");
+            request
+                .headers_mut()
+                .append(name, HeaderValue::from_str(value).expect("header value"));
         }
         let (inner, _response) =
             tokio::time::timeout(STEP, tokio_tungstenite::client_async(request, stream))
@@ -707,14 +741,42 @@ pub async fn http_get(addr: SocketAddr, target: &str) -> HttpResponse {
     http_get_on(stream, &addr.to_string(), target).await
 }
 
+/// GET `target` from `addr` over a new plain TCP connection from `source_ip` (when given), with
+/// extra request headers.
+pub async fn http_get_with(
+    addr: SocketAddr,
+    target: &str,
+    source_ip: Option<IpAddr>,
+    headers: &[(&str, &str)],
+) -> HttpResponse {
+    let stream = tcp_connect(addr, source_ip)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+    http_get_on_with(stream, &addr.to_string(), target, headers).await
+}
+
 /// GET `target` on an open stream (plain or TLS), `Connection: close`.
 pub async fn http_get_on<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
+    stream: S,
     host: &str,
     target: &str,
 ) -> HttpResponse {
+    http_get_on_with(stream, host, target, &[]).await
+}
+
+/// As [`http_get_on`], with extra request headers.
+pub async fn http_get_on_with<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    host: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> HttpResponse {
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     let request = format!(
-        "GET {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: segswarm-test\r\nConnection: close\r\n\r\n"
+        "GET {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: segswarm-test\r\n{extra}Connection: close\r\n\r\n"
     );
     stream
         .write_all(request.as_bytes())
@@ -825,6 +887,11 @@ impl Metrics {
     /// `segswarm_errors_total{kind}`.
     pub fn errors(&self, kind: &str) -> f64 {
         self.value("segswarm_errors_total", &[("kind", kind)])
+    }
+
+    /// `segswarm_messages_dropped_total{reason}`.
+    pub fn dropped(&self, reason: &str) -> f64 {
+        self.value("segswarm_messages_dropped_total", &[("reason", reason)])
     }
 }
 
