@@ -1,9 +1,18 @@
-//! What the module exports to JavaScript. Only what works today is exported: the stream identity
-//! of p2p-media-loader 2.3 (so a page can check it joins the same swarm as p2p-media-loader).
-//! The P2P loader for hls.js is not built yet.
+//! What the module exports to JavaScript: [`SegswarmEngine`] (one swarm's engine, driven by
+//! [`crate::driver`]) and the p2p-media-loader 2.3 stream identity functions, so that the
+//! hand-written hls.js glue (`wasm-peer/js/`) derives the same swarms and segment ids.
 
+use std::time::Duration;
+
+use bytes::Bytes;
+use js_sys::{Array, Function, Object, Reflect, Uint8Array};
+use segswarm_core::engine::{DeliverySource, EngineConfig, SegmentInfo};
+use segswarm_core::integrity::SegmentManifest;
 use segswarm_core::stream;
 use wasm_bindgen::prelude::*;
+
+use crate::driver::{Driver, DriverConfig, DriverEvent};
+use crate::rtc::IceServer;
 
 /// The crate version.
 #[wasm_bindgen]
@@ -41,4 +50,347 @@ pub fn info_hash(stream_swarm_id: &str) -> String {
         .iter()
         .map(|&b| char::from(b))
         .collect()
+}
+
+/// p2p-media-loader's `generateStreamShortId`: `props` has the optional fields `bitrate`,
+/// `codecs`, `width`, `height`, `language`, `channels`, `name`, `frameRate`, `videoRange`
+/// (`null`/`undefined` = absent; numbers or strings as hls.js gives them).
+#[wasm_bindgen(js_name = streamShortId)]
+pub fn stream_short_id(props: &JsValue) -> String {
+    let text = |name: &str| {
+        let v = get(props, name);
+        if let Some(s) = v.as_string() {
+            Some(s)
+        } else {
+            v.as_f64().map(stream::js_number_to_string)
+        }
+    };
+    let number = |name: &str| get(props, name).as_f64();
+    let p = stream::ShortIdProps {
+        bitrate: number("bitrate"),
+        codecs: text("codecs"),
+        width: number("width").map(|w| w as u64),
+        height: number("height").map(|h| h as u64),
+        language: text("language"),
+        channels: text("channels"),
+        name: text("name"),
+        frame_rate: text("frameRate"),
+        video_range: text("videoRange"),
+    };
+    stream::generate_stream_short_id(&p)
+}
+
+fn get(obj: &JsValue, name: &str) -> JsValue {
+    if !obj.is_object() {
+        return JsValue::UNDEFINED;
+    }
+    Reflect::get(obj, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn get_f64(obj: &JsValue, name: &str) -> Option<f64> {
+    get(obj, name).as_f64().filter(|v| v.is_finite())
+}
+
+fn get_strings(obj: &JsValue, name: &str) -> Vec<String> {
+    let v = get(obj, name);
+    if let Some(s) = v.as_string() {
+        return vec![s];
+    }
+    if Array::is_array(&v) {
+        return Array::from(&v)
+            .iter()
+            .filter_map(|x| x.as_string())
+            .collect();
+    }
+    Vec::new()
+}
+
+fn err(message: &str) -> JsValue {
+    js_sys::Error::new(message).into()
+}
+
+/// ICE servers from an `RTCConfiguration`-like object (`{iceServers: [{urls, username,
+/// credential}]}`).
+fn ice_servers(rtc_config: &JsValue) -> Vec<IceServer> {
+    let list = get(rtc_config, "iceServers");
+    if !Array::is_array(&list) {
+        return Vec::new();
+    }
+    Array::from(&list)
+        .iter()
+        .map(|s| IceServer {
+            urls: get_strings(&s, "urls"),
+            username: get(&s, "username").as_string().unwrap_or_default(),
+            credential: get(&s, "credential").as_string().unwrap_or_default(),
+        })
+        .filter(|s| !s.urls.is_empty())
+        .collect()
+}
+
+/// A random p2p-media-loader 2.3 style peer id (`-PM0203-` + 12 random characters), so that
+/// p2p-media-loader peers treat us as one of theirs.
+fn new_peer_id() -> Result<[u8; 20], JsValue> {
+    let mut random = [0u8; 20];
+    getrandom::fill(&mut random).map_err(|e| err(&format!("crypto.getRandomValues: {e}")))?;
+    let mut i = 0;
+    let id = stream::peer_id_from_picks(&stream::peer_id_prefix(2, 3), |n| {
+        let r = usize::from(random[i % random.len()]);
+        i += 1;
+        r % n
+    });
+    let mut out = [0u8; 20];
+    let bytes = id.as_bytes();
+    if bytes.len() != out.len() {
+        return Err(err("peer id of the wrong length"));
+    }
+    out.copy_from_slice(bytes);
+    Ok(out)
+}
+
+fn random_seed() -> u64 {
+    let mut b = [0u8; 8];
+    let _ = getrandom::fill(&mut b);
+    u64::from_le_bytes(b)
+}
+
+/// One swarm's P2P engine in the page (see the package README for the options).
+///
+/// Options (an object): `streamSwarmId` (string, required), `live` (bool), `httpBases` (origin
+/// base URL first, then mirrors), `trackers` (WebSocket URLs), `rtcConfig` (`{iceServers}`),
+/// `consumeOnly` (bool), `uploadRateLimit` (bytes/s), `cacheBytes` (store cap),
+/// `maxPeers`, `seed`.
+#[wasm_bindgen]
+pub struct SegswarmEngine {
+    driver: Driver,
+    peer_id: String,
+    info_hash: String,
+}
+
+#[wasm_bindgen]
+impl SegswarmEngine {
+    /// Starts an engine and connects to its tracker.
+    #[wasm_bindgen(constructor)]
+    pub fn new(options: JsValue) -> Result<SegswarmEngine, JsValue> {
+        let swarm = get(&options, "streamSwarmId")
+            .as_string()
+            .ok_or_else(|| err("options.streamSwarmId (string) is required"))?;
+        let info_hash = stream::info_hash(&swarm);
+        let live = get(&options, "live").as_bool().unwrap_or(false);
+        let bases = get_strings(&options, "httpBases");
+        if bases.is_empty() {
+            return Err(err("options.httpBases needs at least the origin base URL"));
+        }
+        let peer_id = new_peer_id()?;
+        let mut engine = EngineConfig::new(peer_id, info_hash, live, bases);
+        engine.consume_only = get(&options, "consumeOnly").as_bool().unwrap_or(false);
+        engine.upload_rate = get_f64(&options, "uploadRateLimit")
+            .filter(|r| *r > 0.0)
+            .map(|r| r as u64);
+        if let Some(b) = get_f64(&options, "cacheBytes").filter(|b| *b > 0.0) {
+            engine.store_max_bytes = b as u64;
+        }
+        if let Some(n) = get_f64(&options, "maxPeers").filter(|n| *n >= 0.0) {
+            engine.max_peers = n as usize;
+        }
+        engine.seed = get_f64(&options, "seed").map_or_else(random_seed, |s| s as u64);
+        let mut config = DriverConfig::new(engine, get_strings(&options, "trackers"));
+        config.rtc.ice_servers = ice_servers(&get(&options, "rtcConfig"));
+        if let Some(ms) = get_f64(&options, "reconnectMaxMs").filter(|v| *v > 0.0) {
+            config.reconnect_max = Duration::from_millis(ms as u64);
+        }
+        let driver = Driver::new(config);
+        Ok(SegswarmEngine {
+            driver,
+            peer_id: String::from_utf8_lossy(&peer_id).into_owned(),
+            info_hash: info_hash.iter().map(|&b| char::from(b)).collect(),
+        })
+    }
+
+    /// Our peer id (20 characters).
+    #[wasm_bindgen(getter, js_name = peerId)]
+    pub fn peer_id(&self) -> String {
+        self.peer_id.clone()
+    }
+
+    /// The swarm's info hash (20 characters).
+    #[wasm_bindgen(getter, js_name = infoHash)]
+    pub fn info_hash(&self) -> String {
+        self.info_hash.clone()
+    }
+
+    /// Sets the event listener: called with `{type, ...}` objects — `bytes` (`source`:
+    /// `"http"`, `"p2p"` or `"upload"`, `bytes`), `peerConnect` / `peerClose` (`peer`),
+    /// `segmentLoaded` (`id`, `source`: `"cache"`, `"http"` or `"peer"`, `bytes`),
+    /// `segmentFailed` (`id`, `reason`), `trackerConnect` / `trackerDisconnect` (`url`).
+    #[wasm_bindgen(js_name = onEvent)]
+    pub fn on_event(&self, listener: Function) {
+        self.driver.set_listener(move |event| {
+            let obj = event_object(&event);
+            if let Err(e) = listener.call1(&JsValue::NULL, &obj) {
+                tracing::debug!(error = %crate::error::js_message(&e), "event listener threw");
+            }
+        });
+    }
+
+    /// The playlist: an array of `{id, path, start, duration, size?}` (`path` is appended to
+    /// each HTTP base).
+    #[wasm_bindgen(js_name = setPlaylist)]
+    pub fn set_playlist(&self, segments: Array) -> Result<(), JsValue> {
+        let mut list = Vec::with_capacity(segments.length() as usize);
+        for s in segments.iter() {
+            let id = get_f64(&s, "id").ok_or_else(|| err("segment.id (number) is required"))?;
+            let path = get(&s, "path")
+                .as_string()
+                .ok_or_else(|| err("segment.path (string) is required"))?;
+            list.push(SegmentInfo {
+                id: id as i64,
+                path,
+                start: get_f64(&s, "start").unwrap_or(0.0),
+                duration: get_f64(&s, "duration").unwrap_or(0.0),
+                size_hint: get_f64(&s, "size").filter(|v| *v > 0.0).map(|v| v as u64),
+            });
+        }
+        self.driver.set_playlist(list);
+        Ok(())
+    }
+
+    /// The SHA-256 manifest (`segments-sha256.json` text); segments that do not match it are
+    /// refused and their sender banned.
+    #[wasm_bindgen(js_name = setManifest)]
+    pub fn set_manifest(&self, json: &str) -> Result<(), JsValue> {
+        let m = SegmentManifest::from_json(json.as_bytes()).map_err(|e| err(&e.to_string()))?;
+        self.driver.set_manifest(m);
+        Ok(())
+    }
+
+    /// The playback position (media seconds); segment deadlines are measured from it.
+    #[wasm_bindgen(js_name = setPlayback)]
+    pub fn set_playback(&self, position: f64) {
+        if position.is_finite() {
+            self.driver.set_playback(position);
+        }
+    }
+
+    /// Loads a segment: resolves to `{data: Uint8Array, source}` or rejects (failed or
+    /// cancelled).
+    #[wasm_bindgen(js_name = loadSegment)]
+    pub fn load_segment(&self, id: f64) -> js_sys::Promise {
+        let driver = self.driver.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let (data, source) = driver
+                .load_segment(id as i64)
+                .await
+                .map_err(|e| err(&e.to_string()))?;
+            let obj = Object::new();
+            set(&obj, "data", &Uint8Array::from(data.as_ref()).into());
+            set(&obj, "source", &source_name(source).into());
+            Ok(obj.into())
+        })
+    }
+
+    /// Gives up a segment asked for with `loadSegment` (its promise rejects).
+    #[wasm_bindgen(js_name = cancelSegment)]
+    pub fn cancel_segment(&self, id: f64) {
+        self.driver.cancel_segment(id as i64);
+    }
+
+    /// Offers a segment the page already has (e.g. loaded by other means) to peers.
+    #[wasm_bindgen(js_name = addSegment)]
+    pub fn add_segment(&self, id: f64, data: &[u8]) {
+        self.driver
+            .add_segment(id as i64, Bytes::copy_from_slice(data));
+    }
+
+    /// Whether the segment is in the cache.
+    #[wasm_bindgen(js_name = hasSegment)]
+    pub fn has_segment(&self, id: f64) -> bool {
+        self.driver.has_segment(id as i64)
+    }
+
+    /// Transfer totals: `{httpBytes, p2pBytes, uploadedBytes, segmentsHttp, segmentsP2p,
+    /// segmentsDelivered, peers, peersConnected, stallsAvoided, hashMismatches, peersBanned,
+    /// trackerConnected}`.
+    pub fn stats(&self) -> JsValue {
+        let st = self.driver.stats();
+        let obj = Object::new();
+        let n = |v: u64| JsValue::from_f64(v as f64);
+        set(&obj, "httpBytes", &n(st.http_bytes));
+        set(&obj, "p2pBytes", &n(st.p2p_bytes));
+        set(&obj, "uploadedBytes", &n(st.uploaded_bytes));
+        set(&obj, "segmentsHttp", &n(st.segments_http));
+        set(&obj, "segmentsP2p", &n(st.segments_p2p));
+        set(&obj, "segmentsDelivered", &n(st.segments_delivered));
+        set(&obj, "peers", &n(self.driver.connected_peers() as u64));
+        set(&obj, "peersConnected", &n(st.peers_connected));
+        set(&obj, "stallsAvoided", &n(st.stalls_avoided));
+        set(&obj, "hashMismatches", &n(st.hash_mismatches));
+        set(&obj, "peersBanned", &n(st.peers_banned));
+        set(
+            &obj,
+            "trackerConnected",
+            &JsValue::from_bool(self.driver.tracker_connected()),
+        );
+        obj.into()
+    }
+
+    /// Leaves the swarm and releases every connection; pending `loadSegment`s reject.
+    pub fn destroy(&self) {
+        self.driver.shutdown();
+    }
+}
+
+fn set(obj: &Object, name: &str, value: &JsValue) {
+    let _ = Reflect::set(obj, &JsValue::from_str(name), value);
+}
+
+fn source_name(source: DeliverySource) -> &'static str {
+    match source {
+        DeliverySource::Cache => "cache",
+        DeliverySource::Http => "http",
+        DeliverySource::Peer => "peer",
+    }
+}
+
+fn event_object(event: &DriverEvent) -> JsValue {
+    let obj = Object::new();
+    let n = |v: f64| JsValue::from_f64(v);
+    match event {
+        DriverEvent::Bytes { source, bytes } => {
+            set(&obj, "type", &"bytes".into());
+            set(&obj, "source", &source.as_str().into());
+            set(&obj, "bytes", &n(*bytes as f64));
+        }
+        DriverEvent::PeerConnected(p) => {
+            set(&obj, "type", &"peerConnect".into());
+            set(&obj, "peer", &n(p.0 as f64));
+        }
+        DriverEvent::PeerClosed(p) => {
+            set(&obj, "type", &"peerClose".into());
+            set(&obj, "peer", &n(p.0 as f64));
+        }
+        DriverEvent::SegmentLoaded {
+            segment,
+            source,
+            bytes,
+        } => {
+            set(&obj, "type", &"segmentLoaded".into());
+            set(&obj, "id", &n(*segment as f64));
+            set(&obj, "source", &source_name(*source).into());
+            set(&obj, "bytes", &n(*bytes as f64));
+        }
+        DriverEvent::SegmentFailed { segment, reason } => {
+            set(&obj, "type", &"segmentFailed".into());
+            set(&obj, "id", &n(*segment as f64));
+            set(&obj, "reason", &reason.as_str().into());
+        }
+        DriverEvent::TrackerConnected(url) => {
+            set(&obj, "type", &"trackerConnect".into());
+            set(&obj, "url", &url.as_str().into());
+        }
+        DriverEvent::TrackerDisconnected(url) => {
+            set(&obj, "type", &"trackerDisconnect".into());
+            set(&obj, "url", &url.as_str().into());
+        }
+    }
+    obj.into()
 }

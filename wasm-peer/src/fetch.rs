@@ -191,3 +191,117 @@ fn fetch_error(what: &'static str, e: &JsValue) -> WebError {
         WebError::js(what, e)
     }
 }
+
+/// A response body read piece by piece (see [`fetch_from`]).
+#[derive(Debug)]
+pub struct BodyStream {
+    /// The HTTP status (200 or 206).
+    pub status: u16,
+    /// Bytes the body will yield from the asked offset on, when the server said.
+    pub content_length: Option<u64>,
+    /// Leading body bytes still to drop (a `200` answer to a `Range` request).
+    skip: u64,
+    reader: web_sys::ReadableStreamDefaultReader,
+}
+
+/// GETs `url` from byte `from` on (`Range: bytes=from-` when `from > 0`), returning once the
+/// headers are in; the body is then read with [`BodyStream::next_chunk`]. A `206` must start at
+/// `from`; a `200` to a ranged request has its first `from` bytes dropped. Any other status is
+/// [`WebError::Status`]. The request stops when `signal` is aborted ([`WebError::Aborted`]).
+pub async fn fetch_from(
+    url: &str,
+    from: u64,
+    signal: &AbortSignal,
+) -> Result<BodyStream, WebError> {
+    let init = RequestInit::new();
+    init.set_method("GET");
+    init.set_signal(Some(signal));
+    let request =
+        Request::new_with_str_and_init(url, &init).map_err(|e| WebError::js("new Request", &e))?;
+    if from > 0 {
+        request
+            .headers()
+            .set("Range", &format!("bytes={from}-"))
+            .map_err(|e| WebError::js("Headers.set", &e))?;
+    }
+    let response = JsFuture::from(fetch_with_request(&request))
+        .await
+        .map_err(|e| fetch_error("fetch", &e))?;
+    let response: Response = response.unchecked_into();
+    let status = response.status();
+    if status != 200 && status != 206 {
+        return Err(WebError::Status(status));
+    }
+    let headers = response.headers();
+    let header = |name: &str| headers.get(name).ok().flatten();
+    // A compressed body's Content-Length counts compressed bytes: unknown length then.
+    let length = if header("Content-Encoding").is_some_and(|e| !e.eq_ignore_ascii_case("identity"))
+    {
+        None
+    } else {
+        header("Content-Length").and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    let (skip, content_length) = if status == 206 {
+        let value = header("Content-Range").unwrap_or_default();
+        let (start, end, _total) =
+            parse_content_range(&value).ok_or_else(|| WebError::BadRange(value.clone()))?;
+        if start != from {
+            return Err(WebError::BadRange(value));
+        }
+        (0, Some(end + 1 - start))
+    } else {
+        (from, length.map(|l| l.saturating_sub(from)))
+    };
+    let body = response.body().ok_or(WebError::Js {
+        what: "Response.body",
+        message: "no body".into(),
+    })?;
+    let reader: web_sys::ReadableStreamDefaultReader = body.get_reader().unchecked_into();
+    Ok(BodyStream {
+        status,
+        content_length,
+        skip,
+        reader,
+    })
+}
+
+impl BodyStream {
+    /// The next piece of the body (never empty); `None` at its end.
+    pub async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, WebError> {
+        loop {
+            let result = JsFuture::from(self.reader.read())
+                .await
+                .map_err(|e| fetch_error("reading the body", &e))?;
+            let done = js_sys::Reflect::get(&result, &JsValue::from_str("done"))
+                .ok()
+                .and_then(|d| d.as_bool())
+                .unwrap_or(true);
+            if done {
+                return Ok(None);
+            }
+            let value = js_sys::Reflect::get(&result, &JsValue::from_str("value"))
+                .map_err(|e| WebError::js("ReadableStream chunk", &e))?;
+            let chunk: js_sys::Uint8Array = value
+                .dyn_into()
+                .map_err(|e| WebError::js("ReadableStream chunk", &e))?;
+            let len = u64::from(chunk.length());
+            if self.skip >= len {
+                self.skip -= len;
+                continue;
+            }
+            let start = u32::try_from(self.skip).unwrap_or(u32::MAX);
+            self.skip = 0;
+            let bytes = chunk.subarray(start, chunk.length()).to_vec();
+            if !bytes.is_empty() {
+                return Ok(Some(bytes));
+            }
+        }
+    }
+}
+
+impl Drop for BodyStream {
+    fn drop(&mut self) {
+        // Stop the download when the reader is dropped early; a finished stream ignores this.
+        let _ = self.reader.cancel();
+    }
+}

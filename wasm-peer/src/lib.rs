@@ -11,20 +11,26 @@
 //! - [`tracker`]: the WebSocket transport that drives a
 //!   [`segswarm_core::tracker_client::TrackerClient`];
 //! - [`fetch`]: `fetch` with an `AbortController` and byte ranges;
-//! - [`api`]: what is exported to JavaScript.
+//! - [`driver`]: the engine loop — one `segswarm_core::engine::Engine` (one swarm) whose outputs
+//!   become peer connections, tracker frames (reconnecting WebSocket), fetches and timers;
+//! - [`api`]: what is exported to JavaScript (`SegswarmEngine`, stream identity functions).
 //!
 //! Every event-handler closure is owned by the struct that installed it and is released (handler
 //! unset, closure dropped) when that struct is closed or dropped; nothing is `forget()`-ed.
 //!
-//! Not built yet (see the wasm issue): the engine loop tying these to `segswarm_core::engine`,
-//! the hls.js loader and the TypeScript package.
+//! The hls.js glue is hand-written JavaScript with TypeScript types in `wasm-peer/js/`; the
+//! package is built into `wasm-peer/pkg/` by `wasm-peer/build-pkg.sh`.
 
 #[cfg(target_arch = "wasm32")]
 pub mod api;
 #[cfg(target_arch = "wasm32")]
+pub mod driver;
+#[cfg(target_arch = "wasm32")]
 pub mod error;
 #[cfg(target_arch = "wasm32")]
 pub mod fetch;
+#[cfg(target_arch = "wasm32")]
+mod oneshot;
 #[cfg(target_arch = "wasm32")]
 pub mod rtc;
 #[cfg(target_arch = "wasm32")]
