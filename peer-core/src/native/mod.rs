@@ -4,10 +4,14 @@
 //! - [`tracker_socket`]: the WebSocket tracker connection (tokio-tungstenite) that drives a
 //!   [`crate::tracker_client::TrackerClient`], one socket per tracker URL, reconnecting with backoff;
 //! - [`http`]: the HTTP segment fetcher (reqwest): origin and mirrors, Range resume, timeouts;
-//! - [`origin`]: an HTTP origin serving an HLS directory (Range, CORS, content types).
+//! - [`origin`]: an HTTP origin serving an HLS directory (Range, CORS, content types);
+//! - [`tracker_hub`]: raw-frame tracker sockets, one per URL, shared by every engine of the process;
+//! - [`driver`]: one engine run on tokio over all of the above ([`driver::PeerDriver`]).
 
+pub mod driver;
 pub mod http;
 pub mod origin;
 pub mod rtc;
 pub mod seeder;
+pub mod tracker_hub;
 pub mod tracker_socket;

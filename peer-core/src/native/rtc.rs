@@ -332,12 +332,15 @@ impl RtcPeer {
 
     async fn local_sdp_after_gathering(&mut self) -> Result<String, RtcError> {
         let mut gathering = self.gathering_complete.clone();
-        let waited = tokio::time::timeout(
+        // Only whether it completed: the watch guard inside must not live across an await (the
+        // future would not be `Send`).
+        let completed = tokio::time::timeout(
             self.settings.ice_gathering_timeout,
             gathering.wait_for(|done| *done),
         )
-        .await;
-        if waited.is_err() {
+        .await
+        .is_ok_and(|r| r.is_ok());
+        if !completed {
             tracing::debug!("ICE gathering not complete in time; sending the candidates found");
         }
         self.pc

@@ -1,0 +1,722 @@
+//! The peer driver: one [`Engine`] (one swarm) run on a tokio task over real sockets.
+//!
+//! [`PeerDriver::spawn`] starts the task and returns a [`DriverHandle`]. The task feeds the engine
+//! what happens and carries out every [`Output`]:
+//!
+//! - `TrackerSend` → the shared tracker socket of each URL in [`DriverSettings::tracker_urls`]
+//!   ([`TrackerHub`]: one WebSocket per URL for every engine of the process, frames routed by
+//!   `info_hash`, reconnect with backoff); frames go to every connected tracker;
+//! - `CreateOffers` / `CreateAnswer` / `AcceptAnswer` / `ClosePeer` → WebRTC peer connections
+//!   ([`rtc`](super::rtc)), one task each; `SendToPeer` → that peer's writer, which waits while the
+//!   channel holds more than [`RtcSettings::send_buffer_bytes`] (back-pressure); the engine
+//!   already cuts messages to at most 64 KiB;
+//! - `HttpRequest` / `HttpAbort` → the HTTP fetcher ([`http`](super::http)) with `Range` resume;
+//!   the engine itself picks origin or mirror for each request;
+//! - timers from [`Engine::poll_timeout`].
+//!
+//! What the application should hear arrives as [`DriverEvent`]s: segments ready or failed, peers
+//! connected or closed, trackers up or down. [`DriverHandle::shutdown`] announces `stopped`,
+//! closes the peers and waits for the task.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::http::{FetchEvent, FetchRequest, HttpError, HttpFetcher, HttpSettings};
+use super::rtc::{RtcPeer, RtcSettings};
+use super::tracker_hub::{LinkEvent, TrackerHub, TrackerLink};
+use crate::engine::{
+    DeliverySource, Engine, EngineConfig, HttpHandle, Input, Output, PeerHandle, Stats,
+};
+use crate::time::Instant;
+use crate::wire::SegmentId;
+
+/// Settings of a [`PeerDriver`] besides the engine's own.
+#[derive(Debug, Clone)]
+pub struct DriverSettings {
+    /// WebSocket tracker URLs (`ws://`, `wss://`). Empty = no tracker: HTTP only.
+    pub tracker_urls: Vec<String>,
+    /// WebRTC settings (ICE servers, UDP addresses, mDNS, message size, send buffer).
+    pub rtc: RtcSettings,
+    /// HTTP fetcher settings (timeouts, largest body).
+    pub http: HttpSettings,
+    /// The tracker sockets to share; `None` = the process-wide [`TrackerHub::global`].
+    pub hub: Option<TrackerHub>,
+    /// Longest wait at shutdown for the `stopped` announce to be written and peers to close.
+    /// Default 2 s.
+    pub close_timeout: Duration,
+}
+
+impl DriverSettings {
+    /// Defaults with the given tracker URLs.
+    pub fn new(tracker_urls: Vec<String>) -> Self {
+        Self {
+            tracker_urls,
+            rtc: RtcSettings::default(),
+            http: HttpSettings::default(),
+            hub: None,
+            close_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What the driver reports to the application.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DriverEvent {
+    /// A segment asked for with [`Input::WantSegment`] is available.
+    SegmentReady {
+        /// Segment id.
+        segment: SegmentId,
+        /// Its bytes.
+        data: Bytes,
+        /// Where it came from.
+        source: DeliverySource,
+    },
+    /// A segment asked for cannot be loaded.
+    SegmentFailed {
+        /// Segment id.
+        segment: SegmentId,
+        /// Why.
+        reason: String,
+    },
+    /// A peer's data channel opened.
+    PeerConnected(PeerHandle),
+    /// An open peer connection closed (by the remote side or the network).
+    PeerClosed(PeerHandle),
+    /// A tracker socket opened.
+    TrackerConnected {
+        /// Its URL.
+        url: String,
+    },
+    /// A tracker socket closed or could not be opened (it is retried).
+    TrackerDisconnected {
+        /// Its URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Statistics of a running driver.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DriverStats {
+    /// The engine's transfer statistics.
+    pub engine: Stats,
+    /// Peers with an open data channel now.
+    pub peers_connected: usize,
+    /// Most peers connected at once so far.
+    pub peers_max: usize,
+    /// Tracker sockets open now.
+    pub trackers_connected: usize,
+    /// Peer connections being set up or open (driver side).
+    pub peer_tasks: usize,
+    /// HTTP requests running.
+    pub http_running: usize,
+}
+
+/// Errors of the driver API.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    /// The HTTP client could not be built.
+    #[error("HTTP client: {0}")]
+    Http(#[from] HttpError),
+    /// The driver task has ended (shut down, or the runtime stopped).
+    #[error("the driver has ended")]
+    Ended,
+}
+
+enum Cmd {
+    Input(Input),
+    Stats(oneshot::Sender<DriverStats>),
+    Shutdown,
+}
+
+/// Sends inputs to a running driver and reads its statistics; cheap to clone.
+#[derive(Clone)]
+pub struct DriverControl {
+    tx: mpsc::UnboundedSender<Cmd>,
+}
+
+impl std::fmt::Debug for DriverControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DriverControl").finish_non_exhaustive()
+    }
+}
+
+impl DriverControl {
+    /// Hands an input to the engine (playlist, manifest, playback position, wanted segments,
+    /// segments held from elsewhere, ...).
+    pub fn input(&self, input: Input) -> Result<(), DriverError> {
+        self.tx
+            .send(Cmd::Input(input))
+            .map_err(|_| DriverError::Ended)
+    }
+
+    /// Current statistics.
+    pub async fn stats(&self) -> Result<DriverStats, DriverError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::Stats(tx))
+            .map_err(|_| DriverError::Ended)?;
+        rx.await.map_err(|_| DriverError::Ended)
+    }
+}
+
+/// A running driver: send inputs, read events, shut down.
+#[derive(Debug)]
+pub struct DriverHandle {
+    control: DriverControl,
+    events: mpsc::UnboundedReceiver<DriverEvent>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl DriverHandle {
+    /// Hands an input to the engine. See [`DriverControl::input`].
+    pub fn input(&self, input: Input) -> Result<(), DriverError> {
+        self.control.input(input)
+    }
+
+    /// Current statistics.
+    pub async fn stats(&self) -> Result<DriverStats, DriverError> {
+        self.control.stats().await
+    }
+
+    /// A clonable handle for inputs and statistics.
+    pub fn control(&self) -> DriverControl {
+        self.control.clone()
+    }
+
+    /// The next event; `None` once the driver has ended. Events queue without bound until read.
+    pub async fn next_event(&mut self) -> Option<DriverEvent> {
+        self.events.recv().await
+    }
+
+    /// The next event if one is queued.
+    pub fn try_event(&mut self) -> Option<DriverEvent> {
+        self.events.try_recv().ok()
+    }
+
+    /// Leaves the swarm: the engine announces `stopped` (written before the tracker link is
+    /// released), peers are closed, HTTP requests aborted; waits for the task to end.
+    pub async fn shutdown(mut self) {
+        let _ = self.control.tx.send(Cmd::Shutdown);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for DriverHandle {
+    fn drop(&mut self) {
+        // The task sees its command channel close and shuts down on its own.
+        let _ = self.control.tx.send(Cmd::Shutdown);
+    }
+}
+
+/// Starts drivers. See the module documentation.
+#[derive(Debug)]
+pub struct PeerDriver;
+
+impl PeerDriver {
+    /// Starts a driver for one engine. Must run inside a tokio runtime. The engine joins the
+    /// swarm on each tracker as soon as its socket is open.
+    pub fn spawn(
+        config: EngineConfig,
+        settings: DriverSettings,
+    ) -> Result<DriverHandle, DriverError> {
+        let fetcher = HttpFetcher::new(&[], settings.http.clone())?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let (internal_tx, internal_rx) = mpsc::unbounded_channel();
+        let hub = settings.hub.clone().unwrap_or_else(TrackerHub::global);
+        let mut links = Vec::new();
+        for (i, url) in settings.tracker_urls.iter().enumerate() {
+            let (link, mut link_events) = hub.join(url, config.info_hash);
+            let itx = internal_tx.clone();
+            tokio::spawn(async move {
+                while let Some(ev) = link_events.recv().await {
+                    if itx.send(Internal::Link(i, ev)).is_err() {
+                        break;
+                    }
+                }
+            });
+            links.push((link, false));
+        }
+        let task = Task {
+            engine: Engine::new(config),
+            settings,
+            fetcher,
+            links,
+            events: events_tx,
+            internal_tx,
+            peers: HashMap::new(),
+            http: HashMap::new(),
+            offer_batches: HashMap::new(),
+            next_batch: 0,
+            peers_max: 0,
+        };
+        let join = tokio::spawn(task.run(rx, internal_rx));
+        Ok(DriverHandle {
+            control: DriverControl { tx },
+            events,
+            task: Some(join),
+        })
+    }
+}
+
+/// What the IO tasks tell the driver task.
+enum Internal {
+    OfferMade {
+        batch: u64,
+        peer: PeerHandle,
+        sdp: Option<String>,
+    },
+    AnswerMade {
+        peer: PeerHandle,
+        sdp: String,
+    },
+    PeerOpen(PeerHandle, mpsc::UnboundedSender<Bytes>),
+    PeerMessage(PeerHandle, Bytes),
+    PeerEnded(PeerHandle, String),
+    Http(HttpHandle, FetchEvent),
+    Link(usize, LinkEvent),
+}
+
+enum PeerCtl {
+    Answer(String),
+    Close,
+}
+
+struct PeerSlot {
+    ctl: mpsc::UnboundedSender<PeerCtl>,
+    writer: Option<mpsc::UnboundedSender<Bytes>>,
+    task: JoinHandle<()>,
+}
+
+struct HttpSlot {
+    resume_from: u64,
+    task: JoinHandle<()>,
+}
+
+struct OfferBatch {
+    remaining: usize,
+    made: Vec<(PeerHandle, String)>,
+}
+
+struct Task {
+    engine: Engine,
+    settings: DriverSettings,
+    fetcher: HttpFetcher,
+    /// Tracker links and whether each is connected.
+    links: Vec<(TrackerLink, bool)>,
+    events: mpsc::UnboundedSender<DriverEvent>,
+    internal_tx: mpsc::UnboundedSender<Internal>,
+    peers: HashMap<PeerHandle, PeerSlot>,
+    http: HashMap<HttpHandle, HttpSlot>,
+    offer_batches: HashMap<u64, OfferBatch>,
+    next_batch: u64,
+    peers_max: usize,
+}
+
+impl Task {
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Cmd>,
+        mut internal: mpsc::UnboundedReceiver<Internal>,
+    ) {
+        loop {
+            let wake = self.engine.poll_timeout();
+            let sleep = async {
+                match wake {
+                    Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    Some(Cmd::Input(input)) => self.feed(input),
+                    Some(Cmd::Stats(reply)) => {
+                        let _ = reply.send(self.stats());
+                    }
+                    Some(Cmd::Shutdown) | None => break,
+                },
+                Some(ev) = internal.recv() => self.internal(ev),
+                _ = sleep => self.feed(Input::Timer),
+            }
+        }
+        self.shutdown().await;
+    }
+
+    fn stats(&self) -> DriverStats {
+        DriverStats {
+            engine: self.engine.stats().clone(),
+            peers_connected: self.engine.connected_peers(),
+            peers_max: self.peers_max,
+            trackers_connected: self.links.iter().filter(|(_, c)| *c).count(),
+            peer_tasks: self.peers.len(),
+            http_running: self.http.len(),
+        }
+    }
+
+    fn emit(&self, ev: DriverEvent) {
+        let _ = self.events.send(ev);
+    }
+
+    /// Feeds one input and carries out everything the engine asks for.
+    fn feed(&mut self, input: Input) {
+        self.engine.handle_input(input, Instant::now());
+        while let Some(out) = self.engine.poll_output() {
+            self.execute(out);
+        }
+        self.peers_max = self.peers_max.max(self.engine.connected_peers());
+    }
+
+    fn execute(&mut self, out: Output) {
+        match out {
+            Output::TrackerSend(frame) => {
+                for (link, connected) in &self.links {
+                    if *connected {
+                        link.send(frame.clone());
+                    }
+                }
+            }
+            Output::CreateOffers(handles) => {
+                let batch = self.next_batch;
+                self.next_batch += 1;
+                self.offer_batches.insert(
+                    batch,
+                    OfferBatch {
+                        remaining: handles.len(),
+                        made: Vec::new(),
+                    },
+                );
+                for h in handles {
+                    self.spawn_peer(h, Role::Offer { batch });
+                }
+            }
+            Output::CreateAnswer { peer, offer_sdp } => {
+                self.spawn_peer(peer, Role::Answer { offer_sdp });
+            }
+            Output::AcceptAnswer { peer, answer_sdp } => {
+                if let Some(slot) = self.peers.get(&peer) {
+                    let _ = slot.ctl.send(PeerCtl::Answer(answer_sdp));
+                }
+            }
+            Output::ClosePeer(peer) => {
+                if let Some(slot) = self.peers.remove(&peer) {
+                    // The task closes the connection and ends on its own.
+                    let _ = slot.ctl.send(PeerCtl::Close);
+                }
+            }
+            Output::SendToPeer { peer, data, .. } => {
+                if let Some(w) = self.peers.get(&peer).and_then(|s| s.writer.as_ref()) {
+                    let _ = w.send(data);
+                }
+            }
+            Output::HttpRequest {
+                request,
+                url,
+                range_from,
+            } => {
+                let resume_from = range_from.unwrap_or(0);
+                let mut fetch = self.fetcher.fetch(FetchRequest {
+                    path: url,
+                    byte_range: None,
+                    resume_from,
+                });
+                let tx = self.internal_tx.clone();
+                let task = tokio::spawn(async move {
+                    while let Some(ev) = fetch.next().await {
+                        if tx.send(Internal::Http(request, ev)).is_err() {
+                            break;
+                        }
+                    }
+                });
+                self.http.insert(request, HttpSlot { resume_from, task });
+            }
+            Output::HttpAbort(request) => {
+                if let Some(slot) = self.http.remove(&request) {
+                    slot.task.abort();
+                }
+            }
+            Output::SegmentReady {
+                segment,
+                data,
+                source,
+            } => self.emit(DriverEvent::SegmentReady {
+                segment,
+                data,
+                source,
+            }),
+            Output::SegmentFailed { segment, reason } => {
+                self.emit(DriverEvent::SegmentFailed { segment, reason })
+            }
+        }
+    }
+
+    fn spawn_peer(&mut self, handle: PeerHandle, role: Role) {
+        let (ctl, ctl_rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(peer_task(
+            handle,
+            role,
+            self.settings.rtc.clone(),
+            ctl_rx,
+            self.internal_tx.clone(),
+        ));
+        self.peers.insert(
+            handle,
+            PeerSlot {
+                ctl,
+                writer: None,
+                task,
+            },
+        );
+    }
+
+    fn internal(&mut self, ev: Internal) {
+        match ev {
+            Internal::OfferMade { batch, peer, sdp } => {
+                let Some(b) = self.offer_batches.get_mut(&batch) else {
+                    return;
+                };
+                b.remaining = b.remaining.saturating_sub(1);
+                if let Some(sdp) = sdp {
+                    b.made.push((peer, sdp));
+                }
+                if b.remaining == 0 {
+                    let made = self
+                        .offer_batches
+                        .remove(&batch)
+                        .map(|b| b.made)
+                        .unwrap_or_default();
+                    self.feed(Input::OffersCreated(made));
+                }
+            }
+            Internal::AnswerMade { peer, sdp } => {
+                if self.peers.contains_key(&peer) {
+                    self.feed(Input::AnswerCreated { peer, sdp });
+                }
+            }
+            Internal::PeerOpen(peer, writer) => {
+                let Some(slot) = self.peers.get_mut(&peer) else {
+                    return;
+                };
+                slot.writer = Some(writer);
+                self.emit(DriverEvent::PeerConnected(peer));
+                self.feed(Input::PeerConnected(peer));
+            }
+            Internal::PeerMessage(peer, data) => {
+                if self.peers.contains_key(&peer) {
+                    self.feed(Input::PeerMessage { peer, data });
+                }
+            }
+            Internal::PeerEnded(peer, reason) => {
+                let Some(slot) = self.peers.remove(&peer) else {
+                    return;
+                };
+                tracing::debug!(?peer, %reason, "peer connection ended");
+                if slot.writer.is_some() {
+                    self.emit(DriverEvent::PeerClosed(peer));
+                }
+                self.feed(Input::PeerClosed(peer));
+            }
+            Internal::Http(request, ev) => self.http_event(request, ev),
+            Internal::Link(i, ev) => self.link_event(i, ev),
+        }
+    }
+
+    fn http_event(&mut self, request: HttpHandle, ev: FetchEvent) {
+        let Some(slot) = self.http.get(&request) else {
+            return;
+        };
+        match ev {
+            FetchEvent::Response { total, .. } => {
+                let content_length = total.map(|t| t.saturating_sub(slot.resume_from));
+                self.feed(Input::HttpStarted {
+                    request,
+                    content_length,
+                });
+            }
+            FetchEvent::Chunk { data, .. } => self.feed(Input::HttpChunk { request, data }),
+            FetchEvent::Failover { .. } => {}
+            FetchEvent::Done { .. } => {
+                self.http.remove(&request);
+                self.feed(Input::HttpCompleted(request));
+            }
+            FetchEvent::Failed(e) => {
+                self.http.remove(&request);
+                self.feed(Input::HttpFailed {
+                    request,
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+
+    fn link_event(&mut self, i: usize, ev: LinkEvent) {
+        let Some((link, connected)) = self.links.get_mut(i) else {
+            return;
+        };
+        let url = link.url().to_owned();
+        match ev {
+            LinkEvent::Connected => {
+                *connected = true;
+                self.emit(DriverEvent::TrackerConnected { url });
+                // (Re-)announces on every connected tracker, the new one included.
+                self.feed(Input::TrackerConnected);
+            }
+            LinkEvent::Disconnected { reason, .. } => {
+                let was = std::mem::replace(connected, false);
+                self.emit(DriverEvent::TrackerDisconnected { url, reason });
+                if was && !self.links.iter().any(|(_, c)| *c) {
+                    self.feed(Input::TrackerDisconnected);
+                }
+            }
+            LinkEvent::Frame(text) => {
+                if *connected {
+                    self.feed(Input::TrackerMessage(text));
+                }
+            }
+        }
+    }
+
+    async fn shutdown(mut self) {
+        self.feed(Input::Shutdown);
+        let timeout = self.settings.close_timeout;
+        for (link, _) in std::mem::take(&mut self.links) {
+            link.close(timeout).await;
+        }
+        for (_, slot) in self.http.drain() {
+            slot.task.abort();
+        }
+        let tasks: Vec<JoinHandle<()>> = self
+            .peers
+            .drain()
+            .map(|(_, slot)| {
+                let _ = slot.ctl.send(PeerCtl::Close);
+                slot.task
+            })
+            .collect();
+        let _ = tokio::time::timeout(timeout, async {
+            for t in tasks {
+                let _ = t.await;
+            }
+        })
+        .await;
+    }
+}
+
+enum Role {
+    Offer { batch: u64 },
+    Answer { offer_sdp: String },
+}
+
+/// One peer connection from creation to close.
+async fn peer_task(
+    handle: PeerHandle,
+    role: Role,
+    settings: RtcSettings,
+    mut ctl: mpsc::UnboundedReceiver<PeerCtl>,
+    tx: mpsc::UnboundedSender<Internal>,
+) {
+    let ended = |reason: String| {
+        let _ = tx.send(Internal::PeerEnded(handle, reason));
+    };
+    let mut peer = match RtcPeer::new(&settings).await {
+        Ok(p) => p,
+        Err(e) => {
+            if let Role::Offer { batch } = role {
+                let _ = tx.send(Internal::OfferMade {
+                    batch,
+                    peer: handle,
+                    sdp: None,
+                });
+            }
+            return ended(format!("peer connection not created: {e}"));
+        }
+    };
+    match role {
+        Role::Offer { batch } => {
+            let sdp = peer.create_offer().await;
+            let _ = tx.send(Internal::OfferMade {
+                batch,
+                peer: handle,
+                sdp: sdp.as_ref().ok().cloned(),
+            });
+            if let Err(e) = sdp {
+                peer.close().await;
+                return ended(format!("offer failed: {e}"));
+            }
+            // Wait for the answer (the engine closes expired offers).
+            let answer = match ctl.recv().await {
+                Some(PeerCtl::Answer(sdp)) => sdp,
+                Some(PeerCtl::Close) | None => {
+                    peer.close().await;
+                    return;
+                }
+            };
+            if let Err(e) = peer.accept_answer(&answer).await {
+                peer.close().await;
+                return ended(format!("answer refused: {e}"));
+            }
+        }
+        Role::Answer { offer_sdp } => match peer.accept_offer(&offer_sdp).await {
+            Ok(sdp) => {
+                let _ = tx.send(Internal::AnswerMade { peer: handle, sdp });
+            }
+            Err(e) => {
+                peer.close().await;
+                return ended(format!("offer refused: {e}"));
+            }
+        },
+    }
+    let conn = tokio::select! {
+        c = peer.connect() => c,
+        _ = ctl.recv() => return,
+    };
+    let mut conn = match conn {
+        Ok(c) => c,
+        Err(e) => return ended(format!("data channel did not open: {e}")),
+    };
+    let (wtx, mut wrx) = mpsc::unbounded_channel::<Bytes>();
+    let sender = conn.sender();
+    let writer = tokio::spawn(async move {
+        while let Some(data) = wrx.recv().await {
+            if let Err(e) = sender.send(&data).await {
+                tracing::debug!(error = %e, "data channel send failed");
+                break;
+            }
+        }
+    });
+    if tx.send(Internal::PeerOpen(handle, wtx)).is_err() {
+        conn.close().await;
+        writer.abort();
+        return;
+    }
+    let reason = loop {
+        tokio::select! {
+            msg = conn.recv() => match msg {
+                Some(data) => {
+                    if tx.send(Internal::PeerMessage(handle, data)).is_err() {
+                        break "driver ended".to_owned();
+                    }
+                }
+                None => break "data channel closed".to_owned(),
+            },
+            c = ctl.recv() => match c {
+                Some(PeerCtl::Answer(_)) => {}
+                Some(PeerCtl::Close) | None => {
+                    writer.abort();
+                    conn.close().await;
+                    return;
+                }
+            },
+        }
+    };
+    writer.abort();
+    conn.close().await;
+    ended(reason);
+}

@@ -1,0 +1,491 @@
+//! Raw-frame tracker sockets shared by every engine of the process.
+//!
+//! The [`Engine`](crate::engine::Engine) runs its own sans-IO tracker client and only needs a pipe
+//! for text frames ([`Output::TrackerSend`](crate::engine::Output::TrackerSend) out,
+//! [`Input::TrackerMessage`](crate::engine::Input::TrackerMessage) in). A [`TrackerHub`] keeps one
+//! WebSocket per tracker URL and lets many engines ([`TrackerHub::join`]) use it, as the JavaScript
+//! clients pool their sockets per URL: outgoing frames are written as they are, inbound frames are
+//! routed by their `info_hash` (a frame without one, such as a bare failure, goes to every swarm
+//! of the socket). Two engines of the same swarm cannot share a socket (the tracker's relayed
+//! offers do not say which local peer they are for), so the second one gets a socket of its own.
+//!
+//! A socket that closes or cannot be opened is retried with exponential backoff and jitter; each
+//! [`TrackerLink`] hears [`LinkEvent::Connected`] / [`LinkEvent::Disconnected`] so its engine
+//! re-announces on reconnect. Frames sent while disconnected are dropped (the engine's client
+//! announces again on connect). The socket closes once its last link has left.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::tracker_client::InfoHash;
+
+/// Settings of the sockets a [`TrackerHub`] opens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackerHubSettings {
+    /// First retry delay after a failed or closed connection. Default 1 s.
+    pub backoff_initial: Duration,
+    /// Longest retry delay. Default 30 s.
+    pub backoff_max: Duration,
+    /// Factor applied to the delay after each failed attempt. Default 2.
+    pub backoff_factor: u32,
+    /// Each delay is shortened by a random share of up to this fraction. Default 0.25.
+    pub backoff_jitter: f64,
+    /// Longest wait for the TCP connect and WebSocket handshake. Default 10 s.
+    pub connect_timeout: Duration,
+    /// Largest frame accepted from the tracker, bytes. Default 256 KiB.
+    pub max_message_bytes: usize,
+}
+
+impl Default for TrackerHubSettings {
+    fn default() -> Self {
+        Self {
+            backoff_initial: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(30),
+            backoff_factor: 2,
+            backoff_jitter: 0.25,
+            connect_timeout: Duration::from_secs(10),
+            max_message_bytes: 256 * 1024,
+        }
+    }
+}
+
+/// What a [`TrackerLink`] hears.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkEvent {
+    /// The socket is open (sent at once when joining an open socket, and after each reconnect).
+    Connected,
+    /// The socket closed or could not be opened; the next attempt is in `retry_in`.
+    Disconnected {
+        /// Why.
+        reason: String,
+        /// Delay before the next attempt.
+        retry_in: Duration,
+    },
+    /// A text frame for this swarm.
+    Frame(String),
+}
+
+enum SocketCmd {
+    Join(InfoHash, mpsc::UnboundedSender<LinkEvent>),
+    Leave(InfoHash),
+    Send(String),
+    Flush(oneshot::Sender<()>),
+}
+
+struct Entry {
+    swarms: HashSet<InfoHash>,
+    cmd: mpsc::UnboundedSender<SocketCmd>,
+}
+
+#[derive(Default)]
+struct HubState {
+    next_id: u64,
+    sockets: HashMap<String, HashMap<u64, Entry>>,
+}
+
+struct HubInner {
+    settings: TrackerHubSettings,
+    state: Mutex<HubState>,
+}
+
+/// One WebSocket per tracker URL, shared by the engines of a process. Cheap to clone.
+#[derive(Clone)]
+pub struct TrackerHub {
+    inner: Arc<HubInner>,
+}
+
+impl std::fmt::Debug for TrackerHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrackerHub")
+            .field("settings", &self.inner.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for TrackerHub {
+    fn default() -> Self {
+        Self::new(TrackerHubSettings::default())
+    }
+}
+
+fn lock(state: &Mutex<HubState>) -> std::sync::MutexGuard<'_, HubState> {
+    state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl TrackerHub {
+    /// A hub of its own (tests, or sockets with other settings).
+    pub fn new(settings: TrackerHubSettings) -> Self {
+        Self {
+            inner: Arc::new(HubInner {
+                settings,
+                state: Mutex::new(HubState::default()),
+            }),
+        }
+    }
+
+    /// The process-wide hub (default settings), used by drivers not given one.
+    pub fn global() -> Self {
+        static GLOBAL: OnceLock<TrackerHub> = OnceLock::new();
+        GLOBAL.get_or_init(TrackerHub::default).clone()
+    }
+
+    /// Sockets to `url` in use by at least one swarm (for tests and statistics; a socket whose
+    /// last swarm left closes shortly after).
+    pub fn socket_count(&self, url: &str) -> usize {
+        lock(&self.inner.state).sockets.get(url).map_or(0, |list| {
+            list.values().filter(|e| !e.swarms.is_empty()).count()
+        })
+    }
+
+    /// Joins swarm `info_hash` on the tracker at `url` (`ws://` or `wss://`): the shared socket
+    /// for that URL, opened on first use (or a new one if that socket already carries this swarm).
+    /// Returns the link (to send and leave) and its events. Must run inside a tokio runtime.
+    pub fn join(&self, url: &str, info_hash: InfoHash) -> (TrackerLink, LinkEvents) {
+        let (tx, events) = mpsc::unbounded_channel();
+        let mut state = lock(&self.inner.state);
+        let reusable = state.sockets.get_mut(url).and_then(|list| {
+            list.iter_mut()
+                .find(|(_, e)| !e.swarms.contains(&info_hash) && !e.cmd.is_closed())
+                .map(|(id, e)| (*id, e))
+        });
+        let (id, cmd) = match reusable {
+            Some((id, entry)) => {
+                entry.swarms.insert(info_hash);
+                (id, entry.cmd.clone())
+            }
+            None => {
+                let id = state.next_id;
+                state.next_id += 1;
+                let (cmd, rx) = mpsc::unbounded_channel();
+                let entry = Entry {
+                    swarms: HashSet::from([info_hash]),
+                    cmd: cmd.clone(),
+                };
+                state
+                    .sockets
+                    .entry(url.to_owned())
+                    .or_default()
+                    .insert(id, entry);
+                tokio::spawn(run_socket(self.clone(), url.to_owned(), id, rx));
+                (id, cmd)
+            }
+        };
+        let _ = cmd.send(SocketCmd::Join(info_hash, tx));
+        drop(state);
+        let link = TrackerLink {
+            hub: self.clone(),
+            url: url.to_owned(),
+            socket: id,
+            info_hash,
+            cmd,
+            left: false,
+        };
+        (link, events)
+    }
+
+    /// Removes `info_hash` from socket `id`; `true` if the socket has no swarm left (and was
+    /// removed from the hub, so no one joins it any more).
+    fn leave(&self, url: &str, id: u64, info_hash: InfoHash) -> bool {
+        let mut state = lock(&self.inner.state);
+        let Some(list) = state.sockets.get_mut(url) else {
+            return true;
+        };
+        let Some(entry) = list.get_mut(&id) else {
+            return true;
+        };
+        entry.swarms.remove(&info_hash);
+        entry.swarms.is_empty()
+    }
+
+    /// Called by the socket task when it has no route left: removes the entry unless someone
+    /// joined meanwhile. `true` if the task may end.
+    fn retire(&self, url: &str, id: u64) -> bool {
+        let mut state = lock(&self.inner.state);
+        let Some(list) = state.sockets.get_mut(url) else {
+            return true;
+        };
+        if list.get(&id).is_some_and(|e| !e.swarms.is_empty()) {
+            return false;
+        }
+        list.remove(&id);
+        if list.is_empty() {
+            state.sockets.remove(url);
+        }
+        true
+    }
+}
+
+/// One swarm's use of a shared tracker socket. Dropping it leaves the swarm (prefer
+/// [`TrackerLink::close`], which first waits for queued frames to be written).
+#[derive(Debug)]
+pub struct TrackerLink {
+    hub: TrackerHub,
+    url: String,
+    socket: u64,
+    info_hash: InfoHash,
+    cmd: mpsc::UnboundedSender<SocketCmd>,
+    left: bool,
+}
+
+/// The events of one [`TrackerLink`]; `None` from `recv` once the socket task has ended.
+pub type LinkEvents = mpsc::UnboundedReceiver<LinkEvent>;
+
+impl std::fmt::Debug for SocketCmd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SocketCmd::Join(..) => f.write_str("Join"),
+            SocketCmd::Leave(_) => f.write_str("Leave"),
+            SocketCmd::Send(_) => f.write_str("Send"),
+            SocketCmd::Flush(_) => f.write_str("Flush"),
+        }
+    }
+}
+
+impl TrackerLink {
+    /// The tracker URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Writes a text frame (dropped while the socket is down).
+    pub fn send(&self, frame: String) {
+        let _ = self.cmd.send(SocketCmd::Send(frame));
+    }
+
+    /// Waits (at most `timeout`) until the frames sent so far are written, then leaves.
+    pub async fn close(mut self, timeout: Duration) {
+        let (tx, rx) = oneshot::channel();
+        if self.cmd.send(SocketCmd::Flush(tx)).is_ok() {
+            let _ = tokio::time::timeout(timeout, rx).await;
+        }
+        self.leave();
+    }
+
+    fn leave(&mut self) {
+        if self.left {
+            return;
+        }
+        self.left = true;
+        self.hub.leave(&self.url, self.socket, self.info_hash);
+        let _ = self.cmd.send(SocketCmd::Leave(self.info_hash));
+    }
+}
+
+impl Drop for TrackerLink {
+    fn drop(&mut self) {
+        self.leave();
+    }
+}
+
+/// The `info_hash` of an inbound frame as 20 bytes (each character one byte), if it has one.
+fn frame_info_hash(text: &str) -> Option<InfoHash> {
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    let s = v.get("info_hash")?.as_str()?;
+    let mut out = [0u8; 20];
+    let mut n = 0;
+    for c in s.chars() {
+        let b = u8::try_from(u32::from(c)).ok()?;
+        *out.get_mut(n)? = b;
+        n += 1;
+    }
+    (n == 20).then_some(out)
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+struct SocketTask {
+    hub: TrackerHub,
+    url: String,
+    id: u64,
+    routes: HashMap<InfoHash, mpsc::UnboundedSender<LinkEvent>>,
+    connected: bool,
+}
+
+enum Step {
+    Continue,
+    /// No route left: the task ends.
+    Done,
+}
+
+impl SocketTask {
+    fn broadcast(&mut self, ev: &LinkEvent) {
+        self.routes.retain(|_, tx| tx.send(ev.clone()).is_ok());
+    }
+
+    /// Applies a command; frames to write are returned.
+    fn apply(&mut self, cmd: SocketCmd) -> (Step, Option<String>) {
+        match cmd {
+            SocketCmd::Join(ih, tx) => {
+                if self.connected {
+                    let _ = tx.send(LinkEvent::Connected);
+                }
+                self.routes.insert(ih, tx);
+                (Step::Continue, None)
+            }
+            SocketCmd::Leave(ih) => {
+                self.routes.remove(&ih);
+                if self.routes.is_empty() && self.hub.retire(&self.url, self.id) {
+                    (Step::Done, None)
+                } else {
+                    (Step::Continue, None)
+                }
+            }
+            SocketCmd::Send(frame) => (Step::Continue, self.connected.then_some(frame)),
+            SocketCmd::Flush(ack) => {
+                // Commands are handled in order: every earlier frame has been written.
+                let _ = ack.send(());
+                (Step::Continue, None)
+            }
+        }
+    }
+
+    fn route(&mut self, text: String) {
+        match frame_info_hash(&text) {
+            Some(ih) => match self.routes.get(&ih) {
+                Some(tx) => {
+                    if tx.send(LinkEvent::Frame(text)).is_err() {
+                        self.routes.remove(&ih);
+                    }
+                }
+                None => tracing::debug!(url = %self.url, "tracker frame for a swarm not joined"),
+            },
+            None => self.broadcast(&LinkEvent::Frame(text)),
+        }
+    }
+
+    /// Runs one open socket until it ends: `Ok` = no route left, `Err(reason)` = lost.
+    async fn session(
+        &mut self,
+        ws: &mut Ws,
+        rx: &mut mpsc::UnboundedReceiver<SocketCmd>,
+    ) -> Result<(), String> {
+        loop {
+            tokio::select! {
+                msg = ws.next() => match msg {
+                    Some(Ok(Message::Text(text))) => self.route(text.as_str().to_owned()),
+                    Some(Ok(Message::Close(frame))) => {
+                        return Err(frame.map_or_else(
+                            || "closed by tracker".to_owned(),
+                            |f| format!("closed by tracker ({}: {})", u16::from(f.code), f.reason),
+                        ));
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(format!("read failed: {e}")),
+                    None => return Err("connection closed".to_owned()),
+                },
+                cmd = rx.recv() => {
+                    let Some(cmd) = cmd else { return Ok(()) };
+                    let (step, frame) = self.apply(cmd);
+                    if let Some(frame) = frame {
+                        ws.send(Message::Text(frame.into()))
+                            .await
+                            .map_err(|e| format!("send failed: {e}"))?;
+                    }
+                    if let Step::Done = step {
+                        let _ = ws.close(None).await;
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn jittered(delay: Duration, jitter: f64) -> Duration {
+    let cut = rand::random::<f64>() * jitter.clamp(0.0, 1.0);
+    delay.mul_f64(1.0 - cut)
+}
+
+async fn run_socket(
+    hub: TrackerHub,
+    url: String,
+    id: u64,
+    mut rx: mpsc::UnboundedReceiver<SocketCmd>,
+) {
+    let settings = hub.inner.settings.clone();
+    let ws_config = WebSocketConfig::default()
+        .max_message_size(Some(settings.max_message_bytes))
+        .max_frame_size(Some(settings.max_message_bytes));
+    let mut task = SocketTask {
+        hub,
+        url: url.clone(),
+        id,
+        routes: HashMap::new(),
+        connected: false,
+    };
+    let mut backoff = settings.backoff_initial;
+    loop {
+        let attempt = tokio::time::timeout(
+            settings.connect_timeout,
+            tokio_tungstenite::connect_async_with_config(url.as_str(), Some(ws_config), false),
+        )
+        .await;
+        let reason = match attempt {
+            Ok(Ok((mut ws, _))) => {
+                tracing::debug!(%url, "tracker connected");
+                backoff = settings.backoff_initial;
+                task.connected = true;
+                task.broadcast(&LinkEvent::Connected);
+                let end = task.session(&mut ws, &mut rx).await;
+                task.connected = false;
+                match end {
+                    Ok(()) => return,
+                    Err(reason) => reason,
+                }
+            }
+            Ok(Err(e)) => format!("connect failed: {e}"),
+            Err(_) => format!("connect timed out after {:?}", settings.connect_timeout),
+        };
+        let delay = jittered(backoff, settings.backoff_jitter);
+        tracing::debug!(%url, %reason, ?delay, "tracker disconnected; retrying");
+        task.broadcast(&LinkEvent::Disconnected {
+            reason,
+            retry_in: delay,
+        });
+        let until = tokio::time::Instant::now() + delay;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => break,
+                cmd = rx.recv() => {
+                    let Some(cmd) = cmd else { return };
+                    if let (Step::Done, _) = task.apply(cmd) {
+                        return;
+                    }
+                }
+            }
+        }
+        backoff = backoff
+            .saturating_mul(settings.backoff_factor.max(1))
+            .min(settings.backoff_max);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_are_routed_by_their_binary_info_hash() {
+        let ih = "AAAAAAAAAAAAAAAAAAA\u{ff}";
+        let frame = serde_json::json!({"action": "announce", "info_hash": ih}).to_string();
+        let mut want = [b'A'; 20];
+        want[19] = 0xff;
+        assert_eq!(frame_info_hash(&frame), Some(want));
+        assert_eq!(frame_info_hash(r#"{"failure reason":"x"}"#), None);
+        assert_eq!(frame_info_hash(r#"{"info_hash":"short"}"#), None);
+        assert_eq!(
+            frame_info_hash(r#"{"info_hash":"AAAAAAAAAAAAAAAAAAA\u0100"}"#),
+            None
+        );
+        assert_eq!(frame_info_hash("not json"), None);
+    }
+}

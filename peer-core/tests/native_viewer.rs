@@ -1,0 +1,171 @@
+//! The native driver and Viewer over real sockets, in a private network namespace: segswarm's
+//! tracker on 127.0.0.1, an HTTP origin serving an ffmpeg HLS stream, WebRTC between engines.
+
+#[path = "../../tests/support/mod.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use segswarm_core::engine::{DeliverySource, EngineConfig, Input};
+use segswarm_core::hls::parse_media_playlist;
+use segswarm_core::native::driver::{DriverEvent, DriverHandle, DriverSettings, PeerDriver};
+use segswarm_core::native::origin::{Origin, OriginConfig};
+use segswarm_core::native::rtc::RtcSettings;
+use segswarm_core::native::tracker_hub::TrackerHub;
+use segswarm_core::stream::{generate_peer_id, StreamIdentity, StreamType};
+
+fn loopback_rtc() -> RtcSettings {
+    RtcSettings {
+        udp_addrs: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
+        include_loopback_candidates: true,
+        ..RtcSettings::default()
+    }
+}
+
+fn peer_id() -> [u8; 20] {
+    let id = generate_peer_id(&mut rand::rng());
+    let mut out = [0u8; 20];
+    out.copy_from_slice(id.as_bytes());
+    out
+}
+
+async fn start_origin(dir: &Path) -> Origin {
+    Origin::start(OriginConfig::new(
+        dir,
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    ))
+    .await
+    .expect("start the HTTP origin")
+}
+
+/// Waits for an event matching `pred`, up to `timeout`; returns it.
+async fn wait_event(
+    d: &mut DriverHandle,
+    timeout: Duration,
+    mut pred: impl FnMut(&DriverEvent) -> bool,
+) -> Option<DriverEvent> {
+    tokio::time::timeout(timeout, async {
+        while let Some(ev) = d.next_event().await {
+            if pred(&ev) {
+                return Some(ev);
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// Two drivers in one swarm: one holds every segment (added from disk, as a seeder), the other
+/// plays; once connected, the segments not due at once come over WebRTC, byte-identical.
+#[test]
+fn driver_moves_segments_between_two_engines() {
+    support::enter_private_network_namespace();
+    let tmp = std::env::temp_dir().join(format!("segswarm-driver-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let playlist_path = support::make_vod(&tmp, &support::StreamSpec::default());
+    support::runtime().block_on(async {
+        let (tracker, tracker_url) = support::start_tracker().await;
+        let origin = start_origin(&tmp).await;
+        let text = std::fs::read_to_string(&playlist_path).expect("playlist");
+        let playlist = parse_media_playlist(&text).expect("ffmpeg playlist parses");
+        assert_eq!(playlist.segments.len(), 6);
+        let id = StreamIdentity::new(Some("driver-test"), "", StreamType::Main, "short".into());
+        let hub = TrackerHub::default();
+        let settings = || DriverSettings {
+            rtc: loopback_rtc(),
+            hub: Some(hub.clone()),
+            ..DriverSettings::new(vec![tracker_url.clone()])
+        };
+        let config = || EngineConfig::new(peer_id(), id.info_hash, false, vec![origin.base_url()]);
+
+        let mut holder = PeerDriver::spawn(config(), settings()).expect("holder");
+        holder
+            .input(Input::Playlist(playlist.segment_infos()))
+            .unwrap();
+        let mut files = BTreeMap::new();
+        for s in &playlist.segments {
+            let data = bytes::Bytes::from(std::fs::read(tmp.join(&s.uri)).expect("segment"));
+            files.insert(s.id, data.clone());
+            holder.input(Input::AddSegment { id: s.id, data }).unwrap();
+        }
+        assert!(
+            wait_event(&mut holder, Duration::from_secs(10), |e| matches!(
+                e,
+                DriverEvent::TrackerConnected { .. }
+            ))
+            .await
+            .is_some(),
+            "holder never connected to the tracker"
+        );
+
+        let mut viewer = PeerDriver::spawn(config(), settings()).expect("viewer");
+        viewer
+            .input(Input::Playlist(playlist.segment_infos()))
+            .unwrap();
+        assert!(
+            wait_event(&mut viewer, Duration::from_secs(20), |e| matches!(
+                e,
+                DriverEvent::PeerConnected(_)
+            ))
+            .await
+            .is_some(),
+            "no WebRTC connection between the two engines"
+        );
+        // Give the holder's announcement a moment to arrive, then start playing.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        viewer.input(Input::Playback(0.0)).unwrap();
+        for id in files.keys() {
+            viewer.input(Input::WantSegment(*id)).unwrap();
+        }
+        let mut got = BTreeMap::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while got.len() < files.len() {
+            let ev = tokio::time::timeout_at(deadline, viewer.next_event())
+                .await
+                .expect("all segments within 20 s")
+                .expect("driver alive");
+            match ev {
+                DriverEvent::SegmentReady {
+                    segment,
+                    data,
+                    source,
+                } => {
+                    assert_eq!(data, files[&segment], "segment {segment} differs");
+                    got.insert(segment, source);
+                }
+                DriverEvent::SegmentFailed { segment, reason } => {
+                    panic!("segment {segment} failed: {reason}")
+                }
+                _ => {}
+            }
+        }
+        let stats = viewer.stats().await.expect("stats");
+        let from_peer = got.values().filter(|s| **s == DeliverySource::Peer).count();
+        assert!(
+            from_peer >= 3,
+            "only {from_peer} of 6 segments from the peer: {got:?}, {stats:?}"
+        );
+        assert!(stats.engine.p2p_bytes > 0);
+        assert_eq!(stats.peers_max, 1);
+        let holder_stats = holder.stats().await.expect("stats");
+        assert_eq!(holder_stats.engine.uploaded_bytes, stats.engine.p2p_bytes);
+        // Both engines of this swarm cannot share one socket: two sockets to the tracker.
+        assert_eq!(hub.socket_count(&tracker_url), 2);
+
+        viewer.shutdown().await;
+        holder.shutdown().await;
+        assert_eq!(
+            hub.socket_count(&tracker_url),
+            0,
+            "sockets closed after shutdown"
+        );
+        origin.shutdown().await;
+        tracker.shutdown().await;
+    });
+    let _ = std::fs::remove_dir_all(&tmp);
+}
