@@ -110,6 +110,8 @@ struct PageResult {
     uploaded: u64,
     peers_max: u64,
     current_time: f64,
+    /// Video time gained between the first one-second sample and the last.
+    advanced: f64,
     fatal: Vec<Value>,
     page_errors: Vec<Value>,
 }
@@ -133,6 +135,14 @@ fn page(report: &Value, name: &str) -> PageResult {
     let s = &entry["stats"];
     assert!(s.is_object(), "page {name} reported nothing: {entry}");
     let n = |k: &str| s[k].as_u64().unwrap_or(0);
+    let times: Vec<f64> = entry["timeline"]
+        .as_array()
+        .map(|t| t.iter().filter_map(|x| x["currentTime"].as_f64()).collect())
+        .unwrap_or_default();
+    let advanced = match (times.first(), times.last()) {
+        (Some(first), Some(last)) => last - first,
+        _ => 0.0,
+    };
     PageResult {
         name: name.to_owned(),
         kind: entry["kind"].as_str().unwrap_or("").to_owned(),
@@ -141,6 +151,7 @@ fn page(report: &Value, name: &str) -> PageResult {
         uploaded: n("uploadedBytes"),
         peers_max: n("peersMax"),
         current_time: s["currentTime"].as_f64().unwrap_or(0.0),
+        advanced,
         fatal: s["fatalErrors"].as_array().cloned().unwrap_or_default(),
         page_errors: entry["page_errors"].as_array().cloned().unwrap_or_default(),
     }
@@ -163,14 +174,15 @@ fn print_shares(test: &str, pages: &[&PageResult]) {
     }
 }
 
-/// What a viewer sees on every page: playback advanced at least `min_played` seconds, no fatal
-/// hls.js error and no uncaught page error.
+/// What a viewer sees on every page: playback advanced at least `min_played` seconds while the
+/// page was sampled, no fatal hls.js error and no uncaught page error.
 fn assert_played(p: &PageResult, min_played: f64) {
     assert!(
-        p.current_time >= min_played,
-        "page {} ({}): video time reached only {:.1} s (expected >= {min_played} s)",
+        p.advanced >= min_played,
+        "page {} ({}): video time advanced only {:.1} s (to {:.1} s; expected >= {min_played} s)",
         p.name,
         p.kind,
+        p.advanced,
         p.current_time
     );
     assert!(
@@ -223,6 +235,24 @@ fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| (*s).to_owned()).collect()
 }
 
+/// Starts segswarm-tracker in-process, runs the driver with `--tracker <it> --media <media>` and
+/// `args`, and returns the report and the tracker's Prometheus text after the run.
+fn run_with_tracker(media: &Path, args: Vec<String>) -> (Value, String) {
+    let rt = support::runtime();
+    rt.block_on(async {
+        let (tracker, url) = support::start_tracker().await;
+        let mut all = strings(&["--tracker", &url, "--media"]);
+        all.push(media.display().to_string());
+        all.extend(args);
+        let report = tokio::task::spawn_blocking(move || run_driver(&all))
+            .await
+            .expect("driver thread");
+        let metrics = tracker.metrics_text();
+        tracker.shutdown().await;
+        (report, metrics)
+    })
+}
+
 /// Two p2p-media-loader v2 pages (unmodified, from npm) play one VOD through segswarm-tracker; the
 /// second joins 8 s later and takes part of the video from the first. This checks the harness, our
 /// tracker with a real player, and the media before the wasm engine is involved.
@@ -232,12 +262,9 @@ fn browser_pml_pages_share_vod_through_segswarm_tracker() {
     check_prerequisites(false);
     let media = tempfile::tempdir().expect("temporary directory");
     support::make_vod(media.path(), &vod_spec(40));
-    let rt = support::runtime();
-    rt.block_on(async {
-        let (tracker, url) = support::start_tracker().await;
-        let media_dir = media.path().display().to_string();
-        let mut args = strings(&["--tracker", &url, "--media", &media_dir]);
-        args.extend(strings(&[
+    let (report, metrics) = run_with_tracker(
+        media.path(),
+        strings(&[
             "--playlist",
             "/media/index.m3u8",
             "--page",
@@ -246,18 +273,131 @@ fn browser_pml_pages_share_vod_through_segswarm_tracker() {
             "pml:b:8",
             "--seconds",
             "24",
-        ]));
-        let report = tokio::task::spawn_blocking(move || run_driver(&args))
-            .await
-            .expect("driver thread");
-        let (a, b) = (page(&report, "a"), page(&report, "b"));
-        print_shares("pml+pml VOD", &[&a, &b]);
-        assert_played(&a, 12.0);
-        assert_played(&b, 12.0);
-        assert!(a.peers_max >= 1 && b.peers_max >= 1, "{a:?} {b:?}");
-        assert!(b.p2p > 0, "the later page got no P2P bytes: {b:?}");
-        assert!(a.uploaded > 0, "the first page uploaded nothing: {a:?}");
-        assert_tracker_relayed(&tracker.metrics_text());
-        tracker.shutdown().await;
-    });
+        ]),
+    );
+    let (a, b) = (page(&report, "a"), page(&report, "b"));
+    print_shares("pml+pml VOD", &[&a, &b]);
+    assert_played(&a, 12.0);
+    assert_played(&b, 12.0);
+    assert!(a.peers_max >= 1 && b.peers_max >= 1, "{a:?} {b:?}");
+    assert!(b.p2p > 0, "the later page got no P2P bytes: {b:?}");
+    assert!(a.uploaded > 0, "the first page uploaded nothing: {a:?}");
+    assert_tracker_relayed(&metrics);
+}
+
+/// Two segswarm pages (hls.js + the wasm package) play one VOD; the second joins 8 s later and
+/// takes part of the video from the first.
+#[test]
+fn browser_segswarm_pages_share_vod() {
+    support::enter_private_network_namespace();
+    check_prerequisites(true);
+    let media = tempfile::tempdir().expect("temporary directory");
+    support::make_vod(media.path(), &vod_spec(40));
+    let (report, metrics) = run_with_tracker(
+        media.path(),
+        strings(&[
+            "--playlist",
+            "/media/index.m3u8",
+            "--page",
+            "segswarm:a:0",
+            "--page",
+            "segswarm:b:8",
+            "--seconds",
+            "24",
+        ]),
+    );
+    let (a, b) = (page(&report, "a"), page(&report, "b"));
+    print_shares("segswarm+segswarm VOD", &[&a, &b]);
+    assert_played(&a, 12.0);
+    assert_played(&b, 12.0);
+    assert!(a.peers_max >= 1 && b.peers_max >= 1, "{a:?} {b:?}");
+    assert!(b.p2p > 0, "the later page got no P2P bytes: {b:?}");
+    assert!(a.uploaded > 0, "the first page uploaded nothing: {a:?}");
+    assert_tracker_relayed(&metrics);
+}
+
+/// Three segswarm pages join a live stream (ffmpeg in real time, 2 s segments, a sliding playlist
+/// of five) 4 s apart. The video advances on every page with no fatal error, and the swarm shares:
+/// some page takes segments from its peers. (Three pages, because by default the engine seeds each
+/// new live segment over HTTP from at least two peers of a swarm, `live_min_seeds`: in a swarm of
+/// two both fetch every segment themselves.)
+#[test]
+fn browser_segswarm_pages_share_live() {
+    support::enter_private_network_namespace();
+    check_prerequisites(true);
+    let media = tempfile::tempdir().expect("temporary directory");
+    let spec = StreamSpec {
+        segment_seconds: 2,
+        ..StreamSpec::default()
+    };
+    let _ffmpeg = support::start_live(media.path(), &spec);
+    assert!(
+        support::wait_for_segments(&media.path().join("index.m3u8"), 3, Duration::from_secs(20)),
+        "ffmpeg wrote no live playlist with three segments within 20 s"
+    );
+    let (report, metrics) = run_with_tracker(
+        media.path(),
+        strings(&[
+            "--playlist",
+            "/media/index.m3u8",
+            "--page",
+            "segswarm:a:0",
+            "--page",
+            "segswarm:b:4",
+            "--page",
+            "segswarm:c:8",
+            "--seconds",
+            "22",
+        ]),
+    );
+    let pages = [page(&report, "a"), page(&report, "b"), page(&report, "c")];
+    print_shares("segswarm live", &pages.iter().collect::<Vec<_>>());
+    for p in &pages {
+        assert_played(p, 10.0);
+        assert!(p.peers_max >= 1, "{p:?}");
+    }
+    let p2p: u64 = pages.iter().map(|p| p.p2p).sum();
+    assert!(
+        p2p > 0,
+        "no page got P2P bytes on the live stream: {pages:?}"
+    );
+    assert_tracker_relayed(&metrics);
+}
+
+/// The mixed swarm: a segswarm page and an unmodified p2p-media-loader v2 page play one VOD in one
+/// swarm (same swarm id and info hash from the same playlist URL) and exchange segments both ways:
+/// each page receives P2P bytes, which only the other page can have sent.
+#[test]
+fn browser_mixed_swarm_segswarm_and_pml_exchange_both_ways() {
+    support::enter_private_network_namespace();
+    check_prerequisites(true);
+    let media = tempfile::tempdir().expect("temporary directory");
+    support::make_vod(media.path(), &vod_spec(40));
+    let (report, metrics) = run_with_tracker(
+        media.path(),
+        strings(&[
+            "--playlist",
+            "/media/index.m3u8",
+            "--page",
+            "segswarm:a:0",
+            "--page",
+            "pml:b:8",
+            "--seconds",
+            "24",
+        ]),
+    );
+    let (a, b) = (page(&report, "a"), page(&report, "b"));
+    print_shares("mixed segswarm+pml VOD", &[&a, &b]);
+    assert_played(&a, 12.0);
+    assert_played(&b, 12.0);
+    assert!(
+        b.p2p > 0,
+        "the p2p-media-loader page got nothing from the segswarm page: {b:?}"
+    );
+    assert!(
+        a.p2p > 0,
+        "the segswarm page got nothing from the p2p-media-loader page: {a:?}"
+    );
+    assert!(a.uploaded > 0 && b.uploaded > 0, "{a:?} {b:?}");
+    assert_tracker_relayed(&metrics);
 }

@@ -5,13 +5,14 @@
 //
 //   node e2e-run.mjs --tracker ws://127.0.0.1:PORT --media DIR --playlist /media/index.m3u8 \
 //        --page pml:a:0 --page pml:b:8 --seconds 30 [--swarm-id ID] [--pkg DIR] \
-//        [--screenshot FILE] [--timeout-ms N]
+//        [--screenshot FILE] [--timeout-ms N] [--core JSON] [--segswarm JSON] [--hls JSON]
 //
 // --page KIND:NAME:START_S opens a page START_S seconds after the first one. KIND is `pml`,
 // `segswarm`, or `url=<address>` for a page served elsewhere (the demo; it must publish
 // `globalThis.__e2e` itself). --media DIR is served (with CORS) at /media/ by this script's own HTTP
 // server, which also serves the test pages; --playlist is an absolute URL or a path on that server.
-// Each page plays --seconds seconds from its start. The report holds each page's last figures and
+// --core, --segswarm and --hls are merged into the p2p-media-loader core config, the segswarm
+// options and the hls.js config of the pages. Each page plays --seconds seconds from its start. The report holds each page's last figures and
 // its one-second timeline; the Rust test asserts on them. Exits 0 when the harness ran (whatever
 // the figures), non-zero when it could not (bundling, browser, page errors) or on timeout. Run it
 // inside a network namespace with only `lo` (the Rust tests do `unshare(CLONE_NEWNET)`).
@@ -27,7 +28,7 @@ import { chromium } from 'playwright-core'
 const here = dirname(fileURLToPath(import.meta.url))
 const repo = resolvePath(here, '..', '..')
 
-const opts = { trackers: [], pages: [], seconds: 30, timeoutMs: 85_000, pkg: join(repo, 'wasm-peer', 'pkg'), core: {} }
+const opts = { trackers: [], pages: [], seconds: 30, timeoutMs: 85_000, pkg: join(repo, 'wasm-peer', 'pkg'), core: {}, segswarm: {}, hls: {} }
 const argv = process.argv.slice(2)
 for (let i = 0; i < argv.length; i++) {
   const a = argv[i]
@@ -50,6 +51,8 @@ for (let i = 0; i < argv.length; i++) {
   else if (a === '--screenshot') opts.screenshot = resolvePath(next())
   else if (a === '--timeout-ms') opts.timeoutMs = Number(next())
   else if (a === '--core') Object.assign(opts.core, JSON.parse(next()))
+  else if (a === '--segswarm') Object.assign(opts.segswarm, JSON.parse(next()))
+  else if (a === '--hls') Object.assign(opts.hls, JSON.parse(next()))
   else usage(`unknown argument ${a}`)
 }
 if (!opts.pages.length || (!opts.playlist && opts.pages.some((p) => !p.kind.startsWith('url=')))) {
@@ -137,7 +140,7 @@ try {
     if (!existsSync(join(opts.pkg, 'package.json'))) throw new Error(`no wasm package at ${opts.pkg} (build it: see wasm-peer/README.md)`)
     bundles['/segswarm.js'] = await bundle('e2e-segswarm-entry.js', 'esm')
   }
-  const pageHtml = (kind) => `<!doctype html><meta charset="utf-8"><title>segswarm e2e ${kind}</title><body></body>` +
+  const pageHtml = (kind) => `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>segswarm e2e ${kind}</title><body></body>` +
     `<script ${kind === 'segswarm' ? 'type="module" ' : ''}src="/${kind}.js"></script>`
 
   server = http.createServer((req, res) => {
@@ -161,6 +164,7 @@ try {
       res.end()
     }
   })
+  server.on('clientError', (_err, socket) => socket.destroy())
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
   const base = `http://127.0.0.1:${server.address().port}`
   report.playlist = opts.playlist && new URL(opts.playlist, base).href
@@ -205,7 +209,7 @@ try {
       entry.page_errors.push(err.message)
       process.stderr.write(`[${spec.name} error] ${err.message}\n`)
     })
-    const options = { playlist: report.playlist, trackers: opts.trackers, swarmId: opts.swarmId, core: opts.core }
+    const options = { playlist: report.playlist, trackers: opts.trackers, swarmId: opts.swarmId, core: opts.core, segswarm: opts.segswarm, hls: opts.hls }
     if (spec.kind.startsWith('url=')) {
       await page.goto(spec.kind.slice(4))
     } else {

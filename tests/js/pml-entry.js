@@ -6,7 +6,7 @@ import { HlsJsP2PEngine } from 'p2p-media-loader-hlsjs'
 
 import { addBytes, createStats, createVideo, followPlayback, note, peerClosed, peerConnected } from './e2e-page.js'
 
-globalThis.startPml = function startPml ({ playlist, trackers, swarmId, core = {} }) {
+globalThis.startPml = function startPml ({ playlist, trackers, swarmId, core = {}, hls: hlsConfig = {} }) {
   const stats = createStats('pml')
   if (!Hls.isSupported()) {
     stats.fatalErrors.push('hls.js: Media Source Extensions not supported')
@@ -14,6 +14,7 @@ globalThis.startPml = function startPml ({ playlist, trackers, swarmId, core = {
   }
   const HlsWithP2P = HlsJsP2PEngine.injectMixin(Hls)
   const hls = new HlsWithP2P({
+    ...hlsConfig,
     p2p: {
       core: {
         announceTrackers: trackers,
