@@ -21,19 +21,27 @@
 //!   (`tracing` warn) and listed in [`SeederStats::problems`] while it lasts.
 //!
 //! The scan ([`Scanner`]) is separate from the network side, so it can be tested on a directory
-//! alone. Each stream's engine runs on its own peer driver.
+//! alone. Each stream's engine runs on its own [`PeerDriver`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
+use std::sync::{Arc, Mutex};
 
-use crate::engine::SegmentInfo;
+use bytes::Bytes;
+use rand::Rng;
+use tokio::sync::watch;
+
+use super::driver::{DriverHandle, DriverSettings, PeerDriver};
+use crate::engine::{EngineConfig, Input, SegmentInfo};
 use crate::hls::{is_master_playlist, parse_media_playlist};
 use crate::integrity::{sha256, ByteRange, SegmentManifest, Sha256Digest};
-use crate::stream::{master_playlist_streams, ShortIdProps, StreamIdentity, StreamType};
+use crate::stream::{
+    generate_peer_id, master_playlist_streams, ShortIdProps, StreamIdentity, StreamType,
+};
+use crate::wire::SegmentId;
 
 /// File name of the integrity manifest written next to the segments.
 pub const MANIFEST_FILE_NAME: &str = "segments-sha256.json";
@@ -632,6 +640,453 @@ pub fn read_segment(seg: &ScannedSegment) -> Result<Bytes, String> {
         return Err("changed since it was checked".into());
     }
     Ok(Bytes::from(data))
+}
+
+/// Settings of a [`Seeder`].
+#[derive(Debug, Clone)]
+pub struct SeederConfig {
+    /// The directory to seed, or the playlist file players load (see [`find_entry`]).
+    pub path: PathBuf,
+    /// The URL players load the entry playlist from; swarm ids derive from it (query dropped)
+    /// unless [`SeederConfig::swarm_id`] is set. Required.
+    pub public_url: String,
+    /// An explicit swarm id (p2p-media-loader's `swarmId`) the site also gives its players.
+    /// Default none.
+    pub swarm_id: Option<String>,
+    /// WebSocket tracker URLs. Required (at least one).
+    pub tracker_urls: Vec<String>,
+    /// How often the directory is scanned for new segments and playlist changes. Default 1 s.
+    pub rescan_interval: Duration,
+    /// Write `segments-sha256.json` next to the segments. Default true.
+    pub write_manifest: bool,
+    /// Scan limits: largest segment (default 64 MiB) and playlist (4 MiB), settle time for files
+    /// of unchecked formats (1 s).
+    pub scan: ScanSettings,
+    /// Most peer connections per stream. Default 50.
+    pub max_peers: usize,
+    /// Upload budget per stream, bytes/s; `None` = unlimited. Default `None`.
+    pub upload_rate: Option<u64>,
+    /// Peers served at once per stream (more requests get `SegmentAbsent` and go elsewhere).
+    /// Default 4.
+    pub max_concurrent_uploads: usize,
+    /// Segment memory per stream, bytes (older segments leave first). Default 512 MiB.
+    pub store_max_bytes: u64,
+    /// Tracker, WebRTC and HTTP settings of the peer drivers.
+    pub driver: DriverSettings,
+    /// Test only: flip bytes in every segment handed to peers (the manifest keeps the true
+    /// hashes), so viewers' integrity checks can be exercised. Default false.
+    pub corrupt_uploads: bool,
+}
+
+impl SeederConfig {
+    /// Defaults for seeding `path`, loaded by players from `public_url`, through `tracker_urls`.
+    pub fn new(
+        path: impl Into<PathBuf>,
+        public_url: impl Into<String>,
+        tracker_urls: Vec<String>,
+    ) -> Self {
+        Self {
+            path: path.into(),
+            public_url: public_url.into(),
+            swarm_id: None,
+            tracker_urls,
+            rescan_interval: Duration::from_secs(1),
+            write_manifest: true,
+            scan: ScanSettings::default(),
+            max_peers: 50,
+            upload_rate: None,
+            max_concurrent_uploads: 4,
+            store_max_bytes: 512 * 1024 * 1024,
+            driver: DriverSettings::new(Vec::new()),
+            corrupt_uploads: false,
+        }
+    }
+}
+
+/// Statistics of one seeded stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamStats {
+    /// Its media playlist, relative to the seeded directory.
+    pub playlist: String,
+    /// p2p-media-loader stream swarm id.
+    pub stream_swarm_id: String,
+    /// Tracker info hash (20 ASCII characters).
+    pub info_hash: String,
+    /// Live or VOD.
+    pub live: bool,
+    /// Segments held and announced.
+    pub segments: usize,
+    /// Their bytes.
+    pub segment_bytes: u64,
+    /// Segments listed but skipped (broken, missing, half-written) in the last scan.
+    pub skipped: usize,
+    /// Bytes sent to peers.
+    pub uploaded_bytes: u64,
+    /// Peers with an open data channel now.
+    pub peers: usize,
+    /// Peers connected since the start.
+    pub peers_connected_total: u64,
+}
+
+/// Statistics of a [`Seeder`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SeederStats {
+    /// One entry per stream, in playlist order.
+    pub streams: Vec<StreamStats>,
+    /// Problems found by the last scan.
+    pub problems: Vec<String>,
+    /// Scans done.
+    pub scans: u64,
+    /// Manifest files written (counting rewrites).
+    pub manifests_written: u64,
+}
+
+impl SeederStats {
+    /// Bytes sent to peers, all streams.
+    pub fn uploaded_bytes(&self) -> u64 {
+        self.streams.iter().map(|s| s.uploaded_bytes).sum()
+    }
+}
+
+/// A running seeder. See the module documentation.
+#[derive(Debug)]
+pub struct Seeder {
+    stats: Arc<Mutex<SeederStats>>,
+    stop: watch::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    root_url: String,
+    entry: Entry,
+}
+
+struct StreamState {
+    driver: DriverHandle,
+    playlist_path: String,
+    identity: StreamIdentity,
+    live: bool,
+    added: BTreeMap<SegmentId, u64>,
+    playlist: Vec<SegmentInfo>,
+    skipped: usize,
+}
+
+impl Seeder {
+    /// Finds the entry playlist, scans once (problems are reported, not fatal: a live directory may
+    /// still be empty) and starts seeding. Must run inside a tokio runtime.
+    pub async fn start(config: SeederConfig) -> Result<Self, SeederError> {
+        if config.tracker_urls.is_empty() {
+            return Err(SeederError::Driver("no tracker URL".into()));
+        }
+        let path = config.path.clone();
+        let entry = tokio::task::spawn_blocking(move || find_entry(&path))
+            .await
+            .map_err(|e| SeederError::Driver(e.to_string()))??;
+        let scanner = Scanner::new(
+            entry.clone(),
+            &config.public_url,
+            config.swarm_id.clone(),
+            config.scan.clone(),
+        )?;
+        let root_url = scanner.root_url().to_owned();
+        let stats = Arc::new(Mutex::new(SeederStats::default()));
+        let (stop, stop_rx) = watch::channel(false);
+        tracing::info!(
+            dir = %entry.root.display(),
+            playlist = %entry.playlist,
+            public_url = %config.public_url,
+            "seeding"
+        );
+        let task = tokio::spawn(run(config, scanner, stats.clone(), stop_rx));
+        Ok(Self {
+            stats,
+            stop,
+            task: Some(task),
+            root_url,
+            entry,
+        })
+    }
+
+    /// The statistics now.
+    pub fn stats(&self) -> SeederStats {
+        self.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// The directory and entry playlist seeded.
+    pub fn entry(&self) -> &Entry {
+        &self.entry
+    }
+
+    /// The URL of the seeded directory as players see it (ends with `/`).
+    pub fn root_url(&self) -> &str {
+        &self.root_url
+    }
+
+    /// Leaves every swarm (announces `stopped`, closes peers) and returns the final statistics.
+    pub async fn shutdown(mut self) -> SeederStats {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        self.stats()
+    }
+}
+
+impl Drop for Seeder {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+fn spawn_stream(
+    config: &SeederConfig,
+    root_url: &str,
+    identity: &StreamIdentity,
+    live: bool,
+) -> Result<DriverHandle, String> {
+    let mut rng = rand::rng();
+    let mut peer_id = [0u8; 20];
+    peer_id.copy_from_slice(&generate_peer_id(&mut rng).as_bytes()[..20]);
+    let mut engine =
+        EngineConfig::new(peer_id, identity.info_hash, live, vec![root_url.to_owned()]);
+    engine.max_peers = config.max_peers;
+    engine.upload_rate = config.upload_rate;
+    engine.max_concurrent_uploads = config.max_concurrent_uploads.max(1);
+    engine.store_max_bytes = config.store_max_bytes;
+    engine.seed = rng.random();
+    let mut driver = config.driver.clone();
+    driver.tracker_urls = config.tracker_urls.clone();
+    PeerDriver::spawn(engine, driver).map_err(|e| e.to_string())
+}
+
+fn corrupt(data: Bytes) -> Bytes {
+    let mut v = data.to_vec();
+    for b in v.iter_mut().skip(200).step_by(997) {
+        *b ^= 0x5a;
+    }
+    Bytes::from(v)
+}
+
+/// Writes `manifest` to `dir/segments-sha256.json` if its text differs from what is there
+/// (through a temporary file and a rename, so readers never see half a manifest).
+fn write_manifest(dir: &Path, manifest: &SegmentManifest) -> std::io::Result<bool> {
+    let path = dir.join(MANIFEST_FILE_NAME);
+    let text = manifest.to_json();
+    if std::fs::read_to_string(&path).is_ok_and(|old| old == text) {
+        return Ok(false);
+    }
+    let tmp = dir.join(format!(".{MANIFEST_FILE_NAME}.tmp"));
+    std::fs::write(&tmp, text.as_bytes())?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(true)
+}
+
+async fn run(
+    config: SeederConfig,
+    mut scanner: Scanner,
+    stats: Arc<Mutex<SeederStats>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let root_url = scanner.root_url().to_owned();
+    let mut streams: BTreeMap<String, StreamState> = BTreeMap::new();
+    let mut reported: BTreeSet<String> = BTreeSet::new();
+    let mut manifests_written = 0u64;
+    let mut scans = 0u64;
+    let mut last_order: Vec<String> = Vec::new();
+    loop {
+        // Scanning reads and hashes files: off the async threads.
+        let (back, scan) = match tokio::task::spawn_blocking(move || {
+            let scan = scanner.scan(SystemTime::now());
+            (scanner, scan)
+        })
+        .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!("seeder scan task failed: {e}");
+                break;
+            }
+        };
+        scanner = back;
+        scans += 1;
+        // Each problem is logged when it appears, once.
+        let now_problems: BTreeSet<String> = scan.problems.iter().cloned().collect();
+        for p in now_problems.difference(&reported) {
+            tracing::warn!("seeder: {p}");
+        }
+        reported = now_problems;
+
+        let mut order = Vec::new();
+        for st in &scan.streams {
+            let key = st.identity.stream_swarm_id.clone();
+            order.push(key.clone());
+            let Some(media) = &st.media else { continue };
+            // A stream that turns from live to VOD (or back) changes its segment ids: start over.
+            if streams.get(&key).is_some_and(|s| s.live != media.live) {
+                if let Some(old) = streams.remove(&key) {
+                    old.driver.shutdown().await;
+                }
+            }
+            if !streams.contains_key(&key) {
+                match spawn_stream(&config, &root_url, &st.identity, media.live) {
+                    Ok(driver) => {
+                        tracing::info!(
+                            playlist = %st.playlist,
+                            swarm = %st.identity.stream_swarm_id,
+                            info_hash = %st.identity.info_hash_str(),
+                            live = media.live,
+                            "joined swarm"
+                        );
+                        streams.insert(
+                            key.clone(),
+                            StreamState {
+                                driver,
+                                playlist_path: st.playlist.clone(),
+                                identity: st.identity.clone(),
+                                live: media.live,
+                                added: BTreeMap::new(),
+                                playlist: Vec::new(),
+                                skipped: 0,
+                            },
+                        );
+                    }
+                    Err(e) => {
+                        tracing::error!(playlist = %st.playlist, "cannot start the peer driver: {e}");
+                        continue;
+                    }
+                }
+            }
+            let Some(state) = streams.get_mut(&key) else {
+                continue;
+            };
+            state.skipped = media.skipped;
+            let infos: Vec<SegmentInfo> = media.segments.iter().map(|s| s.info.clone()).collect();
+            if infos != state.playlist {
+                let _ = state.driver.input(Input::Playlist(infos.clone()));
+                state.playlist = infos;
+            }
+            for seg in &media.segments {
+                if state.added.contains_key(&seg.info.id) {
+                    continue;
+                }
+                let s = seg.clone();
+                let read = tokio::task::spawn_blocking(move || read_segment(&s)).await;
+                match read {
+                    Ok(Ok(data)) => {
+                        let len = data.len() as u64;
+                        let data = if config.corrupt_uploads {
+                            corrupt(data)
+                        } else {
+                            data
+                        };
+                        let _ = state.driver.input(Input::AddSegment {
+                            id: seg.info.id,
+                            data,
+                        });
+                        state.added.insert(seg.info.id, len);
+                    }
+                    Ok(Err(e)) => tracing::warn!(segment = %seg.info.path, "seeder: {e}, skipped"),
+                    Err(e) => tracing::warn!("seeder read task failed: {e}"),
+                }
+            }
+            // Forget segments that left a live window (the engine's store ages them out).
+            let window: BTreeSet<SegmentId> = media.segments.iter().map(|s| s.info.id).collect();
+            state.added.retain(|id, _| window.contains(id));
+        }
+        // Streams gone from a readable entry playlist: leave their swarms.
+        if !scan.streams.is_empty() {
+            let gone: Vec<String> = streams
+                .keys()
+                .filter(|k| !order.contains(k))
+                .cloned()
+                .collect();
+            for k in gone {
+                if let Some(s) = streams.remove(&k) {
+                    tracing::info!(swarm = %k, "stream left the playlist; leaving its swarm");
+                    s.driver.shutdown().await;
+                }
+            }
+        }
+        if config.write_manifest {
+            let manifests = scan.manifests();
+            let written = tokio::task::spawn_blocking(move || {
+                let mut n = 0;
+                for (dir, m) in &manifests {
+                    match write_manifest(dir, m) {
+                        Ok(true) => n += 1,
+                        Ok(false) => {}
+                        Err(e) => tracing::warn!(dir = %dir.display(), "cannot write {MANIFEST_FILE_NAME}: {e}"),
+                    }
+                }
+                n
+            })
+            .await
+            .unwrap_or(0);
+            manifests_written += written;
+        }
+        for s in streams.values_mut() {
+            // Peer events are not needed here; keep the queue empty.
+            while s.driver.try_event().is_some() {}
+        }
+        let snapshot = snapshot(&order, &streams, &scan.problems, scans, manifests_written).await;
+        if let Ok(mut s) = stats.lock() {
+            *s = snapshot;
+        }
+        last_order = order;
+        tokio::select! {
+            _ = tokio::time::sleep(config.rescan_interval) => {}
+            _ = stop.changed() => break,
+        }
+        if *stop.borrow() {
+            break;
+        }
+    }
+    // Final statistics, then a graceful stop: every swarm at once.
+    let order: Vec<String> = last_order;
+    let final_stats = {
+        let problems = stats.lock().map(|s| s.problems.clone()).unwrap_or_default();
+        snapshot(&order, &streams, &problems, scans, manifests_written).await
+    };
+    if let Ok(mut s) = stats.lock() {
+        *s = final_stats;
+    }
+    let mut handles = Vec::new();
+    for (_, s) in std::mem::take(&mut streams) {
+        handles.push(tokio::spawn(async move { s.driver.shutdown().await }));
+    }
+    for h in handles {
+        let _ = h.await;
+    }
+    tracing::info!("seeder stopped");
+}
+
+async fn snapshot(
+    order: &[String],
+    streams: &BTreeMap<String, StreamState>,
+    problems: &[String],
+    scans: u64,
+    manifests_written: u64,
+) -> SeederStats {
+    let mut out = Vec::new();
+    for key in order {
+        let Some(s) = streams.get(key) else { continue };
+        let ds = s.driver.stats().await.unwrap_or_default();
+        out.push(StreamStats {
+            playlist: s.playlist_path.clone(),
+            stream_swarm_id: s.identity.stream_swarm_id.clone(),
+            info_hash: s.identity.info_hash_str().to_owned(),
+            live: s.live,
+            segments: s.added.len(),
+            segment_bytes: s.added.values().sum(),
+            skipped: s.skipped,
+            uploaded_bytes: ds.engine.uploaded_bytes,
+            peers: ds.peers_connected,
+            peers_connected_total: ds.engine.peers_connected,
+        });
+    }
+    SeederStats {
+        streams: out,
+        problems: problems.to_vec(),
+        scans,
+        manifests_written,
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,418 @@
+//! The seeder (`native::seeder`) with real parts, in a private network namespace: segswarm-tracker
+//! on loopback, the HTTP origin (`native::origin`), the seeder over real WebRTC, and a viewer made
+//! of a bare `PeerDriver` that asks for every segment and checks what it gets.
+//!
+//! The test media are synthetic MPEG-TS files (whole 188-byte packets), so the tests need no
+//! ffmpeg; the root package's `seed_play` tests use real ffmpeg streams.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use segswarm_core::engine::{DeliverySource, EngineConfig, Input};
+use segswarm_core::hls::parse_media_playlist;
+use segswarm_core::integrity::SegmentManifest;
+use segswarm_core::native::driver::{DriverEvent, DriverSettings, PeerDriver};
+use segswarm_core::native::origin::{Origin, OriginConfig};
+use segswarm_core::native::rtc::RtcSettings;
+use segswarm_core::native::seeder::{Seeder, SeederConfig, SeederStats, MANIFEST_FILE_NAME};
+use segswarm_core::stream::generate_peer_id;
+use segswarm_tracker::config::Config;
+use segswarm_tracker::server::Server;
+
+fn enter_private_netns() {
+    // SAFETY: unshare only changes this thread's namespace membership.
+    let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+    assert_eq!(
+        rc,
+        0,
+        "unshare(CLONE_NEWNET) failed ({}): this test needs CAP_SYS_ADMIN",
+        std::io::Error::last_os_error()
+    );
+    let status = Command::new("ip")
+        .args(["link", "set", "lo", "up"])
+        .status()
+        .expect("run `ip link set lo up` (iproute2)");
+    assert!(status.success(), "`ip link set lo up` failed: {status}");
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+fn loopback_rtc() -> RtcSettings {
+    RtcSettings {
+        udp_addrs: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
+        include_loopback_candidates: true,
+        ..RtcSettings::default()
+    }
+}
+
+/// An MPEG-TS-shaped segment: `packets` whole packets, contents depending on `seed`.
+fn ts_segment(packets: usize, seed: u32) -> Vec<u8> {
+    let mut v: Vec<u8> = (0..packets * 188)
+        .map(|i| ((i as u32).wrapping_mul(2_654_435_761) ^ seed).rotate_right(11) as u8)
+        .collect();
+    for p in v.chunks_mut(188) {
+        p[0] = 0x47;
+    }
+    v
+}
+
+fn media_playlist(seq: u64, names: &[String], ended: bool) -> String {
+    let mut s = format!(
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:{seq}\n"
+    );
+    for n in names {
+        s.push_str(&format!("#EXTINF:2.000000,\n{n}\n"));
+    }
+    if ended {
+        s.push_str("#EXT-X-ENDLIST\n");
+    }
+    s
+}
+
+/// Writes a VOD of `count` segments into `dir`; returns the segments' bytes by name.
+fn write_vod(dir: &Path, count: usize, packets: usize) -> BTreeMap<String, Vec<u8>> {
+    let mut segs = BTreeMap::new();
+    let mut names = Vec::new();
+    for i in 0..count {
+        let name = format!("seg{i:03}.ts");
+        let data = ts_segment(packets, i as u32 + 1);
+        std::fs::write(dir.join(&name), &data).unwrap();
+        segs.insert(name.clone(), data);
+        names.push(name);
+    }
+    std::fs::write(dir.join("index.m3u8"), media_playlist(0, &names, true)).unwrap();
+    segs
+}
+
+async fn start_tracker() -> (segswarm_tracker::server::RunningServer, String) {
+    let mut config = Config::default();
+    config.server.listen = vec!["127.0.0.1:0".parse().unwrap()];
+    config.server.workers = 1;
+    let server = Server::start(config).await.expect("tracker");
+    let url = format!("ws://{}", server.local_addrs()[0]);
+    (server, url)
+}
+
+async fn wait_for<F: FnMut(&SeederStats) -> bool>(
+    seeder: &Seeder,
+    timeout: Duration,
+    mut ok: F,
+) -> SeederStats {
+    let end = Instant::now() + timeout;
+    loop {
+        let s = seeder.stats();
+        if ok(&s) || Instant::now() > end {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+struct ViewerResult {
+    delivered: BTreeMap<i64, (Bytes, DeliverySource)>,
+    stats: segswarm_core::engine::Stats,
+}
+
+/// A bare viewer: one driver on the seeder's swarm that wants every segment of the VOD. The
+/// playhead is put 30 s before the first segment, so nothing is urgent and peers are preferred.
+async fn view(
+    origin: &Origin,
+    tracker: &str,
+    seeder: &SeederStats,
+    timeout: Duration,
+) -> ViewerResult {
+    let base = origin.base_url();
+    let http = reqwest_get(&format!("{base}index.m3u8")).await;
+    let playlist = parse_media_playlist(std::str::from_utf8(&http).unwrap()).unwrap();
+    let manifest =
+        SegmentManifest::from_json(&reqwest_get(&format!("{base}{MANIFEST_FILE_NAME}")).await)
+            .expect("the seeder's manifest, served by the origin");
+    let mut info_hash = [0u8; 20];
+    info_hash.copy_from_slice(seeder.streams[0].info_hash.as_bytes());
+    let mut peer_id = [0u8; 20];
+    peer_id.copy_from_slice(generate_peer_id(&mut rand::rng()).as_bytes());
+    let config = EngineConfig::new(peer_id, info_hash, false, vec![base.clone()]);
+    let mut settings = DriverSettings::new(vec![tracker.to_owned()]);
+    settings.rtc = loopback_rtc();
+    let mut driver = PeerDriver::spawn(config, settings).expect("viewer driver");
+    driver
+        .input(Input::Playlist(playlist.segment_infos()))
+        .unwrap();
+    driver.input(Input::Manifest(manifest)).unwrap();
+    // Wait for the seeder's data channel, so peers are an option from the start.
+    let end = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < end {
+        match tokio::time::timeout(Duration::from_millis(200), driver.next_event()).await {
+            Ok(Some(DriverEvent::PeerConnected(_))) => break,
+            _ => continue,
+        }
+    }
+    driver.input(Input::Playback(-30.0)).unwrap();
+    for s in &playlist.segments {
+        driver.input(Input::WantSegment(s.id)).unwrap();
+    }
+    let mut delivered = BTreeMap::new();
+    let end = Instant::now() + timeout;
+    while delivered.len() < playlist.segments.len() && Instant::now() < end {
+        match tokio::time::timeout(Duration::from_millis(200), driver.next_event()).await {
+            Ok(Some(DriverEvent::SegmentReady {
+                segment,
+                data,
+                source,
+            })) => {
+                delivered.insert(segment, (data, source));
+            }
+            Ok(Some(DriverEvent::SegmentFailed { segment, reason })) => {
+                panic!("segment {segment} failed: {reason}")
+            }
+            _ => {}
+        }
+    }
+    let stats = driver.stats().await.unwrap().engine;
+    driver.shutdown().await;
+    ViewerResult { delivered, stats }
+}
+
+async fn reqwest_get(url: &str) -> Bytes {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let r = reqwest::get(url).await.expect("GET");
+    assert!(r.status().is_success(), "{url}: {}", r.status());
+    r.bytes().await.unwrap()
+}
+
+fn seeder_config(dir: &Path, origin: &Origin, tracker: &str) -> SeederConfig {
+    let mut c = SeederConfig::new(
+        dir,
+        format!("{}index.m3u8", origin.base_url()),
+        vec![tracker.to_owned()],
+    );
+    c.driver.rtc = loopback_rtc();
+    c.rescan_interval = Duration::from_millis(200);
+    c
+}
+
+#[test]
+fn seeder_serves_a_vod_to_a_viewer_over_webrtc() {
+    enter_private_netns();
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let files = write_vod(dir.path(), 6, 1000);
+        let (tracker, url) = start_tracker().await;
+        let origin = Origin::start(OriginConfig::new(
+            dir.path(),
+            "127.0.0.1:0".parse().unwrap(),
+        ))
+        .await
+        .unwrap();
+        let seeder = Seeder::start(seeder_config(dir.path(), &origin, &url))
+            .await
+            .unwrap();
+        let stats = wait_for(&seeder, Duration::from_secs(10), |s| {
+            s.streams.first().is_some_and(|s| s.segments == 6)
+        })
+        .await;
+        assert_eq!(stats.streams.len(), 1, "{stats:?}");
+        assert!(stats.problems.is_empty(), "{:?}", stats.problems);
+        assert_eq!(stats.streams[0].segment_bytes, 6 * 1000 * 188);
+        // The manifest is on disk, next to the segments.
+        let manifest = SegmentManifest::from_json(
+            &std::fs::read(dir.path().join(MANIFEST_FILE_NAME)).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(manifest.len(), 6);
+
+        let http_before = origin.stats().body_bytes;
+        let result = view(&origin, &url, &stats, Duration::from_secs(30)).await;
+        assert_eq!(result.delivered.len(), 6, "every segment delivered");
+        for (i, (name, data)) in files.iter().enumerate() {
+            let (got, _) = &result.delivered[&(i as i64)];
+            assert_eq!(got.as_ref(), data.as_slice(), "segment {name} intact");
+        }
+        let from_peer = result
+            .delivered
+            .values()
+            .filter(|(_, s)| *s == DeliverySource::Peer)
+            .count();
+        assert!(
+            from_peer >= 5,
+            "segments from the seeder: {from_peer} of 6 ({:?})",
+            result.stats
+        );
+        let segment_http = origin.stats().body_bytes - http_before;
+        assert!(
+            segment_http < 2 * 188_000,
+            "origin carried {segment_http} bytes of segments"
+        );
+        let after = wait_for(&seeder, Duration::from_secs(5), |s| {
+            s.uploaded_bytes() >= 5 * 188_000
+        })
+        .await;
+        assert!(after.uploaded_bytes() >= 5 * 188_000, "{after:?}");
+        assert_eq!(result.stats.peers_banned, 0);
+
+        let last = seeder.shutdown().await;
+        assert!(last.streams[0].peers_connected_total >= 1);
+        origin.shutdown().await;
+        tracker.shutdown().await;
+    });
+}
+
+#[test]
+fn corrupting_seeder_is_banned_and_segments_come_over_http() {
+    enter_private_netns();
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let files = write_vod(dir.path(), 4, 800);
+        let (tracker, url) = start_tracker().await;
+        let origin = Origin::start(OriginConfig::new(
+            dir.path(),
+            "127.0.0.1:0".parse().unwrap(),
+        ))
+        .await
+        .unwrap();
+        let mut config = seeder_config(dir.path(), &origin, &url);
+        config.corrupt_uploads = true;
+        let seeder = Seeder::start(config).await.unwrap();
+        let stats = wait_for(&seeder, Duration::from_secs(10), |s| {
+            s.streams.first().is_some_and(|s| s.segments == 4)
+        })
+        .await;
+        let result = view(&origin, &url, &stats, Duration::from_secs(30)).await;
+        assert_eq!(
+            result.delivered.len(),
+            4,
+            "every segment delivered: {:?}",
+            result.stats
+        );
+        for (i, data) in files.values().enumerate() {
+            let (got, source) = &result.delivered[&(i as i64)];
+            assert_eq!(got.as_ref(), data.as_slice(), "segment {i} is the true one");
+            assert_eq!(*source, DeliverySource::Http, "segment {i} came over HTTP");
+        }
+        assert!(result.stats.hash_mismatches >= 1, "{:?}", result.stats);
+        assert_eq!(result.stats.peers_banned, 1, "{:?}", result.stats);
+        seeder.shutdown().await;
+        origin.shutdown().await;
+        tracker.shutdown().await;
+    });
+}
+
+#[test]
+fn live_directory_is_followed_and_manifest_tracks_the_window() {
+    enter_private_netns();
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let (tracker, url) = start_tracker().await;
+        let origin = Origin::start(OriginConfig::new(
+            dir.path(),
+            "127.0.0.1:0".parse().unwrap(),
+        ))
+        .await
+        .unwrap();
+        // Nothing written yet: the seeder starts anyway and waits for the playlist.
+        let mut config = seeder_config(&dir.path().join("index.m3u8"), &origin, &url);
+        config.rescan_interval = Duration::from_millis(100);
+        let seeder = Seeder::start(config).await.unwrap();
+        let s = wait_for(&seeder, Duration::from_secs(2), |s| !s.problems.is_empty()).await;
+        assert!(s.problems[0].contains("index.m3u8"), "{:?}", s.problems);
+
+        // A packager writing 0.3-second "segments" into a window of three, deleting old ones.
+        let window = 3u64;
+        for seq in 0..8u64 {
+            let name = format!("live{seq}.ts");
+            std::fs::write(dir.path().join(&name), ts_segment(50, seq as u32)).unwrap();
+            let first = (seq + 1).saturating_sub(window);
+            if first > 0 {
+                let _ = std::fs::remove_file(dir.path().join(format!("live{}.ts", first - 1)));
+            }
+            let names: Vec<String> = (first..=seq).map(|i| format!("live{i}.ts")).collect();
+            let tmp = dir.path().join("index.m3u8.tmp");
+            std::fs::write(&tmp, media_playlist(first, &names, false)).unwrap();
+            std::fs::rename(&tmp, dir.path().join("index.m3u8")).unwrap();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let s = wait_for(&seeder, Duration::from_secs(3), |s| {
+            s.streams
+                .first()
+                .is_some_and(|st| st.segments == 3 && st.live)
+        })
+        .await;
+        assert!(s.problems.is_empty(), "{:?}", s.problems);
+        let st = &s.streams[0];
+        assert!(st.live);
+        assert_eq!(st.segments, 3, "{s:?}");
+        let manifest = std::fs::read_to_string(dir.path().join(MANIFEST_FILE_NAME)).unwrap();
+        let m = SegmentManifest::from_json(manifest.as_bytes()).unwrap();
+        assert_eq!(m.len(), 3, "{manifest}");
+        for seq in 5..8 {
+            assert!(manifest.contains(&format!("live{seq}.ts")), "{manifest}");
+        }
+        assert!(
+            s.manifests_written >= 5,
+            "rewritten as the window slid: {}",
+            s.manifests_written
+        );
+
+        // A half-written segment appears in the playlist: reported and skipped.
+        let mut cut = ts_segment(50, 99);
+        cut.truncate(3000);
+        std::fs::write(dir.path().join("live8.ts"), &cut).unwrap();
+        let names: Vec<String> = (6..=8).map(|i| format!("live{i}.ts")).collect();
+        std::fs::write(
+            dir.path().join("index.m3u8"),
+            media_playlist(6, &names, false),
+        )
+        .unwrap();
+        let s = wait_for(&seeder, Duration::from_secs(3), |s| !s.problems.is_empty()).await;
+        assert!(
+            s.problems
+                .iter()
+                .any(|p| p.contains("live8.ts") && p.contains("half-written")),
+            "{:?}",
+            s.problems
+        );
+        assert_eq!(s.streams[0].skipped, 1);
+        let manifest = std::fs::read_to_string(dir.path().join(MANIFEST_FILE_NAME)).unwrap();
+        assert!(
+            !manifest.contains("live8.ts"),
+            "never vouched for: {manifest}"
+        );
+        // Completed: taken.
+        std::fs::write(dir.path().join("live8.ts"), ts_segment(50, 99)).unwrap();
+        let s = wait_for(&seeder, Duration::from_secs(3), |s| s.problems.is_empty()).await;
+        assert!(s.problems.is_empty(), "{:?}", s.problems);
+        assert!(std::fs::read_to_string(dir.path().join(MANIFEST_FILE_NAME))
+            .unwrap()
+            .contains("live8.ts"));
+
+        // Graceful stop: the swarm empties on the tracker.
+        let swarm_gauge = |t: &segswarm_tracker::server::RunningServer| {
+            t.metrics_text()
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix("segswarm_swarms ")
+                        .map(|v| v.trim().parse::<f64>().unwrap_or(-1.0))
+                })
+                .unwrap_or(-1.0)
+        };
+        assert_eq!(swarm_gauge(&tracker), 1.0);
+        seeder.shutdown().await;
+        let end = Instant::now() + Duration::from_secs(5);
+        while swarm_gauge(&tracker) != 0.0 && Instant::now() < end {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(swarm_gauge(&tracker), 0.0, "the seeder left its swarm");
+        origin.shutdown().await;
+        tracker.shutdown().await;
+    });
+}
