@@ -1,5 +1,6 @@
 //! The `segswarm` command line.
 
+mod seed;
 mod simulate;
 
 use clap::{Parser, Subcommand};
@@ -16,10 +17,13 @@ struct Cli {
 enum Command {
     /// Simulate a swarm of viewers (deterministic for a given seed) and report offload and stalls.
     Simulate(simulate::SimulateArgs),
+    /// Seed an HLS directory to its swarms (one per stream); with --http, also serve it as the origin.
+    Seed(seed::SeedArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Simulate(args) => simulate::run_command(args),
+        Command::Seed(args) => seed::run_command(args),
     }
 }

@@ -1,0 +1,255 @@
+//! `segswarm seed`: join the swarms of an HLS directory's streams as a peer holding every segment;
+//! with `--http`, also serve the directory as the HTTP origin.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use segswarm::core::native::origin::{Origin, OriginConfig};
+use segswarm::core::native::seeder::{find_entry, Seeder, SeederConfig, SeederStats};
+use serde_json::json;
+
+#[derive(clap::Args, Debug)]
+pub struct SeedArgs {
+    /// WebSocket tracker URL (`ws://` or `wss://`); repeat for several trackers.
+    #[arg(long = "tracker", required = true)]
+    trackers: Vec<String>,
+    /// Also serve DIR over HTTP on this address: the origin (Range, CORS, HLS content types).
+    #[arg(long)]
+    http: Option<SocketAddr>,
+    /// The URL players load the playlist from; swarm ids derive from it. Default: the --http
+    /// address and the playlist's name.
+    #[arg(long)]
+    public_url: Option<String>,
+    /// Explicit swarm id (p2p-media-loader `swarmId`), when the site gives its players one.
+    #[arg(long)]
+    swarm_id: Option<String>,
+    /// Most peer connections per stream.
+    #[arg(long, default_value_t = 50)]
+    max_peers: usize,
+    /// Upload cap per stream, bytes per second (0 = unlimited).
+    #[arg(long, default_value_t = 0)]
+    upload_rate: u64,
+    /// Peers served at once per stream.
+    #[arg(long, default_value_t = 4)]
+    max_uploads: usize,
+    /// Directory rescan interval, milliseconds (live streams).
+    #[arg(long, default_value_t = 1000)]
+    rescan_ms: u64,
+    /// Do not write segments-sha256.json next to the segments.
+    #[arg(long)]
+    no_manifest: bool,
+    /// Print statistics every S seconds (0: only at the end).
+    #[arg(long, default_value_t = 5)]
+    stats_every: u64,
+    /// Print statistics as JSON lines (the last line is the final statistics).
+    #[arg(long)]
+    json: bool,
+    /// Stop after S seconds (0: run until SIGINT or SIGTERM).
+    #[arg(long, default_value_t = 0)]
+    seconds: u64,
+    /// Local UDP address for WebRTC; repeat for several (default 0.0.0.0:0: every non-loopback
+    /// interface).
+    #[arg(long = "udp")]
+    udp: Vec<SocketAddr>,
+    /// Offer loopback addresses as WebRTC candidates (single-host setups, tests; with
+    /// `--udp 127.0.0.1:0` on a host without other interfaces).
+    #[arg(long)]
+    loopback_candidates: bool,
+    /// Test only: corrupt the segment bytes sent to peers (the manifest keeps the true hashes).
+    #[arg(long, hide = true)]
+    test_corrupt_uploads: bool,
+    /// The HLS directory, or the playlist file players load.
+    dir: PathBuf,
+}
+
+fn stats_json(stats: &SeederStats, origin: Option<&Origin>, elapsed: f64) -> serde_json::Value {
+    let streams: Vec<_> = stats
+        .streams
+        .iter()
+        .map(|s| {
+            json!({
+                "playlist": s.playlist,
+                "stream_swarm_id": s.stream_swarm_id,
+                "info_hash": s.info_hash,
+                "live": s.live,
+                "segments": s.segments,
+                "segment_bytes": s.segment_bytes,
+                "skipped": s.skipped,
+                "uploaded_bytes": s.uploaded_bytes,
+                "peers": s.peers,
+                "peers_connected_total": s.peers_connected_total,
+            })
+        })
+        .collect();
+    let origin = origin.map(|o| {
+        let s = o.stats();
+        json!({"requests": s.requests, "body_bytes": s.body_bytes})
+    });
+    json!({
+        "elapsed_s": (elapsed * 10.0).round() / 10.0,
+        "uploaded_bytes": stats.uploaded_bytes(),
+        "peers": stats.streams.iter().map(|s| s.peers).sum::<usize>(),
+        "streams": streams,
+        "problems": stats.problems,
+        "origin": origin,
+    })
+}
+
+fn print_stats(args: &SeedArgs, stats: &SeederStats, origin: Option<&Origin>, elapsed: f64) {
+    if args.json {
+        println!("{}", stats_json(stats, origin, elapsed));
+        return;
+    }
+    let segments: usize = stats.streams.iter().map(|s| s.segments).sum();
+    let peers: usize = stats.streams.iter().map(|s| s.peers).sum();
+    let mut line = format!(
+        "{elapsed:7.1}s  streams {}  segments {segments}  peers {peers}  uploaded {:.2} MB",
+        stats.streams.len(),
+        stats.uploaded_bytes() as f64 / 1e6
+    );
+    if let Some(o) = origin {
+        line.push_str(&format!(
+            "  origin {:.2} MB in {} requests",
+            o.stats().body_bytes as f64 / 1e6,
+            o.stats().requests
+        ));
+    }
+    if !stats.problems.is_empty() {
+        line.push_str(&format!("  problems {}", stats.problems.len()));
+    }
+    println!("{line}");
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn run(args: SeedArgs) -> anyhow::Result<()> {
+    let entry = find_entry(&args.dir).with_context(|| format!("seeding {}", args.dir.display()))?;
+    let origin = match args.http {
+        Some(addr) => Some(
+            Origin::start(OriginConfig::new(&entry.root, addr))
+                .await
+                .context("starting the HTTP origin")?,
+        ),
+        None => None,
+    };
+    let public_url = match (&args.public_url, &origin) {
+        (Some(u), _) => u.clone(),
+        (None, Some(o)) => {
+            let mut addr = o.local_addr();
+            if addr.ip().is_unspecified() {
+                eprintln!(
+                    "note: --http listens on every address; swarm ids use 127.0.0.1. Give \
+                     --public-url with the URL players load."
+                );
+                addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            format!("http://{addr}/{}", entry.playlist)
+        }
+        (None, None) => bail!(
+            "give --public-url (the playlist URL players load; swarm ids derive from it) or \
+             --http ADDR to serve the directory"
+        ),
+    };
+    let mut config = SeederConfig::new(&args.dir, public_url.clone(), args.trackers.clone());
+    config.swarm_id = args.swarm_id.clone();
+    config.max_peers = args.max_peers;
+    config.upload_rate = (args.upload_rate > 0).then_some(args.upload_rate);
+    config.max_concurrent_uploads = args.max_uploads;
+    config.rescan_interval = Duration::from_millis(args.rescan_ms.max(50));
+    config.write_manifest = !args.no_manifest;
+    config.corrupt_uploads = args.test_corrupt_uploads;
+    config.driver.rtc.include_loopback_candidates = args.loopback_candidates;
+    if !args.udp.is_empty() {
+        config.driver.rtc.udp_addrs = args.udp.clone();
+    }
+    let seeder = Seeder::start(config).await.context("starting the seeder")?;
+    if let Some(o) = &origin {
+        println!(
+            "origin: serving {} at {}",
+            entry.root.display(),
+            o.base_url()
+        );
+    }
+    println!("seeding {public_url}");
+    let started = Instant::now();
+    let mut announced = false;
+    let stop = async {
+        if args.seconds > 0 {
+            tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+        } else {
+            wait_for_signal().await;
+        }
+    };
+    tokio::pin!(stop);
+    let every = Duration::from_secs(args.stats_every.max(1));
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut next_print = Instant::now() + every;
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = tick.tick() => {}
+        }
+        let stats = seeder.stats();
+        if !announced && !stats.streams.is_empty() {
+            announced = true;
+            for s in &stats.streams {
+                println!(
+                    "stream {}: swarm {} info_hash {}",
+                    s.playlist, s.stream_swarm_id, s.info_hash
+                );
+            }
+        }
+        if args.stats_every > 0 && Instant::now() >= next_print {
+            next_print += every;
+            print_stats(
+                &args,
+                &stats,
+                origin.as_ref(),
+                started.elapsed().as_secs_f64(),
+            );
+        }
+    }
+    let stats = seeder.shutdown().await;
+    print_stats(
+        &args,
+        &stats,
+        origin.as_ref(),
+        started.elapsed().as_secs_f64(),
+    );
+    if let Some(o) = origin {
+        o.shutdown().await;
+    }
+    Ok(())
+}
+
+/// Runs `segswarm seed`.
+pub fn run_command(args: SeedArgs) -> anyhow::Result<()> {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,segswarm_core=info".into()),
+        )
+        .try_init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
+    runtime.block_on(run(args))
+}
