@@ -271,6 +271,8 @@ struct State {
     waiting: BTreeMap<SegmentId, Vec<Waiter>>,
     events: VecDeque<DriverEvent>,
     listener: Option<Listener>,
+    /// Whether [`dispatch`] is handing events to the listener now.
+    dispatching: bool,
     /// HTTP, P2P and upload byte totals last reported.
     reported: [u64; 3],
     shut_down: bool,
@@ -301,6 +303,7 @@ impl Driver {
             waiting: BTreeMap::new(),
             events: VecDeque::new(),
             listener: None,
+            dispatching: false,
             reported: [0; 3],
             shut_down: false,
         }));
@@ -430,21 +433,38 @@ fn feed_weak(weak: &Weak<RefCell<State>>, input: Input) {
     }
 }
 
-/// Hands queued events to the listener, outside any borrow of the state.
+/// Hands queued events to the listener, outside any borrow of the state. A listener that feeds
+/// the driver again does not see events re-entrantly: the outer call hands them over in order.
 fn dispatch(inner: &Rc<RefCell<State>>) {
+    {
+        let mut s = inner.borrow_mut();
+        if s.dispatching {
+            return;
+        }
+        if s.listener.is_none() {
+            s.events.clear();
+            return;
+        }
+        s.dispatching = true;
+    }
     loop {
         let (event, listener) = {
             let mut s = inner.borrow_mut();
             let Some(event) = s.events.pop_front() else {
+                s.dispatching = false;
                 return;
             };
             (event, s.listener.take())
         };
         let Some(mut listener) = listener else {
-            continue;
+            let mut s = inner.borrow_mut();
+            s.events.clear();
+            s.dispatching = false;
+            return;
         };
         listener(event);
         let mut s = inner.borrow_mut();
+        // A listener set meanwhile (by the listener itself) wins.
         if s.listener.is_none() {
             s.listener = Some(listener);
         }

@@ -198,3 +198,37 @@ async fn a_segment_matching_the_manifest_is_delivered() {
     assert_eq!(data.as_ref(), SEG0);
     d.shutdown();
 }
+
+#[wasm_bindgen_test]
+async fn a_listener_may_call_back_into_the_driver() {
+    let d = driver(vec![format!("{}/tests/data", origin())]);
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let (sink, again) = (Rc::clone(&seen), d.clone());
+    d.set_listener(move |e| {
+        // Feeding the engine from inside the listener (a page reacting to an event).
+        again.cancel_segment(12345);
+        sink.borrow_mut().push(e);
+    });
+    d.set_playlist(playlist());
+    let (data, _) = timeout(Duration::from_secs(20), d.load_segment(1))
+        .await
+        .expect("in time")
+        .expect("segment 1 loads");
+    assert_eq!(data.as_ref(), SEG1);
+    let seen = seen.borrow();
+    let http: u64 = seen
+        .iter()
+        .filter_map(|e| match e {
+            DriverEvent::Bytes {
+                source: ByteSource::Http,
+                bytes,
+            } => Some(*bytes),
+            _ => None,
+        })
+        .sum();
+    assert_eq!(http, SEG1.len() as u64, "no byte event lost");
+    assert!(seen
+        .iter()
+        .any(|e| matches!(e, DriverEvent::SegmentLoaded { segment: 1, .. })));
+    d.shutdown();
+}
