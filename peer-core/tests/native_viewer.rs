@@ -169,3 +169,169 @@ fn driver_moves_segments_between_two_engines() {
     });
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+use segswarm_core::native::viewer::{PlayReport, Viewer, ViewerConfig};
+
+/// A viewer of `playlist_url` on `hub` with loopback WebRTC.
+fn viewer_config(playlist_url: &str, tracker_url: &str, hub: &TrackerHub) -> ViewerConfig {
+    let mut c = ViewerConfig::new(playlist_url, vec![tracker_url.to_owned()]);
+    c.driver.rtc = loopback_rtc();
+    c.driver.hub = Some(hub.clone());
+    c
+}
+
+/// Opens a viewer and plays for `seconds` (or to the end of a VOD).
+async fn watch(config: ViewerConfig, seconds: Option<u64>) -> PlayReport {
+    let mut v = Viewer::open(config).await.expect("open the stream");
+    let report = v
+        .play(seconds.map(Duration::from_secs), |_| {})
+        .await
+        .expect("play");
+    v.close().await;
+    report
+}
+
+fn total_segment_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .expect("stream directory")
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "ts"))
+        .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+        .sum()
+}
+
+/// Three viewers of one VOD join two seconds apart: the later ones take segments from the
+/// earlier ones over WebRTC, and nobody stalls.
+#[test]
+fn three_viewers_of_one_vod_share_over_webrtc() {
+    support::enter_private_network_namespace();
+    let tmp = std::env::temp_dir().join(format!("segswarm-viewers-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let spec = support::StreamSpec {
+        seconds: 40,
+        ..support::StreamSpec::default()
+    };
+    support::make_vod(&tmp, &spec);
+    support::runtime().block_on(async {
+        let (tracker, tracker_url) = support::start_tracker().await;
+        let origin = start_origin(&tmp).await;
+        let url = format!("{}index.m3u8", origin.base_url());
+        let hub = TrackerHub::default();
+        let mut tasks = Vec::new();
+        for i in 0..3u64 {
+            let config = viewer_config(&url, &tracker_url, &hub);
+            tasks.push(tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(2 * i)).await;
+                watch(config, Some(14)).await
+            }));
+        }
+        let mut reports = Vec::new();
+        for t in tasks {
+            reports.push(t.await.expect("viewer task"));
+        }
+        for (i, r) in reports.iter().enumerate() {
+            eprintln!(
+                "viewer {i}: {}",
+                serde_json::to_string(r).unwrap_or_default()
+            );
+            assert_eq!(r.stall_count, 0, "viewer {i} stalled: {r:?}");
+            assert!(
+                r.startup_s.is_some_and(|s| s < 3.0),
+                "viewer {i} startup: {r:?}"
+            );
+            assert!(r.peers_max >= 1, "viewer {i} had no peer: {r:?}");
+        }
+        for (i, r) in reports.iter().enumerate().skip(1) {
+            assert!(
+                r.p2p_bytes > 0 && r.p2p_share > 0.2,
+                "viewer {i} got too little from peers: {r:?}"
+            );
+        }
+        let uploaded: u64 = reports.iter().map(|r| r.uploaded_bytes).sum();
+        let p2p: u64 = reports.iter().map(|r| r.p2p_bytes).sum();
+        assert_eq!(uploaded, p2p, "bytes sent and received over WebRTC differ");
+        origin.shutdown().await;
+        tracker.shutdown().await;
+    });
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// The origin has the playlist but answers 404 for every segment: the viewer plays the whole
+/// VOD from the mirror without a stall.
+#[test]
+fn segments_fail_over_from_origin_to_mirror() {
+    support::enter_private_network_namespace();
+    let tmp = std::env::temp_dir().join(format!("segswarm-mirror-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let full = tmp.join("mirror");
+    let bare = tmp.join("origin");
+    let spec = support::StreamSpec {
+        seconds: 8,
+        ..support::StreamSpec::default()
+    };
+    support::make_vod(&full, &spec);
+    std::fs::create_dir_all(&bare).expect("origin dir");
+    std::fs::copy(full.join("index.m3u8"), bare.join("index.m3u8")).expect("copy playlist");
+    let expected = total_segment_bytes(&full);
+    support::runtime().block_on(async {
+        let (tracker, tracker_url) = support::start_tracker().await;
+        let origin = start_origin(&bare).await;
+        let mirror = start_origin(&full).await;
+        let hub = TrackerHub::default();
+        let mut config = viewer_config(
+            &format!("{}index.m3u8", origin.base_url()),
+            &tracker_url,
+            &hub,
+        );
+        config.mirrors = vec![mirror.base_url()];
+        let r = tokio::time::timeout(Duration::from_secs(40), watch(config, None))
+            .await
+            .expect("played within 40 s");
+        eprintln!("{}", serde_json::to_string(&r).unwrap_or_default());
+        assert_eq!(r.stall_count, 0, "{r:?}");
+        assert!((r.played_s - 8.0).abs() < 0.2, "played to the end: {r:?}");
+        assert_eq!(r.http_bytes_by_base, vec![0, expected], "{r:?}");
+        assert!(origin.stats().not_found > 0, "the origin was tried first");
+        assert_eq!(mirror.stats().body_bytes, expected);
+        origin.shutdown().await;
+        mirror.shutdown().await;
+        tracker.shutdown().await;
+    });
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// No tracker listening: the viewer keeps retrying it in the background while HTTP carries the
+/// whole playback, without a stall.
+#[test]
+fn tracker_down_http_carries_playback() {
+    support::enter_private_network_namespace();
+    let tmp = std::env::temp_dir().join(format!("segswarm-notracker-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let spec = support::StreamSpec {
+        seconds: 8,
+        ..support::StreamSpec::default()
+    };
+    support::make_vod(&tmp, &spec);
+    let expected = total_segment_bytes(&tmp);
+    support::runtime().block_on(async {
+        let origin = start_origin(&tmp).await;
+        let dead_tracker = format!("ws://127.0.0.1:{}", support::free_port());
+        let hub = TrackerHub::default();
+        let config = viewer_config(
+            &format!("{}index.m3u8", origin.base_url()),
+            &dead_tracker,
+            &hub,
+        );
+        let r = tokio::time::timeout(Duration::from_secs(40), watch(config, None))
+            .await
+            .expect("played within 40 s");
+        eprintln!("{}", serde_json::to_string(&r).unwrap_or_default());
+        assert_eq!(r.stall_count, 0, "{r:?}");
+        assert_eq!(r.p2p_bytes, 0);
+        assert_eq!(r.peers_max, 0);
+        assert_eq!(r.http_bytes, expected, "{r:?}");
+        assert!((r.played_s - 8.0).abs() < 0.2, "{r:?}");
+        origin.shutdown().await;
+    });
+    let _ = std::fs::remove_dir_all(&tmp);
+}

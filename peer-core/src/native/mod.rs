@@ -6,7 +6,9 @@
 //! - [`http`]: the HTTP segment fetcher (reqwest): origin and mirrors, Range resume, timeouts;
 //! - [`origin`]: an HTTP origin serving an HLS directory (Range, CORS, content types);
 //! - [`tracker_hub`]: raw-frame tracker sockets, one per URL, shared by every engine of the process;
-//! - [`driver`]: one engine run on tokio over all of the above ([`driver::PeerDriver`]).
+//! - [`driver`]: one engine run on tokio over all of the above ([`driver::PeerDriver`]);
+//! - [`viewer`]: watch a stream through the swarm: playlist, variant, swarm identity, a headless
+//!   real-time player ([`viewer::Viewer`]).
 
 pub mod driver;
 pub mod http;
@@ -15,3 +17,4 @@ pub mod rtc;
 pub mod seeder;
 pub mod tracker_hub;
 pub mod tracker_socket;
+pub mod viewer;

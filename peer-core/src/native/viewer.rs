@@ -1,0 +1,899 @@
+//! The Viewer: watch an HLS stream through the swarm, headless.
+//!
+//! [`Viewer::open`] loads a multivariant or media playlist URL, picks a variant (lowest bandwidth
+//! by default), derives the swarm identity exactly as p2p-media-loader 2.3 does from the URL the
+//! player loads (or from an explicit swarm id), and starts a [`PeerDriver`] for that swarm with the
+//! media playlist's directory as HTTP origin and any mirrors after it. Then either:
+//!
+//! - [`Viewer::segment`]: one segment's bytes, wanted within a deadline; or
+//! - [`Viewer::play`]: a headless player in real time. A simulated playhead starts once
+//!   [`PlaySettings::startup_buffer`] of media is buffered, advances with the clock, and stalls
+//!   (counted, with their duration, as a player would) whenever it reaches the end of the buffered
+//!   media; it resumes when [`PlaySettings::rebuffer`] is buffered again. Segments are requested
+//!   up to [`PlaySettings::buffer_ahead`] in front of the playhead, the playhead position is given
+//!   to the engine so it knows every deadline, and live playlists are reloaded every target
+//!   duration, starting [`PlaySettings::live_sync_segments`] segments behind the live edge (as
+//!   hls.js's `liveSyncDurationCount`). The result is a [`PlayReport`].
+//!
+//! Segment URIs must lie under the media playlist's directory (relative URIs, as ffmpeg and
+//! PeerTube write them), so each mirror can serve the same paths.
+
+use std::collections::{BTreeSet, HashSet};
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::Url;
+use tokio::task::JoinHandle;
+
+use super::driver::{
+    DriverError, DriverEvent, DriverHandle, DriverSettings, DriverStats, PeerDriver,
+};
+use super::http::{FetchRequest, HttpError, HttpFetcher};
+use crate::engine::{EngineConfig, Input};
+use crate::hls::{is_master_playlist, parse_media_playlist, HlsError, MediaPlaylist};
+use crate::integrity::SegmentManifest;
+use crate::stream::{
+    generate_peer_id, master_playlist_streams, ShortIdProps, StreamIdentity, StreamType,
+};
+use crate::time::Instant;
+use crate::tracker_client::PeerId;
+use crate::wire::SegmentId;
+
+/// Which variant of a multivariant playlist to watch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VariantChoice {
+    /// The lowest `BANDWIDTH`.
+    #[default]
+    Lowest,
+    /// The highest `BANDWIDTH`.
+    Highest,
+    /// The n-th variant in playlist order (0-based).
+    Index(usize),
+}
+
+/// Settings of the headless player.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlaySettings {
+    /// Media buffered before playback starts. Default 2 s.
+    pub startup_buffer: Duration,
+    /// Media buffered before playback resumes after a stall. Default 1 s.
+    pub rebuffer: Duration,
+    /// How far ahead of the playhead segments are requested. Default 30 s (hls.js
+    /// `maxBufferLength`).
+    pub buffer_ahead: Duration,
+    /// Live: start this many segments behind the live edge. Default 3.
+    pub live_sync_segments: u32,
+    /// Playhead update period. Default 100 ms.
+    pub tick: Duration,
+    /// How often the playhead position is handed to the engine. Default 250 ms.
+    pub playback_update: Duration,
+    /// Progress callback period. Default 1 s.
+    pub progress_interval: Duration,
+    /// Live: shortest playlist reload period (the target duration is used when longer).
+    /// Default 500 ms.
+    pub min_reload: Duration,
+    /// A segment that failed is asked for again after this long. Default 500 ms.
+    pub retry_after: Duration,
+}
+
+impl Default for PlaySettings {
+    fn default() -> Self {
+        Self {
+            startup_buffer: Duration::from_secs(2),
+            rebuffer: Duration::from_secs(1),
+            buffer_ahead: Duration::from_secs(30),
+            live_sync_segments: 3,
+            tick: Duration::from_millis(100),
+            playback_update: Duration::from_millis(250),
+            progress_interval: Duration::from_secs(1),
+            min_reload: Duration::from_millis(500),
+            retry_after: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Settings of a [`Viewer`].
+#[derive(Debug, Clone)]
+pub struct ViewerConfig {
+    /// The multivariant or media playlist URL the player loads.
+    pub playlist_url: String,
+    /// Explicit swarm id (as p2p-media-loader's `swarmId`); `None` = the playlist URL without
+    /// its query.
+    pub swarm_id: Option<String>,
+    /// Mirror base URLs, each serving the media playlist's directory; tried after the origin.
+    pub mirrors: Vec<String>,
+    /// Which variant to watch.
+    pub variant: VariantChoice,
+    /// The `segments-sha256.json` URL; `None` = try the one beside the media playlist (a missing
+    /// file means no verification).
+    pub manifest_url: Option<String>,
+    /// Driver settings (trackers, WebRTC, HTTP).
+    pub driver: DriverSettings,
+    /// Our peer id; `None` = a fresh p2p-media-loader 2.3 style id.
+    pub peer_id: Option<PeerId>,
+    /// Upload nothing. Default false.
+    pub consume_only: bool,
+    /// Most peer connections. Default 20.
+    pub max_peers: usize,
+    /// The headless player.
+    pub play: PlaySettings,
+}
+
+impl ViewerConfig {
+    /// Defaults for a playlist URL and tracker URLs.
+    pub fn new(playlist_url: impl Into<String>, tracker_urls: Vec<String>) -> Self {
+        Self {
+            playlist_url: playlist_url.into(),
+            swarm_id: None,
+            mirrors: Vec::new(),
+            variant: VariantChoice::Lowest,
+            manifest_url: None,
+            driver: DriverSettings::new(tracker_urls),
+            peer_id: None,
+            consume_only: false,
+            max_peers: 20,
+            play: PlaySettings::default(),
+        }
+    }
+}
+
+/// Errors of the [`Viewer`].
+#[derive(Debug, thiserror::Error)]
+pub enum ViewerError {
+    /// A URL that cannot be parsed or joined.
+    #[error("invalid URL {0:?}")]
+    BadUrl(String),
+    /// A playlist could not be fetched.
+    #[error("fetching {url}: {source}")]
+    Fetch {
+        /// The URL.
+        url: String,
+        /// Why.
+        source: HttpError,
+    },
+    /// A playlist is not valid.
+    #[error("playlist {url}: {source}")]
+    Playlist {
+        /// The URL.
+        url: String,
+        /// Why.
+        source: HlsError,
+    },
+    /// A multivariant playlist without the variant asked for.
+    #[error("no such variant in {0}")]
+    NoVariant(String),
+    /// A segment URI outside the media playlist's directory.
+    #[error("segment {0:?} is not under the media playlist's directory")]
+    SegmentOutsideBase(String),
+    /// The driver failed or ended.
+    #[error(transparent)]
+    Driver(#[from] DriverError),
+    /// A segment failed.
+    #[error("segment {segment}: {reason}")]
+    SegmentFailed {
+        /// The segment.
+        segment: SegmentId,
+        /// Why.
+        reason: String,
+    },
+    /// A segment did not arrive within its deadline.
+    #[error("segment {0} did not arrive in time")]
+    Deadline(SegmentId),
+}
+
+/// A progress line of [`Viewer::play`], once per [`PlaySettings::progress_interval`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PlayProgress {
+    /// Wall-clock seconds since `play` began.
+    pub elapsed_s: f64,
+    /// Playhead, media seconds on the playlist's timeline.
+    pub position_s: f64,
+    /// Media buffered ahead of the playhead, seconds.
+    pub buffer_s: f64,
+    /// Whether the playhead is moving.
+    pub playing: bool,
+    /// Bytes received over HTTP so far.
+    pub http_bytes: u64,
+    /// Bytes received from peers so far.
+    pub p2p_bytes: u64,
+    /// Bytes sent to peers so far.
+    pub uploaded_bytes: u64,
+    /// Peers connected now.
+    pub peers: usize,
+    /// Stalls so far.
+    pub stall_count: u64,
+}
+
+/// What [`Viewer::play`] measured.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PlayReport {
+    /// Bytes received over HTTP (origin and mirrors).
+    pub http_bytes: u64,
+    /// Bytes received from peers.
+    pub p2p_bytes: u64,
+    /// `p2p_bytes / (http_bytes + p2p_bytes)`, 0 when nothing was received.
+    pub p2p_share: f64,
+    /// Bytes sent to peers.
+    pub uploaded_bytes: u64,
+    /// HTTP bytes per base URL (origin first, then mirrors).
+    pub http_bytes_by_base: Vec<u64>,
+    /// Times the playhead reached the end of the buffer after playback had started.
+    pub stall_count: u64,
+    /// Seconds spent stalled.
+    pub stall_seconds: f64,
+    /// Seconds from `play` to the start of playback (`None` if it never started).
+    pub startup_s: Option<f64>,
+    /// Most peers connected at once.
+    pub peers_max: usize,
+    /// Media seconds played.
+    pub played_s: f64,
+    /// Segments delivered to the player.
+    pub segments: u64,
+    /// Live: mean distance from the playhead to the live edge while playing, seconds.
+    pub live_latency_s: Option<f64>,
+    /// Live: largest such distance, seconds.
+    pub live_latency_max_s: Option<f64>,
+    /// Live: the playhead fell out of the playlist window and jumped forward this often.
+    pub live_skips: u64,
+    /// Whether the stream is live.
+    pub live: bool,
+    /// The swarm's info hash (20 ASCII characters).
+    pub info_hash: String,
+    /// The media playlist played.
+    pub media_playlist: String,
+    /// Wall-clock seconds of the session.
+    pub wall_s: f64,
+    /// Segments whose hash did not match the manifest.
+    pub hash_mismatches: u64,
+    /// Peers banned for bad data.
+    pub peers_banned: u64,
+}
+
+/// A viewer of one stream. See the module documentation.
+#[derive(Debug)]
+pub struct Viewer {
+    config: ViewerConfig,
+    fetcher: HttpFetcher,
+    driver: DriverHandle,
+    identity: StreamIdentity,
+    media_url: Url,
+    playlist: MediaPlaylist,
+    manifest_url: Option<String>,
+    peers_max: usize,
+}
+
+async fn fetch_text(fetcher: &HttpFetcher, url: &str) -> Result<String, ViewerError> {
+    let bytes = fetcher
+        .fetch_bytes(FetchRequest::new(url))
+        .await
+        .map_err(|source| ViewerError::Fetch {
+            url: url.to_owned(),
+            source,
+        })?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The directory URL of `url` (up to and including its last `/`, without query).
+fn directory_of(url: &Url) -> Url {
+    let mut dir = url.clone();
+    dir.set_query(None);
+    dir.set_fragment(None);
+    if let Ok(mut segs) = dir.path_segments_mut() {
+        segs.pop();
+        segs.push("");
+    }
+    dir
+}
+
+/// Checks that every segment lies under `base` and rewrites URIs to paths relative to it.
+fn relative_paths(playlist: &mut MediaPlaylist, media_url: &Url) -> Result<(), ViewerError> {
+    let base = directory_of(media_url);
+    for s in &mut playlist.segments {
+        let abs = media_url
+            .join(&s.uri)
+            .map_err(|_| ViewerError::BadUrl(s.uri.clone()))?;
+        let rel = abs
+            .as_str()
+            .strip_prefix(base.as_str())
+            .ok_or_else(|| ViewerError::SegmentOutsideBase(s.uri.clone()))?;
+        s.uri = rel.to_owned();
+    }
+    Ok(())
+}
+
+impl Viewer {
+    /// Loads the playlist, picks the variant and starts the driver (which connects to the
+    /// trackers at once). Must run inside a tokio runtime.
+    pub async fn open(config: ViewerConfig) -> Result<Self, ViewerError> {
+        let fetcher = HttpFetcher::new(&[], config.driver.http.clone()).map_err(|source| {
+            ViewerError::Fetch {
+                url: config.playlist_url.clone(),
+                source,
+            }
+        })?;
+        let top_url = Url::parse(&config.playlist_url)
+            .map_err(|_| ViewerError::BadUrl(config.playlist_url.clone()))?;
+        let top = fetch_text(&fetcher, top_url.as_str()).await?;
+        let (media_url, props, media_text) = if is_master_playlist(&top) {
+            let streams: Vec<_> = master_playlist_streams(&top)
+                .into_iter()
+                .filter(|s| s.stream_type == StreamType::Main)
+                .collect();
+            let bitrate = |s: &crate::stream::PlaylistStream| {
+                s.props.bitrate.filter(|b| b.is_finite()).unwrap_or(0.0)
+            };
+            let chosen = match config.variant {
+                VariantChoice::Index(i) => streams.get(i),
+                VariantChoice::Lowest => streams
+                    .iter()
+                    .min_by(|a, b| bitrate(a).total_cmp(&bitrate(b))),
+                VariantChoice::Highest => streams
+                    .iter()
+                    .max_by(|a, b| bitrate(a).total_cmp(&bitrate(b))),
+            }
+            .ok_or_else(|| ViewerError::NoVariant(config.playlist_url.clone()))?;
+            let url = top_url
+                .join(&chosen.uri)
+                .map_err(|_| ViewerError::BadUrl(chosen.uri.clone()))?;
+            let text = fetch_text(&fetcher, url.as_str()).await?;
+            (url, chosen.props.clone(), text)
+        } else {
+            // hls.js makes a media playlist loaded directly one level of bitrate 0, so
+            // p2p-media-loader hashes the bitrate alone.
+            let props = ShortIdProps {
+                bitrate: Some(0.0),
+                ..ShortIdProps::default()
+            };
+            (top_url.clone(), props, top)
+        };
+        let mut playlist =
+            parse_media_playlist(&media_text).map_err(|source| ViewerError::Playlist {
+                url: media_url.to_string(),
+                source,
+            })?;
+        relative_paths(&mut playlist, &media_url)?;
+        let identity = StreamIdentity::new(
+            config.swarm_id.as_deref(),
+            top_url.as_str(),
+            StreamType::Main,
+            crate::stream::generate_stream_short_id(&props),
+        );
+        let peer_id = config.peer_id.unwrap_or_else(|| {
+            let id = generate_peer_id(&mut rand::rng());
+            let mut out = [0u8; 20];
+            let n = id.len().min(20);
+            out[..n].copy_from_slice(&id.as_bytes()[..n]);
+            out
+        });
+        let mut bases = vec![directory_of(&media_url).to_string()];
+        bases.extend(config.mirrors.iter().cloned());
+        let mut engine = EngineConfig::new(peer_id, identity.info_hash, playlist.live, bases);
+        engine.consume_only = config.consume_only;
+        engine.max_peers = config.max_peers;
+        engine.seed = rand::random();
+        let driver = PeerDriver::spawn(engine, config.driver.clone())?;
+        driver.input(Input::Playlist(playlist.segment_infos()))?;
+        let mut viewer = Self {
+            manifest_url: None,
+            config,
+            fetcher,
+            driver,
+            identity,
+            media_url,
+            playlist,
+            peers_max: 0,
+        };
+        viewer.load_manifest().await;
+        Ok(viewer)
+    }
+
+    /// Loads the integrity manifest if there is one; remembers where, for live reloads.
+    async fn load_manifest(&mut self) {
+        let url = match (&self.config.manifest_url, &self.manifest_url) {
+            (Some(u), _) | (None, Some(u)) => u.clone(),
+            (None, None) => match directory_of(&self.media_url).join("segments-sha256.json") {
+                Ok(u) => u.to_string(),
+                Err(_) => return,
+            },
+        };
+        let fetched = self.fetcher.fetch_bytes(FetchRequest::new(&url)).await;
+        match fetched.map(|b| SegmentManifest::from_json(&b)) {
+            Ok(Ok(m)) => {
+                self.manifest_url = Some(url);
+                let _ = self.driver.input(Input::Manifest(m));
+            }
+            Ok(Err(e)) => tracing::warn!(%url, error = %e, "integrity manifest refused"),
+            Err(e) => tracing::debug!(%url, error = %e, "no integrity manifest"),
+        }
+    }
+
+    /// The swarm identity (stream swarm id, info hash).
+    pub fn identity(&self) -> &StreamIdentity {
+        &self.identity
+    }
+
+    /// The media playlist as last loaded (segment URIs relative to its directory).
+    pub fn playlist(&self) -> &MediaPlaylist {
+        &self.playlist
+    }
+
+    /// The media playlist URL.
+    pub fn media_url(&self) -> &str {
+        self.media_url.as_str()
+    }
+
+    /// Driver statistics.
+    pub async fn stats(&self) -> Result<DriverStats, ViewerError> {
+        Ok(self.driver.stats().await?)
+    }
+
+    /// Reloads a live playlist (keeping its timeline) and hands it to the engine; `true` if it
+    /// changed. VOD playlists are not reloaded.
+    pub async fn refresh(&mut self) -> Result<bool, ViewerError> {
+        if !self.playlist.live {
+            return Ok(false);
+        }
+        let text = fetch_text(&self.fetcher, self.media_url.as_str()).await?;
+        self.apply_refresh(&text).await
+    }
+
+    async fn apply_refresh(&mut self, text: &str) -> Result<bool, ViewerError> {
+        let mut next = parse_media_playlist(text).map_err(|source| ViewerError::Playlist {
+            url: self.media_url.to_string(),
+            source,
+        })?;
+        relative_paths(&mut next, &self.media_url)?;
+        next.align_to(&self.playlist);
+        if next == self.playlist {
+            return Ok(false);
+        }
+        self.playlist = next;
+        self.driver
+            .input(Input::Playlist(self.playlist.segment_infos()))?;
+        if self.manifest_url.is_some() {
+            self.load_manifest().await;
+        }
+        Ok(true)
+    }
+
+    /// One segment's bytes, wanted within `deadline` (the engine plans for it: peers if they can
+    /// deliver in time, else HTTP). Errors if it fails or misses the deadline by more than 30 s.
+    /// Not meant to be mixed with a running [`Viewer::play`].
+    pub async fn segment(
+        &mut self,
+        id: SegmentId,
+        deadline: Duration,
+    ) -> Result<Bytes, ViewerError> {
+        if let Some(s) = self.playlist.segment(id) {
+            // Tell the engine when the segment is due: the playhead `deadline` before it.
+            let pos = s.start - deadline.as_secs_f64();
+            self.driver.input(Input::Playback(pos))?;
+        }
+        self.driver.input(Input::WantSegment(id))?;
+        let limit = tokio::time::Instant::now() + deadline + Duration::from_secs(30);
+        loop {
+            let ev = tokio::time::timeout_at(limit, self.driver.next_event())
+                .await
+                .map_err(|_| ViewerError::Deadline(id))?
+                .ok_or(ViewerError::Driver(DriverError::Ended))?;
+            match ev {
+                DriverEvent::SegmentReady { segment, data, .. } if segment == id => {
+                    return Ok(data)
+                }
+                DriverEvent::SegmentFailed { segment, reason } if segment == id => {
+                    return Err(ViewerError::SegmentFailed { segment, reason })
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Plays in real time for `duration` (or, for VOD, until the end if `None`), calling
+    /// `progress` every [`PlaySettings::progress_interval`]. See the module documentation.
+    pub async fn play(
+        &mut self,
+        duration: Option<Duration>,
+        mut progress: impl FnMut(&PlayProgress),
+    ) -> Result<PlayReport, ViewerError> {
+        let ps = self.config.play.clone();
+        let t0 = Instant::now();
+        let end_at = duration.map(|d| t0 + d);
+        let mut player = Player::new(&self.playlist, &ps);
+        let mut tick = tokio::time::interval(ps.tick);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_playback_update: Option<Instant> = None;
+        let mut last_progress = t0;
+        let reload_every =
+            Duration::from_secs_f64(self.playlist.target_duration.max(0.0)).max(ps.min_reload);
+        let mut next_reload = t0 + reload_every;
+        let mut reload: Option<JoinHandle<Result<String, ViewerError>>> = None;
+        let mut last_stats = self.driver.stats().await?;
+        loop {
+            tokio::select! {
+                ev = self.driver.next_event() => {
+                    let Some(ev) = ev else { return Err(DriverError::Ended.into()) };
+                    match ev {
+                        DriverEvent::SegmentReady { segment, .. } => player.loaded(segment),
+                        DriverEvent::SegmentFailed { segment, reason } => {
+                            tracing::debug!(segment, %reason, "segment failed");
+                            player.failed(segment, Instant::now());
+                        }
+                        _ => {}
+                    }
+                }
+                res = async {
+                    match reload.as_mut() {
+                        Some(h) => h.await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    reload = None;
+                    match res {
+                        Ok(Ok(text)) => match self.apply_refresh(&text).await {
+                            Ok(_) => player.playlist_changed(&self.playlist),
+                            Err(e) => tracing::warn!(error = %e, "live playlist refused"),
+                        },
+                        Ok(Err(e)) => tracing::warn!(error = %e, "live playlist reload failed"),
+                        Err(e) => tracing::warn!(error = %e, "live playlist reload task"),
+                    }
+                }
+                _ = tick.tick() => {
+                    let now = Instant::now();
+                    player.advance(now, &self.playlist);
+                    for id in player.requests(now, &self.playlist) {
+                        self.driver.input(Input::WantSegment(id))?;
+                    }
+                    if last_playback_update.is_none_or(|t| now - t >= ps.playback_update) {
+                        last_playback_update = Some(now);
+                        self.driver.input(Input::Playback(player.position))?;
+                    }
+                    if self.playlist.live && reload.is_none() && now >= next_reload {
+                        next_reload = now + reload_every;
+                        let fetcher = self.fetcher.clone();
+                        let url = self.media_url.to_string();
+                        reload = Some(tokio::spawn(async move { fetch_text(&fetcher, &url).await }));
+                    }
+                    if now - last_progress >= ps.progress_interval {
+                        last_progress = now;
+                        last_stats = self.driver.stats().await?;
+                        self.peers_max = self.peers_max.max(last_stats.peers_max);
+                        progress(&PlayProgress {
+                            elapsed_s: (now - t0).as_secs_f64(),
+                            position_s: player.position,
+                            buffer_s: player.buffered_end(&self.playlist) - player.position,
+                            playing: player.playing,
+                            http_bytes: last_stats.engine.http_bytes,
+                            p2p_bytes: last_stats.engine.p2p_bytes,
+                            uploaded_bytes: last_stats.engine.uploaded_bytes,
+                            peers: last_stats.peers_connected,
+                            stall_count: player.stall_count,
+                        });
+                    }
+                    let finished = !self.playlist.live && player.at_end(&self.playlist);
+                    if finished || end_at.is_some_and(|e| now >= e) {
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some(h) = reload {
+            h.abort();
+        }
+        let now = Instant::now();
+        player.close(now);
+        let stats = self.driver.stats().await.unwrap_or(last_stats);
+        let e = &stats.engine;
+        let total = e.http_bytes + e.p2p_bytes;
+        let bases = 1 + self.config.mirrors.len();
+        Ok(PlayReport {
+            http_bytes: e.http_bytes,
+            p2p_bytes: e.p2p_bytes,
+            p2p_share: if total == 0 {
+                0.0
+            } else {
+                e.p2p_bytes as f64 / total as f64
+            },
+            uploaded_bytes: e.uploaded_bytes,
+            http_bytes_by_base: (0..bases)
+                .map(|i| e.http_bytes_by_base.get(&i).copied().unwrap_or(0))
+                .collect(),
+            stall_count: player.stall_count,
+            stall_seconds: player.stall_seconds,
+            startup_s: player.started_at.map(|t| (t - t0).as_secs_f64()),
+            peers_max: self.peers_max.max(stats.peers_max),
+            played_s: player.played,
+            segments: player.delivered,
+            live_latency_s: (player.latency_samples > 0)
+                .then(|| player.latency_sum / player.latency_samples as f64),
+            live_latency_max_s: (player.latency_samples > 0).then_some(player.latency_max),
+            live_skips: player.skips,
+            live: self.playlist.live,
+            info_hash: self.identity.info_hash_str().to_owned(),
+            media_playlist: self.media_url.to_string(),
+            wall_s: (now - t0).as_secs_f64(),
+            hash_mismatches: e.hash_mismatches,
+            peers_banned: e.peers_banned,
+        })
+    }
+
+    /// Leaves the swarm and stops the driver.
+    pub async fn close(self) {
+        self.driver.shutdown().await;
+    }
+}
+
+/// The simulated player of [`Viewer::play`].
+struct Player {
+    position: f64,
+    playing: bool,
+    started_at: Option<Instant>,
+    last: Option<Instant>,
+    stall_started: Option<Instant>,
+    stall_count: u64,
+    stall_seconds: f64,
+    played: f64,
+    loaded: HashSet<SegmentId>,
+    requested: BTreeSet<SegmentId>,
+    retry: Vec<(SegmentId, Instant)>,
+    delivered: u64,
+    skips: u64,
+    latency_sum: f64,
+    latency_max: f64,
+    latency_samples: u64,
+    startup_buffer: f64,
+    rebuffer: f64,
+    buffer_ahead: f64,
+    retry_after: Duration,
+}
+
+impl Player {
+    fn new(playlist: &MediaPlaylist, ps: &PlaySettings) -> Self {
+        let position = if playlist.live {
+            // `live_sync_segments` target durations behind the edge, at a segment start.
+            let target = playlist.end()
+                - f64::from(ps.live_sync_segments) * playlist.target_duration.max(0.0);
+            playlist
+                .segments
+                .iter()
+                .rev()
+                .find(|s| s.start <= target)
+                .or(playlist.segments.first())
+                .map_or(0.0, |s| s.start)
+        } else {
+            playlist.segments.first().map_or(0.0, |s| s.start)
+        };
+        Self {
+            position,
+            playing: false,
+            started_at: None,
+            last: None,
+            stall_started: None,
+            stall_count: 0,
+            stall_seconds: 0.0,
+            played: 0.0,
+            loaded: HashSet::new(),
+            requested: BTreeSet::new(),
+            retry: Vec::new(),
+            delivered: 0,
+            skips: 0,
+            latency_sum: 0.0,
+            latency_max: 0.0,
+            latency_samples: 0,
+            startup_buffer: ps.startup_buffer.as_secs_f64(),
+            rebuffer: ps.rebuffer.as_secs_f64(),
+            buffer_ahead: ps.buffer_ahead.as_secs_f64(),
+            retry_after: ps.retry_after,
+        }
+    }
+
+    fn loaded(&mut self, id: SegmentId) {
+        if self.loaded.insert(id) {
+            self.delivered += 1;
+        }
+    }
+
+    fn failed(&mut self, id: SegmentId, now: Instant) {
+        self.retry.push((id, now + self.retry_after));
+    }
+
+    fn playlist_changed(&mut self, playlist: &MediaPlaylist) {
+        // Forget segments that left the window.
+        let ids: HashSet<SegmentId> = playlist.segments.iter().map(|s| s.id).collect();
+        self.requested
+            .retain(|id| ids.contains(id) || self.loaded.contains(id));
+    }
+
+    /// End of the media buffered without a gap from the playhead.
+    fn buffered_end(&self, playlist: &MediaPlaylist) -> f64 {
+        let mut end = self.position;
+        for s in playlist
+            .segments
+            .iter()
+            .skip_while(|s| s.start + s.duration <= self.position + 1e-6)
+        {
+            if s.start > end + 0.1 || !self.loaded.contains(&s.id) {
+                break;
+            }
+            end = s.start + s.duration;
+        }
+        end
+    }
+
+    fn at_end(&self, playlist: &MediaPlaylist) -> bool {
+        self.position >= playlist.end() - 1e-3
+    }
+
+    fn advance(&mut self, now: Instant, playlist: &MediaPlaylist) {
+        let dt = self.last.map_or(0.0, |l| (now - l).as_secs_f64());
+        self.last = Some(now);
+        // Live: a playhead left behind the window jumps to its start, as hls.js does.
+        if let Some(first) = playlist.segments.first() {
+            if playlist.live && self.position < first.start - 1e-6 {
+                self.position = first.start;
+                self.skips += 1;
+            }
+        }
+        let end_of_stream = playlist.end();
+        let buffered = self.buffered_end(playlist);
+        if self.playing {
+            let step = dt.min((buffered - self.position).max(0.0));
+            self.position += step;
+            self.played += step;
+            if !playlist.live && self.position >= end_of_stream - 1e-3 {
+                return;
+            }
+            if self.position >= buffered - 1e-6 && dt > 0.0 {
+                self.playing = false;
+                self.stall_count += 1;
+                self.stall_started = Some(now);
+                tracing::debug!(position = self.position, "stall");
+            }
+            if playlist.live && self.playing {
+                let latency = (end_of_stream - self.position).max(0.0);
+                self.latency_sum += latency;
+                self.latency_max = self.latency_max.max(latency);
+                self.latency_samples += 1;
+            }
+            return;
+        }
+        let need = if self.started_at.is_none() {
+            self.startup_buffer
+        } else {
+            self.rebuffer
+        };
+        let ahead = buffered - self.position;
+        let all_in = !playlist.live && buffered >= end_of_stream - 1e-3;
+        if ahead > 0.0 && (ahead >= need - 1e-6 || all_in) {
+            self.playing = true;
+            match self.started_at {
+                None => self.started_at = Some(now),
+                Some(_) => {
+                    if let Some(s) = self.stall_started.take() {
+                        self.stall_seconds += (now - s).as_secs_f64();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Segments to ask for now.
+    fn requests(&mut self, now: Instant, playlist: &MediaPlaylist) -> Vec<SegmentId> {
+        let due: Vec<SegmentId> = self
+            .retry
+            .iter()
+            .filter(|(_, t)| *t <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        self.retry.retain(|(_, t)| *t > now);
+        for id in due {
+            self.requested.remove(&id);
+        }
+        let horizon = self.position + self.buffer_ahead;
+        let mut out = Vec::new();
+        for s in playlist
+            .segments
+            .iter()
+            .skip_while(|s| s.start + s.duration <= self.position + 1e-6)
+            .take_while(|s| s.start < horizon)
+        {
+            if !self.loaded.contains(&s.id) && self.requested.insert(s.id) {
+                out.push(s.id);
+            }
+        }
+        out
+    }
+
+    fn close(&mut self, now: Instant) {
+        if let Some(s) = self.stall_started.take() {
+            self.stall_seconds += (now - s).as_secs_f64();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vod(n: usize) -> MediaPlaylist {
+        let mut text = String::from("#EXTM3U\n#EXT-X-TARGETDURATION:2\n");
+        for i in 0..n {
+            text.push_str(&format!("#EXTINF:2.0,\ns{i}.ts\n"));
+        }
+        text.push_str("#EXT-X-ENDLIST\n");
+        parse_media_playlist(&text).unwrap()
+    }
+
+    #[test]
+    fn player_starts_after_the_startup_buffer_and_counts_stalls() {
+        let p = vod(4);
+        let ps = PlaySettings::default();
+        let mut pl = Player::new(&p, &ps);
+        let t0 = Instant::now();
+        pl.advance(t0, &p);
+        assert_eq!(pl.requests(t0, &p), vec![0, 1, 2, 3]);
+        assert!(!pl.playing);
+        pl.loaded(0);
+        let t1 = t0 + Duration::from_millis(500);
+        pl.advance(t1, &p);
+        assert!(pl.playing, "2 s buffered = the startup buffer");
+        assert_eq!(pl.started_at, Some(t1));
+        // Segment 1 is late: the playhead reaches 2 s and stalls.
+        let t2 = t1 + Duration::from_millis(2500);
+        pl.advance(t2, &p);
+        assert!(!pl.playing);
+        assert_eq!(pl.stall_count, 1);
+        assert!((pl.position - 2.0).abs() < 1e-9);
+        pl.loaded(1);
+        let t3 = t2 + Duration::from_millis(700);
+        pl.advance(t3, &p);
+        assert!(pl.playing);
+        assert!((pl.stall_seconds - 0.7).abs() < 1e-6);
+        pl.loaded(2);
+        pl.loaded(3);
+        pl.advance(t3 + Duration::from_secs(10), &p);
+        assert!(pl.at_end(&p));
+        assert_eq!(pl.stall_count, 1);
+        assert!((pl.played - 8.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn live_player_starts_behind_the_edge_and_skips_forward() {
+        let text = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:10\n\
+#EXTINF:2,\na.ts\n#EXTINF:2,\nb.ts\n#EXTINF:2,\nc.ts\n#EXTINF:2,\nd.ts\n#EXTINF:2,\ne.ts\n";
+        let p = parse_media_playlist(text).unwrap();
+        let ps = PlaySettings::default();
+        let mut pl = Player::new(&p, &ps);
+        // Edge at 10 s, three segments behind: 4 s (segment 12).
+        assert_eq!(pl.position, 4.0);
+        let t0 = Instant::now();
+        assert_eq!(pl.requests(t0, &p), vec![12, 13, 14]);
+        // The window slides past the playhead.
+        let moved = text
+            .replace("SEQUENCE:10", "SEQUENCE:13")
+            .replace("a.ts", "f.ts");
+        let mut next = parse_media_playlist(&moved).unwrap();
+        next.align_to(&p);
+        pl.position = 0.0;
+        pl.advance(t0, &next);
+        assert_eq!(pl.position, 6.0);
+        assert_eq!(pl.skips, 1);
+    }
+
+    #[test]
+    fn segment_paths_are_made_relative_to_the_playlist_directory() {
+        let url = Url::parse("http://h:1/v/low/index.m3u8?token=1").unwrap();
+        assert_eq!(directory_of(&url).as_str(), "http://h:1/v/low/");
+        let mut p = parse_media_playlist(
+            "#EXTM3U\n#EXTINF:2,\na.ts\n#EXTINF:2,\nhttp://h:1/v/low/sub/b.ts?x=1\n",
+        )
+        .unwrap();
+        relative_paths(&mut p, &url).unwrap();
+        assert_eq!(p.segments[0].uri, "a.ts");
+        assert_eq!(p.segments[1].uri, "sub/b.ts?x=1");
+        let mut p = parse_media_playlist("#EXTM3U\n#EXTINF:2,\n../other/a.ts\n").unwrap();
+        assert!(matches!(
+            relative_paths(&mut p, &url),
+            Err(ViewerError::SegmentOutsideBase(_))
+        ));
+    }
+}
