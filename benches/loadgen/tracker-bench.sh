@@ -5,6 +5,8 @@
 #   benches/loadgen/tracker-bench.sh setup        # self-signed cert + configs in $OUT
 #   benches/loadgen/tracker-bench.sh loadgen      # segswarm-loadgen (ws://) vs both, C = 1,000 and 10,000
 #   benches/loadgen/tracker-bench.sh tester       # aquatic_ws_load_test (wss://) vs both
+#       (TESTER_CONNS="1000 10000", TESTER_TRACKERS="seg aq", TESTER_DURATION=60 override the runs;
+#       segswarm's /metrics at the end of each run is saved as results/lt-seg-cC.metrics)
 #   benches/loadgen/tracker-bench.sh churn        # 10 minutes of churn against segswarm-tracker
 #   benches/loadgen/tracker-bench.sh memory       # RSS per connection at 10,000 (glibc, jemalloc, mimalloc)
 #
@@ -98,8 +100,9 @@ loadgen() {
 }
 
 tester() {
-  for c in 1000 10000; do
-    for t in seg aq; do
+  local duration=${TESTER_DURATION:-60}
+  for c in ${TESTER_CONNS:-1000 10000}; do
+    for t in ${TESTER_TRACKERS:-seg aq}; do
       local addr=127.0.0.1:8443 pid sampler
       [ $t = aq ] && addr=127.0.0.1:3443
       cat > "$OUT/results/lt-$t-c$c.toml" <<EOF
@@ -108,7 +111,7 @@ log_level = "warn"
 num_workers = 2
 num_connections_per_worker = $((c / 2))
 connection_creation_interval_ms = 1
-duration = 60
+duration = $duration
 measure_after_max_connections_reached = true
 [torrents]
 offers_per_request = 10
@@ -126,7 +129,13 @@ EOF
           sleep 5
         done ) > "$OUT/results/lt-$t-c$c.rss" &
       sampler=$!
-      timeout 300 "$AQ_LT_BIN" -c "$OUT/results/lt-$t-c$c.toml" > "$OUT/results/lt-$t-c$c.out" 2>&1 || true
+      timeout $((duration + 240)) "$AQ_LT_BIN" -c "$OUT/results/lt-$t-c$c.toml" > "$OUT/results/lt-$t-c$c.out" 2>&1 || true
+      if [ $t = seg ]; then
+        # Relays dropped for slow readers, connections closed as too slow, and the rest.
+        curl -sk --max-time 10 "https://$addr/metrics" > "$OUT/results/lt-$t-c$c.metrics" || true
+        grep -E '^segswarm_(messages_dropped_total|errors_total\{kind="(queue_full|unknown_peer|unknown_offer)"\})' \
+          "$OUT/results/lt-$t-c$c.metrics" || true
+      fi
       kill "$pid"; wait "$pid" 2>/dev/null || true; kill "$sampler" 2>/dev/null || true; sleep 2
     done
   done

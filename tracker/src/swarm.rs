@@ -216,6 +216,9 @@ pub struct WsAnnounceOutcome {
     pub incomplete: u64,
     /// `(offer index, connection)`: offer *i* goes to that connection's peer.
     pub offer_targets: Vec<(usize, ConnId)>,
+    /// Peers chosen for an offer but passed over because they could not take one now (see
+    /// [`Roster::ws_announce_to`]); those offers are not sent.
+    pub offers_refused: usize,
 }
 
 /// What an HTTP announce returns.
@@ -294,6 +297,36 @@ impl Roster {
         now: Instant,
         rng: &mut impl Rng,
     ) -> Result<WsAnnounceOutcome, ErrorKind> {
+        self.ws_announce_to(
+            conn,
+            info_hash,
+            peer_id,
+            event,
+            seeder,
+            offer_ids,
+            now,
+            rng,
+            |_| true,
+        )
+    }
+
+    /// As [`Roster::ws_announce`], offering only to chosen peers whose connection `accepts`
+    /// (the runtime passes over connections whose outbound queue is full): a passed-over peer
+    /// gets no offer and no pending-offer record, and is counted in
+    /// [`WsAnnounceOutcome::offers_refused`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn ws_announce_to(
+        &self,
+        conn: ConnId,
+        info_hash: Id20,
+        peer_id: Id20,
+        event: AnnounceEvent,
+        seeder: bool,
+        offer_ids: &[Id20],
+        now: Instant,
+        rng: &mut impl Rng,
+        accepts: impl Fn(ConnId) -> bool,
+    ) -> Result<WsAnnounceOutcome, ErrorKind> {
         let mut shard = self.shard(&info_hash);
         if event == AnnounceEvent::Stopped {
             let counts = shard.leave(info_hash, |swarm| {
@@ -303,6 +336,7 @@ impl Roster {
                 complete: counts.complete,
                 incomplete: counts.incomplete,
                 offer_targets: Vec::new(),
+                offers_refused: 0,
             });
         }
         let max_peers = self.settings.max_peers_per_swarm;
@@ -334,6 +368,7 @@ impl Roster {
             }
         }
         let mut offer_targets = Vec::new();
+        let mut offers_refused = 0;
         let others = swarm.ws.len().saturating_sub(1);
         let wanted = offer_ids.len().min(self.settings.max_offers).min(others);
         if wanted > 0 {
@@ -342,6 +377,10 @@ impl Roster {
             for index in sample_others(rng, swarm.ws.len(), own, wanted) {
                 let offer_index = offer_targets.len();
                 if let Some((_, target)) = swarm.ws.get_index_mut(index) {
+                    if !accepts(target.conn) {
+                        offers_refused += 1;
+                        continue;
+                    }
                     if self.settings.check_answers {
                         remember_offer(
                             &mut target.pending,
@@ -363,6 +402,7 @@ impl Roster {
             complete: swarm.seeders,
             incomplete: swarm.leechers,
             offer_targets,
+            offers_refused,
         })
     }
 
@@ -751,6 +791,41 @@ mod tests {
         assert!(!targets.contains(&1), "never to the sender");
         let indices: Vec<usize> = out.offer_targets.iter().map(|t| t.0).collect();
         assert_eq!(indices, vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn peers_that_cannot_take_an_offer_are_passed_over_and_not_remembered() {
+        let r = roster(|_| {});
+        let now = Instant::now();
+        for p in 1..=3u8 {
+            join(&r, u64::from(p), 5, p, false, now);
+        }
+        let offers: Vec<Id20> = (100..102).map(id).collect();
+        let mut rng = StdRng::seed_from_u64(3);
+        // Peer 2's connection cannot take more: only peer 3 gets an offer, the first one.
+        let out = r
+            .ws_announce_to(
+                1,
+                id(5),
+                id(1),
+                AnnounceEvent::Update,
+                false,
+                &offers,
+                now,
+                &mut rng,
+                |conn| conn != 2,
+            )
+            .unwrap();
+        assert_eq!(out.offer_targets, vec![(0, 3)]);
+        assert_eq!(out.offers_refused, 1);
+        // Peer 3 can answer its offer; peer 2 was never sent one, so its answer is refused.
+        assert_eq!(r.ws_answer(3, id(5), id(3), id(1), id(100), now), Ok(1));
+        for offer in [100, 101] {
+            assert_eq!(
+                r.ws_answer(2, id(5), id(2), id(1), id(offer), now),
+                Err(ErrorKind::UnknownOffer)
+            );
+        }
     }
 
     #[test]

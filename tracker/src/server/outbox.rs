@@ -68,20 +68,35 @@ impl Outbox {
         {
             let mut inner = self.lock();
             if inner.messages.len() >= self.max {
-                let first = inner.full_since.is_none();
-                if first {
-                    inner.full_since = Some(now);
-                }
-                drop(inner);
-                if first {
-                    self.full.notify_one();
-                }
+                self.mark_full(inner, now);
                 return Err(QueueFull);
             }
             inner.messages.push_back(message);
         }
         self.notify.notify_one();
         Ok(())
+    }
+
+    /// Whether a message pushed now would be queued. A full queue counts as having dropped one
+    /// at `now` (the caller will not send it), as [`Outbox::push`] does.
+    pub fn has_room(&self, now: Instant) -> bool {
+        let inner = self.lock();
+        if inner.messages.len() >= self.max {
+            self.mark_full(inner, now);
+            return false;
+        }
+        true
+    }
+
+    fn mark_full(&self, mut inner: std::sync::MutexGuard<'_, Inner>, now: Instant) {
+        let first = inner.full_since.is_none();
+        if first {
+            inner.full_since = Some(now);
+        }
+        drop(inner);
+        if first {
+            self.full.notify_one();
+        }
     }
 
     /// Waits until something is queued.
@@ -129,7 +144,11 @@ mod tests {
         assert!(outbox.push(msg("b"), t0).is_ok());
         assert_eq!(outbox.full_since(), None);
         let t1 = t0 + Duration::from_secs(1);
-        assert_eq!(outbox.push(msg("c"), t1), Err(QueueFull));
+        assert!(!outbox.has_room(t1));
+        assert_eq!(
+            outbox.push(msg("c"), t1 + Duration::from_secs(1)),
+            Err(QueueFull)
+        );
         outbox.full_signal().await;
         assert_eq!(
             outbox.push(msg("d"), t1 + Duration::from_secs(1)),

@@ -499,7 +499,10 @@ fn handle_announce(
         }
     }
     let offer_ids: Vec<Id20> = announce.offers.iter().map(|o| o.offer_id).collect();
-    let outcome = shared.roster.ws_announce(
+    // A peer whose outbox is full gets no offer (and no pending-offer record that it could
+    // never answer); the offer is counted as dropped.
+    let has_room = |conn: ConnId| shared.conns.get(&conn).is_none_or(|o| o.has_room(now));
+    let outcome = shared.roster.ws_announce_to(
         session.reg.id,
         info_hash,
         announce.peer_id,
@@ -508,6 +511,7 @@ fn handle_announce(
         &offer_ids,
         now,
         &mut rand::rng(),
+        has_room,
     );
     let outcome = match outcome {
         Ok(outcome) => outcome,
@@ -516,6 +520,9 @@ fn handle_announce(
             return None;
         }
     };
+    for _ in 0..outcome.offers_refused {
+        shared.metrics.dropped(DropReason::QueueFull);
+    }
     let joined = &mut session.reg.joined;
     let position = joined.iter().position(|(ih, _)| *ih == info_hash);
     match (announce.event, position) {
