@@ -38,8 +38,9 @@ for (let i = 0; i < argv.length; i++) {
   else if (a === '--playlist') opts.playlist = next()
   else if (a === '--page') {
     const spec = next()
-    const first = spec.indexOf(':')
+    // Split from the end: KIND may be `url=http://host:port/`.
     const last = spec.lastIndexOf(':')
+    const first = spec.lastIndexOf(':', last - 1)
     const kind = spec.slice(0, first)
     const name = spec.slice(first + 1, last)
     const startS = Number(spec.slice(last + 1))
@@ -227,6 +228,22 @@ try {
         entry.timeline.push({ t: Math.round((Date.now() - t0) / 100) / 10, currentTime: s.currentTime, http: s.httpBytes, p2p: s.p2pBytes, up: s.uploadedBytes, peers: s.peers.length })
       }
     }
+    // A page with a chart (the demo) describes its colours on the canvas: count the pixels drawn
+    // in each, so the test checks what the chart shows, not only the numbers behind it.
+    entry.chart = await page.evaluate(() => {
+      const canvas = document.querySelector('canvas[data-p2p-color]')
+      if (!canvas) return null
+      const hex = (c) => [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16))
+      const colors = { http: hex(canvas.dataset.httpColor), p2p: hex(canvas.dataset.p2pColor) }
+      const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data
+      const counts = { http: 0, p2p: 0 }
+      for (let i = 0; i < data.length; i += 4) {
+        for (const [k, [r, g, b]] of Object.entries(colors)) {
+          if (data[i] === r && data[i + 1] === g && data[i + 2] === b && data[i + 3] === 255) counts[k] += 1
+        }
+      }
+      return counts
+    }).catch((err) => ({ error: String(err && err.message) }))
     if (opts.screenshot && spec === opts.pages[opts.pages.length - 1]) {
       await page.screenshot({ path: opts.screenshot, fullPage: true })
       entry.screenshot = opts.screenshot
