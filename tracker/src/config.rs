@@ -71,9 +71,12 @@ pub struct ServerConfig {
     pub shutdown_grace_secs: u64,
     /// Behind a reverse proxy (nginx, as PeerTube runs it at `/tracker/socket`): take the client
     /// IP address from the last `X-Forwarded-For` entry, or else `X-Real-IP`, instead of the TCP
-    /// peer. It is used for the per-IP limits and as the address of HTTP announce peers. Turn
-    /// on only when every connection comes through a proxy that sets these headers, since
-    /// clients can write them too. Default false.
+    /// peer. It is used for the per-IP limits and as the address of HTTP announce peers: a
+    /// WebSocket counts against `limits.max_connections_per_ip` of that address from its
+    /// upgrade request on; plain HTTP requests (a proxy may reuse one connection for many
+    /// clients) are limited per address by the HTTP announce rate only. Turn on only when every
+    /// connection comes through a proxy that sets these headers, since clients can write them
+    /// too. Default false.
     pub trust_forwarded_for: bool,
 }
 
