@@ -1,5 +1,6 @@
 //! The `segswarm` command line.
 
+mod play;
 mod seed;
 mod simulate;
 
@@ -19,11 +20,14 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Seed an HLS directory to its swarms (one per stream); with --http, also serve it as the origin.
     Seed(seed::SeedArgs),
+    /// Play an HLS stream through the swarm, headless, and report bytes by source and stalls.
+    Play(play::PlayArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Simulate(args) => simulate::run_command(args),
         Command::Seed(args) => seed::run_command(args),
+        Command::Play(args) => play::run_command(args),
     }
 }
