@@ -4,11 +4,12 @@
 // serves the demo page (index.html, demo.js, the wasm package and hls.js). Ctrl-C stops everything.
 //
 //   node examples/web/serve.mjs [--port 8080] [--host 127.0.0.1] [--live] [--seconds 120]
-//                               [--no-seeder] [--tracker-bin PATH] [--segswarm-bin PATH]
+//                               [--no-seeder] [--tracker ws://...] [--tracker-bin PATH] [--segswarm-bin PATH]
 //
 // Needs: ffmpeg; the binaries (`cargo build -p segswarm-tracker -p segswarm`, found in
 // $CARGO_TARGET_DIR or target/, debug then release); the wasm package (wasm-peer/build-pkg.sh);
 // hls.js from `npm ci` in tests/js. The tracker listens on port+1, the origin on port+2. With
+// --tracker URL an already running tracker is used instead. With
 // --no-seeder this script serves the stream itself at /media/ and no seeder runs. --live writes a
 // live stream in real time (2 s segments, sliding playlist); the default is a VOD of --seconds.
 // When ready it prints one JSON line on stdout: { page, tracker, playlist, seeder }.
@@ -33,6 +34,7 @@ for (let i = 0; i < argv.length; i++) {
   else if (a === '--live') opts.live = true
   else if (a === '--seconds') opts.seconds = Number(argv[++i])
   else if (a === '--no-seeder') opts.seeder = false
+  else if (a === '--tracker') opts.tracker = argv[++i]
   else if (a === '--tracker-bin') opts.trackerBin = argv[++i]
   else if (a === '--segswarm-bin') opts.segswarmBin = argv[++i]
   else {
@@ -160,8 +162,8 @@ try {
   const hlsDist = join(repo, 'tests', 'js', 'node_modules', 'hls.js', 'dist')
   if (!existsSync(join(pkg, 'segswarm.js'))) throw new Error(`no wasm package in ${pkg}: run wasm-peer/build-pkg.sh`)
   if (!existsSync(join(hlsDist, 'hls.mjs'))) throw new Error(`no hls.js in ${hlsDist}: run npm ci in tests/js`)
-  const trackerBin = opts.trackerBin || findBinary('segswarm-tracker')
-  if (!trackerBin) throw new Error('segswarm-tracker not built: cargo build -p segswarm-tracker (or --tracker-bin)')
+  const trackerBin = opts.tracker ? null : opts.trackerBin || findBinary('segswarm-tracker')
+  if (!opts.tracker && !trackerBin) throw new Error('segswarm-tracker not built: cargo build -p segswarm-tracker (or --tracker-bin)')
   const segswarmBin = opts.seeder && (opts.segswarmBin || findBinary('segswarm'))
   if (opts.seeder && !segswarmBin) throw new Error('segswarm not built: cargo build -p segswarm (or --segswarm-bin, or --no-seeder)')
 
@@ -177,10 +179,13 @@ try {
   }
 
   // The tracker.
-  const trackerPort = opts.port + 1
-  start('segswarm-tracker', trackerBin, ['--listen', `${opts.host}:${trackerPort}`, '--log-level', 'warn'])
-  if (!await waitForPort(trackerPort, 15_000)) throw new Error('segswarm-tracker did not start listening')
-  const tracker = `ws://${opts.host}:${trackerPort}`
+  let tracker = opts.tracker
+  if (!tracker) {
+    const trackerPort = opts.port + 1
+    start('segswarm-tracker', trackerBin, ['--listen', `${opts.host}:${trackerPort}`, '--log-level', 'warn'])
+    if (!await waitForPort(trackerPort, 15_000)) throw new Error('segswarm-tracker did not start listening')
+    tracker = `ws://${opts.host}:${trackerPort}`
+  }
 
   // The origin and seeder, or this script as the origin.
   let playlist = `http://${opts.host}:${opts.port}/media/index.m3u8`
