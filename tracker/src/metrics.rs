@@ -55,7 +55,7 @@ impl MessageKind {
 pub enum DropReason {
     /// The recipient's outbound queue was full (it reads too slowly).
     QueueFull,
-    /// The recipient's connection closed between choosing it and relaying.
+    /// The recipient left (its connection closed, or it left the swarm) before the relay.
     RecipientGone,
 }
 

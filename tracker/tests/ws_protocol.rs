@@ -595,3 +595,48 @@ async fn websocket_works_on_any_path() {
     let mut obs = tracker.ws().await;
     assert_eq!(scrape_counts(&mut obs, x).await, (0, 4));
 }
+
+#[tokio::test]
+async fn an_answer_to_a_peer_that_has_left_is_dropped_quietly_and_counted() {
+    let tracker = Tracker::start("");
+    let ih = Id::random();
+    let (a, b) = (Id::random(), Id::random());
+    let mut sa = tracker.ws().await;
+    let mut sb = tracker.ws().await;
+    sa.announce_ok(&announce(ih, a, Some("started"), Some(100)))
+        .await;
+    let offer_id = Id::random();
+    sb.announce_ok(&announce_with_offers(ih, b, &[(offer_id, sdp_offer("b"))]))
+        .await;
+    assert_eq!(sa.next_json().await["offer_id"], offer_id.bin());
+    // The offering peer leaves before the answer arrives.
+    sb.close().await;
+    let mut left = false;
+    for _ in 0..50 {
+        let reply = sa.request(&scrape(Some(&[ih]))).await;
+        if scrape_entry(&reply, ih) == Some((0, 1)) {
+            left = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(left, "b is still in the swarm 5 s after closing its socket");
+
+    sa.send_json(&answer(ih, a, b, offer_id, sdp_answer("a")))
+        .await;
+    // No failure for a race the answerer could not avoid (the reference tracker sends none either).
+    sa.expect_quiet().await;
+    let dropped = eventually("drop counted", Duration::from_secs(5), || async {
+        let m = tracker.metrics().await;
+        let v = m.value(
+            "segswarm_messages_dropped_total",
+            &[("reason", "recipient_gone")],
+        );
+        (v >= 1.0).then_some(v)
+    })
+    .await;
+    assert_eq!(dropped, 1.0);
+    // The answerer's connection still works.
+    let reply = sa.request(&scrape(Some(&[ih]))).await;
+    assert_eq!(scrape_entry(&reply, ih), Some((0, 1)), "{reply}");
+}

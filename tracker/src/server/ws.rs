@@ -435,6 +435,9 @@ fn handle_answer(
             None,
             now,
         ),
+        // The offering peer left between its offer and this answer: a race, not bad input. As
+        // with the reference tracker, the answerer is not told; the drop is counted.
+        Err(ErrorKind::UnknownPeer) => shared.metrics.dropped(DropReason::RecipientGone),
         Err(kind) => fail(shared, replies, kind, Action::Announce, Some(info_hash)),
     }
     None
