@@ -50,6 +50,10 @@ pub struct PlayArgs {
     /// Most peer connections.
     #[arg(long, default_value_t = 20)]
     max_peers: usize,
+    /// VOD: a segment no peer has is fetched over HTTP once due within this many seconds
+    /// (default: the engine's, 20 s).
+    #[arg(long)]
+    vod_http_lead: Option<f64>,
     /// Media buffered before playback starts, seconds.
     #[arg(long, default_value_t = 2.0)]
     startup_buffer: f64,
@@ -139,6 +143,9 @@ async fn run(args: PlayArgs) -> anyhow::Result<()> {
     config.consume_only = args.consume_only;
     config.max_peers = args.max_peers;
     config.play.startup_buffer = seconds(args.startup_buffer, "--startup-buffer")?;
+    if let Some(lead) = args.vod_http_lead {
+        config.scheduler.vod_http_lead = seconds(lead, "--vod-http-lead")?;
+    }
     if !args.ice.is_empty() {
         config.driver.rtc.ice_servers = vec![IceServer {
             urls: args.ice.clone(),
@@ -185,8 +192,10 @@ pub fn run_command(args: PlayArgs) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,segswarm_core=info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                // The WebRTC stack warns about routine ICE/DTLS events; keep its errors.
+                "warn,segswarm_core=info,rtc=error,rtc_ice=error,rtc_dtls=error,webrtc=error".into()
+            }),
         )
         .try_init();
     let runtime = tokio::runtime::Builder::new_multi_thread()

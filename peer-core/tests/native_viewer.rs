@@ -335,3 +335,53 @@ fn tracker_down_http_carries_playback() {
     });
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+/// Live: ffmpeg writes 2-second segments in real time with a sliding five-segment playlist; two
+/// viewers reload the playlist, play without a stall and stay within three segments of the live
+/// edge.
+#[test]
+fn live_viewers_follow_the_edge() {
+    support::enter_private_network_namespace();
+    let tmp = std::env::temp_dir().join(format!("segswarm-live-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let spec = support::StreamSpec::default();
+    let mut ffmpeg = support::start_live(&tmp, &spec);
+    assert!(
+        support::wait_for_segments(&tmp.join(&spec.playlist), 4, Duration::from_secs(20)),
+        "ffmpeg wrote no live playlist"
+    );
+    support::runtime().block_on(async {
+        let (tracker, tracker_url) = support::start_tracker().await;
+        let origin = start_origin(&tmp).await;
+        let url = format!("{}index.m3u8", origin.base_url());
+        let hub = TrackerHub::default();
+        let mut tasks = Vec::new();
+        for i in 0..2u64 {
+            let config = viewer_config(&url, &tracker_url, &hub);
+            tasks.push(tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(i)).await;
+                watch(config, Some(14)).await
+            }));
+        }
+        for (i, t) in tasks.into_iter().enumerate() {
+            let r = t.await.expect("viewer task");
+            eprintln!(
+                "viewer {i}: {}",
+                serde_json::to_string(&r).unwrap_or_default()
+            );
+            assert!(r.live, "{r:?}");
+            assert_eq!(r.stall_count, 0, "viewer {i} stalled: {r:?}");
+            assert!(r.played_s > 10.0, "viewer {i} played too little: {r:?}");
+            let latency = r.live_latency_max_s.expect("latency measured");
+            assert!(
+                latency <= 3.0 * f64::from(spec.segment_seconds) + 1.0,
+                "viewer {i} fell {latency} s behind the edge: {r:?}"
+            );
+            assert_eq!(r.live_skips, 0, "{r:?}");
+        }
+        origin.shutdown().await;
+        tracker.shutdown().await;
+    });
+    ffmpeg.kill();
+    let _ = std::fs::remove_dir_all(&tmp);
+}

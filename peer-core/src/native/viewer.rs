@@ -32,6 +32,7 @@ use super::http::{FetchRequest, HttpError, HttpFetcher};
 use crate::engine::{EngineConfig, Input};
 use crate::hls::{is_master_playlist, parse_media_playlist, HlsError, MediaPlaylist};
 use crate::integrity::SegmentManifest;
+use crate::scheduler::SchedulerConfig;
 use crate::stream::{
     generate_peer_id, master_playlist_streams, ShortIdProps, StreamIdentity, StreamType,
 };
@@ -115,6 +116,8 @@ pub struct ViewerConfig {
     pub consume_only: bool,
     /// Most peer connections. Default 20.
     pub max_peers: usize,
+    /// The engine's scheduling settings. Default [`SchedulerConfig::default`].
+    pub scheduler: SchedulerConfig,
     /// The headless player.
     pub play: PlaySettings,
 }
@@ -132,6 +135,7 @@ impl ViewerConfig {
             peer_id: None,
             consume_only: false,
             max_peers: 20,
+            scheduler: SchedulerConfig::default(),
             play: PlaySettings::default(),
         }
     }
@@ -370,6 +374,7 @@ impl Viewer {
         let mut engine = EngineConfig::new(peer_id, identity.info_hash, playlist.live, bases);
         engine.consume_only = config.consume_only;
         engine.max_peers = config.max_peers;
+        engine.scheduler = config.scheduler.clone();
         engine.seed = rand::random();
         let driver = PeerDriver::spawn(engine, config.driver.clone())?;
         driver.input(Input::Playlist(playlist.segment_infos()))?;
