@@ -1,0 +1,367 @@
+//! `segswarm seed` and `segswarm play` end to end, as separate processes over real WebRTC: the
+//! tracker and the HTTP origin run in the test process (so the seeder can be stopped while HTTP
+//! carries on), the seeder and the viewers are the `segswarm` binary. Media come from ffmpeg
+//! (`testsrc`, H.264 in MPEG-TS), made in the test.
+//!
+//! Everything runs in a private network namespace with only `lo` (`unshare(CLONE_NEWNET)`), each
+//! test bounded to well under a minute. Needs root (or CAP_SYS_ADMIN), `ip` and `ffmpeg`.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use segswarm::core::native::origin::{Origin, OriginConfig};
+use serde_json::Value;
+use support::{ChildGuard, StreamSpec};
+
+const BIN: &str = env!("CARGO_BIN_EXE_segswarm");
+
+/// WebRTC on loopback only (the namespace has nothing else).
+const LOOPBACK: [&str; 3] = ["--udp", "127.0.0.1:0", "--loopback-candidates"];
+
+/// A `segswarm` child whose stdout lines are collected as they come.
+struct Proc {
+    guard: ChildGuard,
+    lines: Arc<Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Proc {
+    fn start(name: &str, args: &[String]) -> Proc {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env("RUST_LOG", "warn,segswarm_core=info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {BIN}: {e}"));
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let out = child.stdout.take().expect("stdout");
+        let sink = lines.clone();
+        let tag = name.to_owned();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                eprintln!("[{tag}] {line}");
+                if let Ok(mut l) = sink.lock() {
+                    l.push(line);
+                }
+            }
+        });
+        Proc {
+            guard: ChildGuard::new(name, child),
+            lines,
+            reader: Some(reader),
+        }
+    }
+
+    /// The last stdout line that is a JSON object.
+    fn last_json(&self) -> Option<Value> {
+        let lines = self.lines.lock().ok()?;
+        lines.iter().rev().find_map(|l| {
+            serde_json::from_str::<Value>(l)
+                .ok()
+                .filter(Value::is_object)
+        })
+    }
+
+    /// Waits until some JSON line satisfies `ok`, up to `timeout`.
+    fn wait_json(&self, timeout: Duration, ok: impl Fn(&Value) -> bool) -> Option<Value> {
+        let end = Instant::now() + timeout;
+        while Instant::now() < end {
+            if let Some(v) = self.last_json().filter(|v| ok(v)) {
+                return Some(v);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+
+    /// Waits for the process to exit (up to `timeout`), then returns its last JSON line.
+    fn finish(mut self, timeout: Duration) -> Value {
+        let status = self.guard.wait_timeout(timeout);
+        let name = self.guard.name.clone();
+        let status = status.unwrap_or_else(|| panic!("{name} did not exit within {timeout:?}"));
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        assert!(status.success(), "{name} failed: {status}");
+        self.last_json()
+            .unwrap_or_else(|| panic!("{name} printed no JSON report"))
+    }
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// `segswarm seed` of `dir` (a directory or playlist), for players loading `public_url`.
+fn seed(tracker: &str, public_url: &str, dir: &Path, extra: &[&str]) -> Proc {
+    let mut args = strings(&["seed", "--tracker", tracker, "--public-url", public_url]);
+    args.extend(strings(&LOOPBACK));
+    args.extend(strings(&[
+        "--json",
+        "--stats-every",
+        "1",
+        "--rescan-ms",
+        "250",
+    ]));
+    args.extend(strings(extra));
+    args.push(dir.display().to_string());
+    Proc::start("seed", &args)
+}
+
+/// `segswarm play` of `playlist` for `seconds`.
+fn play(name: &str, tracker: &str, playlist: &str, seconds: u32) -> Proc {
+    let mut args = strings(&["play", "--tracker", tracker, "--json", "--seconds"]);
+    args.push(seconds.to_string());
+    args.extend(strings(&LOOPBACK));
+    args.push(playlist.to_owned());
+    Proc::start(name, &args)
+}
+
+fn num(v: &Value, key: &str) -> f64 {
+    v[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no number {key:?} in {v}"))
+}
+
+fn segments_seeded(stats: &Value) -> u64 {
+    stats["streams"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|s| s["segments"].as_u64()).sum())
+        .unwrap_or(0)
+}
+
+/// Starts the origin on `dir` and returns it with its playlist URL.
+async fn origin(dir: &Path) -> (Origin, String) {
+    let o = Origin::start(OriginConfig::new(dir, "127.0.0.1:0".parse().expect("addr")))
+        .await
+        .expect("origin");
+    let url = format!("{}index.m3u8", o.base_url());
+    (o, url)
+}
+
+fn vod(dir: &Path, seconds: u32) {
+    support::make_vod(
+        dir,
+        &StreamSpec {
+            seconds,
+            segment_seconds: 2,
+            bitrate: "500k".into(),
+            ..StreamSpec::default()
+        },
+    );
+}
+
+#[test]
+fn three_viewers_take_most_bytes_from_peers_without_stalls() {
+    support::enter_private_network_namespace();
+    let media = tempfile::tempdir().expect("tempdir");
+    // 60 s: the viewers' policy loads what is due within 20 s over HTTP until a peer holds it,
+    // so a short video would go over HTTP before the first data channel opens.
+    vod(media.path(), 60);
+    support::runtime().block_on(async {
+        let (tracker, url) = support::start_tracker().await;
+        let (origin, playlist) = origin(media.path()).await;
+        let seeder = seed(&url, &playlist, media.path(), &[]);
+        let ready = tokio::task::block_in_place(|| {
+            seeder.wait_json(Duration::from_secs(15), |v| segments_seeded(v) >= 30)
+        });
+        assert!(ready.is_some(), "the seeder did not load the VOD");
+        let viewers: Vec<Proc> = (0..3)
+            .map(|i| {
+                let p = play(&format!("viewer{i}"), &url, &playlist, 20);
+                std::thread::sleep(Duration::from_millis(700));
+                p
+            })
+            .collect();
+        let reports: Vec<Value> = tokio::task::block_in_place(|| {
+            viewers
+                .into_iter()
+                .map(|v| v.finish(Duration::from_secs(40)))
+                .collect()
+        });
+        seeder.guard.terminate();
+        let seeded = tokio::task::block_in_place(|| seeder.finish(Duration::from_secs(10)));
+        let (mut http, mut p2p) = (0.0, 0.0);
+        for (i, r) in reports.iter().enumerate() {
+            eprintln!(
+                "viewer{i}: http {} p2p {} share {:.2} stalls {} startup {:?} peers_max {}",
+                r["http_bytes"],
+                r["p2p_bytes"],
+                num(r, "p2p_share"),
+                r["stall_count"],
+                r["startup_s"],
+                r["peers_max"]
+            );
+            assert_eq!(num(r, "stall_count"), 0.0, "viewer{i} stalled: {r}");
+            assert!(num(r, "played_s") >= 15.0, "viewer{i} played: {r}");
+            assert!(num(r, "peers_max") >= 1.0, "viewer{i} met no peer: {r}");
+            http += num(r, "http_bytes");
+            p2p += num(r, "p2p_bytes");
+        }
+        eprintln!(
+            "three viewers: http {http} B, p2p {p2p} B, share {:.2}; seeder uploaded {} B; \
+             origin sent {} B",
+            p2p / (http + p2p),
+            seeded["uploaded_bytes"],
+            origin.stats().body_bytes
+        );
+        assert!(p2p > http, "most bytes from peers: http {http}, p2p {p2p}");
+        assert!(num(&seeded, "uploaded_bytes") > 0.0, "{seeded}");
+        origin.shutdown().await;
+        tracker.shutdown().await;
+    });
+}
+
+#[test]
+fn seeder_stopped_mid_stream_viewer_finishes_from_http() {
+    support::enter_private_network_namespace();
+    let media = tempfile::tempdir().expect("tempdir");
+    vod(media.path(), 60);
+    support::runtime().block_on(async {
+        let (tracker, url) = support::start_tracker().await;
+        let (origin, playlist) = origin(media.path()).await;
+        // Upload capped near the stream's rate (500 kbit/s), so the viewer cannot take the whole
+        // video from the seeder in the first seconds: stopping it matters.
+        let seeder = seed(&url, &playlist, media.path(), &["--upload-rate", "80000"]);
+        let ready = tokio::task::block_in_place(|| {
+            seeder.wait_json(Duration::from_secs(15), |v| segments_seeded(v) >= 30)
+        });
+        assert!(ready.is_some(), "the seeder did not load the VOD");
+        let viewer = play("viewer", &url, &playlist, 24);
+        let up = tokio::task::block_in_place(|| {
+            seeder.wait_json(Duration::from_secs(15), |v| {
+                v["uploaded_bytes"].as_u64().is_some_and(|b| b > 200_000)
+            })
+        });
+        assert!(up.is_some(), "the viewer took nothing from the seeder");
+        // SIGTERM: a graceful stop (the seeder leaves its swarm and prints its final statistics).
+        let stopped_at = Instant::now();
+        seeder.guard.terminate();
+        let seeded = tokio::task::block_in_place(|| seeder.finish(Duration::from_secs(8)));
+        eprintln!(
+            "seeder stopped in {:?} after uploading {} B",
+            stopped_at.elapsed(),
+            seeded["uploaded_bytes"]
+        );
+        let http_at_stop = origin.stats().body_bytes;
+        let r = tokio::task::block_in_place(|| viewer.finish(Duration::from_secs(40)));
+        eprintln!("viewer: {r}");
+        assert_eq!(num(&r, "stall_count"), 0.0, "stalled: {r}");
+        assert!(num(&r, "played_s") >= 22.0, "played: {r}");
+        assert!(num(&r, "p2p_bytes") > 200_000.0, "{r}");
+        let after = origin.stats().body_bytes - http_at_stop;
+        assert!(
+            after > 300_000,
+            "after the stop the origin carried only {after} B: {r}"
+        );
+        origin.shutdown().await;
+        tracker.shutdown().await;
+    });
+}
+
+#[test]
+fn corrupting_seeder_is_banned_and_viewer_plays_from_http() {
+    support::enter_private_network_namespace();
+    let media = tempfile::tempdir().expect("tempdir");
+    // Longer than the viewer's 20 s HTTP lead, so later segments are asked of the seeder.
+    vod(media.path(), 40);
+    support::runtime().block_on(async {
+        let (tracker, url) = support::start_tracker().await;
+        let (origin, playlist) = origin(media.path()).await;
+        let seeder = seed(&url, &playlist, media.path(), &["--test-corrupt-uploads"]);
+        let ready = tokio::task::block_in_place(|| {
+            seeder.wait_json(Duration::from_secs(15), |v| segments_seeded(v) >= 20)
+        });
+        assert!(ready.is_some(), "the seeder did not load the VOD");
+        let r = tokio::task::block_in_place(|| {
+            play("viewer", &url, &playlist, 14).finish(Duration::from_secs(40))
+        });
+        seeder.guard.terminate();
+        let seeded = tokio::task::block_in_place(|| seeder.finish(Duration::from_secs(8)));
+        eprintln!("viewer: {r}\nseeder: {seeded}");
+        assert!(num(&r, "hash_mismatches") >= 1.0, "{r}");
+        assert_eq!(num(&r, "peers_banned"), 1.0, "{r}");
+        assert!(
+            num(&seeded, "uploaded_bytes") > 0.0,
+            "the bad peer did send: {seeded}"
+        );
+        assert_eq!(num(&r, "stall_count"), 0.0, "{r}");
+        assert!(num(&r, "played_s") >= 12.0, "{r}");
+        // What was played came over HTTP, intact (the viewer verifies every segment).
+        assert!(num(&r, "http_bytes") >= 500_000.0, "{r}");
+        origin.shutdown().await;
+        tracker.shutdown().await;
+    });
+}
+
+#[test]
+fn live_viewers_stay_within_three_segments_of_the_edge() {
+    support::enter_private_network_namespace();
+    let media = tempfile::tempdir().expect("tempdir");
+    let spec = StreamSpec {
+        segment_seconds: 4,
+        bitrate: "400k".into(),
+        ..StreamSpec::default()
+    };
+    let playlist_path = media.path().join("index.m3u8");
+    support::runtime().block_on(async {
+        let (tracker, url) = support::start_tracker().await;
+        let (origin, playlist) = origin(media.path()).await;
+        let _ffmpeg = support::start_live(media.path(), &spec);
+        // The seeder starts before ffmpeg has written anything, and waits for the playlist.
+        let seeder = seed(&url, &playlist, &playlist_path, &[]);
+        let ok = tokio::task::block_in_place(|| {
+            support::wait_for_segments(&playlist_path, 2, Duration::from_secs(20))
+        });
+        assert!(ok, "ffmpeg wrote no live playlist");
+        let viewers: Vec<Proc> = (0..3)
+            .map(|i| {
+                let p = play(&format!("live{i}"), &url, &playlist, 18);
+                std::thread::sleep(Duration::from_millis(500));
+                p
+            })
+            .collect();
+        let reports: Vec<Value> = tokio::task::block_in_place(|| {
+            viewers
+                .into_iter()
+                .map(|v| v.finish(Duration::from_secs(40)))
+                .collect()
+        });
+        seeder.guard.terminate();
+        let seeded = tokio::task::block_in_place(|| seeder.finish(Duration::from_secs(8)));
+        eprintln!("seeder: {seeded}");
+        for (i, r) in reports.iter().enumerate() {
+            eprintln!(
+                "live{i}: latency mean {} max {} stalls {} http {} p2p {} share {:.2}",
+                r["live_latency_s"],
+                r["live_latency_max_s"],
+                r["stall_count"],
+                r["http_bytes"],
+                r["p2p_bytes"],
+                num(r, "p2p_share")
+            );
+            assert_eq!(r["live"], true, "{r}");
+            assert!(num(r, "played_s") >= 10.0, "live{i} played: {r}");
+            assert!(
+                num(r, "live_latency_max_s") <= 3.0 * 4.0,
+                "live{i} fell more than three segments behind the edge: {r}"
+            );
+            assert_eq!(num(r, "live_skips"), 0.0, "live{i}: {r}");
+        }
+        let seg_stats = &seeded["streams"][0];
+        assert_eq!(seg_stats["live"], true, "{seeded}");
+        assert!(
+            seg_stats["segments"].as_u64().is_some_and(|n| n >= 2),
+            "{seeded}"
+        );
+        origin.shutdown().await;
+        tracker.shutdown().await;
+    });
+}
