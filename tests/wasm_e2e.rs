@@ -401,3 +401,190 @@ fn browser_mixed_swarm_segswarm_and_pml_exchange_both_ways() {
     assert!(a.uploaded > 0 && b.uploaded > 0, "{a:?} {b:?}");
     assert_tracker_relayed(&metrics);
 }
+
+/// Reads lines from a child's stdout on a thread; the lines so far are in the returned vector.
+fn collect_lines(out: std::process::ChildStdout) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if let Ok(mut v) = sink.lock() {
+                v.push(line);
+            }
+        }
+    });
+    lines
+}
+
+/// One segswarm page plays a VOD whose origin and only other peer is a native seeder
+/// (`segswarm seed --http`): the page takes bytes from the seeder over WebRTC, and the seeder's own
+/// statistics count them as uploaded.
+#[test]
+fn browser_segswarm_page_takes_from_native_seeder() {
+    support::enter_private_network_namespace();
+    check_prerequisites(true);
+    let media = tempfile::tempdir().expect("temporary directory");
+    support::make_vod(media.path(), &vod_spec(40));
+    let rt = support::runtime();
+    rt.block_on(async {
+        let (tracker, url) = support::start_tracker().await;
+        let port = support::free_port();
+        let origin: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_segswarm"))
+            .args(["seed", "--tracker", &url, "--http", &origin.to_string()])
+            .args(["--udp", "127.0.0.1:0", "--loopback-candidates"])
+            .args(["--json", "--stats-every", "0"])
+            .arg(media.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start segswarm seed");
+        let lines = collect_lines(child.stdout.take().expect("seeder stdout"));
+        let mut seeder = support::ChildGuard::new("segswarm seed", child);
+        assert!(
+            support::wait_for_listener(origin, Duration::from_secs(20)),
+            "segswarm seed did not serve HTTP on {origin}"
+        );
+        let playlist = format!("http://{origin}/index.m3u8");
+        let args = strings(&[
+            "--tracker",
+            &url,
+            "--playlist",
+            &playlist,
+            "--page",
+            "segswarm:a:0",
+            "--seconds",
+            "20",
+        ]);
+        let report = tokio::task::spawn_blocking(move || run_driver(&args))
+            .await
+            .expect("driver thread");
+        seeder.terminate();
+        let status = tokio::task::spawn_blocking(move || {
+            let status = seeder.wait_timeout(Duration::from_secs(10));
+            (status, seeder)
+        })
+        .await
+        .expect("seeder wait");
+        assert!(
+            status.0.is_some_and(|s| s.success()),
+            "segswarm seed did not stop cleanly on SIGTERM: {:?}",
+            status.0
+        );
+        let final_stats = lines
+            .lock()
+            .expect("lines")
+            .iter()
+            .rev()
+            .find_map(|l| serde_json::from_str::<Value>(l).ok())
+            .expect("the seeder's final JSON statistics");
+        eprintln!("seeder: {final_stats}");
+        let a = page(&report, "a");
+        print_shares("segswarm page + native seeder VOD", &[&a]);
+        assert_played(&a, 10.0);
+        assert!(
+            a.peers_max >= 1,
+            "the page never connected to the seeder: {a:?}"
+        );
+        assert!(a.p2p > 0, "the page got no bytes from the seeder: {a:?}");
+        let uploaded = final_stats["uploaded_bytes"].as_u64().unwrap_or(0);
+        assert!(
+            uploaded >= a.p2p,
+            "the seeder counts {uploaded} B uploaded, the page {} B received from peers",
+            a.p2p
+        );
+        assert_tracker_relayed(&tracker.metrics_text());
+        tracker.shutdown().await;
+    });
+}
+
+/// The demo (examples/web: `serve.mjs` starts ffmpeg, `segswarm seed` and the page server; the
+/// tracker here is the test's own) opened twice in headless Chromium, 6 s apart: the second page's
+/// chart shows bytes from peers — pixels in the chart's P2P colour — and its figures say the same.
+/// The screenshot is saved as `target/segswarm-demo.png`.
+#[test]
+fn browser_demo_page_chart_shows_p2p_bytes() {
+    support::enter_private_network_namespace();
+    check_prerequisites(true);
+    let rt = support::runtime();
+    rt.block_on(async {
+        let (tracker, url) = support::start_tracker().await;
+        let port = support::free_port();
+        let serve = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/web/serve.mjs");
+        let mut child = Command::new("node")
+            .arg(&serve)
+            .args(["--port", &port.to_string(), "--seconds", "60"])
+            .args(["--tracker", &url])
+            .args(["--segswarm-bin", env!("CARGO_BIN_EXE_segswarm")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start examples/web/serve.mjs");
+        let lines = collect_lines(child.stdout.take().expect("serve.mjs stdout"));
+        let _demo = support::ChildGuard::new("serve.mjs", child);
+        let ready = Instant::now() + Duration::from_secs(40);
+        let started = loop {
+            let found = lines
+                .lock()
+                .expect("lines")
+                .iter()
+                .find_map(|l| serde_json::from_str::<Value>(l).ok());
+            if let Some(v) = found {
+                break v;
+            }
+            assert!(
+                Instant::now() < ready,
+                "serve.mjs was not ready within 40 s"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert_eq!(started["seeder"], true, "{started}");
+        let page_url = started["page"].as_str().expect("page URL").to_owned();
+        let shot = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/segswarm-demo.png");
+        let _ = std::fs::create_dir_all(shot.parent().expect("target"));
+        let _ = std::fs::remove_file(&shot);
+        let args = vec![
+            "--page".to_owned(),
+            format!("url={page_url}:a:0"),
+            "--page".to_owned(),
+            format!("url={page_url}:b:6"),
+            "--seconds".to_owned(),
+            "16".to_owned(),
+            "--screenshot".to_owned(),
+            shot.display().to_string(),
+        ];
+        let report = tokio::task::spawn_blocking(move || run_driver(&args))
+            .await
+            .expect("driver thread");
+        let (a, b) = (page(&report, "a"), page(&report, "b"));
+        print_shares("demo page", &[&a, &b]);
+        assert_played(&a, 8.0);
+        assert_played(&b, 8.0);
+        assert!(b.p2p > 0, "the demo page got no P2P bytes: {b:?}");
+        let entry = report["pages"]
+            .as_array()
+            .and_then(|p| p.iter().find(|p| p["name"] == "b"))
+            .expect("page b");
+        let chart = &entry["chart"];
+        eprintln!("demo chart pixels by colour: {chart}");
+        assert!(
+            chart["p2p"].as_u64().is_some_and(|n| n > 0),
+            "the chart shows no P2P bytes: {chart}"
+        );
+        assert!(
+            chart["http"].as_u64().is_some_and(|n| n > 0),
+            "the chart shows no HTTP bytes: {chart}"
+        );
+        let png = std::fs::read(&shot).expect("the screenshot file");
+        assert!(
+            png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000,
+            "not a screenshot: {} bytes",
+            png.len()
+        );
+        eprintln!("demo screenshot: {}", shot.display());
+        tracker.shutdown().await;
+    });
+}
