@@ -385,3 +385,84 @@ fn live_viewers_follow_the_edge() {
     ffmpeg.kill();
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+/// The tracker hub: two swarms share one socket; while no tracker listens it retries with
+/// backoff, and both swarms hear `Connected` once one starts; frames come back to the swarm they
+/// name; a tracker that goes away is reported to both.
+#[test]
+fn tracker_hub_shares_routes_and_reconnects() {
+    use segswarm_core::native::tracker_hub::{LinkEvent, LinkEvents, TrackerHubSettings};
+
+    support::enter_private_network_namespace();
+    support::runtime().block_on(async {
+        let addr = SocketAddr::from(([127, 0, 0, 1], support::free_port()));
+        let url = format!("ws://{addr}");
+        let hub = TrackerHub::new(TrackerHubSettings {
+            backoff_initial: Duration::from_millis(200),
+            backoff_max: Duration::from_secs(1),
+            ..TrackerHubSettings::default()
+        });
+        let (a, mut a_events) = hub.join(&url, *b"AAAAAAAAAAAAAAAAAAAA");
+        let (b, mut b_events) = hub.join(&url, *b"BBBBBBBBBBBBBBBBBBBB");
+        assert_eq!(hub.socket_count(&url), 1, "two swarms, one socket");
+        async fn next(events: &mut LinkEvents, what: &str) -> LinkEvent {
+            tokio::time::timeout(Duration::from_secs(10), events.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no event: {what}"))
+                .unwrap_or_else(|| panic!("hub ended: {what}"))
+        }
+        assert!(matches!(
+            next(&mut a_events, "a: no tracker yet").await,
+            LinkEvent::Disconnected { .. }
+        ));
+        let mut config = segswarm_tracker::config::Config::default();
+        config.server.listen = vec![addr];
+        config.server.workers = 1;
+        let tracker = segswarm_tracker::server::Server::start(config)
+            .await
+            .expect("start the tracker");
+        // Further failed attempts may be reported first; then both links are connected.
+        for (events, name) in [(&mut a_events, "a"), (&mut b_events, "b")] {
+            loop {
+                match next(events, name).await {
+                    LinkEvent::Connected => break,
+                    LinkEvent::Disconnected { .. } => continue,
+                    LinkEvent::Frame(f) => panic!("{name}: frame before connecting: {f}"),
+                }
+            }
+        }
+        let announce = |ih: &str, peer: &str| {
+            serde_json::json!({
+                "action": "announce", "info_hash": ih, "peer_id": peer, "numwant": 0,
+                "uploaded": 0, "downloaded": 0, "event": "started", "offers": []
+            })
+            .to_string()
+        };
+        a.send(announce("AAAAAAAAAAAAAAAAAAAA", "-PM0203-aaaaaaaaaaaa"));
+        match next(&mut a_events, "announce response").await {
+            LinkEvent::Frame(text) => {
+                assert!(text.contains("\"interval\""), "{text}");
+                assert!(text.contains("AAAAAAAAAAAAAAAAAAAA"), "{text}");
+            }
+            other => panic!("expected a frame, got {other:?}"),
+        }
+        b.send(announce("BBBBBBBBBBBBBBBBBBBB", "-PM0203-bbbbbbbbbbbb"));
+        assert!(matches!(
+            next(&mut b_events, "b's response").await,
+            LinkEvent::Frame(t) if t.contains("BBBBBBBBBBBBBBBBBBBB")
+        ));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(a_events.try_recv().is_err(), "a heard b's response");
+
+        tracker.shutdown().await;
+        for (events, name) in [(&mut a_events, "a"), (&mut b_events, "b")] {
+            assert!(matches!(
+                next(events, name).await,
+                LinkEvent::Disconnected { .. }
+            ));
+        }
+        a.close(Duration::from_secs(1)).await;
+        drop(b);
+        assert_eq!(hub.socket_count(&url), 0);
+    });
+}

@@ -16,7 +16,9 @@
 //!   hls.js's `liveSyncDurationCount`). The result is a [`PlayReport`].
 //!
 //! Segment URIs must lie under the media playlist's directory (relative URIs, as ffmpeg and
-//! PeerTube write them), so each mirror can serve the same paths.
+//! PeerTube write them), so each mirror can serve the same paths. Not supported yet: byte-range
+//! segments (`#EXT-X-BYTERANGE`, refused with [`ViewerError::Unsupported`]); the `#EXT-X-MAP`
+//! initialization section of fMP4 streams is not fetched (the headless player needs no decoder).
 
 use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
@@ -169,6 +171,9 @@ pub enum ViewerError {
     /// A segment URI outside the media playlist's directory.
     #[error("segment {0:?} is not under the media playlist's directory")]
     SegmentOutsideBase(String),
+    /// A playlist feature the engine cannot load yet.
+    #[error("{0} is not supported yet")]
+    Unsupported(&'static str),
     /// The driver failed or ended.
     #[error(transparent)]
     Driver(#[from] DriverError),
@@ -291,6 +296,10 @@ fn directory_of(url: &Url) -> Url {
 
 /// Checks that every segment lies under `base` and rewrites URIs to paths relative to it.
 fn relative_paths(playlist: &mut MediaPlaylist, media_url: &Url) -> Result<(), ViewerError> {
+    // The engine fetches whole resources: sub-ranges of one file would be loaded whole.
+    if playlist.segments.iter().any(|s| s.byte_range.is_some()) {
+        return Err(ViewerError::Unsupported("#EXT-X-BYTERANGE"));
+    }
     let base = directory_of(media_url);
     for s in &mut playlist.segments {
         let abs = media_url
@@ -899,6 +908,12 @@ mod tests {
         assert!(matches!(
             relative_paths(&mut p, &url),
             Err(ViewerError::SegmentOutsideBase(_))
+        ));
+        let mut p =
+            parse_media_playlist("#EXTM3U\n#EXTINF:2,\n#EXT-X-BYTERANGE:10@0\na.ts\n").unwrap();
+        assert!(matches!(
+            relative_paths(&mut p, &url),
+            Err(ViewerError::Unsupported(_))
         ));
     }
 }
