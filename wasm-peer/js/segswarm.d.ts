@@ -39,6 +39,11 @@ export interface SegswarmOptions {
   loaderTimeoutMs?: number;
   /** Least time between two fetches of the SHA-256 manifest of a live stream. Default 2000 ms. */
   manifestRefreshMs?: number;
+  /** Live: unless the hls.js config sets `liveSyncDuration` or `liveSyncDurationCount`, start 4
+   * segments behind the live edge (hls.js: 3) and, as p2p-media-loader does, set hls.js's
+   * `liveSyncDurationCount` to play as far behind as the playlist allows (at most 120 s), so that
+   * new segments have time to pass between peers. Default true. */
+  liveSyncAdjust?: boolean;
   /** Where the `.wasm` file is; default next to segswarm_wasm.js. */
   wasmUrl?: string | URL;
 }

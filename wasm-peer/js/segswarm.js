@@ -58,6 +58,7 @@ const DEFAULTS = {
   maxSwarms: 3,
   loaderTimeoutMs: 10000,
   manifestRefreshMs: 2000,
+  liveSyncAdjust: true,
   wasmUrl: undefined,
 };
 
@@ -192,14 +193,20 @@ export class SegswarmP2P {
     for (const s of this.swarms.values()) s.engine?.setPlayback(t);
   }
 
+  // Runs `fn` now when the wasm module is loaded (hls.js asks for a fragment in the same tick
+  // as it reports the playlist that lists it), else once it is.
+  #whenReady(fn) {
+    if (wasmLoaded) fn();
+    else this.ready.then((ok) => ok && fn());
+  }
+
   #manifestLoaded(data) {
     const nd = data.networkDetails;
     this.manifestUrl =
       (typeof XMLHttpRequest !== "undefined" && nd instanceof XMLHttpRequest && nd.responseURL) ||
       (typeof Response !== "undefined" && nd instanceof Response && nd.url) ||
       data.url;
-    this.ready.then((ok) => {
-      if (!ok) return;
+    this.#whenReady(() => {
       for (const level of data.levels ?? []) {
         const b = level.maxBitrate ?? level.bitrate;
         const missing = b === 0;
@@ -229,8 +236,9 @@ export class SegswarmP2P {
   }
 
   #playlistUpdated(data, level) {
-    this.ready.then((ok) => {
-      if (!ok || this.destroyed) return;
+    this.#adjustLiveSync(data.details);
+    this.#whenReady(() => {
+      if (this.destroyed) return;
       const details = data.details;
       const levelUrl = level && (Array.isArray(level.url) ? level.url[0] : level.url);
       const stream = this.streams.get(details.url) ?? (levelUrl && this.streams.get(levelUrl));
@@ -243,6 +251,7 @@ export class SegswarmP2P {
       const playlistDir = dirOf(details.url);
       const base = fragments.every((f) => f.url.startsWith(manifestDir)) ? manifestDir : playlistDir;
       const segments = [];
+      const urls = new Set();
       fragments.forEach((f, index) => {
         const [rs, re] = f.byteRange ?? [];
         // Byte-range fragments stay with hls.js's own loader (not P2P).
@@ -250,19 +259,40 @@ export class SegswarmP2P {
         if (!f.url.startsWith(base)) return;
         const id = live ? f.sn : index;
         segments.push({ id, path: f.url.slice(base.length), start: f.start, duration: f.duration });
+        urls.add(runtimeId(f.url));
         this.segments.set(runtimeId(f.url), { key, id });
       });
       let swarm = this.swarms.get(key);
       if (!swarm) {
-        swarm = { swarmId: key, live, segments, bases: [base], engine: undefined, lastUsed: 0 };
+        swarm = { swarmId: key, live, segments, bases: [base], engine: undefined, lastUsed: 0, urls };
         this.swarms.set(key, swarm);
       }
+      // Fragments that left the (live) playlist are forgotten.
+      for (const u of swarm.urls) if (!urls.has(u)) this.segments.delete(u);
+      swarm.urls = urls;
       swarm.live = live;
       swarm.segments = segments;
       swarm.bases = [base, ...(this.options.mirrors ?? [])];
       swarm.engine?.setPlaylist(segments);
       this.#refreshSha256(live);
     });
+  }
+
+  // Live: like p2p-media-loader, play as far behind the live edge as the playlist allows (at most
+  // 120 s), unless the page set hls.js's liveSyncDuration(Count) itself. Segments then appear in
+  // the playlist long enough before playback needs them for peers to pass them on; near the edge
+  // every peer would have to fetch each new segment over HTTP.
+  #adjustLiveSync(details) {
+    const hls = this.hls;
+    if (!this.options.liveSyncAdjust || !hls || !details?.live) return;
+    const fragments = details.fragments ?? [];
+    if (fragments.length <= 4 || fragments[0]?.type !== "main") return;
+    const user = hls.userConfig ?? {};
+    if (user.liveSyncDuration || user.liveSyncDurationCount) return;
+    const target = details.targetduration;
+    if (!(target > 0)) return;
+    const count = Math.min(fragments.length - 1, Math.floor(120 / target));
+    if (hls.config.liveSyncDurationCount !== count) hls.config.liveSyncDurationCount = count;
   }
 
   #sha256Url() {
@@ -521,7 +551,14 @@ export function withSegswarm(Hls, options = {}) {
     constructor(userConfig = {}) {
       const p2p = new SegswarmP2P(options);
       const DefaultLoader = userConfig.loader ?? Hls.DefaultConfig.loader;
-      super({ ...userConfig, fLoader: createFragmentLoader(p2p, DefaultLoader) });
+      const config = { ...userConfig, fLoader: createFragmentLoader(p2p, DefaultLoader) };
+      if (p2p.options.liveSyncAdjust && config.liveSyncDuration == null && config.liveSyncDurationCount == null) {
+        // hls.js picks the live start position before any of our playlist handlers runs: start
+        // one segment further behind the edge than its default (3) so new segments are listed
+        // early enough to pass between peers; playlist updates then go further (#adjustLiveSync).
+        config.liveSyncDurationCount = 4;
+      }
+      super(config);
       /** The P2P side: events, totals, swarms. */
       this.p2p = p2p;
       p2p.attach(this);
