@@ -243,8 +243,11 @@ pub fn run_command(args: SeedArgs) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,segswarm_core=info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                // The WebRTC crates warn about routine events (a candidate pair not yet
+                // known, DTLS server name); keep their errors only.
+                "warn,segswarm_core=info,rtc=error,rtc_ice=error,rtc_dtls=error,webrtc=error".into()
+            }),
         )
         .try_init();
     let runtime = tokio::runtime::Builder::new_multi_thread()

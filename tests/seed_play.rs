@@ -34,7 +34,6 @@ impl Proc {
     fn start(name: &str, args: &[String]) -> Proc {
         let mut child = Command::new(BIN)
             .args(args)
-            .env("RUST_LOG", "warn,segswarm_core=info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
