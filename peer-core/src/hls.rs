@@ -557,4 +557,35 @@ mod tests {
         // Old end 6 s, sequences 10..=19 missing: 10 × 2 s.
         assert_eq!(far.segments[0].start, 26.0);
     }
+
+    proptest::proptest! {
+        /// Any text, and any mix of tag-like lines, is parsed or refused without a panic.
+        #[test]
+        fn arbitrary_playlists_never_panic(
+            lines in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::string::string_regex("#EXT[A-Z-]{0,20}(:[0-9.,@=\"A-Z-]{0,20})?")
+                        .unwrap(),
+                    proptest::string::string_regex(
+                        "#EXTINF:[0-9.e-]{1,5},|#EXT-X-BYTERANGE:[0-9]{1,3}(@[0-9]{1,20})?|\
+                         #EXT-X-MEDIA-SEQUENCE:[0-9]{1,20}|#EXT-X-ENDLIST|#EXT-X-MAP:URI=\"i\""
+                    )
+                    .unwrap(),
+                    proptest::string::string_regex("[a-z0-9/.:?=]{0,12}").unwrap(),
+                    proptest::prelude::any::<String>(),
+                ],
+                0..30,
+            )
+        ) {
+            let text = format!("#EXTM3U\n{}", lines.join("\n"));
+            if let Ok(p) = parse_media_playlist(&text) {
+                let infos = p.segment_infos();
+                proptest::prop_assert_eq!(infos.len(), p.segments.len());
+                for w in p.segments.windows(2) {
+                    proptest::prop_assert!(w[1].start >= w[0].start);
+                }
+            }
+            let _ = parse_media_playlist(&lines.join("\n"));
+        }
+    }
 }
