@@ -131,7 +131,9 @@ impl TrackerHub {
         }
     }
 
-    /// The process-wide hub (default settings), used by drivers not given one.
+    /// The process-wide hub (default settings), used by drivers not given one. Its sockets run
+    /// on the tokio runtime that opened them: a process with several runtimes (tests with a
+    /// runtime each) should give each its own hub.
     pub fn global() -> Self {
         static GLOBAL: OnceLock<TrackerHub> = OnceLock::new();
         GLOBAL.get_or_init(TrackerHub::default).clone()
