@@ -466,3 +466,44 @@ fn tracker_hub_shares_routes_and_reconnects() {
         assert_eq!(hub.socket_count(&url), 0);
     });
 }
+
+/// `Viewer::segment`: a segment's bytes within its deadline, identical to the file; a segment
+/// that is not in the playlist is an error, not a hang.
+#[test]
+fn viewer_segment_with_deadline() {
+    support::enter_private_network_namespace();
+    let tmp = std::env::temp_dir().join(format!("segswarm-segment-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let spec = support::StreamSpec {
+        seconds: 6,
+        ..support::StreamSpec::default()
+    };
+    support::make_vod(&tmp, &spec);
+    support::runtime().block_on(async {
+        let (tracker, tracker_url) = support::start_tracker().await;
+        let origin = start_origin(&tmp).await;
+        let hub = TrackerHub::default();
+        let config = viewer_config(
+            &format!("{}index.m3u8", origin.base_url()),
+            &tracker_url,
+            &hub,
+        );
+        let mut v = Viewer::open(config).await.expect("open");
+        assert!(!v.playlist().live);
+        let seg = v.playlist().segments[2].clone();
+        let data = v
+            .segment(seg.id, Duration::from_secs(5))
+            .await
+            .expect("segment 2");
+        assert_eq!(data.as_ref(), std::fs::read(tmp.join(&seg.uri)).unwrap());
+        let err = v
+            .segment(99, Duration::from_secs(1))
+            .await
+            .expect_err("segment 99 does not exist");
+        assert!(err.to_string().contains("99"), "{err}");
+        v.close().await;
+        origin.shutdown().await;
+        tracker.shutdown().await;
+    });
+    let _ = std::fs::remove_dir_all(&tmp);
+}
