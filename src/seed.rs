@@ -34,6 +34,10 @@ pub struct SeedArgs {
     /// Peers served at once per stream.
     #[arg(long, default_value_t = 4)]
     max_uploads: usize,
+    /// WebRTC offers sent with each announce: how many viewers the seeder reaches per announce
+    /// (trackers cap what they relay; segswarm-tracker and aquatic: 10).
+    #[arg(long, default_value_t = 10)]
+    offers_per_announce: u32,
     /// Directory rescan interval, milliseconds (live streams).
     #[arg(long, default_value_t = 1000)]
     rescan_ms: u64,
@@ -170,6 +174,7 @@ async fn run(args: SeedArgs) -> anyhow::Result<()> {
     config.max_peers = args.max_peers;
     config.upload_rate = (args.upload_rate > 0).then_some(args.upload_rate);
     config.max_concurrent_uploads = args.max_uploads;
+    config.offers_per_announce = args.offers_per_announce;
     config.rescan_interval = Duration::from_millis(args.rescan_ms.max(50));
     config.write_manifest = !args.no_manifest;
     config.corrupt_uploads = args.test_corrupt_uploads;

@@ -671,6 +671,9 @@ pub struct SeederConfig {
     pub max_concurrent_uploads: usize,
     /// Segment memory per stream, bytes (older segments leave first). Default 512 MiB.
     pub store_max_bytes: u64,
+    /// WebRTC offers sent with each announce (and `numwant`): how many viewers the seeder reaches
+    /// per announce. Trackers cap what they relay (segswarm-tracker and aquatic: 10). Default 10.
+    pub offers_per_announce: u32,
     /// Tracker, WebRTC and HTTP settings of the peer drivers.
     pub driver: DriverSettings,
     /// Test only: flip bytes in every segment handed to peers (the manifest keeps the true
@@ -697,6 +700,7 @@ impl SeederConfig {
             upload_rate: None,
             max_concurrent_uploads: 4,
             store_max_bytes: 512 * 1024 * 1024,
+            offers_per_announce: 10,
             driver: DriverSettings::new(Vec::new()),
             corrupt_uploads: false,
         }
@@ -850,6 +854,8 @@ fn spawn_stream(
     engine.upload_rate = config.upload_rate;
     engine.max_concurrent_uploads = config.max_concurrent_uploads.max(1);
     engine.store_max_bytes = config.store_max_bytes;
+    engine.tracker.max_offers = config.offers_per_announce;
+    engine.tracker.numwant = engine.tracker.numwant.max(config.offers_per_announce);
     engine.seed = rng.random();
     let mut driver = config.driver.clone();
     driver.tracker_urls = config.tracker_urls.clone();

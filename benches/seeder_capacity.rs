@@ -1,0 +1,347 @@
+//! Seeder capacity: how many viewers at 1 Mbit/s one `segswarm seed` process serves over WebRTC
+//! before their deadlines slip, its CPU, and its memory per connected peer.
+//!
+//! Setup, in a private network namespace (loopback only): segswarm-tracker and the HTTP origin in
+//! this process; the seeder is the `segswarm seed` binary (a process of its own, so its CPU time
+//! and resident memory can be read from /proc); N viewers are bare `PeerDriver`s in this process
+//! that only download (`consume_only`), make no offers and keep one peer connection, so each one is
+//! fed by the seeder alone (the seeder, started after them, offers a connection to every viewer
+//! with its first announce). A viewer plays the synthetic 1 Mbit/s VOD (2 s MPEG-TS segments) in
+//! real time from a 6 s start-up lead with a 10 s prefetch window; what the seeder cannot deliver
+//! in time the viewer fetches over HTTP. A deadline slip is a segment loaded over HTTP or a P2P
+//! transfer moved to HTTP.
+//!
+//! ```sh
+//! cargo bench -p segswarm --features native --bench seeder_capacity
+//! # SEGSWARM_BENCH_VIEWERS (5,10,20,40), SEGSWARM_BENCH_SECONDS (20)
+//! ```
+//!
+//! The viewers share the machine's cores with the seeder, so the figures are a lower bound for a
+//! seeder on a machine of its own. Needs root (or CAP_SYS_ADMIN) for the namespace.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use segswarm::core::engine::{EngineConfig, Input};
+use segswarm::core::hls::parse_media_playlist;
+use segswarm::core::native::driver::{DriverEvent, DriverHandle, DriverSettings, PeerDriver};
+use segswarm::core::native::origin::{Origin, OriginConfig};
+use segswarm::core::native::rtc::RtcSettings;
+use segswarm::core::stream::{peer_id_from_picks, peer_id_prefix};
+use segswarm::core::tracker_client::PeerId;
+
+const BIN: &str = env!("CARGO_BIN_EXE_segswarm");
+/// 1 Mbit/s in 2 s segments: 250 000 bytes, rounded down to whole MPEG-TS packets.
+const SEGMENT_BYTES: usize = 250_000 / 188 * 188;
+const SEGMENT_SECONDS: f64 = 2.0;
+
+fn env_list(name: &str, default: &str) -> Vec<usize> {
+    std::env::var(name)
+        .unwrap_or_else(|_| default.into())
+        .split(',')
+        .filter_map(|v| v.trim().parse().ok())
+        .collect()
+}
+
+fn write_vod(dir: &Path, segments: usize) {
+    let mut playlist = String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n");
+    for i in 0..segments {
+        let mut data: Vec<u8> = (0..SEGMENT_BYTES)
+            .map(|b| ((b as u32).wrapping_mul(2_654_435_761) ^ i as u32).rotate_right(7) as u8)
+            .collect();
+        for p in data.chunks_mut(188) {
+            p[0] = 0x47;
+        }
+        let name = format!("s{i:04}.ts");
+        std::fs::write(dir.join(&name), data).expect("write segment");
+        playlist.push_str(&format!("#EXTINF:{SEGMENT_SECONDS:.1},\n{name}\n"));
+    }
+    playlist.push_str("#EXT-X-ENDLIST\n");
+    std::fs::write(dir.join("index.m3u8"), playlist).expect("write playlist");
+}
+
+/// (user + system CPU seconds, resident bytes) of a process.
+fn proc_usage(pid: u32) -> (f64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at index 2 (state).
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // SAFETY: sysconf with a constant name.
+    let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|i| f.get(*i).and_then(|v| v.parse::<f64>().ok()))
+        .sum();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    (ticks / tick, rss_kb * 1024)
+}
+
+struct SeedProc {
+    guard: support::ChildGuard,
+    last: Arc<Mutex<Option<serde_json::Value>>>,
+}
+
+fn start_seeder(tracker: &str, playlist_url: &str, dir: &Path, viewers: usize) -> SeedProc {
+    let peers = (viewers + 10).to_string();
+    let mut child = Command::new(BIN)
+        .args(["seed", "--tracker", tracker, "--public-url", playlist_url])
+        .args(["--udp", "127.0.0.1:0", "--loopback-candidates", "--json"])
+        .args(["--stats-every", "1", "--max-peers", &peers])
+        .args(["--max-uploads", &peers, "--offers-per-announce", &peers])
+        .arg(dir)
+        .env("RUST_LOG", "error")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start segswarm seed");
+    let out = child.stdout.take().expect("stdout");
+    let last = Arc::new(Mutex::new(None));
+    let sink = last.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                if let Ok(mut l) = sink.lock() {
+                    *l = Some(v);
+                }
+            }
+        }
+    });
+    SeedProc {
+        guard: support::ChildGuard::new("segswarm seed", child),
+        last,
+    }
+}
+
+impl SeedProc {
+    fn stats(&self) -> Option<serde_json::Value> {
+        self.last.lock().ok().and_then(|l| l.clone())
+    }
+    fn segments(&self) -> u64 {
+        self.stats()
+            .and_then(|v| v["streams"][0]["segments"].as_u64())
+            .unwrap_or(0)
+    }
+}
+
+fn peer_id(n: u64) -> PeerId {
+    let mut x = n.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+    let id = peer_id_from_picks(&peer_id_prefix(2, 3), |m| {
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((x >> 33) as usize) % m
+    });
+    let mut out = [0u8; 20];
+    out.copy_from_slice(&id.as_bytes()[..20]);
+    out
+}
+
+struct Row {
+    viewers: usize,
+    connected: usize,
+    p2p: u64,
+    http: u64,
+    segments_http: u64,
+    moved_to_http: u64,
+    cpu_s: f64,
+    wall_s: f64,
+    rss: u64,
+    uploaded: u64,
+}
+
+async fn run_once(
+    media: &Path,
+    viewers: usize,
+    seconds: f64,
+    run: u64,
+    baseline_rss: u64,
+) -> Option<Row> {
+    let mut config = segswarm::tracker::config::Config::default();
+    config.server.listen = vec!["127.0.0.1:0".parse().ok()?];
+    config.protocol.max_offers = viewers + 20;
+    let tracker = segswarm::tracker::server::Server::start(config)
+        .await
+        .ok()?;
+    let url = format!("ws://{}", tracker.local_addrs()[0]);
+    let origin = Origin::start(OriginConfig::new(media, "127.0.0.1:0".parse().ok()?))
+        .await
+        .ok()?;
+    let playlist_url = format!("{}index.m3u8", origin.base_url());
+    let playlist =
+        parse_media_playlist(&std::fs::read_to_string(media.join("index.m3u8")).ok()?).ok()?;
+    let info_hash = segswarm::core::stream::StreamIdentity::new(
+        None,
+        &playlist_url,
+        segswarm::core::stream::StreamType::Main,
+        segswarm::core::stream::generate_stream_short_id(&segswarm::core::stream::ShortIdProps {
+            bitrate: Some(0.0),
+            ..Default::default()
+        }),
+    )
+    .info_hash;
+
+    // Viewers first: they announce without offers and wait for the seeder's.
+    let mut drivers: Vec<DriverHandle> = Vec::new();
+    for i in 0..viewers {
+        let mut c = EngineConfig::new(
+            peer_id(run * 10_000 + i as u64),
+            info_hash,
+            false,
+            vec![origin.base_url()],
+        );
+        c.consume_only = true;
+        c.max_peers = 1;
+        c.tracker.max_offers = 0;
+        c.scheduler.vod_prefetch_window = Duration::from_secs(10);
+        c.seed = run * 10_000 + i as u64;
+        let mut s = DriverSettings::new(vec![url.clone()]);
+        s.rtc = RtcSettings {
+            udp_addrs: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
+            include_loopback_candidates: true,
+            ..RtcSettings::default()
+        };
+        let d = PeerDriver::spawn(c, s).ok()?;
+        d.input(Input::Playlist(playlist.segment_infos())).ok()?;
+        drivers.push(d);
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let seeder = start_seeder(&url, &playlist_url, media, viewers);
+    let pid = seeder.guard.child.id();
+    let end = Instant::now() + Duration::from_secs(20);
+    let mut connected = vec![false; viewers];
+    while connected.iter().any(|c| !c) && Instant::now() < end {
+        for (i, d) in drivers.iter_mut().enumerate() {
+            while let Some(ev) = d.try_event() {
+                if matches!(ev, DriverEvent::PeerConnected(_)) {
+                    connected[i] = true;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let connected = connected.iter().filter(|c| **c).count();
+    while seeder.segments() < playlist.segments.len() as u64 && Instant::now() < end {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (cpu0, _) = proc_usage(pid);
+    let t0 = Instant::now();
+    // Play: the playhead starts 6 s before the first segment and moves in real time.
+    while t0.elapsed().as_secs_f64() < seconds {
+        let pos = t0.elapsed().as_secs_f64() - 6.0;
+        for d in &mut drivers {
+            let _ = d.input(Input::Playback(pos));
+            while d.try_event().is_some() {}
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let wall_s = t0.elapsed().as_secs_f64();
+    let (cpu1, rss) = proc_usage(pid);
+    let mut row = Row {
+        viewers,
+        connected,
+        p2p: 0,
+        http: 0,
+        segments_http: 0,
+        moved_to_http: 0,
+        cpu_s: cpu1 - cpu0,
+        wall_s,
+        rss: rss.saturating_sub(baseline_rss),
+        uploaded: 0,
+    };
+    for d in &drivers {
+        if let Ok(s) = d.stats().await {
+            row.p2p += s.engine.p2p_bytes;
+            row.http += s.engine.http_bytes;
+            row.segments_http += s.engine.segments_http;
+            row.moved_to_http += s.engine.stalls_avoided;
+        }
+    }
+    row.uploaded = seeder
+        .stats()
+        .and_then(|v| v["uploaded_bytes"].as_u64())
+        .unwrap_or(0);
+    for d in drivers {
+        d.shutdown().await;
+    }
+    drop(seeder);
+    origin.shutdown().await;
+    tracker.shutdown().await;
+    Some(row)
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing else is taken from the command line.
+    support::enter_private_network_namespace();
+    let counts = env_list("SEGSWARM_BENCH_VIEWERS", "5,10,20,40");
+    let seconds = env_list("SEGSWARM_BENCH_SECONDS", "20")
+        .first()
+        .copied()
+        .unwrap_or(20) as f64;
+    let media = tempfile::tempdir().expect("tempdir");
+    // Enough video for the run, the start-up lead and the prefetch window.
+    let segments = ((seconds + 20.0) / SEGMENT_SECONDS).ceil() as usize;
+    write_vod(media.path(), segments);
+    let rt = support::runtime();
+    // The seeder's resident memory with the VOD loaded and no peer.
+    let baseline_rss = rt.block_on(async {
+        let (tracker, url) = support::start_tracker().await;
+        let seeder = start_seeder(&url, "http://127.0.0.1:1/index.m3u8", media.path(), 0);
+        let end = Instant::now() + Duration::from_secs(10);
+        while seeder.segments() < segments as u64 && Instant::now() < end {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let (_, rss) = proc_usage(seeder.guard.child.id());
+        drop(seeder);
+        tracker.shutdown().await;
+        rss
+    });
+    println!(
+        "seeder capacity: 1 Mbit/s VOD ({SEGMENT_BYTES} B segments of {SEGMENT_SECONDS} s), \
+         {seconds} s of play per run; seeder RSS with the VOD loaded and no peer: {:.1} MiB",
+        baseline_rss as f64 / 1048576.0
+    );
+    println!(
+        "| viewers | connected to seeder | P2P share | segments over HTTP | P2P moved to HTTP | \
+         seeder upload Mbit/s | seeder CPU % of a core | seeder RSS growth / peer |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for (run, &n) in counts.iter().enumerate() {
+        let Some(r) = rt.block_on(run_once(
+            media.path(),
+            n,
+            seconds,
+            run as u64 + 1,
+            baseline_rss,
+        )) else {
+            println!("| {n} | run failed to start | | | | | | |");
+            continue;
+        };
+        let total = (r.p2p + r.http).max(1) as f64;
+        println!(
+            "| {} | {} | {:.3} | {} | {} | {:.1} | {:.0} | {:.0} KiB |",
+            r.viewers,
+            r.connected,
+            r.p2p as f64 / total,
+            r.segments_http,
+            r.moved_to_http,
+            r.uploaded as f64 * 8.0 / 1e6 / r.wall_s,
+            100.0 * r.cpu_s / r.wall_s,
+            r.rss as f64 / 1024.0 / r.connected.max(1) as f64,
+        );
+    }
+}
