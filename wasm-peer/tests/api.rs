@@ -1,0 +1,134 @@
+//! The JavaScript-facing class `SegswarmEngine` in headless Chromium: options as a page passes
+//! them (a plain object), `loadSegment`'s promise, the event objects, `stats()`.
+#![cfg(target_arch = "wasm32")]
+
+use js_sys::{Array, Function, Object, Reflect, Uint8Array};
+use segswarm_wasm::api::{info_hash, stream_short_id, stream_swarm_id, SegswarmEngine};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const SEG1: &[u8] = include_bytes!("data/seg1.bin");
+
+fn get(v: &JsValue, k: &str) -> JsValue {
+    Reflect::get(v, &JsValue::from_str(k)).expect("property")
+}
+
+fn obj(pairs: &[(&str, JsValue)]) -> JsValue {
+    let o = Object::new();
+    for (k, v) in pairs {
+        Reflect::set(&o, &JsValue::from_str(k), v).expect("set");
+    }
+    o.into()
+}
+
+fn origin() -> String {
+    get(&get(&js_sys::global(), "location"), "origin")
+        .as_string()
+        .expect("origin")
+}
+
+#[wasm_bindgen_test]
+fn options_without_a_swarm_id_or_bases_are_refused() {
+    let e = SegswarmEngine::new(obj(&[("live", false.into())]))
+        .err()
+        .expect("refused");
+    let message = get(&e, "message").as_string().unwrap_or_default();
+    assert!(message.contains("streamSwarmId"), "{message}");
+    let e = SegswarmEngine::new(obj(&[("streamSwarmId", "x".into())]))
+        .err()
+        .expect("refused");
+    let message = get(&e, "message").as_string().unwrap_or_default();
+    assert!(message.contains("httpBases"), "{message}");
+}
+
+#[wasm_bindgen_test]
+fn stream_identity_matches_p2p_media_loader() {
+    // A page's props object reaches the core's short id (which peer-core/tests/js_vectors.rs
+    // checks against p2p-media-loader 2.3's own outputs), field by field.
+    let props = obj(&[
+        ("bitrate", 400000.0.into()),
+        ("codecs", "avc1.42c00d".into()),
+        ("width", 320.0.into()),
+        ("height", 180.0.into()),
+    ]);
+    let short = stream_short_id(&props);
+    let expected =
+        segswarm_core::stream::generate_stream_short_id(&segswarm_core::stream::ShortIdProps {
+            bitrate: Some(400000.0),
+            codecs: Some("avc1.42c00d".into()),
+            width: Some(320),
+            height: Some(180),
+            ..Default::default()
+        });
+    assert_eq!(short, expected);
+    let swarm = stream_swarm_id("http://a/master.m3u8", "main", &short).expect("main");
+    assert_eq!(swarm, format!("v2-http://a/master.m3u8-main-{short}"));
+    assert_eq!(info_hash(&swarm).len(), 20);
+    assert!(stream_swarm_id("x", "other", &short).is_err());
+}
+
+#[wasm_bindgen_test]
+async fn load_segment_resolves_with_bytes_and_events_are_objects() {
+    let engine = SegswarmEngine::new(obj(&[
+        ("streamSwarmId", "v2-api-test-main-x".into()),
+        ("live", false.into()),
+        (
+            "httpBases",
+            Array::of1(&format!("{}/tests/data", origin()).into()).into(),
+        ),
+        ("trackers", Array::new().into()),
+        ("consumeOnly", true.into()),
+        ("uploadRateLimit", 100000.0.into()),
+    ]))
+    .expect("engine");
+    assert_eq!(engine.peer_id().len(), 20);
+    assert!(engine.peer_id().starts_with("-PM0203-"));
+    assert_eq!(engine.info_hash(), info_hash("v2-api-test-main-x"));
+    let events = Array::new();
+    let sink = events.clone();
+    let listener = wasm_bindgen::closure::Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+        sink.push(&e);
+    });
+    engine.on_event(listener.as_ref().unchecked_ref::<Function>().clone());
+    let segment = obj(&[
+        ("id", 7.0.into()),
+        ("path", "seg1.bin".into()),
+        ("start", 0.0.into()),
+        ("duration", 4.0.into()),
+    ]);
+    engine.set_playlist(Array::of1(&segment)).expect("playlist");
+    let result = JsFuture::from(engine.load_segment(7.0))
+        .await
+        .expect("resolves");
+    assert_eq!(get(&result, "source").as_string().as_deref(), Some("http"));
+    let data: Uint8Array = get(&result, "data").dyn_into().expect("Uint8Array");
+    assert_eq!(data.to_vec(), SEG1);
+    let failed = JsFuture::from(engine.load_segment(8.0)).await;
+    assert!(failed.is_err(), "not in the playlist: rejects");
+
+    let stats = engine.stats();
+    assert_eq!(get(&stats, "httpBytes").as_f64(), Some(SEG1.len() as f64));
+    assert_eq!(get(&stats, "segmentsHttp").as_f64(), Some(1.0));
+    assert_eq!(get(&stats, "trackerConnected").as_bool(), Some(false));
+    let types: Vec<String> = events
+        .iter()
+        .filter_map(|e| get(&e, "type").as_string())
+        .collect();
+    assert!(types.iter().any(|t| t == "bytes"), "{types:?}");
+    let loaded = events
+        .iter()
+        .find(|e| get(e, "type").as_string().as_deref() == Some("segmentLoaded"))
+        .expect("segmentLoaded event");
+    assert_eq!(get(&loaded, "id").as_f64(), Some(7.0));
+    assert_eq!(get(&loaded, "source").as_string().as_deref(), Some("http"));
+    assert_eq!(get(&loaded, "bytes").as_f64(), Some(SEG1.len() as f64));
+    assert!(events
+        .iter()
+        .any(|e| get(&e, "type").as_string().as_deref() == Some("segmentFailed")));
+    engine.destroy();
+    let after = JsFuture::from(engine.load_segment(7.0)).await;
+    assert!(after.is_err(), "a destroyed engine loads nothing");
+}
