@@ -259,9 +259,32 @@ fn seeder_serves_a_vod_to_a_viewer_over_webrtc() {
         .await;
         assert!(after.uploaded_bytes() >= 5 * 188_000, "{after:?}");
         assert_eq!(result.stats.peers_banned, 0);
+        assert!(after.streams[0].peers_connected_total >= 1);
 
-        let last = seeder.shutdown().await;
-        assert!(last.streams[0].peers_connected_total >= 1);
+        // The VOD is re-encoded in place: the seeder notices, rejoins, and serves the new bytes
+        // (which match the rewritten manifest) to the next viewer.
+        let new_first = ts_segment(1000, 777);
+        std::fs::write(dir.path().join("seg000.ts"), &new_first).unwrap();
+        let old_manifest = manifest;
+        let end = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < end {
+            let m = std::fs::read(dir.path().join(MANIFEST_FILE_NAME)).unwrap();
+            if SegmentManifest::from_json(&m).unwrap() != old_manifest {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let stats = wait_for(&seeder, Duration::from_secs(5), |s| {
+            s.streams.first().is_some_and(|s| s.segments == 6)
+        })
+        .await;
+        let again = view(&origin, &url, &stats, Duration::from_secs(30)).await;
+        let (got, source) = &again.delivered[&0];
+        assert_eq!(got.as_ref(), new_first.as_slice(), "the new bytes");
+        assert_eq!(*source, DeliverySource::Peer);
+        assert_eq!(again.stats.hash_mismatches, 0, "{:?}", again.stats);
+
+        seeder.shutdown().await;
         origin.shutdown().await;
         tracker.shutdown().await;
     });

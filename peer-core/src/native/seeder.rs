@@ -767,7 +767,8 @@ struct StreamState {
     playlist_path: String,
     identity: StreamIdentity,
     live: bool,
-    added: BTreeMap<SegmentId, u64>,
+    /// Segments handed to the engine: their size and hash.
+    added: BTreeMap<SegmentId, (u64, Sha256Digest)>,
     playlist: Vec<SegmentInfo>,
     skipped: usize,
 }
@@ -924,8 +925,20 @@ async fn run(
             let key = st.identity.stream_swarm_id.clone();
             order.push(key.clone());
             let Some(media) = &st.media else { continue };
-            // A stream that turns from live to VOD (or back) changes its segment ids: start over.
-            if streams.get(&key).is_some_and(|s| s.live != media.live) {
+            // A stream that turns from live to VOD (or back) changes its segment ids, and a
+            // segment rewritten with other bytes (a re-encoded VOD) cannot be taken back from the
+            // engine's store: start that stream over.
+            let rewritten = streams.get(&key).is_some_and(|s| {
+                media.segments.iter().any(|seg| {
+                    s.added
+                        .get(&seg.info.id)
+                        .is_some_and(|(_, d)| *d != seg.digest)
+                })
+            });
+            if rewritten {
+                tracing::warn!(playlist = %st.playlist, "segments rewritten; rejoining the swarm");
+            }
+            if rewritten || streams.get(&key).is_some_and(|s| s.live != media.live) {
                 if let Some(old) = streams.remove(&key) {
                     old.driver.shutdown().await;
                 }
@@ -986,7 +999,7 @@ async fn run(
                             id: seg.info.id,
                             data,
                         });
-                        state.added.insert(seg.info.id, len);
+                        state.added.insert(seg.info.id, (len, seg.digest));
                     }
                     Ok(Err(e)) => tracing::warn!(segment = %seg.info.path, "seeder: {e}, skipped"),
                     Err(e) => tracing::warn!("seeder read task failed: {e}"),
@@ -1080,7 +1093,7 @@ async fn snapshot(
             info_hash: s.identity.info_hash_str().to_owned(),
             live: s.live,
             segments: s.added.len(),
-            segment_bytes: s.added.values().sum(),
+            segment_bytes: s.added.values().map(|(n, _)| n).sum(),
             skipped: s.skipped,
             uploaded_bytes: ds.engine.uploaded_bytes,
             peers: ds.peers_connected,
