@@ -72,12 +72,19 @@ let server = null
 
 function finish (code) {
   report.elapsed_ms = Date.now() - started
-  process.stdout.write(JSON.stringify(report) + '\n')
+  // The Playwright page objects stay out of the report.
+  process.stdout.write(JSON.stringify(report, (k, v) => (k === 'page' ? undefined : v)) + '\n')
   process.exit(code)
 }
 
+/** `promise`, or undefined after `ms` if it has not settled by then. */
+function bounded (promise, ms) {
+  return Promise.race([promise, new Promise((resolve) => setTimeout(resolve, ms).unref())])
+}
+
+/** Closes the browser and the server; never takes more than a few seconds. */
 async function cleanup () {
-  try { if (browser) await browser.close() } catch {}
+  try { if (browser) await bounded(browser.close(), 5000) } catch {}
   try { if (server) server.close() } catch {}
 }
 
@@ -173,6 +180,7 @@ try {
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
+    timeout: 30_000,
     args: [
       '--no-sandbox',
       '--disable-gpu',
@@ -187,9 +195,11 @@ try {
     ]
   })
 
+  process.stderr.write(`e2e-run: Chromium ${browser.version()} up at ${((Date.now() - started) / 1000).toFixed(1)} s\n`)
+
   const sample = async (entry) => {
     try {
-      const s = await entry.page.evaluate(() => globalThis.__e2e ? JSON.parse(JSON.stringify(globalThis.__e2e)) : null)
+      const s = await bounded(entry.page.evaluate(() => globalThis.__e2e ? JSON.parse(JSON.stringify(globalThis.__e2e)) : null), 5000)
       if (s) entry.stats = s
     } catch (err) {
       entry.sampleError = String(err && err.message)
@@ -212,13 +222,14 @@ try {
     })
     const options = { playlist: report.playlist, trackers: opts.trackers, swarmId: opts.swarmId, core: opts.core, segswarm: opts.segswarm, hls: opts.hls }
     if (spec.kind.startsWith('url=')) {
-      await page.goto(spec.kind.slice(4))
+      await page.goto(spec.kind.slice(4), { timeout: 20_000 })
     } else {
       const fn = spec.kind === 'pml' ? 'startPml' : 'startSegswarm'
-      await page.goto(`${base}/${spec.kind}.html`)
+      await page.goto(`${base}/${spec.kind}.html`, { timeout: 20_000 })
       await page.waitForFunction((f) => typeof globalThis[f] === 'function', fn, { timeout: 20_000 })
       await page.evaluate(([f, o]) => globalThis[f](o), [fn, options])
     }
+    process.stderr.write(`e2e-run: page ${spec.name} (${spec.kind}) started at ${((Date.now() - started) / 1000).toFixed(1)} s\n`)
     const t0 = Date.now()
     while (Date.now() - t0 < opts.seconds * 1000) {
       await new Promise((resolve) => setTimeout(resolve, 1000))
@@ -230,7 +241,7 @@ try {
     }
     // A page with a chart (the demo) describes its colours on the canvas: count the pixels drawn
     // in each, so the test checks what the chart shows, not only the numbers behind it.
-    entry.chart = await page.evaluate(() => {
+    entry.chart = await bounded(page.evaluate(() => {
       const canvas = document.querySelector('canvas[data-p2p-color]')
       if (!canvas) return null
       const hex = (c) => [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16))
@@ -243,9 +254,9 @@ try {
         }
       }
       return counts
-    }).catch((err) => ({ error: String(err && err.message) }))
+    }), 5000).catch((err) => ({ error: String(err && err.message) }))
     if (opts.screenshot && spec === opts.pages[opts.pages.length - 1]) {
-      await page.screenshot({ path: opts.screenshot, fullPage: true })
+      await page.screenshot({ path: opts.screenshot, timeout: 15_000 })
       entry.screenshot = opts.screenshot
     }
   }
@@ -253,20 +264,19 @@ try {
   await Promise.all(opts.pages.map(runPage))
   for (const entry of report.pages) {
     const s = entry.stats
-    delete entry.page
     process.stderr.write(`page ${entry.name} (${entry.kind}): ` + (s
       ? `t=${s.currentTime.toFixed(1)}s http=${s.httpBytes} p2p=${s.p2pBytes} up=${s.uploadedBytes} peersMax=${s.peersMax} fatal=${s.fatalErrors.length}\n`
       : 'no stats\n'))
     if (s && (s.fatalErrors.length || !s.p2pBytes)) process.stderr.write(`  log: ${s.log.join('\n       ')}\n`)
   }
   report.ok = true
+  process.stderr.write(`e2e-run: pages done at ${((Date.now() - started) / 1000).toFixed(1)} s\n`)
   clearTimeout(watchdog)
   await cleanup()
   finish(0)
 } catch (err) {
   clearTimeout(watchdog)
   report.error = String(err && err.stack ? err.stack : err)
-  for (const entry of report.pages) delete entry.page
   await cleanup()
   finish(1)
 }
