@@ -31,8 +31,8 @@ export interface SegswarmOptions {
   cacheBytes?: number;
   /** Most peer connections per swarm. Default 20. */
   maxPeers?: number;
-  /** Most swarms (streams: quality levels, audio tracks) joined at once; the least recently used
-   * is left. Default 3. */
+  /** Most swarms joined at once. One per stream type: when hls.js loads a fragment of another
+   * quality level (or audio track), the previous level's swarm is left. Default 2 (video + audio). */
   maxSwarms?: number;
   /** A fragment the engine has not delivered within this time is loaded by hls.js's own loader.
    * Default 10000 ms. */

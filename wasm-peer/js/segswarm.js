@@ -55,7 +55,7 @@ const DEFAULTS = {
   uploadRateLimit: undefined,
   cacheBytes: undefined,
   maxPeers: undefined,
-  maxSwarms: 3,
+  maxSwarms: 2,
   loaderTimeoutMs: 10000,
   manifestRefreshMs: 2000,
   liveSyncAdjust: true,
@@ -264,7 +264,16 @@ export class SegswarmP2P {
       });
       let swarm = this.swarms.get(key);
       if (!swarm) {
-        swarm = { swarmId: key, live, segments, bases: [base], engine: undefined, lastUsed: 0, urls };
+        swarm = {
+          swarmId: key,
+          type: stream.type,
+          live,
+          segments,
+          bases: [base],
+          engine: undefined,
+          lastUsed: 0,
+          urls,
+        };
         this.swarms.set(key, swarm);
       }
       // Fragments that left the (live) playlist are forgotten.
@@ -354,7 +363,11 @@ export class SegswarmP2P {
     this.#applySha256(swarm);
     const t = this.media?.currentTime;
     if (typeof t === "number" && Number.isFinite(t)) engine.setPlayback(t);
-    // Keep at most maxSwarms engines: stop the least recently used.
+    // One engine per stream type: the level (or audio track) hls.js left would otherwise keep
+    // prefetching its own segments. Then at most maxSwarms, least recently used stopped first.
+    for (const s of this.swarms.values()) {
+      if (s !== swarm && s.engine && s.type === swarm.type) this.#stopEngine(s);
+    }
     const running = [...this.swarms.values()].filter((s) => s.engine);
     if (running.length > this.options.maxSwarms) {
       running.sort((a, b) => a.lastUsed - b.lastUsed);
@@ -474,8 +487,19 @@ export function createFragmentLoader(p2p, DefaultLoader) {
           p2p.done(target);
           this.source = source;
           const now = performance.now();
-          stats.loading.first = Math.max(stats.loading.start, now - 1);
           stats.loading.end = now;
+          stats.loading.first = Math.max(stats.loading.start, now - 1);
+          if (source !== "http") {
+            // Cached or peer bytes arrive in no time, which would drive hls.js's bandwidth
+            // estimate (and its level choice) sky-high for the HTTP loads to come: report them as
+            // if they came at the current estimate, so P2P leaves ABR where HTTP put it.
+            const bps = p2p.hls?.bandwidthEstimate;
+            if (Number.isFinite(bps) && bps > 0) {
+              const ms = (data.byteLength * 8000) / bps;
+              stats.loading.start = Math.min(stats.loading.start, now - ms);
+              stats.loading.first = stats.loading.start + Math.min(ms, 10);
+            }
+          }
           stats.loaded = data.byteLength;
           stats.total = data.byteLength;
           stats.chunkCount = 1;
