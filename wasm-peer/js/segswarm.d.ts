@@ -71,7 +71,10 @@ export interface SegmentLoadedEvent {
   type: "segmentLoaded";
   /** Segment id (media sequence for live, playlist index for VOD). */
   id: number;
+  /** Where its bytes came from; `cache` when unknown (e.g. added with `addSegment`). */
   source: "cache" | "http" | "peer";
+  /** Whether it was stored (prefetched) before hls.js asked for it. */
+  cached: boolean;
   bytes: number;
   stream: string;
 }

@@ -480,7 +480,7 @@ export function createFragmentLoader(p2p, DefaultLoader) {
         this.#useDefault();
       }, p2p.options.loaderTimeoutMs);
       target.engine.loadSegment(target.id).then(
-        ({ data, source }) => {
+        ({ data, source, cached }) => {
           if (pending.cancelled) return;
           clearTimeout(pending.timer);
           this.pending = null;
@@ -489,7 +489,7 @@ export function createFragmentLoader(p2p, DefaultLoader) {
           const now = performance.now();
           stats.loading.end = now;
           stats.loading.first = Math.max(stats.loading.start, now - 1);
-          if (source !== "http") {
+          if (cached || source !== "http") {
             // Cached or peer bytes arrive in no time, which would drive hls.js's bandwidth
             // estimate (and its level choice) sky-high for the HTTP loads to come: report them as
             // if they came at the current estimate, so P2P leaves ABR where HTTP put it.

@@ -220,7 +220,8 @@ impl SegswarmEngine {
 
     /// Sets the event listener: called with `{type, ...}` objects — `bytes` (`source`:
     /// `"http"`, `"p2p"` or `"upload"`, `bytes`), `peerConnect` / `peerClose` (`peer`),
-    /// `segmentLoaded` (`id`, `source`: `"cache"`, `"http"` or `"peer"`, `bytes`),
+    /// `segmentLoaded` (`id`, `source`: `"http"`, `"peer"` or `"cache"` (unknown), `cached`,
+    /// `bytes`),
     /// `segmentFailed` (`id`, `reason`), `trackerConnect` / `trackerDisconnect` (`url`).
     #[wasm_bindgen(js_name = onEvent)]
     pub fn on_event(&self, listener: Function) {
@@ -271,19 +272,31 @@ impl SegswarmEngine {
         }
     }
 
-    /// Loads a segment: resolves to `{data: Uint8Array, source}` or rejects (failed or
-    /// cancelled).
+    /// Loads a segment: resolves to `{data: Uint8Array, source, cached}` or rejects (failed or
+    /// cancelled). `source` is where the bytes came from (`"http"` or `"peer"`; `"cache"` when
+    /// unknown, e.g. added with `addSegment`), `cached` whether it was stored before it was asked
+    /// for.
     #[wasm_bindgen(js_name = loadSegment)]
     pub fn load_segment(&self, id: f64) -> js_sys::Promise {
         let driver = self.driver.clone();
         wasm_bindgen_futures::future_to_promise(async move {
+            let id = id as i64;
             let (data, source) = driver
-                .load_segment(id as i64)
+                .load_segment(id)
                 .await
                 .map_err(|e| err(&e.to_string()))?;
+            let origin = match source {
+                DeliverySource::Cache => driver.segment_origin(id).unwrap_or(source),
+                other => other,
+            };
             let obj = Object::new();
             set(&obj, "data", &Uint8Array::from(data.as_ref()).into());
-            set(&obj, "source", &source_name(source).into());
+            set(&obj, "source", &source_name(origin).into());
+            set(
+                &obj,
+                "cached",
+                &JsValue::from_bool(source == DeliverySource::Cache),
+            );
             Ok(obj.into())
         })
     }
@@ -371,11 +384,21 @@ fn event_object(event: &DriverEvent) -> JsValue {
         DriverEvent::SegmentLoaded {
             segment,
             source,
+            origin,
             bytes,
         } => {
             set(&obj, "type", &"segmentLoaded".into());
             set(&obj, "id", &n(*segment as f64));
-            set(&obj, "source", &source_name(*source).into());
+            set(
+                &obj,
+                "source",
+                &source_name(origin.unwrap_or(*source)).into(),
+            );
+            set(
+                &obj,
+                "cached",
+                &JsValue::from_bool(*source == DeliverySource::Cache),
+            );
             set(&obj, "bytes", &n(*bytes as f64));
         }
         DriverEvent::SegmentFailed { segment, reason } => {

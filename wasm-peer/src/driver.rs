@@ -114,8 +114,11 @@ pub enum DriverEvent {
     SegmentLoaded {
         /// Segment id.
         segment: SegmentId,
-        /// Where its bytes came from.
+        /// How it was delivered (`Cache`: it was stored before it was asked for).
         source: DeliverySource,
+        /// Where its bytes came from over the network (`Http` or `Peer`), when known (see
+        /// [`Driver::segment_origin`]).
+        origin: Option<DeliverySource>,
         /// Its size.
         bytes: u64,
     },
@@ -275,6 +278,12 @@ struct State {
     dispatching: bool,
     /// HTTP, P2P and upload byte totals last reported.
     reported: [u64; 3],
+    /// Ids of the current playlist.
+    playlist_ids: Vec<SegmentId>,
+    /// Where stored segments came from (HTTP or a peer).
+    origins: BTreeMap<SegmentId, DeliverySource>,
+    /// The engine's counts of segments stored after HTTP and P2P downloads, last seen.
+    stored: (u64, u64),
     shut_down: bool,
 }
 
@@ -305,6 +314,9 @@ impl Driver {
             listener: None,
             dispatching: false,
             reported: [0; 3],
+            playlist_ids: Vec::new(),
+            origins: BTreeMap::new(),
+            stored: (0, 0),
             shut_down: false,
         }));
         connect_tracker(&inner);
@@ -318,7 +330,24 @@ impl Driver {
 
     /// The current playlist (live: the sliding window; VOD: every segment).
     pub fn set_playlist(&self, segments: Vec<SegmentInfo>) {
+        {
+            let mut s = self.inner.borrow_mut();
+            s.playlist_ids = segments.iter().map(|x| x.id).collect();
+            s.playlist_ids.sort_unstable();
+            let State {
+                origins,
+                playlist_ids,
+                ..
+            } = &mut *s;
+            origins.retain(|id, _| playlist_ids.binary_search(id).is_ok());
+        }
         feed(&self.inner, Input::Playlist(segments));
+    }
+
+    /// Where a stored segment's bytes came from: `Http` or `Peer` (also for segments prefetched
+    /// before the player asked), `None` when unknown or not stored.
+    pub fn segment_origin(&self, segment: SegmentId) -> Option<DeliverySource> {
+        self.inner.borrow().origins.get(&segment).copied()
     }
 
     /// The integrity manifest (`segments-sha256.json` text).
@@ -334,6 +363,10 @@ impl Driver {
     /// A segment the page holds from elsewhere, offered to peers.
     pub fn add_segment(&self, segment: SegmentId, data: Bytes) {
         feed(&self.inner, Input::AddSegment { id: segment, data });
+        let mut s = self.inner.borrow_mut();
+        if s.engine.has_segment(segment) {
+            s.origins.insert(segment, DeliverySource::Cache);
+        }
     }
 
     /// Loads a segment of the playlist: from the cache, peers or HTTP, as the scheduler decides
@@ -476,6 +509,7 @@ fn drain(s: &mut State, inner: &Rc<RefCell<State>>) {
     while let Some(output) = s.engine.poll_output() {
         execute(s, inner, output);
     }
+    track_origins(s);
     let stats = s.engine.stats();
     let totals = [stats.http_bytes, stats.p2p_bytes, stats.uploaded_bytes];
     for (i, source) in [ByteSource::Http, ByteSource::P2p, ByteSource::Upload]
@@ -492,6 +526,37 @@ fn drain(s: &mut State, inner: &Rc<RefCell<State>>) {
     }
     s.reported = totals;
     arm_timer(s, inner);
+}
+
+/// Records where newly stored segments came from: when the engine's count of segments stored
+/// after HTTP or P2P downloads grew, the playlist's stored segments without an origin are the
+/// new ones (both counts growing in one step is ambiguous: HTTP is assumed).
+fn track_origins(s: &mut State) {
+    let stats = s.engine.stats();
+    let now = (stats.segments_http, stats.segments_p2p);
+    if now == s.stored {
+        return;
+    }
+    let origin = if now.0 == s.stored.0 {
+        DeliverySource::Peer
+    } else {
+        DeliverySource::Http
+    };
+    s.stored = now;
+    let State {
+        engine,
+        origins,
+        playlist_ids,
+        ..
+    } = s;
+    for id in playlist_ids.iter() {
+        let stored = engine.has_segment(*id);
+        if !stored {
+            origins.remove(id);
+        } else if !origins.contains_key(id) {
+            origins.insert(*id, origin);
+        }
+    }
 }
 
 fn arm_timer(s: &mut State, inner: &Rc<RefCell<State>>) {
@@ -622,9 +687,17 @@ fn execute(s: &mut State, inner: &Rc<RefCell<State>>, output: Output) {
             data,
             source,
         } => {
+            let origin = match source {
+                DeliverySource::Cache => s.origins.get(&segment).copied(),
+                other => {
+                    s.origins.insert(segment, other);
+                    Some(other)
+                }
+            };
             s.events.push_back(DriverEvent::SegmentLoaded {
                 segment,
                 source,
+                origin,
                 bytes: data.len() as u64,
             });
             for w in s.waiting.remove(&segment).unwrap_or_default() {

@@ -104,6 +104,7 @@ async fn load_segment_resolves_with_bytes_and_events_are_objects() {
         .await
         .expect("resolves");
     assert_eq!(get(&result, "source").as_string().as_deref(), Some("http"));
+    assert_eq!(get(&result, "cached").as_bool(), Some(false));
     let data: Uint8Array = get(&result, "data").dyn_into().expect("Uint8Array");
     assert_eq!(data.to_vec(), SEG1);
     let failed = JsFuture::from(engine.load_segment(8.0)).await;
@@ -125,6 +126,13 @@ async fn load_segment_resolves_with_bytes_and_events_are_objects() {
     assert_eq!(get(&loaded, "id").as_f64(), Some(7.0));
     assert_eq!(get(&loaded, "source").as_string().as_deref(), Some("http"));
     assert_eq!(get(&loaded, "bytes").as_f64(), Some(SEG1.len() as f64));
+    assert_eq!(get(&loaded, "cached").as_bool(), Some(false));
+    // Asked again: from the cache, but the bytes came over HTTP.
+    let again = JsFuture::from(engine.load_segment(7.0))
+        .await
+        .expect("resolves");
+    assert_eq!(get(&again, "source").as_string().as_deref(), Some("http"));
+    assert_eq!(get(&again, "cached").as_bool(), Some(true));
     assert!(events
         .iter()
         .any(|e| get(&e, "type").as_string().as_deref() == Some("segmentFailed")));

@@ -104,23 +104,29 @@ async fn segments_load_over_http_and_are_reported() {
         })
         .sum();
     assert_eq!(http, stats.http_bytes, "byte events add up to the totals");
-    let loaded: Vec<(i64, DeliverySource)> = seen
+    let loaded: Vec<(i64, DeliverySource, Option<DeliverySource>)> = seen
         .iter()
         .filter_map(|e| match e {
             DriverEvent::SegmentLoaded {
-                segment, source, ..
-            } => Some((*segment, *source)),
+                segment,
+                source,
+                origin,
+                ..
+            } => Some((*segment, *source, *origin)),
             _ => None,
         })
         .collect();
+    let http = Some(DeliverySource::Http);
     assert_eq!(
         loaded,
         vec![
-            (0, DeliverySource::Http),
-            (1, DeliverySource::Http),
-            (0, DeliverySource::Cache)
+            (0, DeliverySource::Http, http),
+            (1, DeliverySource::Http, http),
+            (0, DeliverySource::Cache, http)
         ]
     );
+    assert_eq!(d.segment_origin(1), http);
+    assert_eq!(d.segment_origin(2), None, "not stored");
     d.shutdown();
 }
 

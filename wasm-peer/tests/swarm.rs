@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use segswarm_core::engine::{EngineConfig, SegmentInfo};
+use segswarm_core::engine::{DeliverySource, EngineConfig, SegmentInfo};
 use segswarm_core::stream;
 use segswarm_wasm::driver::{Driver, DriverConfig, DriverEvent};
 use segswarm_wasm::timer::{sleep, timeout};
@@ -115,6 +115,13 @@ async fn second_engine_gets_the_segments_from_the_first_over_webrtc() {
             .expect("in time")
             .expect("b loads the segment");
         assert_eq!(data.as_ref(), want, "segment {id} intact");
+    }
+    for id in [0, 1] {
+        assert_eq!(
+            b.segment_origin(id),
+            Some(DeliverySource::Peer),
+            "segment {id} came from the peer (prefetched or asked)"
+        );
     }
     let sb = b.stats();
     assert_eq!(sb.http_bytes, 0, "b fetched nothing over HTTP");
