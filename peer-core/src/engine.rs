@@ -9,6 +9,11 @@
 //! mismatch, a protocol violation or a failed segment validation destroys the peer; a segment whose
 //! hash does not match the manifest bans the sending peer for the session and is fetched again over
 //! HTTP. Loaded and HTTP-loading segments are announced to every peer on connect and on change.
+//!
+//! Beyond p2p-media-loader (see [`EngineConfig::relay_partial`]): a segment still downloading is
+//! announced as loading and served to peers that ask for it, its bytes relayed as they arrive, so
+//! a new live segment crosses the swarm in a few hops' latency instead of one whole transfer per
+//! hop.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
@@ -67,6 +72,13 @@ pub struct EngineConfig {
     /// Upload nothing: answer every request with `SegmentAbsent` and announce nothing.
     /// Default false.
     pub consume_only: bool,
+    /// Cut-through relay: serve a request for a segment that is still downloading (over HTTP or
+    /// from a peer) once its size is known, streaming its bytes as they arrive; the last byte
+    /// goes out only after the whole segment passed the integrity check (a bad segment ends the
+    /// relay with `SegmentAbsent`). Segments loading from peers are then announced as loading
+    /// (`p`) too, like HTTP downloads. p2p-media-loader peers never ask for segments announced as
+    /// loading, so this changes nothing for them. Default true.
+    pub relay_partial: bool,
     /// Largest data-channel message we send, bytes. Default [`MAX_MESSAGE_BYTES`] (64 KiB − 1).
     pub max_message_bytes: usize,
     /// Delay between a peer's announcement and the planning it triggers (announcements arriving
@@ -95,6 +107,7 @@ impl EngineConfig {
             upload_burst: 64 * 1024,
             max_concurrent_uploads: 1,
             consume_only: false,
+            relay_partial: true,
             max_message_bytes: MAX_MESSAGE_BYTES,
             max_segment_bytes: 64 * 1024 * 1024,
             announce_replan_delay: Duration::from_millis(50),
@@ -312,9 +325,28 @@ struct PeerDownload {
 struct Upload {
     segment: SegmentId,
     request: RequestId,
-    data: Bytes,
+    /// First byte of the segment asked for (`SegmentRequest`'s byte offset).
+    from: usize,
+    /// Bytes sent so far, counted from `from`.
     offset: usize,
+    /// Bytes announced in `SegmentData` (segment size − `from`), once the size is known.
+    size: Option<usize>,
+    /// The stored (verified) segment from `from` on; `None` while relaying a segment that is still
+    /// downloading, whose bytes are read from the partial download as they arrive.
+    data: Option<Bytes>,
     header_sent: bool,
+}
+
+/// What an upload can do next (see [`Engine::upload_step`]).
+enum UploadStep {
+    /// Send `SegmentData` announcing this many bytes.
+    Header(usize),
+    /// Send these segment bytes (or, when empty, the transfer is complete).
+    Bytes(Bytes),
+    /// Wait for more bytes of a segment still downloading.
+    Wait,
+    /// The relayed segment is gone (download failed, bad hash): answer `SegmentAbsent`.
+    Absent,
 }
 
 #[derive(Debug)]
@@ -482,15 +514,31 @@ impl Engine {
         t
     }
 
+    /// Bytes the next upload message will carry (0: a command can go now), if any upload can move.
     fn next_upload_bytes(&self) -> Option<usize> {
+        let max = self.config.max_message_bytes;
         self.peers
             .values()
             .filter_map(|p| p.upload.as_ref())
-            .map(|u| {
-                if u.header_sent {
-                    (u.data.len() - u.offset).min(self.config.max_message_bytes)
-                } else {
-                    0
+            .filter_map(|u| {
+                let available = match &u.data {
+                    Some(d) => d.len(),
+                    None => {
+                        let part = self.partials.get(&u.segment)?;
+                        let total = usize::try_from(part.total?).ok()?;
+                        part.data
+                            .len()
+                            .min(total.saturating_sub(1))
+                            .saturating_sub(u.from)
+                    }
+                };
+                if !u.header_sent {
+                    return u.size.map(|_| 0);
+                }
+                match available.saturating_sub(u.offset).min(max) {
+                    0 if u.data.is_some() => Some(0),
+                    0 => None,
+                    n => Some(n),
                 }
             })
             .min()
@@ -785,7 +833,17 @@ impl Engine {
     fn announcement(&self) -> Command {
         Command::SegmentsAnnouncement {
             loaded: self.store.segment_ids(STREAM),
-            loading_http: self.scheduler.http_loading(),
+            loading_http: self.loading(),
+        }
+    }
+
+    /// Segments announced as loading: HTTP downloads, plus peer downloads when relaying partial
+    /// segments ([`EngineConfig::relay_partial`]).
+    fn loading(&self) -> Vec<SegmentId> {
+        if self.config.relay_partial {
+            self.scheduler.loading()
+        } else {
+            self.scheduler.http_loading()
         }
     }
 
@@ -795,7 +853,7 @@ impl Engine {
         }
         self.announce_dirty = false;
         let loaded = self.store.segment_ids(STREAM);
-        let loading = self.scheduler.http_loading();
+        let loading = self.loading();
         if self.last_announced.as_ref() == Some(&(loaded.clone(), loading.clone())) {
             return;
         }
@@ -836,6 +894,7 @@ impl Engine {
         }
         if let Some(d) = p.download {
             self.partials.remove(&d.segment);
+            self.announce_dirty |= self.config.relay_partial;
         }
         if let Some(seg) = self.scheduler.remove_peer(peer) {
             self.partials.remove(&seg);
@@ -996,6 +1055,7 @@ impl Engine {
                     self.partials.remove(&segment);
                     self.scheduler.absent(segment, now);
                     self.need_plan = true;
+                    self.announce_dirty |= self.config.relay_partial;
                 }
             }
         }
@@ -1014,50 +1074,124 @@ impl Engine {
             .filter(|(h, p)| **h != peer && p.upload.is_some())
             .count()
             >= self.config.max_concurrent_uploads;
-        let data = if self.config.consume_only || busy {
+        let stored = if self.config.consume_only || busy {
             None
         } else {
             self.store.peek(STREAM, segment)
         };
-        let Some(data) = data else {
+        let relay = stored.is_none()
+            && !self.config.consume_only
+            && !busy
+            && self.config.relay_partial
+            && self.relayable(segment);
+        if stored.is_none() && !relay {
             self.send_command(peer, &Command::SegmentAbsent { segment, request });
             return;
-        };
-        let from = byte_from.unwrap_or(0).min(data.len() as u64) as usize;
-        let data = data.slice(from..);
+        }
+        let from = usize::try_from(byte_from.unwrap_or(0)).unwrap_or(usize::MAX);
+        let data = stored.map(|d| d.slice(from.min(d.len())..));
         if let Some(p) = self.peers.get_mut(&peer) {
             // One upload per peer: a new request replaces the previous one.
             p.upload = Some(Upload {
                 segment,
                 request,
-                data,
+                from,
                 offset: 0,
+                size: data.as_ref().map(Bytes::len),
+                data,
                 header_sent: false,
             });
         }
     }
 
-    fn pump_uploads(&mut self, now: Instant) {
-        // `SegmentData` headers go out at once; the budget paces the bytes.
-        let headers: Vec<(PeerHandle, Command)> = self
+    /// Whether `segment` is downloading now with bytes to relay (see
+    /// [`EngineConfig::relay_partial`]).
+    fn relayable(&self, segment: SegmentId) -> bool {
+        self.partials.contains_key(&segment) && self.scheduler.download_source(segment).is_some()
+    }
+
+    /// The next step of the upload to `peer` (at most `max` bytes), without side effects other
+    /// than noting the segment's size and switching a relay to the stored segment once complete.
+    fn upload_step(&mut self, peer: PeerHandle, max: usize) -> Option<UploadStep> {
+        let relayable = self
+            .peers
+            .get(&peer)
+            .and_then(|p| p.upload.as_ref())
+            .map(|u| u.data.is_none() && self.relayable(u.segment))?;
+        let p = self.peers.get_mut(&peer)?;
+        let u = p.upload.as_mut()?;
+        if u.data.is_none() {
+            if let Some(stored) = self.store.peek(STREAM, u.segment) {
+                if u.from > stored.len() || u.size.is_some_and(|s| s != stored.len() - u.from) {
+                    return Some(UploadStep::Absent);
+                }
+                u.size = Some(stored.len() - u.from);
+                u.data = Some(stored.slice(u.from..));
+            } else if !relayable {
+                return Some(UploadStep::Absent);
+            }
+        }
+        // Bytes of the segment (from `from`) that may go out now.
+        let (available, partial) = match &u.data {
+            Some(d) => (d.len(), None),
+            None => {
+                let Some(part) = self.partials.get(&u.segment) else {
+                    return Some(UploadStep::Absent);
+                };
+                let Some(total) = part.total.and_then(|t| usize::try_from(t).ok()) else {
+                    return Some(UploadStep::Wait);
+                };
+                if u.from >= total || u.size.is_some_and(|s| s != total - u.from) {
+                    return Some(UploadStep::Absent);
+                }
+                u.size = Some(total - u.from);
+                // Hold the last byte back until the segment is verified and stored.
+                let upto = part.data.len().min(total - 1);
+                (upto.saturating_sub(u.from), Some(part))
+            }
+        };
+        if !u.header_sent {
+            return Some(match u.size {
+                Some(size) => UploadStep::Header(size),
+                None => UploadStep::Wait,
+            });
+        }
+        let n = available.saturating_sub(u.offset).min(max);
+        if n == 0 {
+            return Some(if u.data.is_some() {
+                UploadStep::Bytes(Bytes::new())
+            } else {
+                UploadStep::Wait
+            });
+        }
+        let start = u.offset;
+        Some(UploadStep::Bytes(match (&u.data, partial) {
+            (Some(d), _) => d.slice(start..start + n),
+            (None, Some(part)) => {
+                Bytes::copy_from_slice(&part.data[u.from + start..u.from + start + n])
+            }
+            (None, None) => return Some(UploadStep::Wait),
+        }))
+    }
+
+    /// Ends relays of `segment` (its bytes turned out bad) with `SegmentAbsent`.
+    fn abort_relays(&mut self, segment: SegmentId) {
+        let relays: Vec<(PeerHandle, RequestId)> = self
             .peers
             .iter_mut()
             .filter_map(|(h, p)| {
-                let u = p.upload.as_mut().filter(|u| !u.header_sent)?;
-                u.header_sent = true;
-                Some((
-                    *h,
-                    Command::SegmentData {
-                        segment: u.segment,
-                        request: u.request,
-                        size: u.data.len() as u64,
-                    },
-                ))
+                let u = p
+                    .upload
+                    .take_if(|u| u.segment == segment && u.data.is_none())?;
+                Some((*h, u.request))
             })
             .collect();
-        for (h, cmd) in headers {
-            self.send_command(h, &cmd);
+        for (h, request) in relays {
+            self.send_command(h, &Command::SegmentAbsent { segment, request });
         }
+    }
+
+    fn pump_uploads(&mut self, now: Instant) {
         loop {
             let order: Vec<PeerHandle> = self
                 .peers
@@ -1074,57 +1208,80 @@ impl Engine {
                 .and_then(|c| order.iter().position(|h| *h > c))
                 .unwrap_or(0);
             let mut progressed = false;
+            let mut blocked = false;
             for i in 0..order.len() {
                 let h = order[(start + i) % order.len()];
                 let max = self.config.max_message_bytes;
-                let Some(p) = self.peers.get_mut(&h) else {
+                let Some(step) = self.upload_step(h, max) else {
                     continue;
                 };
-                let Some(u) = p.upload.as_mut() else { continue };
-                if !u.header_sent {
-                    u.header_sent = true;
-                    let cmd = Command::SegmentData {
-                        segment: u.segment,
-                        request: u.request,
-                        size: u.data.len() as u64,
-                    };
-                    self.send_command(h, &cmd);
-                    progressed = true;
-                    self.upload_cursor = Some(h);
+                let Some(u) = self.peers.get_mut(&h).and_then(|p| p.upload.as_mut()) else {
                     continue;
-                }
-                let n = (u.data.len() - u.offset).min(max);
-                if n > 0 && !self.budget.try_take(n, now) {
-                    return;
-                }
-                let chunk = u.data.slice(u.offset..u.offset + n);
-                u.offset += n;
-                let finished = u.offset >= u.data.len();
+                };
                 let (seg, req) = (u.segment, u.request);
-                if finished {
-                    p.upload = None;
-                }
-                if n > 0 {
-                    self.stats.uploaded_bytes += n as u64;
-                    self.outputs.push_back(Output::SendToPeer {
-                        peer: h,
-                        data: chunk,
-                        segment_bytes: true,
-                    });
-                }
-                if finished {
-                    self.send_command(
-                        h,
-                        &Command::SegmentDataSendingCompleted {
-                            segment: seg,
-                            request: req,
-                        },
-                    );
+                match step {
+                    UploadStep::Wait => continue,
+                    UploadStep::Absent => {
+                        if let Some(p) = self.peers.get_mut(&h) {
+                            p.upload = None;
+                        }
+                        self.send_command(
+                            h,
+                            &Command::SegmentAbsent {
+                                segment: seg,
+                                request: req,
+                            },
+                        );
+                    }
+                    UploadStep::Header(size) => {
+                        // `SegmentData` goes out at once; the budget paces the bytes.
+                        u.header_sent = true;
+                        self.send_command(
+                            h,
+                            &Command::SegmentData {
+                                segment: seg,
+                                request: req,
+                                size: size as u64,
+                            },
+                        );
+                    }
+                    UploadStep::Bytes(chunk) => {
+                        let n = chunk.len();
+                        // Out of budget: headers and endings of other uploads still go out.
+                        if n > 0 && (blocked || !self.budget.try_take(n, now)) {
+                            blocked = true;
+                            continue;
+                        }
+                        u.offset += n;
+                        let finished = u.data.is_some() && u.size.is_some_and(|s| u.offset >= s);
+                        if finished {
+                            if let Some(p) = self.peers.get_mut(&h) {
+                                p.upload = None;
+                            }
+                        }
+                        if n > 0 {
+                            self.stats.uploaded_bytes += n as u64;
+                            self.outputs.push_back(Output::SendToPeer {
+                                peer: h,
+                                data: chunk,
+                                segment_bytes: true,
+                            });
+                        }
+                        if finished {
+                            self.send_command(
+                                h,
+                                &Command::SegmentDataSendingCompleted {
+                                    segment: seg,
+                                    request: req,
+                                },
+                            );
+                        }
+                    }
                 }
                 progressed = true;
                 self.upload_cursor = Some(h);
             }
-            if !progressed {
+            if !progressed || blocked {
                 return;
             }
         }
@@ -1170,6 +1327,7 @@ impl Engine {
         if let (Some(manifest), Some(info)) = (&self.manifest, self.playlist.get(&seg)) {
             if manifest.verify(file_name_of(&info.path), None, &data) == Verification::Mismatch {
                 self.stats.hash_mismatches += 1;
+                self.abort_relays(seg);
                 self.scheduler.forget(seg);
                 if let Some(peer) = from_peer {
                     if let Some(id) = self.peers.get(&peer).and_then(|p| p.remote_id) {
@@ -1335,6 +1493,8 @@ impl Engine {
                     received: 0,
                 });
                 let byte_from = (have > 0).then_some(have);
+                // Announced as loading when relaying partial segments.
+                self.announce_dirty |= self.config.relay_partial;
                 self.send_command(
                     peer,
                     &Command::SegmentRequest {
@@ -1357,6 +1517,7 @@ impl Engine {
                     .map(|(h, _)| *h);
                 if let Some(peer) = peer {
                     self.cancel_peer_download(peer, segment);
+                    self.announce_dirty |= self.config.relay_partial;
                 }
                 self.partials.remove(&segment);
             }

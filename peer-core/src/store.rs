@@ -9,7 +9,7 @@
 //!   the oldest (lowest ids) first. Reads do not change the order. Across streams the lowest id goes
 //!   first (live variants of one HLS stream share media sequence numbers), ties broken by stream key.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 
@@ -95,7 +95,7 @@ struct Entry {
 #[derive(Debug)]
 pub struct SegmentStore {
     config: StoreConfig,
-    entries: HashMap<SegmentKey, Entry>,
+    entries: BTreeMap<SegmentKey, Entry>,
     /// Eviction order: VOD `(access tick, 0)`, live `(segment id, stream)`.
     order: BTreeMap<OrderKey, SegmentKey>,
     /// Sorted ids per stream, for announcements.
@@ -109,7 +109,7 @@ impl SegmentStore {
     pub fn new(config: StoreConfig) -> Self {
         Self {
             config,
-            entries: HashMap::new(),
+            entries: BTreeMap::new(),
             order: BTreeMap::new(),
             by_stream: BTreeMap::new(),
             used_bytes: 0,

@@ -37,6 +37,12 @@ struct Mesh {
     http_log: Vec<(usize, SegmentId, Option<u64>, Duration)>,
     delivered: Vec<(usize, SegmentId, Bytes, DeliverySource, Duration)>,
     closed: Vec<(usize, PeerHandle)>,
+    /// HTTP bodies in chunks of this many bytes, one per interval (None: the whole body at once).
+    http_pace: Option<(usize, Duration)>,
+    /// Segment-byte messages delivered: (from, to, when, bytes).
+    peer_bytes: Vec<(usize, usize, Duration, usize)>,
+    /// Pairs of engines whose connection fails.
+    no_link: Vec<(usize, usize)>,
 }
 
 fn payload(id: SegmentId) -> Bytes {
@@ -100,6 +106,9 @@ impl Mesh {
             http_log: Vec::new(),
             delivered: Vec::new(),
             closed: Vec::new(),
+            http_pace: None,
+            peer_bytes: Vec::new(),
+            no_link: Vec::new(),
         };
         for i in 0..n {
             m.input(i, Input::Playlist(playlist()));
@@ -160,6 +169,13 @@ impl Mesh {
             }
             Output::AcceptAnswer { peer, .. } => {
                 if let Some(&(a, ah)) = self.links.get(&(i, peer)) {
+                    if self.no_link.contains(&(i.min(a), i.max(a))) {
+                        self.links.remove(&(i, peer));
+                        self.links.remove(&(a, ah));
+                        self.push(now + ms(10), Ev::Input(i, Input::PeerClosed(peer)));
+                        self.push(now + ms(10), Ev::Input(a, Input::PeerClosed(ah)));
+                        return;
+                    }
                     self.push(now + ms(10), Ev::Input(i, Input::PeerConnected(peer)));
                     self.push(now + ms(10), Ev::Input(a, Input::PeerConnected(ah)));
                 }
@@ -198,6 +214,9 @@ impl Mesh {
                     _ => free,
                 };
                 self.link_free.insert((i, peer), at);
+                if segment_bytes {
+                    self.peer_bytes.push((i, o, at, data.len()));
+                }
                 self.push(at, Ev::Input(o, Input::PeerMessage { peer: oh, data }));
             }
             Output::HttpRequest {
@@ -224,17 +243,14 @@ impl Mesh {
                         },
                     ),
                 );
-                self.push(
-                    now + ms(100),
-                    Ev::Input(
-                        i,
-                        Input::HttpChunk {
-                            request,
-                            data: body,
-                        },
-                    ),
-                );
-                self.push(now + ms(100), Ev::Input(i, Input::HttpCompleted(request)));
+                let (step, every) = self.http_pace.unwrap_or((body.len().max(1), ms(50)));
+                let mut at = now + ms(50);
+                for from in (0..body.len()).step_by(step) {
+                    at += every;
+                    let data = body.slice(from..(from + step).min(body.len()));
+                    self.push(at, Ev::Input(i, Input::HttpChunk { request, data }));
+                }
+                self.push(at, Ev::Input(i, Input::HttpCompleted(request)));
             }
             Output::HttpAbort(_h) => {}
             Output::SegmentReady {
@@ -431,4 +447,129 @@ fn upload_budget_paces_uploads() {
     let took = (d.4 - start).as_secs_f64();
     // 100 kB at 50 kB/s with a 10 kB burst: about 1.8 s.
     assert!((1.6..2.5).contains(&took), "took {took} s");
+}
+
+/// Segment bytes `from` sent to `to` (delivered times).
+fn bytes_between(m: &Mesh, from: usize, to: usize) -> Vec<(Duration, usize)> {
+    m.peer_bytes
+        .iter()
+        .filter(|b| b.0 == from && b.1 == to)
+        .map(|b| (b.2, b.3))
+        .collect()
+}
+
+#[test]
+fn a_segment_still_downloading_over_http_is_relayed_as_it_arrives() {
+    let mut m = Mesh::new(2, |_, _| {});
+    // Engine 0's HTTP body arrives in 10 kB pieces every 200 ms: 2 s for the segment.
+    m.http_pace = Some((10_000, Duration::from_millis(200)));
+    m.connect_all();
+    let start = m.now;
+    m.input(0, Input::WantSegment(10));
+    m.run_until(start + Duration::from_millis(300));
+    assert!(m.delivery(0, 10).is_none(), "engine 0 is still downloading");
+    want_segment_10_later(&mut m, 1);
+    m.run_until(start + Duration::from_secs(6));
+    let d0 = m.delivery(0, 10).expect("engine 0 got segment 10").4;
+    let d1 = m.delivery(1, 10).expect("engine 1 got segment 10");
+    assert_eq!(d1.3, DeliverySource::Peer);
+    assert_eq!(d1.2, payload(10));
+    assert!(m.http_requests(1, 10).is_empty(), "{:?}", m.http_log);
+    let relayed = bytes_between(&m, 0, 1);
+    let before: usize = relayed.iter().filter(|b| b.0 < d0).map(|b| b.1).sum();
+    // Everything but the held-back last byte went out while engine 0 was still downloading.
+    assert!(
+        before >= SEG_BYTES / 2,
+        "{before} bytes relayed before engine 0 finished at {d0:?}: {relayed:?}"
+    );
+    assert!(before < SEG_BYTES, "the last byte waits for verification");
+    assert!(
+        d1.4 >= d0,
+        "engine 1 completes after engine 0 verified the segment"
+    );
+    assert!(
+        d1.4 - d0 < Duration::from_millis(500),
+        "engine 1 finished {:?} after engine 0",
+        d1.4 - d0
+    );
+    assert_eq!(m.engines[0].stats().uploaded_bytes, SEG_BYTES as u64);
+    assert_eq!(m.engines[1].stats().p2p_bytes, SEG_BYTES as u64);
+}
+
+#[test]
+fn a_segment_still_downloading_from_a_peer_is_relayed_onward() {
+    let mut m = Mesh::new(3, |i, c| {
+        if i == 0 {
+            c.max_message_bytes = 5_000;
+        }
+    });
+    m.up_rate[0] = Some(50_000.0); // 2 s for the segment from engine 0
+    m.connect_all();
+    seed_segment_10(&mut m);
+    let start = m.now;
+    want_segment_10_later(&mut m, 1);
+    m.run_until(start + Duration::from_millis(400));
+    assert!(
+        !bytes_between(&m, 0, 1).is_empty(),
+        "engine 1 loads from engine 0"
+    );
+    // Engine 0 serves one peer at a time; engine 2 turns to engine 1, which is still loading.
+    want_segment_10_later(&mut m, 2);
+    m.run_until(start + Duration::from_secs(8));
+    let d1 = m.delivery(1, 10).expect("engine 1 got segment 10");
+    let d2 = m.delivery(2, 10).expect("engine 2 got segment 10");
+    assert_eq!(d2.2, payload(10));
+    assert_eq!(d2.3, DeliverySource::Peer);
+    let relayed: usize = bytes_between(&m, 1, 2)
+        .iter()
+        .filter(|b| b.0 < d1.4)
+        .map(|b| b.1)
+        .sum();
+    assert!(
+        relayed > 0,
+        "engine 1 relayed bytes before it had the segment: {:?}",
+        m.peer_bytes
+    );
+    assert!(m.http_requests(2, 10).is_empty(), "{:?}", m.http_log);
+}
+
+#[test]
+fn a_relay_of_bad_bytes_ends_with_segment_absent_and_no_ban() {
+    // Engine 0 corrupts what it sends; engine 1 loads from it and relays to engine 2 meanwhile.
+    let mut m = Mesh::new(3, |i, c| {
+        if i == 0 {
+            c.max_message_bytes = 5_000;
+        }
+    });
+    m.up_rate[0] = Some(50_000.0);
+    m.corrupt[0] = true;
+    m.no_link.push((0, 2));
+    m.connect_all();
+    assert_eq!(m.engines[2].connected_peers(), 1);
+    seed_segment_10(&mut m);
+    let start = m.now;
+    want_segment_10_later(&mut m, 1);
+    m.run_until(start + Duration::from_millis(400));
+    want_segment_10_later(&mut m, 2);
+    m.run_until(start + Duration::from_secs(10));
+    assert!(
+        !bytes_between(&m, 1, 2).is_empty(),
+        "engine 1 relayed to engine 2: {:?}",
+        m.peer_bytes
+    );
+    // Engine 1 found the hash wrong and banned engine 0 ...
+    assert_eq!(m.engines[1].stats().hash_mismatches, 1);
+    assert_eq!(m.engines[1].banned().len(), 1);
+    // ... and engine 2 never completed the bad segment, so it bans nobody and plays good bytes.
+    assert_eq!(
+        m.engines[2].stats().hash_mismatches,
+        0,
+        "{:?}",
+        m.engines[2].stats()
+    );
+    assert!(m.engines[2].banned().is_empty());
+    for e in [1, 2] {
+        let d = m.delivery(e, 10).expect("delivered");
+        assert_eq!(d.2, payload(10), "engine {e} plays the genuine bytes");
+    }
 }

@@ -472,6 +472,9 @@ impl Simulation {
             SimPolicy::Baseline => Policy::Baseline,
             _ => Policy::Segswarm,
         };
+        // The baseline models p2p-media-loader peers: they serve only stored segments.
+        c.relay_partial = self.cfg.policy == SimPolicy::Segswarm;
+        c.scheduler.request_from_loading = c.relay_partial;
         let byte_rate = self.cfg.bitrate_bps / 8.0 / self.scale;
         c.scheduler.initial_peer_rate = byte_rate * self.cfg.upload_ratio * 0.5;
         c.scheduler.initial_http_rate = byte_rate * self.cfg.download_ratio;
