@@ -12,6 +12,7 @@
 
 mod support;
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -417,6 +418,29 @@ fn collect_lines(out: std::process::ChildStdout) -> std::sync::Arc<std::sync::Mu
     lines
 }
 
+/// A child started in a process group of its own (`process_group(0)`): dropping this stops the
+/// whole group — SIGTERM, then SIGKILL after 3 s — so what the child started (serve.mjs's ffmpeg
+/// and `segswarm seed`) ends with it even if the child cannot pass the signal on.
+struct ProcessGroupGuard(support::ChildGuard);
+
+impl Drop for ProcessGroupGuard {
+    fn drop(&mut self) {
+        let Ok(group) = i32::try_from(self.0.child.id()) else {
+            return;
+        };
+        // SAFETY: killpg(2) on the process group our own child leads (its pid, set by
+        // process_group(0)); no memory is passed.
+        unsafe {
+            libc::killpg(group, libc::SIGTERM);
+        }
+        let _ = self.0.wait_timeout(Duration::from_secs(3));
+        // SAFETY: as above.
+        unsafe {
+            libc::killpg(group, libc::SIGKILL);
+        }
+    }
+}
+
 /// One segswarm page plays a VOD whose origin and only other peer is a native seeder
 /// (`segswarm seed --http`): the page takes bytes from the seeder over WebRTC, and the seeder's own
 /// statistics count them as uploaded.
@@ -514,6 +538,7 @@ fn browser_demo_page_chart_shows_p2p_bytes() {
         let port = support::free_port();
         let serve = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/web/serve.mjs");
         let mut child = Command::new("node")
+            .process_group(0)
             .arg(&serve)
             .args(["--port", &port.to_string(), "--seconds", "60"])
             .args(["--tracker", &url])
@@ -524,7 +549,7 @@ fn browser_demo_page_chart_shows_p2p_bytes() {
             .spawn()
             .expect("start examples/web/serve.mjs");
         let lines = collect_lines(child.stdout.take().expect("serve.mjs stdout"));
-        let _demo = support::ChildGuard::new("serve.mjs", child);
+        let _demo = ProcessGroupGuard(support::ChildGuard::new("serve.mjs", child));
         let ready = Instant::now() + Duration::from_secs(40);
         let started = loop {
             let found = lines
