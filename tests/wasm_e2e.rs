@@ -62,7 +62,9 @@ fn check_prerequisites(need_pkg: bool) {
 
 /// Runs `node e2e-run.mjs ARGS` and returns its JSON report; panics if it did not run through.
 fn run_driver(args: &[String]) -> Value {
+    // A process group of its own, so that on a timeout Chromium goes with the driver.
     let mut child = Command::new("node")
+        .process_group(0)
         .arg("e2e-run.mjs")
         .args(["--timeout-ms", DRIVER_WATCHDOG_MS])
         .args(args)
@@ -78,7 +80,12 @@ fn run_driver(args: &[String]) -> Value {
             break status;
         }
         if Instant::now() > deadline {
-            let _ = child.kill();
+            if let Ok(group) = i32::try_from(child.id()) {
+                // SAFETY: killpg(2) on the process group our own child leads; no memory is passed.
+                unsafe {
+                    libc::killpg(group, libc::SIGKILL);
+                }
+            }
             let _ = child.wait();
             panic!("e2e-run.mjs did not finish within {DRIVER_TIMEOUT:?}");
         }
