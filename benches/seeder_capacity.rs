@@ -172,7 +172,11 @@ async fn run_once(
 ) -> Option<Row> {
     let mut config = segswarm::tracker::config::Config::default();
     config.server.listen = vec!["127.0.0.1:0".parse().ok()?];
+    // The seeder offers a connection to every viewer in one announce: let the tracker relay that
+    // many offers, in a message that large (about 1 KB of SDP an offer).
     config.protocol.max_offers = viewers + 20;
+    config.limits.max_message_bytes = 8 << 20;
+    config.limits.max_frame_bytes = 8 << 20;
     let tracker = segswarm::tracker::server::Server::start(config)
         .await
         .ok()?;
