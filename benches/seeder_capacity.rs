@@ -288,7 +288,11 @@ async fn run_once(
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; nothing else is taken from the command line.
+    // `cargo bench` passes `--bench`. Run any other way (`cargo test --all-targets`, nextest
+    // listing with `--list`), this binary has no tests and exits at once.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
     support::enter_private_network_namespace();
     let counts = env_list("SEGSWARM_BENCH_VIEWERS", "5,10,20,40");
     let seconds = env_list("SEGSWARM_BENCH_SECONDS", "20")
