@@ -439,3 +439,78 @@ fn live_directory_is_followed_and_manifest_tracks_the_window() {
         tracker.shutdown().await;
     });
 }
+
+#[test]
+fn master_playlist_joins_one_swarm_per_variant() {
+    enter_private_netns();
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let master = "#EXTM3U\n\
+#EXT-X-STREAM-INF:BANDWIDTH=400000,RESOLUTION=320x240,CODECS=\"avc1.42c015\"\nlow/index.m3u8\n\
+#EXT-X-STREAM-INF:BANDWIDTH=900000,RESOLUTION=640x480,CODECS=\"avc1.42c01e\"\nhigh/index.m3u8\n";
+        std::fs::write(dir.path().join("master.m3u8"), master).unwrap();
+        for v in ["low", "high"] {
+            std::fs::create_dir(dir.path().join(v)).unwrap();
+            write_vod(&dir.path().join(v), 3, 100);
+        }
+        let (tracker, url) = start_tracker().await;
+        let origin = Origin::start(OriginConfig::new(
+            dir.path(),
+            "127.0.0.1:0".parse().unwrap(),
+        ))
+        .await
+        .unwrap();
+        let public = format!("{}master.m3u8", origin.base_url());
+        let mut config = SeederConfig::new(dir.path(), public.clone(), vec![url.clone()]);
+        config.driver.rtc = loopback_rtc();
+        let seeder = Seeder::start(config).await.unwrap();
+        let s = wait_for(&seeder, Duration::from_secs(10), |s| {
+            s.streams.len() == 2 && s.streams.iter().all(|st| st.segments == 3)
+        })
+        .await;
+        assert_eq!(s.streams.len(), 2, "{s:?}");
+        let expected: Vec<String> = segswarm_core::stream::master_playlist_streams(master)
+            .iter()
+            .map(|p| {
+                segswarm_core::stream::StreamIdentity::new(
+                    None,
+                    &public,
+                    p.stream_type,
+                    p.short_id(),
+                )
+                .stream_swarm_id
+            })
+            .collect();
+        let got: Vec<String> = s
+            .streams
+            .iter()
+            .map(|st| st.stream_swarm_id.clone())
+            .collect();
+        assert_eq!(got, expected);
+        // One manifest beside each variant's segments.
+        for v in ["low", "high"] {
+            let m = std::fs::read(dir.path().join(v).join(MANIFEST_FILE_NAME)).unwrap();
+            assert_eq!(SegmentManifest::from_json(&m).unwrap().len(), 3, "{v}");
+        }
+        // Two swarms on the tracker.
+        let end = Instant::now() + Duration::from_secs(5);
+        let swarms = loop {
+            let n = tracker
+                .metrics_text()
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix("segswarm_swarms ")
+                        .map(|v| v.trim().to_owned())
+                })
+                .unwrap_or_default();
+            if n == "2" || Instant::now() > end {
+                break n;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(swarms, "2");
+        seeder.shutdown().await;
+        origin.shutdown().await;
+        tracker.shutdown().await;
+    });
+}
