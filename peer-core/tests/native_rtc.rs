@@ -2,38 +2,16 @@
 //! answer exchanged in memory (full SDP, as through a tracker), the data channel opens, 10 MB move
 //! in messages of at most 64 KiB and arrive intact and in order.
 
+#[path = "../../tests/support/mod.rs"]
+mod support;
+
 use std::net::SocketAddr;
-use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use segswarm_core::native::rtc::{RtcError, RtcPeer, RtcSettings};
-
-/// Moves this thread into a fresh network namespace with only `lo`, up. Threads started from here
-/// on (the tokio runtime built afterwards) inherit it, so no packet can leave the machine.
-fn enter_private_netns() {
-    // SAFETY: unshare only changes this thread's namespace membership.
-    let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-    assert_eq!(
-        rc,
-        0,
-        "unshare(CLONE_NEWNET) failed ({}): this test needs CAP_SYS_ADMIN (run as root or in a \
-         container that allows network namespaces)",
-        std::io::Error::last_os_error()
-    );
-    let status = Command::new("ip")
-        .args(["link", "set", "lo", "up"])
-        .status()
-        .expect("run `ip link set lo up` (iproute2)");
-    assert!(status.success(), "`ip link set lo up` failed: {status}");
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
+use segswarm_core::native::tracker_hub::{LinkEvent, LinkEvents, TrackerHub, TrackerLink};
+use segswarm_core::tracker_client::{TrackerClient, TrackerClientConfig, TrackerEvent};
+use support::{enter_private_network_namespace, runtime};
 
 fn loopback_settings() -> RtcSettings {
     RtcSettings {
@@ -52,7 +30,7 @@ fn payload(len: usize) -> Vec<u8> {
 
 #[test]
 fn ten_megabytes_over_a_loopback_data_channel() {
-    enter_private_netns();
+    enter_private_network_namespace();
     runtime().block_on(async {
         let settings = loopback_settings();
         let mut offerer = RtcPeer::new(&settings).await.expect("offerer");
@@ -152,7 +130,7 @@ fn ten_megabytes_over_a_loopback_data_channel() {
 
 #[test]
 fn answer_before_offer_and_garbage_sdp_are_errors() {
-    enter_private_netns();
+    enter_private_network_namespace();
     runtime().block_on(async {
         let settings = loopback_settings();
         let mut peer = RtcPeer::new(&settings).await.expect("peer");
@@ -165,17 +143,69 @@ fn answer_before_offer_and_garbage_sdp_are_errors() {
     });
 }
 
+/// One peer's signalling: the sans-IO tracker client over a link of the process's tracker hub.
+struct Signal {
+    client: TrackerClient,
+    link: TrackerLink,
+    events: LinkEvents,
+}
+
+impl Signal {
+    fn new(hub: &TrackerHub, url: &str, info_hash: [u8; 20], peer_id: [u8; 20]) -> Self {
+        let (link, events) = hub.join(url, info_hash);
+        let client = TrackerClient::new(TrackerClientConfig::new(peer_id));
+        Self {
+            client,
+            link,
+            events,
+        }
+    }
+
+    /// Writes what the client queued.
+    fn flush(&mut self) {
+        while let Some(frame) = self.client.poll_transmit() {
+            self.link.send(frame);
+        }
+    }
+
+    /// Feeds one socket event to the client; returns the tracker events it caused.
+    fn feed(&mut self, event: Option<LinkEvent>) -> Vec<TrackerEvent> {
+        let now = Instant::now();
+        let out = match event.expect("the hub socket stays up") {
+            LinkEvent::Connected => self.client.connected(now),
+            LinkEvent::Disconnected { reason, .. } => panic!("tracker socket lost: {reason}"),
+            LinkEvent::Frame(text) => self
+                .client
+                .handle_message(&text, now)
+                .expect("well-formed tracker message"),
+        };
+        self.flush();
+        out
+    }
+
+    /// Answers B's `NeedOffers` with one real WebRTC offer; returns its id and peer.
+    async fn offer(&mut self, ev: TrackerEvent, settings: &RtcSettings) -> ([u8; 20], RtcPeer) {
+        let TrackerEvent::NeedOffers { info_hash, .. } = ev else {
+            panic!("B expected NeedOffers, got {ev:?}");
+        };
+        let mut peer = RtcPeer::new(settings).await.expect("offering peer");
+        let sdp = peer.create_offer().await.expect("offer");
+        let offer_id = *b"offer-from-b-0000001";
+        let expired = self
+            .client
+            .offers_created(info_hash, vec![(offer_id, sdp)], Instant::now());
+        assert!(expired.is_empty(), "offer refused: {expired:?}");
+        self.flush();
+        (offer_id, peer)
+    }
+}
+
 /// Two native peers that know nothing of each other but a tracker URL and a swarm: their real
-/// SDP offer and answer travel through the in-process segswarm-tracker, and the channel opens.
+/// SDP offer and answer travel through the in-process segswarm-tracker (tracker hub sockets
+/// driving the sans-IO tracker client), and the channel opens.
 #[test]
 fn peers_meet_through_the_tracker_and_open_a_channel() {
-    use segswarm_core::native::tracker_socket::{
-        TrackerSocket, TrackerSocketEvent, TrackerSocketSettings,
-    };
-    use segswarm_core::tracker_client::TrackerEvent;
-    use tokio::sync::mpsc;
-
-    enter_private_netns();
+    enter_private_network_namespace();
     runtime().block_on(async {
         let mut config = segswarm_tracker::config::Config::default();
         config.server.listen = vec![SocketAddr::from(([127, 0, 0, 1], 0))];
@@ -186,14 +216,12 @@ fn peers_meet_through_the_tracker_and_open_a_channel() {
         let url = format!("ws://{}/", tracker.local_addrs()[0]);
         let ih = *b"native-rtc-tracker-1";
         let settings = loopback_settings();
-
-        let (a_tx, mut a_rx) = mpsc::channel(64);
-        let (b_tx, mut b_rx) = mpsc::channel(64);
-        let a = TrackerSocket::spawn(&url, TrackerSocketSettings::new(*b"-SS0001-aaaaaaaaaaaa"), a_tx);
-        let b = TrackerSocket::spawn(&url, TrackerSocketSettings::new(*b"-SS0001-bbbbbbbbbbbb"), b_tx);
+        let hub = TrackerHub::default();
 
         // A joins first and offers nothing (it is alone); then B joins with one real offer.
-        a.join(ih);
+        let mut a = Signal::new(&hub, &url, ih, *b"-SS0001-aaaaaaaaaaaa");
+        let mut b = Signal::new(&hub, &url, ih, *b"-SS0001-bbbbbbbbbbbb");
+        assert!(a.client.join(ih, Instant::now()).is_empty(), "not connected yet");
         let mut b_offer: Option<([u8; 20], RtcPeer)> = None;
         let mut b_conn = None;
         let mut a_pending = None;
@@ -202,37 +230,43 @@ fn peers_meet_through_the_tracker_and_open_a_channel() {
         while a_pending.is_none() || b_conn.is_none() {
             tokio::select! {
                 _ = tokio::time::sleep_until(deadline) => panic!("no channel within 30 s"),
-                Some(ev) = a_rx.recv() => match ev {
-                    TrackerSocketEvent::Tracker { event: TrackerEvent::NeedOffers { info_hash, .. }, .. } => {
-                        a.offers_created(info_hash, Vec::new());
+                ev = a.events.recv() => for ev in a.feed(ev) {
+                    match ev {
+                        TrackerEvent::NeedOffers { info_hash, .. } => {
+                            let expired = a.client.offers_created(info_hash, Vec::new(), Instant::now());
+                            assert!(expired.is_empty());
+                            a.flush();
+                        }
+                        TrackerEvent::AnnounceAccepted { .. } if !b_joined => {
+                            b_joined = true;
+                            for ev in b.client.join(ih, Instant::now()) {
+                                b_offer = Some(b.offer(ev, &settings).await);
+                            }
+                        }
+                        TrackerEvent::Offer { info_hash, peer_id, offer_id, sdp } => {
+                            let mut peer = RtcPeer::new(&settings).await.expect("answering peer");
+                            let answer = peer.accept_offer(&sdp).await.expect("answer");
+                            a.client.send_answer(info_hash, peer_id, offer_id, &answer);
+                            a.flush();
+                            a_pending = Some(tokio::spawn(peer.connect()));
+                        }
+                        _ => {}
                     }
-                    TrackerSocketEvent::Tracker { event: TrackerEvent::AnnounceAccepted { .. }, .. } if !b_joined => {
-                        b_joined = true;
-                        b.join(ih);
-                    }
-                    TrackerSocketEvent::Tracker { event: TrackerEvent::Offer { info_hash, peer_id, offer_id, sdp }, .. } => {
-                        let mut peer = RtcPeer::new(&settings).await.expect("answering peer");
-                        let answer = peer.accept_offer(&sdp).await.expect("answer");
-                        a.send_answer(info_hash, peer_id, offer_id, answer);
-                        a_pending = Some(tokio::spawn(peer.connect()));
-                    }
-                    _ => {}
                 },
-                Some(ev) = b_rx.recv() => match ev {
-                    TrackerSocketEvent::Tracker { event: TrackerEvent::NeedOffers { info_hash, .. }, .. } => {
-                        let mut peer = RtcPeer::new(&settings).await.expect("offering peer");
-                        let sdp = peer.create_offer().await.expect("offer");
-                        let offer_id = *b"offer-from-b-0000001";
-                        b_offer = Some((offer_id, peer));
-                        b.offers_created(info_hash, vec![(offer_id, sdp)]);
+                ev = b.events.recv() => for ev in b.feed(ev) {
+                    match ev {
+                        TrackerEvent::Answer { offer_id, sdp, .. } => {
+                            let (id, mut peer) = b_offer.take().expect("an offer is waiting");
+                            assert_eq!(id, offer_id);
+                            peer.accept_answer(&sdp).await.expect("apply answer");
+                            b_conn = Some(peer.connect().await.expect("B's channel opens"));
+                        }
+                        // B's socket opened after B joined: its announce asks for offers now.
+                        ev @ TrackerEvent::NeedOffers { .. } => {
+                            b_offer = Some(b.offer(ev, &settings).await);
+                        }
+                        _ => {}
                     }
-                    TrackerSocketEvent::Tracker { event: TrackerEvent::Answer { offer_id, sdp, .. }, .. } => {
-                        let (id, mut peer) = b_offer.take().expect("an offer is waiting");
-                        assert_eq!(id, offer_id);
-                        peer.accept_answer(&sdp).await.expect("apply answer");
-                        b_conn = Some(peer.connect().await.expect("B's channel opens"));
-                    }
-                    _ => {}
                 },
             }
         }
@@ -253,8 +287,8 @@ fn peers_meet_through_the_tracker_and_open_a_channel() {
         assert_eq!(got_b.ok().flatten().as_deref(), Some(&b"hello from A"[..]));
         a_conn.close().await;
         b_conn.close().await;
-        a.shutdown().await;
-        b.shutdown().await;
+        a.link.close(Duration::from_secs(1)).await;
+        b.link.close(Duration::from_secs(1)).await;
         tracker.shutdown().await;
     });
 }

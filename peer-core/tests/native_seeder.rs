@@ -5,10 +5,12 @@
 //! The test media are synthetic MPEG-TS files (whole 188-byte packets), so the tests need no
 //! ffmpeg; the root package's `seed_play` tests use real ffmpeg streams.
 
+#[path = "../../tests/support/mod.rs"]
+mod support;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -22,30 +24,7 @@ use segswarm_core::native::seeder::{Seeder, SeederConfig, SeederStats, MANIFEST_
 use segswarm_core::stream::generate_peer_id;
 use segswarm_tracker::config::Config;
 use segswarm_tracker::server::Server;
-
-fn enter_private_netns() {
-    // SAFETY: unshare only changes this thread's namespace membership.
-    let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-    assert_eq!(
-        rc,
-        0,
-        "unshare(CLONE_NEWNET) failed ({}): this test needs CAP_SYS_ADMIN",
-        std::io::Error::last_os_error()
-    );
-    let status = Command::new("ip")
-        .args(["link", "set", "lo", "up"])
-        .status()
-        .expect("run `ip link set lo up` (iproute2)");
-    assert!(status.success(), "`ip link set lo up` failed: {status}");
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
+use support::{enter_private_network_namespace, runtime};
 
 fn loopback_rtc() -> RtcSettings {
     RtcSettings {
@@ -203,7 +182,7 @@ fn seeder_config(dir: &Path, origin: &Origin, tracker: &str) -> SeederConfig {
 
 #[test]
 fn seeder_serves_a_vod_to_a_viewer_over_webrtc() {
-    enter_private_netns();
+    enter_private_network_namespace();
     runtime().block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let files = write_vod(dir.path(), 6, 1000);
@@ -292,7 +271,7 @@ fn seeder_serves_a_vod_to_a_viewer_over_webrtc() {
 
 #[test]
 fn corrupting_seeder_is_banned_and_segments_come_over_http() {
-    enter_private_netns();
+    enter_private_network_namespace();
     runtime().block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let files = write_vod(dir.path(), 4, 800);
@@ -332,7 +311,7 @@ fn corrupting_seeder_is_banned_and_segments_come_over_http() {
 
 #[test]
 fn live_directory_is_followed_and_manifest_tracks_the_window() {
-    enter_private_netns();
+    enter_private_network_namespace();
     runtime().block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let (tracker, url) = start_tracker().await;
@@ -442,7 +421,7 @@ fn live_directory_is_followed_and_manifest_tracks_the_window() {
 
 #[test]
 fn master_playlist_joins_one_swarm_per_variant() {
-    enter_private_netns();
+    enter_private_network_namespace();
     runtime().block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let master = "#EXTM3U\n\

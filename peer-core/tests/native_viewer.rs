@@ -388,7 +388,8 @@ fn live_viewers_follow_the_edge() {
 
 /// The tracker hub: two swarms share one socket; while no tracker listens it retries with
 /// backoff, and both swarms hear `Connected` once one starts; frames come back to the swarm they
-/// name; a tracker that goes away is reported to both.
+/// name; a tracker that goes away is reported to both, retried with delays growing up to the cap,
+/// and the socket reconnects by itself when the tracker is back on the same port.
 #[test]
 fn tracker_hub_shares_routes_and_reconnects() {
     use segswarm_core::native::tracker_hub::{LinkEvent, LinkEvents, TrackerHubSettings};
@@ -400,6 +401,7 @@ fn tracker_hub_shares_routes_and_reconnects() {
         let hub = TrackerHub::new(TrackerHubSettings {
             backoff_initial: Duration::from_millis(200),
             backoff_max: Duration::from_secs(1),
+            backoff_jitter: 0.0,
             ..TrackerHubSettings::default()
         });
         let (a, mut a_events) = hub.join(&url, *b"AAAAAAAAAAAAAAAAAAAA");
@@ -461,6 +463,41 @@ fn tracker_hub_shares_routes_and_reconnects() {
                 LinkEvent::Disconnected { .. }
             ));
         }
+        // While the tracker is down, attempts are retried with growing delays up to the cap.
+        let mut delays = Vec::new();
+        for _ in 0..3 {
+            match next(&mut a_events, "a: retry").await {
+                LinkEvent::Disconnected { retry_in, .. } => delays.push(retry_in),
+                other => panic!("expected a failed attempt, got {other:?}"),
+            }
+        }
+        assert!(
+            delays.windows(2).all(|w| w[1] >= w[0])
+                && delays.iter().all(|d| *d <= Duration::from_secs(1)),
+            "backoff grows up to its cap: {delays:?}"
+        );
+        // The same port again: the shared socket reconnects by itself and both swarms hear it.
+        let mut config = segswarm_tracker::config::Config::default();
+        config.server.listen = vec![addr];
+        config.server.workers = 1;
+        let tracker = segswarm_tracker::server::Server::start(config)
+            .await
+            .expect("restart the tracker");
+        for (events, name) in [(&mut a_events, "a"), (&mut b_events, "b")] {
+            loop {
+                match next(events, name).await {
+                    LinkEvent::Connected => break,
+                    LinkEvent::Disconnected { .. } => continue,
+                    LinkEvent::Frame(f) => panic!("{name}: frame before reconnecting: {f}"),
+                }
+            }
+        }
+        a.send(announce("AAAAAAAAAAAAAAAAAAAA", "-PM0203-aaaaaaaaaaaa"));
+        assert!(matches!(
+            next(&mut a_events, "a: response after reconnecting").await,
+            LinkEvent::Frame(t) if t.contains("AAAAAAAAAAAAAAAAAAAA")
+        ));
+        tracker.shutdown().await;
         a.close(Duration::from_secs(1)).await;
         drop(b);
         assert_eq!(hub.socket_count(&url), 0);

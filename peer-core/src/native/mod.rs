@@ -1,11 +1,10 @@
 //! The native driver (feature `native`): the sans-IO core driven on tokio over real sockets.
 //!
 //! - [`rtc`]: WebRTC data channels (the `webrtc` crate), full-SDP offers and answers;
-//! - [`tracker_socket`]: the WebSocket tracker connection (tokio-tungstenite) that drives a
-//!   [`crate::tracker_client::TrackerClient`], one socket per tracker URL, reconnecting with backoff;
 //! - [`http`]: the HTTP segment fetcher (reqwest): origin and mirrors, Range resume, timeouts;
 //! - [`origin`]: an HTTP origin serving an HLS directory (Range, CORS, content types);
-//! - [`tracker_hub`]: raw-frame tracker sockets, one per URL, shared by every engine of the process;
+//! - [`tracker_hub`]: raw-frame tracker sockets (tokio-tungstenite), one per URL, shared by every
+//!   engine of the process, reconnecting with backoff;
 //! - [`driver`]: one engine run on tokio over all of the above ([`driver::PeerDriver`]);
 //! - [`viewer`]: watch a stream through the swarm: playlist, variant, swarm identity, a headless
 //!   real-time player ([`viewer::Viewer`]).
@@ -16,5 +15,4 @@ pub mod origin;
 pub mod rtc;
 pub mod seeder;
 pub mod tracker_hub;
-pub mod tracker_socket;
 pub mod viewer;
