@@ -76,8 +76,10 @@ pub struct EngineConfig {
     /// from a peer) once its size is known, streaming its bytes as they arrive; the last byte
     /// goes out only after the whole segment passed the integrity check (a bad segment ends the
     /// relay with `SegmentAbsent`). Segments loading from peers are then announced as loading
-    /// (`p`) too, like HTTP downloads. p2p-media-loader peers never ask for segments announced as
-    /// loading, so this changes nothing for them. Default true.
+    /// (`p`) too, like HTTP downloads. p2p-media-loader 2.3 peers never ask for a segment announced
+    /// as loading (they wait until it is announced loaded, and skip it for their random HTTP
+    /// fetches, as for our HTTP downloads), and they accept `SegmentAbsent` at any point of a
+    /// transfer, so nothing changes for them. Default true.
     pub relay_partial: bool,
     /// Largest data-channel message we send, bytes. Default [`MAX_MESSAGE_BYTES`] (64 KiB − 1).
     pub max_message_bytes: usize,
