@@ -8,8 +8,6 @@
 //! - [`rtc`]: an `RTCPeerConnection` with one `RTCDataChannel` — full-SDP offer/answer (ICE
 //!   gathering complete before the SDP is handed out), binary messages, `bufferedAmount`
 //!   back-pressure;
-//! - [`tracker`]: the WebSocket transport that drives a
-//!   [`segswarm_core::tracker_client::TrackerClient`];
 //! - [`fetch`]: `fetch` with an `AbortController` and byte ranges;
 //! - [`driver`]: the engine loop — one `segswarm_core::engine::Engine` (one swarm) whose outputs
 //!   become peer connections, tracker frames (reconnecting WebSocket), fetches and timers;
@@ -35,7 +33,5 @@ mod oneshot;
 pub mod rtc;
 #[cfg(target_arch = "wasm32")]
 pub mod timer;
-#[cfg(target_arch = "wasm32")]
-pub mod tracker;
 #[cfg(target_arch = "wasm32")]
 mod wake;
