@@ -14,7 +14,7 @@
 //! are lowercase hex (upper case is accepted on input). [`SegmentManifest::verify`] accepts a URL or a path and reduces it
 //! to the file name the same way.
 
-use std::collections::BTreeMap;
+use crate::vecmap::VecMap;
 
 use sha2::{Digest, Sha256};
 
@@ -113,13 +113,13 @@ pub enum IntegrityError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum FileHashes {
     Whole(Sha256Digest),
-    Ranges(BTreeMap<ByteRange, Sha256Digest>),
+    Ranges(VecMap<ByteRange, Sha256Digest>),
 }
 
 /// A parsed (or computed) `segments-sha256.json`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SegmentManifest {
-    files: BTreeMap<String, FileHashes>,
+    files: VecMap<String, FileHashes>,
 }
 
 /// Reduces a URL or path to the file name used as manifest key: drops `?query` and `#fragment`,
@@ -181,14 +181,14 @@ impl SegmentManifest {
                 expected: "an object",
             });
         };
-        let mut files = BTreeMap::new();
+        let mut files = VecMap::new();
         for (name, v) in top {
             let hashes = match &v {
                 serde_json::Value::String(_) => {
                     FileHashes::Whole(parse_hex(|| format!("file {name:?}"), &v)?)
                 }
                 serde_json::Value::Object(ranges) => {
-                    let mut map = BTreeMap::new();
+                    let mut map = VecMap::new();
                     for (key, h) in ranges {
                         let range = parse_range_key(&name, key)?;
                         let digest = parse_hex(|| format!("file {name:?} range {key:?}"), h)?;
@@ -246,14 +246,13 @@ impl SegmentManifest {
             Some(r) => {
                 let entry = self
                     .files
-                    .entry(name)
-                    .or_insert_with(|| FileHashes::Ranges(BTreeMap::new()));
+                    .get_or_insert_with(name, || FileHashes::Ranges(VecMap::new()));
                 match entry {
                     FileHashes::Ranges(map) => {
                         map.insert(r, digest);
                     }
                     FileHashes::Whole(_) => {
-                        *entry = FileHashes::Ranges(BTreeMap::from([(r, digest)]))
+                        *entry = FileHashes::Ranges(VecMap::from([(r, digest)]))
                     }
                 }
             }

@@ -14,6 +14,7 @@
 //! - `engine`: ties them together behind an Input/Output API;
 //! - `hls`: HLS media playlists parsed into the engine's segment list;
 //! - `sim`: a deterministic swarm simulator driving many engines in memory.
+//! - `vecmap`: a sorted-vector map for the engine's small maps (smaller wasm than `BTreeMap`).
 //! - `native` (feature `native`): the tokio driver — WebRTC data channels, the tracker socket and
 //!   the HTTP fetcher.
 
@@ -28,4 +29,5 @@ pub mod store;
 pub mod stream;
 pub mod time;
 pub mod tracker_client;
+pub mod vecmap;
 pub mod wire;

@@ -16,7 +16,9 @@
 //! and travel as "binary strings" (one character per byte, U+0000..=U+00FF), see
 //! [`encode_binary_string`].
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::vecmap::VecMap;
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
@@ -234,9 +236,9 @@ struct Swarm {
 pub struct TrackerClient {
     config: TrackerClientConfig,
     connected: bool,
-    swarms: BTreeMap<InfoHash, Swarm>,
+    swarms: VecMap<InfoHash, Swarm>,
     /// Our unanswered offers and when they expire.
-    pending_offers: HashMap<(InfoHash, OfferId), Instant>,
+    pending_offers: VecMap<(InfoHash, OfferId), Instant>,
     tracker_id: Option<String>,
     transmit: VecDeque<String>,
 }
@@ -247,8 +249,8 @@ impl TrackerClient {
         Self {
             config,
             connected: false,
-            swarms: BTreeMap::new(),
-            pending_offers: HashMap::new(),
+            swarms: VecMap::new(),
+            pending_offers: VecMap::new(),
             tracker_id: None,
             transmit: VecDeque::new(),
         }
@@ -297,9 +299,8 @@ impl TrackerClient {
             swarm.awaiting = None;
             swarm.next_announce = None;
         }
-        let mut events: Vec<TrackerEvent> = self
-            .pending_offers
-            .drain()
+        let mut events: Vec<TrackerEvent> = std::mem::take(&mut self.pending_offers)
+            .into_iter()
             .map(|((info_hash, offer_id), _)| TrackerEvent::OfferExpired {
                 info_hash,
                 offer_id,

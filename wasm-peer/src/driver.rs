@@ -17,7 +17,7 @@
 //! released, so a listener may call back into the driver.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 use std::task::Poll;
 use std::time::Duration;
@@ -27,6 +27,7 @@ use segswarm_core::engine::{DeliverySource, Engine, EngineConfig, HttpHandle, In
 use segswarm_core::integrity::SegmentManifest;
 use segswarm_core::scheduler::PeerHandle;
 use segswarm_core::time::Instant;
+use segswarm_core::vecmap::VecMap;
 use segswarm_core::wire::SegmentId;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
@@ -263,15 +264,15 @@ impl Drop for TrackerWs {
 struct State {
     engine: Engine,
     config: DriverConfig,
-    peers: BTreeMap<PeerHandle, Rc<PeerSlot>>,
-    http: BTreeMap<HttpHandle, Abort>,
+    peers: VecMap<PeerHandle, Rc<PeerSlot>>,
+    http: VecMap<HttpHandle, Abort>,
     tracker: Option<TrackerWs>,
     tracker_open: bool,
     tracker_index: usize,
     reconnect_delay: Duration,
     reconnect_timer: Option<Timeout>,
     timer: Option<(Instant, Timeout)>,
-    waiting: BTreeMap<SegmentId, Vec<Waiter>>,
+    waiting: VecMap<SegmentId, Vec<Waiter>>,
     events: VecDeque<DriverEvent>,
     listener: Option<Listener>,
     /// Whether [`dispatch`] is handing events to the listener now.
@@ -281,7 +282,7 @@ struct State {
     /// Ids of the current playlist.
     playlist_ids: Vec<SegmentId>,
     /// Where stored segments came from (HTTP or a peer).
-    origins: BTreeMap<SegmentId, DeliverySource>,
+    origins: VecMap<SegmentId, DeliverySource>,
     /// The engine's counts of segments stored after HTTP and P2P downloads, last seen.
     stored: (u64, u64),
     shut_down: bool,
@@ -301,21 +302,21 @@ impl Driver {
         let inner = Rc::new(RefCell::new(State {
             engine,
             config,
-            peers: BTreeMap::new(),
-            http: BTreeMap::new(),
+            peers: VecMap::new(),
+            http: VecMap::new(),
             tracker: None,
             tracker_open: false,
             tracker_index: 0,
             reconnect_delay,
             reconnect_timer: None,
             timer: None,
-            waiting: BTreeMap::new(),
+            waiting: VecMap::new(),
             events: VecDeque::new(),
             listener: None,
             dispatching: false,
             reported: [0; 3],
             playlist_ids: Vec::new(),
-            origins: BTreeMap::new(),
+            origins: VecMap::new(),
             stored: (0, 0),
             shut_down: false,
         }));
@@ -381,7 +382,7 @@ impl Driver {
             if s.shut_down {
                 return Err(LoadError::Cancelled);
             }
-            s.waiting.entry(segment).or_default().push(tx);
+            s.waiting.get_or_insert_with(segment, Vec::new).push(tx);
         }
         feed(&self.inner, Input::WantSegment(segment));
         rx.recv().await.unwrap_or(Err(LoadError::Cancelled))

@@ -65,7 +65,7 @@ pub fn put_int(out: &mut Vec<u8>, value: i128) {
 pub fn put_similar_int_array(out: &mut Vec<u8>, values: &[i64]) {
     // Groups keyed by common part, in order of first appearance.
     let mut groups: Vec<(i128, Vec<u8>)> = Vec::new();
-    let mut index: std::collections::HashMap<i128, usize> = std::collections::HashMap::new();
+    let mut index: crate::vecmap::VecMap<i128, usize> = crate::vecmap::VecMap::new();
     for &v in values {
         let v = i128::from(v);
         let common = v & !0xff;
