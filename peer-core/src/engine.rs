@@ -19,10 +19,10 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use bytes::Bytes;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 
 use crate::integrity::{file_name_of, SegmentManifest, Verification};
+use crate::rng::CoreRng;
 use crate::scheduler::{
     Action, Policy, Scheduler, SchedulerConfig, Source, UploadBudget, WantedSegment,
 };
@@ -31,6 +31,7 @@ use crate::time::Instant;
 use crate::tracker_client::{
     InfoHash, OfferId, PeerId, TrackerClient, TrackerClientConfig, TrackerEvent,
 };
+use crate::vecmap::VecMap;
 use crate::wire::{
     encode_command_with_max, Command, Incoming, MessageDecoder, RequestId, SegmentId,
     MAX_MESSAGE_BYTES,
@@ -382,20 +383,20 @@ pub struct Engine {
     store: SegmentStore,
     tracker: TrackerClient,
     manifest: Option<SegmentManifest>,
-    playlist: BTreeMap<SegmentId, SegmentInfo>,
+    playlist: VecMap<SegmentId, SegmentInfo>,
     playback: Option<(f64, Instant)>,
     player_wants: BTreeSet<SegmentId>,
-    peers: BTreeMap<PeerHandle, Peer>,
+    peers: VecMap<PeerHandle, Peer>,
     /// Offers waiting for [`Input::OffersCreated`].
     offers_requested: Vec<PeerHandle>,
     banned: BTreeSet<PeerId>,
-    http: BTreeMap<HttpHandle, HttpReq>,
-    http_by_segment: BTreeMap<SegmentId, HttpHandle>,
-    partials: BTreeMap<SegmentId, Partial>,
+    http: VecMap<HttpHandle, HttpReq>,
+    http_by_segment: VecMap<SegmentId, HttpHandle>,
+    partials: VecMap<SegmentId, Partial>,
     budget: UploadBudget,
     upload_cursor: Option<PeerHandle>,
     outputs: VecDeque<Output>,
-    rng: StdRng,
+    rng: CoreRng,
     next_handle: u64,
     next_request: RequestId,
     announce_dirty: bool,
@@ -431,21 +432,21 @@ impl Engine {
         scheduler.set_live(config.live);
         Self {
             budget: UploadBudget::new(config.upload_rate, config.upload_burst),
-            rng: StdRng::seed_from_u64(config.seed),
+            rng: crate::rng::seeded(config.seed),
             config,
             scheduler,
             store,
             tracker,
             manifest: None,
-            playlist: BTreeMap::new(),
+            playlist: VecMap::new(),
             playback: None,
             player_wants: BTreeSet::new(),
-            peers: BTreeMap::new(),
+            peers: VecMap::new(),
             offers_requested: Vec::new(),
             banned: BTreeSet::new(),
-            http: BTreeMap::new(),
-            http_by_segment: BTreeMap::new(),
-            partials: BTreeMap::new(),
+            http: VecMap::new(),
+            http_by_segment: VecMap::new(),
+            partials: VecMap::new(),
             upload_cursor: None,
             outputs: VecDeque::new(),
             next_handle: 1,
@@ -600,7 +601,7 @@ impl Engine {
                 if let Some(r) = self.http.get(&request) {
                     let seg = r.segment;
                     let total = content_length.map(|l| l + r.from_byte);
-                    let p = self.partials.entry(seg).or_default();
+                    let p = self.partials.get_or_insert_with(seg, Partial::default);
                     p.total = total;
                     p.data.truncate(r.from_byte as usize);
                     let have = p.data.len() as u64;
@@ -952,7 +953,7 @@ impl Engine {
             return;
         }
         let done = d.received == expected;
-        let part = self.partials.entry(seg).or_default();
+        let part = self.partials.get_or_insert_with(seg, Partial::default);
         part.data.extend_from_slice(bytes);
         let have = part.data.len() as u64;
         let total = part.total;
@@ -1023,7 +1024,7 @@ impl Engine {
                     self.violation(peer, "SegmentData size out of bounds", now);
                     return;
                 }
-                let part = self.partials.entry(segment).or_default();
+                let part = self.partials.get_or_insert_with(segment, Partial::default);
                 part.total = Some(from + size);
                 let total = part.total;
                 self.scheduler.progress(segment, from, total, now);
@@ -1294,7 +1295,7 @@ impl Engine {
             return;
         };
         let (seg, base) = (r.segment, r.base);
-        let part = self.partials.entry(seg).or_default();
+        let part = self.partials.get_or_insert_with(seg, Partial::default);
         part.data.extend_from_slice(data);
         let have = part.data.len() as u64;
         let total = part.total;
@@ -1449,8 +1450,7 @@ impl Engine {
                 from_byte,
             } => {
                 self.partials
-                    .entry(segment)
-                    .or_default()
+                    .get_or_insert_with(segment, Partial::default)
                     .data
                     .truncate(from_byte as usize);
                 self.open_http(segment, base, from_byte, now);

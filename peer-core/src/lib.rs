@@ -14,6 +14,7 @@
 //! - `engine`: ties them together behind an Input/Output API;
 //! - `hls`: HLS media playlists parsed into the engine's segment list;
 //! - `sim`: a deterministic swarm simulator driving many engines in memory.
+//! - `rng`: the engine's seeded random number generator (smaller one in the wasm build);
 //! - `vecmap`: a sorted-vector map for the engine's small maps (smaller wasm than `BTreeMap`).
 //! - `native` (feature `native`): the tokio driver — WebRTC data channels, the tracker socket and
 //!   the HTTP fetcher.
@@ -23,6 +24,7 @@ pub mod hls;
 pub mod integrity;
 #[cfg(feature = "native")]
 pub mod native;
+pub mod rng;
 pub mod scheduler;
 pub mod sim;
 pub mod store;

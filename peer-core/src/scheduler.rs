@@ -16,13 +16,13 @@
 //!
 //! Time is an input: every method that needs the current time takes `now`.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 
+use crate::rng::{self, CoreRng};
 use crate::time::Instant;
+use crate::vecmap::VecMap;
 use crate::wire::SegmentId;
 
 /// An opaque handle for one peer connection, chosen by the engine.
@@ -365,12 +365,12 @@ struct Download {
 pub struct Scheduler {
     config: SchedulerConfig,
     live: bool,
-    peers: BTreeMap<PeerHandle, PeerState>,
+    peers: VecMap<PeerHandle, PeerState>,
     bases: Vec<HttpBase>,
-    downloads: BTreeMap<SegmentId, Download>,
+    downloads: VecMap<SegmentId, Download>,
     /// Live seed decisions already drawn (segment → fetch over HTTP early).
-    seed_decisions: BTreeMap<SegmentId, bool>,
-    rng: StdRng,
+    seed_decisions: VecMap<SegmentId, bool>,
+    rng: CoreRng,
     next_random_http: Option<Instant>,
     swarm_size: Option<usize>,
 }
@@ -396,11 +396,11 @@ impl Scheduler {
         Self {
             config,
             live,
-            peers: BTreeMap::new(),
+            peers: VecMap::new(),
             bases,
-            downloads: BTreeMap::new(),
-            seed_decisions: BTreeMap::new(),
-            rng: StdRng::seed_from_u64(seed),
+            downloads: VecMap::new(),
+            seed_decisions: VecMap::new(),
+            rng: rng::seeded(seed),
             next_random_http: None,
             swarm_size: None,
         }
@@ -418,7 +418,7 @@ impl Scheduler {
 
     /// A peer connected.
     pub fn add_peer(&mut self, peer: PeerHandle) {
-        self.peers.entry(peer).or_insert_with(|| PeerState {
+        self.peers.get_or_insert_with(peer, || PeerState {
             loaded: SegmentSet::default(),
             http_loading: SegmentSet::default(),
             rate: Ewma::new(self.config.initial_peer_rate),
@@ -942,8 +942,7 @@ impl Scheduler {
                 let rng = &mut self.rng;
                 *self
                     .seed_decisions
-                    .entry(w.id)
-                    .or_insert_with(|| rng.random::<f64>() < p)
+                    .get_or_insert_with(w.id, || rng.random::<f64>() < p)
             } else {
                 true
             };

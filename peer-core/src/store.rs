@@ -9,10 +9,9 @@
 //!   the oldest (lowest ids) first. Reads do not change the order. Across streams the lowest id goes
 //!   first (live variants of one HLS stream share media sequence numbers), ties broken by stream key.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use bytes::Bytes;
 
+use crate::vecmap::VecMap;
 use crate::wire::SegmentId;
 
 /// Identifies one stream (one variant or media playlist) inside the store.
@@ -95,11 +94,11 @@ struct Entry {
 #[derive(Debug)]
 pub struct SegmentStore {
     config: StoreConfig,
-    entries: BTreeMap<SegmentKey, Entry>,
+    entries: VecMap<SegmentKey, Entry>,
     /// Eviction order: VOD `(access tick, 0)`, live `(segment id, stream)`.
-    order: BTreeMap<OrderKey, SegmentKey>,
+    order: VecMap<OrderKey, SegmentKey>,
     /// Sorted ids per stream, for announcements.
-    by_stream: BTreeMap<StreamKey, BTreeSet<SegmentId>>,
+    by_stream: VecMap<StreamKey, Vec<SegmentId>>,
     used_bytes: u64,
     tick: u64,
 }
@@ -109,9 +108,9 @@ impl SegmentStore {
     pub fn new(config: StoreConfig) -> Self {
         Self {
             config,
-            entries: BTreeMap::new(),
-            order: BTreeMap::new(),
-            by_stream: BTreeMap::new(),
+            entries: VecMap::new(),
+            order: VecMap::new(),
+            by_stream: VecMap::new(),
             used_bytes: 0,
             tick: 0,
         }
@@ -148,7 +147,10 @@ impl SegmentStore {
         let order = self.order_key_for(key);
         self.entries.insert(key, Entry { data, order });
         self.order.insert(order, key);
-        self.by_stream.entry(stream).or_default().insert(id);
+        let ids = self.by_stream.get_or_insert_with(stream, Vec::new);
+        if let Err(i) = ids.binary_search(&id) {
+            ids.insert(i, id);
+        }
         self.used_bytes += size;
         Ok(self.evict_to(self.config.max_bytes))
     }
@@ -183,10 +185,7 @@ impl SegmentStore {
 
     /// The stored segment ids of one stream, ascending (what a peer announces as loaded).
     pub fn segment_ids(&self, stream: StreamKey) -> Vec<SegmentId> {
-        self.by_stream
-            .get(&stream)
-            .map(|ids| ids.iter().copied().collect())
-            .unwrap_or_default()
+        self.by_stream.get(&stream).cloned().unwrap_or_default()
     }
 
     /// Removes one segment; returns its bytes if it was stored.
@@ -241,7 +240,9 @@ impl SegmentStore {
         let entry = self.entries.remove(&key)?;
         self.order.remove(&entry.order);
         if let Some(ids) = self.by_stream.get_mut(&key.stream) {
-            ids.remove(&key.id);
+            if let Ok(i) = ids.binary_search(&key.id) {
+                ids.remove(i);
+            }
             if ids.is_empty() {
                 self.by_stream.remove(&key.stream);
             }

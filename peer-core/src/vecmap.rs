@@ -9,6 +9,21 @@
 use std::borrow::Borrow;
 use std::fmt;
 
+/// Iterator over `(&key, &value)` in key order (a plain iterator type: it borrows nothing past
+/// its last use, so the map can be changed right after a `find`).
+pub type Iter<'a, K, V> =
+    std::iter::Map<std::slice::Iter<'a, (K, V)>, fn(&'a (K, V)) -> (&'a K, &'a V)>;
+/// Iterator over `(&key, &mut value)` in key order.
+pub type IterMut<'a, K, V> =
+    std::iter::Map<std::slice::IterMut<'a, (K, V)>, fn(&'a mut (K, V)) -> (&'a K, &'a mut V)>;
+/// Iterator over keys in order.
+pub type Keys<'a, K, V> = std::iter::Map<std::slice::Iter<'a, (K, V)>, fn(&'a (K, V)) -> &'a K>;
+/// Iterator over values in key order.
+pub type Values<'a, K, V> = std::iter::Map<std::slice::Iter<'a, (K, V)>, fn(&'a (K, V)) -> &'a V>;
+/// Iterator over mutable values in key order.
+pub type ValuesMut<'a, K, V> =
+    std::iter::Map<std::slice::IterMut<'a, (K, V)>, fn(&'a mut (K, V)) -> &'a mut V>;
+
 /// An ordered map backed by a vector of `(key, value)` pairs sorted by key.
 #[derive(Clone, PartialEq, Eq)]
 pub struct VecMap<K, V> {
@@ -55,29 +70,27 @@ impl<K, V> VecMap<K, V> {
     }
 
     /// Entries in key order.
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&K, &V)> + ExactSizeIterator {
+    pub fn iter(&self) -> Iter<'_, K, V> {
         self.entries.iter().map(|(k, v)| (k, v))
     }
 
     /// Entries in key order, values mutable.
-    pub fn iter_mut(
-        &mut self,
-    ) -> impl DoubleEndedIterator<Item = (&K, &mut V)> + ExactSizeIterator {
+    pub fn iter_mut(&mut self) -> IterMut<'_, K, V> {
         self.entries.iter_mut().map(|(k, v)| (&*k, v))
     }
 
     /// Keys in order.
-    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &K> + ExactSizeIterator {
+    pub fn keys(&self) -> Keys<'_, K, V> {
         self.entries.iter().map(|(k, _)| k)
     }
 
     /// Values in key order.
-    pub fn values(&self) -> impl DoubleEndedIterator<Item = &V> + ExactSizeIterator {
+    pub fn values(&self) -> Values<'_, K, V> {
         self.entries.iter().map(|(_, v)| v)
     }
 
     /// Values in key order, mutable.
-    pub fn values_mut(&mut self) -> impl DoubleEndedIterator<Item = &mut V> + ExactSizeIterator {
+    pub fn values_mut(&mut self) -> ValuesMut<'_, K, V> {
         self.entries.iter_mut().map(|(_, v)| v)
     }
 
@@ -169,6 +182,18 @@ impl<K: Ord, V> VecMap<K, V> {
     }
 }
 
+impl<K: Ord + Borrow<Q>, Q: Ord + ?Sized, V> std::ops::Index<&Q> for VecMap<K, V> {
+    type Output = V;
+
+    /// The value under `key`; panics when there is none (as `BTreeMap` does).
+    fn index(&self, key: &Q) -> &V {
+        match self.get(key) {
+            Some(v) => v,
+            None => panic!("VecMap: no entry for the key"),
+        }
+    }
+}
+
 impl<K: Ord, V> FromIterator<(K, V)> for VecMap<K, V> {
     /// Later pairs replace earlier ones with the same key, as with `BTreeMap`.
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
@@ -188,9 +213,9 @@ impl<K: Ord, V, const N: usize> From<[(K, V); N]> for VecMap<K, V> {
 
 impl<'a, K, V> IntoIterator for &'a VecMap<K, V> {
     type Item = (&'a K, &'a V);
-    type IntoIter = std::iter::Map<std::slice::Iter<'a, (K, V)>, fn(&'a (K, V)) -> (&'a K, &'a V)>;
+    type IntoIter = Iter<'a, K, V>;
     fn into_iter(self) -> Self::IntoIter {
-        self.entries.iter().map(|(k, v)| (k, v))
+        self.iter()
     }
 }
 
