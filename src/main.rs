@@ -1,5 +1,6 @@
 //! The `segswarm` command line.
 
+mod native_cli;
 mod play;
 mod seed;
 mod simulate;

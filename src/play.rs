@@ -1,9 +1,9 @@
 //! `segswarm play`: watch an HLS stream through the swarm, headless, and report where the bytes
 //! came from and how playback went.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::native_cli::NetArgs;
 use anyhow::Context;
 use segswarm::core::native::rtc::IceServer;
 use segswarm::core::native::viewer::{
@@ -12,9 +12,8 @@ use segswarm::core::native::viewer::{
 
 #[derive(clap::Args, Debug)]
 pub struct PlayArgs {
-    /// WebSocket tracker URL (`ws://` or `wss://`); repeat for several trackers.
-    #[arg(long = "tracker", required = true)]
-    trackers: Vec<String>,
+    #[command(flatten)]
+    net: NetArgs,
     /// Play for this many seconds (default: a VOD to its end, a live stream until Ctrl-C).
     #[arg(long)]
     seconds: Option<f64>,
@@ -36,14 +35,6 @@ pub struct PlayArgs {
     /// STUN/TURN server URL (`stun:host:port`); repeat for several.
     #[arg(long = "ice")]
     ice: Vec<String>,
-    /// Local UDP address for WebRTC; repeat for several (default 0.0.0.0:0: every non-loopback
-    /// interface).
-    #[arg(long = "udp")]
-    udp: Vec<SocketAddr>,
-    /// Offer loopback addresses as WebRTC candidates (single-host setups, tests; with
-    /// `--udp 127.0.0.1:0` on a host without other interfaces).
-    #[arg(long)]
-    loopback_candidates: bool,
     /// Upload nothing to other peers.
     #[arg(long)]
     consume_only: bool,
@@ -135,7 +126,7 @@ fn print_report(r: &PlayReport, json: bool) -> anyhow::Result<()> {
 }
 
 async fn run(args: PlayArgs) -> anyhow::Result<()> {
-    let mut config = ViewerConfig::new(args.playlist_url.clone(), args.trackers.clone());
+    let mut config = ViewerConfig::new(args.playlist_url.clone(), args.net.trackers.clone());
     config.swarm_id = args.swarm_id.clone();
     config.mirrors = args.mirrors.clone();
     config.variant = parse_variant(&args.variant)?;
@@ -152,10 +143,7 @@ async fn run(args: PlayArgs) -> anyhow::Result<()> {
             ..IceServer::default()
         }];
     }
-    if !args.udp.is_empty() {
-        config.driver.rtc.udp_addrs = args.udp.clone();
-    }
-    config.driver.rtc.include_loopback_candidates = args.loopback_candidates;
+    args.net.apply(&mut config.driver.rtc);
     let duration = args.seconds.map(|s| seconds(s, "--seconds")).transpose()?;
     let mut viewer = Viewer::open(config)
         .await
@@ -188,19 +176,5 @@ async fn run(args: PlayArgs) -> anyhow::Result<()> {
 
 /// Runs `segswarm play`.
 pub fn run_command(args: PlayArgs) -> anyhow::Result<()> {
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                // The WebRTC stack warns about routine ICE/DTLS events; keep its errors.
-                "warn,segswarm_core=info,rtc=error,rtc_ice=error,rtc_dtls=error,webrtc=error".into()
-            }),
-        )
-        .try_init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("tokio runtime")?;
-    runtime.block_on(run(args))
+    crate::native_cli::run_native(run(args))
 }

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::native_cli::NetArgs;
 use anyhow::{bail, Context};
 use segswarm::core::native::origin::{Origin, OriginConfig};
 use segswarm::core::native::seeder::{find_entry, Seeder, SeederConfig, SeederStats};
@@ -12,9 +13,8 @@ use serde_json::json;
 
 #[derive(clap::Args, Debug)]
 pub struct SeedArgs {
-    /// WebSocket tracker URL (`ws://` or `wss://`); repeat for several trackers.
-    #[arg(long = "tracker", required = true)]
-    trackers: Vec<String>,
+    #[command(flatten)]
+    net: NetArgs,
     /// Also serve DIR over HTTP on this address: the origin (Range, CORS, HLS content types).
     #[arg(long)]
     http: Option<SocketAddr>,
@@ -53,14 +53,6 @@ pub struct SeedArgs {
     /// Stop after S seconds (0: run until SIGINT or SIGTERM).
     #[arg(long, default_value_t = 0)]
     seconds: u64,
-    /// Local UDP address for WebRTC; repeat for several (default 0.0.0.0:0: every non-loopback
-    /// interface).
-    #[arg(long = "udp")]
-    udp: Vec<SocketAddr>,
-    /// Offer loopback addresses as WebRTC candidates (single-host setups, tests; with
-    /// `--udp 127.0.0.1:0` on a host without other interfaces).
-    #[arg(long)]
-    loopback_candidates: bool,
     /// Test only: corrupt the segment bytes sent to peers (the manifest keeps the true hashes).
     #[arg(long, hide = true)]
     test_corrupt_uploads: bool,
@@ -169,7 +161,7 @@ async fn run(args: SeedArgs) -> anyhow::Result<()> {
              --http ADDR to serve the directory"
         ),
     };
-    let mut config = SeederConfig::new(&args.dir, public_url.clone(), args.trackers.clone());
+    let mut config = SeederConfig::new(&args.dir, public_url.clone(), args.net.trackers.clone());
     config.swarm_id = args.swarm_id.clone();
     config.max_peers = args.max_peers;
     config.upload_rate = (args.upload_rate > 0).then_some(args.upload_rate);
@@ -178,10 +170,7 @@ async fn run(args: SeedArgs) -> anyhow::Result<()> {
     config.rescan_interval = Duration::from_millis(args.rescan_ms.max(50));
     config.write_manifest = !args.no_manifest;
     config.corrupt_uploads = args.test_corrupt_uploads;
-    config.driver.rtc.include_loopback_candidates = args.loopback_candidates;
-    if !args.udp.is_empty() {
-        config.driver.rtc.udp_addrs = args.udp.clone();
-    }
+    args.net.apply(&mut config.driver.rtc);
     let seeder = Seeder::start(config).await.context("starting the seeder")?;
     if let Some(o) = &origin {
         println!(
@@ -244,20 +233,5 @@ async fn run(args: SeedArgs) -> anyhow::Result<()> {
 
 /// Runs `segswarm seed`.
 pub fn run_command(args: SeedArgs) -> anyhow::Result<()> {
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                // The WebRTC crates warn about routine events (a candidate pair not yet
-                // known, DTLS server name); keep their errors only.
-                "warn,segswarm_core=info,rtc=error,rtc_ice=error,rtc_dtls=error,webrtc=error".into()
-            }),
-        )
-        .try_init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("tokio runtime")?;
-    runtime.block_on(run(args))
+    crate::native_cli::run_native(run(args))
 }

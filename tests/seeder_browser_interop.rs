@@ -12,8 +12,6 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use segswarm::core::native::origin::{Origin, OriginConfig};
@@ -22,74 +20,8 @@ use segswarm::core::native::seeder::{Seeder, SeederConfig};
 use serde_json::Value;
 use support::StreamSpec;
 
-/// Upper bound for the node driver (its own watchdog is a little shorter).
+/// Upper bound for the node driver (its own watchdog is 4 s shorter).
 const DRIVER_TIMEOUT: Duration = Duration::from_secs(70);
-const DRIVER_WATCHDOG_MS: &str = "65000";
-
-fn js_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js")
-}
-
-fn check_prerequisites() {
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        Path::new(&chromium).exists(),
-        "Chromium not found at {chromium} (apt-get install chromium, or set CHROMIUM)"
-    );
-    for package in [
-        "playwright-core",
-        "esbuild",
-        "hls.js",
-        "p2p-media-loader-hlsjs",
-    ] {
-        assert!(
-            js_dir().join("node_modules").join(package).exists(),
-            "npm package {package} missing: run `npm ci` in {}",
-            js_dir().display()
-        );
-    }
-}
-
-/// Runs `node e2e-run.mjs ARGS` and returns its JSON report.
-fn run_driver(args: &[String]) -> Value {
-    let mut child = Command::new("node")
-        .arg("e2e-run.mjs")
-        .args(["--timeout-ms", DRIVER_WATCHDOG_MS])
-        .args(args)
-        .current_dir(js_dir())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn node (is Node.js installed?)");
-    let deadline = Instant::now() + DRIVER_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for node") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("e2e-run.mjs did not finish within {DRIVER_TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let mut stdout = String::new();
-    if let Some(mut out) = child.stdout.take() {
-        std::io::Read::read_to_string(&mut out, &mut stdout).expect("read the driver's output");
-    }
-    let report = stdout
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str::<Value>(l).ok())
-        .unwrap_or_else(|| panic!("no JSON report from e2e-run.mjs (status {status}): {stdout}"));
-    assert!(
-        status.success() && report["ok"] == true,
-        "e2e-run.mjs failed ({status}): {}",
-        report["error"]
-    );
-    report
-}
 
 fn num(v: &Value) -> f64 {
     v.as_f64().unwrap_or(0.0)
@@ -98,7 +30,7 @@ fn num(v: &Value) -> f64 {
 #[test]
 fn browser_pml_player_takes_p2p_bytes_from_native_seeder() {
     support::enter_private_network_namespace();
-    check_prerequisites();
+    support::check_browser_prerequisites(&support::E2E_PACKAGES);
     let media = tempfile::tempdir().expect("temporary directory");
     support::make_vod(
         media.path(),
@@ -149,9 +81,10 @@ fn browser_pml_player_takes_p2p_bytes_from_native_seeder() {
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
-        let report = tokio::task::spawn_blocking(move || run_driver(&args))
-            .await
-            .expect("driver thread");
+        let report =
+            tokio::task::spawn_blocking(move || support::run_e2e_driver(&args, DRIVER_TIMEOUT))
+                .await
+                .expect("driver thread");
         let stats = seeder.shutdown().await;
         let origin_bytes = origin.stats().body_bytes;
         origin.shutdown().await;

@@ -9,10 +9,11 @@
 //! CAP_SYS_ADMIN), `ip`, `node`, Chromium at /usr/bin/chromium (or `$CHROMIUM`) and
 //! `npm ci` run in tests/js (`.ci/run` does all of this).
 
+mod support;
+
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use segswarm_tracker::config::Config;
 use segswarm_tracker::server::Server;
@@ -22,85 +23,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// Upper bound for the node script (it has its own 60 s watchdog).
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// Moves this process (the current thread and every thread or child it starts afterwards) into a
-/// new network namespace and brings its loopback interface up.
-fn enter_private_network_namespace() {
-    // SAFETY: unshare(2) with a flag constant; no memory is passed.
-    let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-    if rc != 0 {
-        let err = std::io::Error::last_os_error();
-        panic!(
-            "unshare(CLONE_NEWNET) failed: {err}. This test runs the browser in a private network \
-             namespace and needs root or CAP_SYS_ADMIN (run it as root, as .ci/run does)."
-        );
-    }
-    // `ip` lives in /usr/sbin, which is not on every PATH.
-    let ip = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .unwrap_or("ip");
-    let status = Command::new(ip)
-        .args(["link", "set", "lo", "up"])
-        .status()
-        .unwrap_or_else(|e| panic!("running `{ip} link set lo up` (package iproute2): {e}"));
-    assert!(status.success(), "`ip link set lo up` failed: {status}");
-}
-
-fn js_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js")
-}
-
-fn check_prerequisites() {
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        Path::new(&chromium).exists(),
-        "Chromium not found at {chromium} (apt-get install chromium, or set CHROMIUM)"
-    );
-    assert!(
-        js_dir().join("node_modules/playwright-core").exists()
-            && js_dir().join("node_modules/bittorrent-tracker").exists(),
-        "npm packages missing: run `npm ci` in {}",
-        js_dir().display()
-    );
-    let node = Command::new("node").arg("--version").output();
-    assert!(
-        node.as_ref().is_ok_and(|o| o.status.success()),
-        "`node` is needed to run tests/js/tracker-interop.mjs: {node:?}"
-    );
-}
-
 /// Runs the interop script against `url` and returns its JSON report and exit status.
 fn run_script(url: &str) -> (Value, std::process::ExitStatus) {
-    let mut child = Command::new("node")
-        .arg("tracker-interop.mjs")
-        .arg(url)
-        .current_dir(js_dir())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn node");
-    let deadline = Instant::now() + SCRIPT_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for node") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("tracker-interop.mjs did not finish within {SCRIPT_TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut stdout = String::new();
-    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout)
-        .expect("read the script's output");
-    let report = stdout
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str::<Value>(l).ok())
-        .unwrap_or_else(|| panic!("no JSON report from the script (status {status}): {stdout}"));
-    (report, status)
+    support::run_node_script("tracker-interop.mjs", &[url.to_owned()], SCRIPT_TIMEOUT)
 }
 
 /// GET `path` over plain HTTP/1.1.
@@ -131,14 +56,10 @@ fn sample(metrics: &str, series: &str) -> f64 {
 /// Starts the tracker with `config` (TLS when `tls` is set), runs the two browser pages against it
 /// and checks the report and the tracker's counters.
 fn run_interop(tls: Option<&Path>) {
-    enter_private_network_namespace();
-    check_prerequisites();
+    support::enter_private_network_namespace();
+    support::check_browser_prerequisites(&["playwright-core", "bittorrent-tracker"]);
     // Built after unshare, so its threads share the new namespace.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let runtime = support::runtime();
     runtime.block_on(async {
         let mut config = Config::default();
         config.server.listen = vec!["127.0.0.1:0".parse().unwrap()];

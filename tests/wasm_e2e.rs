@@ -20,37 +20,15 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::StreamSpec;
 
-/// Upper bound for one run of the node driver (it has its own watchdog a little shorter).
+/// Upper bound for one run of the node driver (its own watchdog is 4 s shorter).
 const DRIVER_TIMEOUT: Duration = Duration::from_secs(88);
-/// The driver's own watchdog, milliseconds.
-const DRIVER_WATCHDOG_MS: &str = "84000";
-
-fn js_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js")
-}
 
 fn pkg_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("wasm-peer/pkg")
 }
 
 fn check_prerequisites(need_pkg: bool) {
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        Path::new(&chromium).exists(),
-        "Chromium not found at {chromium} (apt-get install chromium, or set CHROMIUM)"
-    );
-    for package in [
-        "playwright-core",
-        "esbuild",
-        "hls.js",
-        "p2p-media-loader-hlsjs",
-    ] {
-        assert!(
-            js_dir().join("node_modules").join(package).exists(),
-            "npm package {package} missing: run `npm ci` in {}",
-            js_dir().display()
-        );
-    }
+    support::check_browser_prerequisites(&support::E2E_PACKAGES);
     if need_pkg {
         assert!(
             pkg_dir().join("package.json").exists(),
@@ -62,50 +40,7 @@ fn check_prerequisites(need_pkg: bool) {
 
 /// Runs `node e2e-run.mjs ARGS` and returns its JSON report; panics if it did not run through.
 fn run_driver(args: &[String]) -> Value {
-    // A process group of its own, so that on a timeout Chromium goes with the driver.
-    let mut child = Command::new("node")
-        .process_group(0)
-        .arg("e2e-run.mjs")
-        .args(["--timeout-ms", DRIVER_WATCHDOG_MS])
-        .args(args)
-        .current_dir(js_dir())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn node (is Node.js installed?)");
-    let deadline = Instant::now() + DRIVER_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for node") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            if let Ok(group) = i32::try_from(child.id()) {
-                // SAFETY: killpg(2) on the process group our own child leads; no memory is passed.
-                unsafe {
-                    libc::killpg(group, libc::SIGKILL);
-                }
-            }
-            let _ = child.wait();
-            panic!("e2e-run.mjs did not finish within {DRIVER_TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let mut stdout = String::new();
-    if let Some(mut out) = child.stdout.take() {
-        std::io::Read::read_to_string(&mut out, &mut stdout).expect("read the driver's output");
-    }
-    let report = stdout
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str::<Value>(l).ok())
-        .unwrap_or_else(|| panic!("no JSON report from e2e-run.mjs (status {status}): {stdout}"));
-    assert!(
-        status.success() && report["ok"] == true,
-        "e2e-run.mjs failed ({status}): {}",
-        report["error"]
-    );
-    report
+    support::run_e2e_driver(args, DRIVER_TIMEOUT)
 }
 
 /// The figures one page reported at the end of its run.
@@ -135,11 +70,16 @@ impl PageResult {
     }
 }
 
-fn page(report: &Value, name: &str) -> PageResult {
-    let entry = report["pages"]
+/// The report's entry for page `name`.
+fn page_entry<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["pages"]
         .as_array()
         .and_then(|pages| pages.iter().find(|p| p["name"] == name))
-        .unwrap_or_else(|| panic!("page {name} missing from the report: {report}"));
+        .unwrap_or_else(|| panic!("page {name} missing from the report: {report}"))
+}
+
+fn page(report: &Value, name: &str) -> PageResult {
+    let entry = page_entry(report, name);
     let s = &entry["stats"];
     assert!(s.is_object(), "page {name} reported nothing: {entry}");
     let n = |k: &str| s[k].as_u64().unwrap_or(0);
@@ -261,67 +201,56 @@ fn run_with_tracker(media: &Path, args: Vec<String>) -> (Value, String) {
     })
 }
 
-/// Two p2p-media-loader v2 pages (unmodified, from npm) play one VOD through segswarm-tracker; the
-/// second joins 8 s later and takes part of the video from the first. This checks the harness, our
-/// tracker with a real player, and the media before the wasm engine is involved.
-#[test]
-fn browser_pml_pages_share_vod_through_segswarm_tracker() {
+/// Pages `a` (engine `a_kind`, `pml` or `segswarm`) and `b` (`b_kind`, joining 8 s later) play one
+/// 40 s VOD through segswarm-tracker for 24 s. Checks what every such run must show — both pages
+/// played at least 12 s without errors, and the tracker relayed their offers and answers — prints
+/// the shares under `test`, and returns both pages' figures for the test's own checks.
+fn two_pages_play_vod(test: &str, a_kind: &str, b_kind: &str) -> (PageResult, PageResult) {
     support::enter_private_network_namespace();
-    check_prerequisites(false);
+    check_prerequisites(a_kind == "segswarm" || b_kind == "segswarm");
     let media = tempfile::tempdir().expect("temporary directory");
     support::make_vod(media.path(), &vod_spec(40));
+    let (a_page, b_page) = (format!("{a_kind}:a:0"), format!("{b_kind}:b:8"));
     let (report, metrics) = run_with_tracker(
         media.path(),
         strings(&[
             "--playlist",
             "/media/index.m3u8",
             "--page",
-            "pml:a:0",
+            &a_page,
             "--page",
-            "pml:b:8",
+            &b_page,
             "--seconds",
             "24",
         ]),
     );
     let (a, b) = (page(&report, "a"), page(&report, "b"));
-    print_shares("pml+pml VOD", &[&a, &b]);
+    print_shares(test, &[&a, &b]);
     assert_played(&a, 12.0);
     assert_played(&b, 12.0);
+    assert_tracker_relayed(&metrics);
+    (a, b)
+}
+
+/// Two p2p-media-loader v2 pages (unmodified, from npm) play one VOD through segswarm-tracker; the
+/// second joins 8 s later and takes part of the video from the first. This checks the harness, our
+/// tracker with a real player, and the media before the wasm engine is involved.
+#[test]
+fn browser_pml_pages_share_vod_through_segswarm_tracker() {
+    let (a, b) = two_pages_play_vod("pml+pml VOD", "pml", "pml");
     assert!(a.peers_max >= 1 && b.peers_max >= 1, "{a:?} {b:?}");
     assert!(b.p2p > 0, "the later page got no P2P bytes: {b:?}");
     assert!(a.uploaded > 0, "the first page uploaded nothing: {a:?}");
-    assert_tracker_relayed(&metrics);
 }
 
 /// Two segswarm pages (hls.js + the wasm package) play one VOD; the second joins 8 s later and
 /// takes part of the video from the first.
 #[test]
 fn browser_segswarm_pages_share_vod() {
-    support::enter_private_network_namespace();
-    check_prerequisites(true);
-    let media = tempfile::tempdir().expect("temporary directory");
-    support::make_vod(media.path(), &vod_spec(40));
-    let (report, metrics) = run_with_tracker(
-        media.path(),
-        strings(&[
-            "--playlist",
-            "/media/index.m3u8",
-            "--page",
-            "segswarm:a:0",
-            "--page",
-            "segswarm:b:8",
-            "--seconds",
-            "24",
-        ]),
-    );
-    let (a, b) = (page(&report, "a"), page(&report, "b"));
-    print_shares("segswarm+segswarm VOD", &[&a, &b]);
-    assert_played(&a, 12.0);
-    assert_played(&b, 12.0);
+    let (a, b) = two_pages_play_vod("segswarm+segswarm VOD", "segswarm", "segswarm");
     assert!(a.peers_max >= 1 && b.peers_max >= 1, "{a:?} {b:?}");
     assert!(b.p2p > 0, "the later page got no P2P bytes: {b:?}");
     assert!(a.uploaded > 0, "the first page uploaded nothing: {a:?}");
-    assert_tracker_relayed(&metrics);
 }
 
 /// Three segswarm pages join a live stream (ffmpeg in real time, 2 s segments, a sliding playlist
@@ -377,27 +306,7 @@ fn browser_segswarm_pages_share_live() {
 /// each page receives P2P bytes, which only the other page can have sent.
 #[test]
 fn browser_mixed_swarm_segswarm_and_pml_exchange_both_ways() {
-    support::enter_private_network_namespace();
-    check_prerequisites(true);
-    let media = tempfile::tempdir().expect("temporary directory");
-    support::make_vod(media.path(), &vod_spec(40));
-    let (report, metrics) = run_with_tracker(
-        media.path(),
-        strings(&[
-            "--playlist",
-            "/media/index.m3u8",
-            "--page",
-            "segswarm:a:0",
-            "--page",
-            "pml:b:8",
-            "--seconds",
-            "24",
-        ]),
-    );
-    let (a, b) = (page(&report, "a"), page(&report, "b"));
-    print_shares("mixed segswarm+pml VOD", &[&a, &b]);
-    assert_played(&a, 12.0);
-    assert_played(&b, 12.0);
+    let (a, b) = two_pages_play_vod("mixed segswarm+pml VOD", "segswarm", "pml");
     assert!(
         b.p2p > 0,
         "the p2p-media-loader page got nothing from the segswarm page: {b:?}"
@@ -407,7 +316,6 @@ fn browser_mixed_swarm_segswarm_and_pml_exchange_both_ways() {
         "the segswarm page got nothing from the p2p-media-loader page: {a:?}"
     );
     assert!(a.uploaded > 0 && b.uploaded > 0, "{a:?} {b:?}");
-    assert_tracker_relayed(&metrics);
 }
 
 /// Reads lines from a child's stdout on a thread; the lines so far are in the returned vector.
@@ -596,11 +504,7 @@ fn browser_demo_page_chart_shows_p2p_bytes() {
         assert_played(&a, 8.0);
         assert_played(&b, 8.0);
         assert!(b.p2p > 0, "the demo page got no P2P bytes: {b:?}");
-        let entry = report["pages"]
-            .as_array()
-            .and_then(|p| p.iter().find(|p| p["name"] == "b"))
-            .expect("page b");
-        let chart = &entry["chart"];
+        let chart = &page_entry(&report, "b")["chart"];
         eprintln!("demo chart pixels by colour: {chart}");
         assert!(
             chart["p2p"].as_u64().is_some_and(|n| n > 0),

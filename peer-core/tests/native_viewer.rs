@@ -65,12 +65,12 @@ async fn wait_event(
 #[test]
 fn driver_moves_segments_between_two_engines() {
     support::enter_private_network_namespace();
-    let tmp = std::env::temp_dir().join(format!("segswarm-driver-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    let playlist_path = support::make_vod(&tmp, &support::StreamSpec::default());
+    let dir = support::temp_vod(support::StreamSpec::default().seconds);
+    let tmp = dir.path();
+    let playlist_path = tmp.join("index.m3u8");
     support::runtime().block_on(async {
         let (tracker, tracker_url) = support::start_tracker().await;
-        let origin = start_origin(&tmp).await;
+        let origin = start_origin(tmp).await;
         let text = std::fs::read_to_string(&playlist_path).expect("playlist");
         let playlist = parse_media_playlist(&text).expect("ffmpeg playlist parses");
         assert_eq!(playlist.segments.len(), 6);
@@ -167,7 +167,6 @@ fn driver_moves_segments_between_two_engines() {
         origin.shutdown().await;
         tracker.shutdown().await;
     });
-    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 use segswarm_core::native::viewer::{PlayReport, Viewer, ViewerConfig};
@@ -205,16 +204,11 @@ fn total_segment_bytes(dir: &Path) -> u64 {
 #[test]
 fn three_viewers_of_one_vod_share_over_webrtc() {
     support::enter_private_network_namespace();
-    let tmp = std::env::temp_dir().join(format!("segswarm-viewers-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    let spec = support::StreamSpec {
-        seconds: 40,
-        ..support::StreamSpec::default()
-    };
-    support::make_vod(&tmp, &spec);
+    let dir = support::temp_vod(40);
+    let tmp = dir.path();
     support::runtime().block_on(async {
         let (tracker, tracker_url) = support::start_tracker().await;
-        let origin = start_origin(&tmp).await;
+        let origin = start_origin(tmp).await;
         let url = format!("{}index.m3u8", origin.base_url());
         let hub = TrackerHub::default();
         let mut tasks = Vec::new();
@@ -253,7 +247,6 @@ fn three_viewers_of_one_vod_share_over_webrtc() {
         origin.shutdown().await;
         tracker.shutdown().await;
     });
-    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 /// The origin has the playlist but answers 404 for every segment: the viewer plays the whole
@@ -261,8 +254,8 @@ fn three_viewers_of_one_vod_share_over_webrtc() {
 #[test]
 fn segments_fail_over_from_origin_to_mirror() {
     support::enter_private_network_namespace();
-    let tmp = std::env::temp_dir().join(format!("segswarm-mirror-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let tmp = dir.path();
     let full = tmp.join("mirror");
     let bare = tmp.join("origin");
     let spec = support::StreamSpec {
@@ -297,7 +290,6 @@ fn segments_fail_over_from_origin_to_mirror() {
         mirror.shutdown().await;
         tracker.shutdown().await;
     });
-    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 /// No tracker listening: the viewer keeps retrying it in the background while HTTP carries the
@@ -305,16 +297,11 @@ fn segments_fail_over_from_origin_to_mirror() {
 #[test]
 fn tracker_down_http_carries_playback() {
     support::enter_private_network_namespace();
-    let tmp = std::env::temp_dir().join(format!("segswarm-notracker-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    let spec = support::StreamSpec {
-        seconds: 8,
-        ..support::StreamSpec::default()
-    };
-    support::make_vod(&tmp, &spec);
-    let expected = total_segment_bytes(&tmp);
+    let dir = support::temp_vod(8);
+    let tmp = dir.path();
+    let expected = total_segment_bytes(tmp);
     support::runtime().block_on(async {
-        let origin = start_origin(&tmp).await;
+        let origin = start_origin(tmp).await;
         let dead_tracker = format!("ws://127.0.0.1:{}", support::free_port());
         let hub = TrackerHub::default();
         let config = viewer_config(
@@ -333,7 +320,6 @@ fn tracker_down_http_carries_playback() {
         assert!((r.played_s - 8.0).abs() < 0.2, "{r:?}");
         origin.shutdown().await;
     });
-    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 /// Live: ffmpeg writes 2-second segments in real time with a sliding five-segment playlist; two
@@ -342,17 +328,17 @@ fn tracker_down_http_carries_playback() {
 #[test]
 fn live_viewers_follow_the_edge() {
     support::enter_private_network_namespace();
-    let tmp = std::env::temp_dir().join(format!("segswarm-live-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let tmp = dir.path();
     let spec = support::StreamSpec::default();
-    let mut ffmpeg = support::start_live(&tmp, &spec);
+    let mut ffmpeg = support::start_live(tmp, &spec);
     assert!(
         support::wait_for_segments(&tmp.join(&spec.playlist), 4, Duration::from_secs(20)),
         "ffmpeg wrote no live playlist"
     );
     support::runtime().block_on(async {
         let (tracker, tracker_url) = support::start_tracker().await;
-        let origin = start_origin(&tmp).await;
+        let origin = start_origin(tmp).await;
         let url = format!("{}index.m3u8", origin.base_url());
         let hub = TrackerHub::default();
         let mut tasks = Vec::new();
@@ -383,7 +369,6 @@ fn live_viewers_follow_the_edge() {
         tracker.shutdown().await;
     });
     ffmpeg.kill();
-    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 /// The tracker hub: two swarms share one socket; while no tracker listens it retries with
@@ -509,16 +494,11 @@ fn tracker_hub_shares_routes_and_reconnects() {
 #[test]
 fn viewer_segment_with_deadline() {
     support::enter_private_network_namespace();
-    let tmp = std::env::temp_dir().join(format!("segswarm-segment-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    let spec = support::StreamSpec {
-        seconds: 6,
-        ..support::StreamSpec::default()
-    };
-    support::make_vod(&tmp, &spec);
+    let dir = support::temp_vod(6);
+    let tmp = dir.path();
     support::runtime().block_on(async {
         let (tracker, tracker_url) = support::start_tracker().await;
-        let origin = start_origin(&tmp).await;
+        let origin = start_origin(tmp).await;
         let hub = TrackerHub::default();
         let config = viewer_config(
             &format!("{}index.m3u8", origin.base_url()),
@@ -542,5 +522,4 @@ fn viewer_segment_with_deadline() {
         origin.shutdown().await;
         tracker.shutdown().await;
     });
-    let _ = std::fs::remove_dir_all(&tmp);
 }

@@ -178,6 +178,18 @@ pub fn make_vod(dir: &Path, spec: &StreamSpec) -> PathBuf {
     playlist
 }
 
+/// A fresh temporary directory, removed when dropped, holding a VOD of `seconds` seconds made with
+/// the default [`StreamSpec`] (playlist `index.m3u8`).
+pub fn temp_vod(seconds: u32) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let spec = StreamSpec {
+        seconds,
+        ..StreamSpec::default()
+    };
+    make_vod(dir.path(), &spec);
+    dir
+}
+
 /// One variant of a multi-variant stream: its subdirectory, picture size and bitrate.
 #[derive(Debug, Clone)]
 pub struct Variant {
@@ -329,4 +341,103 @@ pub fn wait_for_listener(addr: SocketAddr, timeout: Duration) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
     false
+}
+
+/// The Node.js test scripts and their npm packages (`tests/js` of the root package).
+pub fn js_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js")
+}
+
+/// Asserts that a browser test can run: Chromium at `$CHROMIUM` (else /usr/bin/chromium), `node`,
+/// and the npm `packages` installed in [`js_dir`].
+pub fn check_browser_prerequisites(packages: &[&str]) {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "Chromium not found at {chromium} (apt-get install chromium, or set CHROMIUM)"
+    );
+    let node = Command::new("node").arg("--version").output();
+    assert!(
+        node.as_ref().is_ok_and(|o| o.status.success()),
+        "`node` is needed to run the scripts in tests/js: {node:?}"
+    );
+    for package in packages {
+        assert!(
+            js_dir().join("node_modules").join(package).exists(),
+            "npm package {package} missing: run `npm ci` in {}",
+            js_dir().display()
+        );
+    }
+}
+
+/// Runs `node SCRIPT ARGS` in [`js_dir`] in a process group of its own, so that past `timeout` the
+/// whole group (the browser with it) is killed and the test fails. Returns the last JSON line the
+/// script printed and its exit status; panics if it printed none.
+pub fn run_node_script(
+    script: &str,
+    args: &[String],
+    timeout: Duration,
+) -> (serde_json::Value, std::process::ExitStatus) {
+    use std::os::unix::process::CommandExt;
+
+    let mut child = Command::new("node")
+        .process_group(0)
+        .arg(script)
+        .args(args)
+        .current_dir(js_dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn node (is Node.js installed?)");
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for node") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            if let Ok(group) = i32::try_from(child.id()) {
+                // SAFETY: killpg(2) on the process group our own child leads; no memory is passed.
+                unsafe {
+                    libc::killpg(group, libc::SIGKILL);
+                }
+            }
+            let _ = child.wait();
+            panic!("{script} did not finish within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stdout = String::new();
+    if let Some(mut out) = child.stdout.take() {
+        std::io::Read::read_to_string(&mut out, &mut stdout).expect("read the script's output");
+    }
+    let report = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .unwrap_or_else(|| panic!("no JSON report from {script} (status {status}): {stdout}"));
+    (report, status)
+}
+
+/// The npm packages `tests/js/e2e-run.mjs` needs.
+pub const E2E_PACKAGES: [&str; 4] = [
+    "playwright-core",
+    "esbuild",
+    "hls.js",
+    "p2p-media-loader-hlsjs",
+];
+
+/// Runs the browser playback driver `tests/js/e2e-run.mjs ARGS` (its own watchdog set 4 s inside
+/// `timeout`) and returns its JSON report; panics unless it ran through with `"ok": true`.
+pub fn run_e2e_driver(args: &[String], timeout: Duration) -> serde_json::Value {
+    let watchdog = timeout.saturating_sub(Duration::from_secs(4));
+    let mut all = vec!["--timeout-ms".to_owned(), watchdog.as_millis().to_string()];
+    all.extend_from_slice(args);
+    let (report, status) = run_node_script("e2e-run.mjs", &all, timeout);
+    assert!(
+        status.success() && report["ok"] == true,
+        "e2e-run.mjs failed ({status}): {}",
+        report["error"]
+    );
+    report
 }
