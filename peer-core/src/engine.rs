@@ -15,7 +15,7 @@
 //! a new live segment crosses the swarm in a few hops' latency instead of one whole transfer per
 //! hop.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -288,9 +288,9 @@ pub enum Output {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Stats {
     /// Body bytes received over HTTP, per base URL index.
-    pub http_bytes_by_base: BTreeMap<usize, u64>,
+    pub http_bytes_by_base: VecMap<usize, u64>,
     /// Segment bytes received per peer.
-    pub p2p_bytes_by_peer: BTreeMap<PeerHandle, u64>,
+    pub p2p_bytes_by_peer: VecMap<PeerHandle, u64>,
     /// All HTTP body bytes received.
     pub http_bytes: u64,
     /// All segment bytes received from peers.
@@ -385,7 +385,7 @@ pub struct Engine {
     manifest: Option<SegmentManifest>,
     playlist: VecMap<SegmentId, SegmentInfo>,
     playback: Option<(f64, Instant)>,
-    player_wants: BTreeSet<SegmentId>,
+    player_wants: VecMap<SegmentId, ()>,
     peers: VecMap<PeerHandle, Peer>,
     /// Offers waiting for [`Input::OffersCreated`].
     offers_requested: Vec<PeerHandle>,
@@ -440,7 +440,7 @@ impl Engine {
             manifest: None,
             playlist: VecMap::new(),
             playback: None,
-            player_wants: BTreeSet::new(),
+            player_wants: VecMap::new(),
             peers: VecMap::new(),
             offers_requested: Vec::new(),
             banned: BTreeSet::new(),
@@ -622,7 +622,7 @@ impl Engine {
                 self.playlist = segments.into_iter().map(|s| (s.id, s)).collect();
                 let failed: Vec<SegmentId> = self
                     .player_wants
-                    .iter()
+                    .keys()
                     .filter(|s| !self.playlist.contains_key(s) && !self.store.contains(STREAM, **s))
                     .copied()
                     .collect();
@@ -654,7 +654,7 @@ impl Engine {
                         reason: "not in the playlist".into(),
                     });
                 } else {
-                    self.player_wants.insert(seg);
+                    self.player_wants.insert(seg, ());
                 }
             }
             Input::CancelSegment(seg) => {
@@ -958,7 +958,7 @@ impl Engine {
         let have = part.data.len() as u64;
         let total = part.total;
         self.stats.p2p_bytes += bytes.len() as u64;
-        *self.stats.p2p_bytes_by_peer.entry(peer).or_default() += bytes.len() as u64;
+        *self.stats.p2p_bytes_by_peer.get_or_insert_with(peer, || 0) += bytes.len() as u64;
         self.scheduler.progress(seg, have, total, now);
         if done {
             if let Some(p) = self.peers.get_mut(&peer) {
@@ -1300,7 +1300,7 @@ impl Engine {
         let have = part.data.len() as u64;
         let total = part.total;
         self.stats.http_bytes += data.len() as u64;
-        *self.stats.http_bytes_by_base.entry(base).or_default() += data.len() as u64;
+        *self.stats.http_bytes_by_base.get_or_insert_with(base, || 0) += data.len() as u64;
         self.scheduler.progress(seg, have, total, now);
     }
 
@@ -1357,7 +1357,7 @@ impl Engine {
         }
         self.announce_dirty = true;
         self.need_plan = true;
-        if self.player_wants.remove(&seg) {
+        if self.player_wants.remove(&seg).is_some() {
             self.stats.segments_delivered += 1;
             let source = if from_peer.is_some() {
                 DeliverySource::Peer
@@ -1378,7 +1378,7 @@ impl Engine {
             // Without a playhead only the player's explicit requests count, due now.
             return self
                 .player_wants
-                .iter()
+                .keys()
                 .filter_map(|id| self.playlist.get(id))
                 .map(|s| WantedSegment {
                     id: s.id,
@@ -1392,7 +1392,7 @@ impl Engine {
             id: s.id,
             deadline: at + Duration::from_secs_f64((s.start - pos).max(0.0)),
             size_hint: s.size_hint,
-            player_requested: self.player_wants.contains(&s.id),
+            player_requested: self.player_wants.contains_key(&s.id),
         };
         // Playlist order is playback order: skip what is played, stop at the horizon.
         let mut wanted: Vec<WantedSegment> = self
@@ -1405,7 +1405,7 @@ impl Engine {
             .collect();
         let extra: Vec<WantedSegment> = self
             .player_wants
-            .iter()
+            .keys()
             .filter(|id| !wanted.iter().any(|w| w.id == **id))
             .filter_map(|id| self.playlist.get(id))
             .filter(|s| !self.store.contains(STREAM, s.id))

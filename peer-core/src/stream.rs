@@ -192,7 +192,7 @@ pub fn short_id_source(p: &ShortIdProps) -> String {
     let codecs = truthy(&p.codecs)
         .map(|c| {
             let mut list: Vec<String> = c.split(',').map(normalize_codec).collect();
-            list.sort();
+            list.sort_unstable();
             list.join(",")
         })
         .unwrap_or_default();

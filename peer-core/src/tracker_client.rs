@@ -306,7 +306,7 @@ impl TrackerClient {
                 offer_id,
             })
             .collect();
-        events.sort_by_key(offer_sort_key);
+        events.sort_unstable_by_key(offer_sort_key);
         events
     }
 
@@ -356,7 +356,7 @@ impl TrackerClient {
                 true
             }
         });
-        events.sort_by_key(offer_sort_key);
+        events.sort_unstable_by_key(offer_sort_key);
         events
     }
 
@@ -494,7 +494,7 @@ impl TrackerClient {
                     true
                 }
             });
-        expired.sort_by_key(offer_sort_key);
+        expired.sort_unstable_by_key(offer_sort_key);
         events.extend(expired);
         if !self.connected {
             return events;
