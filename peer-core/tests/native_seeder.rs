@@ -370,12 +370,15 @@ fn live_directory_is_followed_and_manifest_tracks_the_window() {
         cut.truncate(3000);
         std::fs::write(dir.path().join("live8.ts"), &cut).unwrap();
         let names: Vec<String> = (6..=8).map(|i| format!("live{i}.ts")).collect();
-        std::fs::write(
-            dir.path().join("index.m3u8"),
-            media_playlist(6, &names, false),
-        )
-        .unwrap();
-        let s = wait_for(&seeder, Duration::from_secs(3), |s| !s.problems.is_empty()).await;
+        // Written as packagers do (a temporary file renamed over the playlist), so the seeder never
+        // reads a half-written playlist here.
+        let tmp = dir.path().join("index.m3u8.tmp");
+        std::fs::write(&tmp, media_playlist(6, &names, false)).unwrap();
+        std::fs::rename(&tmp, dir.path().join("index.m3u8")).unwrap();
+        let s = wait_for(&seeder, Duration::from_secs(3), |s| {
+            s.problems.iter().any(|p| p.contains("live8.ts"))
+        })
+        .await;
         assert!(
             s.problems
                 .iter()
