@@ -23,7 +23,6 @@
 mod support;
 
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -33,7 +32,6 @@ use segswarm::core::engine::{EngineConfig, Input};
 use segswarm::core::hls::parse_media_playlist;
 use segswarm::core::native::driver::{DriverEvent, DriverHandle, DriverSettings, PeerDriver};
 use segswarm::core::native::origin::{Origin, OriginConfig};
-use segswarm::core::native::rtc::RtcSettings;
 use segswarm::core::stream::{peer_id_from_picks, peer_id_prefix};
 use segswarm::core::tracker_client::PeerId;
 
@@ -213,11 +211,7 @@ async fn run_once(
         c.scheduler.vod_prefetch_window = Duration::from_secs(10);
         c.seed = run * 10_000 + i as u64;
         let mut s = DriverSettings::new(vec![url.clone()]);
-        s.rtc = RtcSettings {
-            udp_addrs: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
-            include_loopback_candidates: true,
-            ..RtcSettings::default()
-        };
+        s.rtc = support::loopback_rtc();
         let d = PeerDriver::spawn(c, s).ok()?;
         d.input(Input::Playlist(playlist.segment_infos())).ok()?;
         drivers.push(d);

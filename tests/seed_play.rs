@@ -92,6 +92,12 @@ impl Proc {
         self.last_json()
             .unwrap_or_else(|| panic!("{name} printed no JSON report"))
     }
+
+    /// Stops the process gracefully (SIGTERM), then [`Proc::finish`]es it.
+    fn stop(self, timeout: Duration) -> Value {
+        self.guard.terminate();
+        self.finish(timeout)
+    }
 }
 
 fn strings(args: &[&str]) -> Vec<String> {
@@ -112,6 +118,37 @@ fn seed(tracker: &str, public_url: &str, dir: &Path, extra: &[&str]) -> Proc {
     args.extend(strings(extra));
     args.push(dir.display().to_string());
     Proc::start("seed", &args)
+}
+
+/// [`seed`] a VOD, then wait (up to 15 s) until the seeder reports `segments` segments loaded.
+fn seed_loaded(tracker: &str, public_url: &str, dir: &Path, extra: &[&str], segments: u64) -> Proc {
+    let seeder = seed(tracker, public_url, dir, extra);
+    let ready = seeder.wait_json(Duration::from_secs(15), |v| segments_seeded(v) >= segments);
+    assert!(ready.is_some(), "the seeder did not load the VOD");
+    seeder
+}
+
+/// `count` viewers `{prefix}0`, `{prefix}1`, … [`play`] `playlist` for `seconds`, started `gap`
+/// apart; returns their final reports (each within 40 s).
+fn play_staggered(
+    prefix: &str,
+    tracker: &str,
+    playlist: &str,
+    seconds: u32,
+    count: usize,
+    gap: Duration,
+) -> Vec<Value> {
+    let viewers: Vec<Proc> = (0..count)
+        .map(|i| {
+            let p = play(&format!("{prefix}{i}"), tracker, playlist, seconds);
+            std::thread::sleep(gap);
+            p
+        })
+        .collect();
+    viewers
+        .into_iter()
+        .map(|v| v.finish(Duration::from_secs(40)))
+        .collect()
 }
 
 /// `segswarm play` of `playlist` for `seconds`.
@@ -167,26 +204,12 @@ fn three_viewers_take_most_bytes_from_peers_without_stalls() {
     support::runtime().block_on(async {
         let (tracker, url) = support::start_tracker().await;
         let (origin, playlist) = origin(media.path()).await;
-        let seeder = seed(&url, &playlist, media.path(), &[]);
-        let ready = tokio::task::block_in_place(|| {
-            seeder.wait_json(Duration::from_secs(15), |v| segments_seeded(v) >= 30)
+        let (reports, seeded) = tokio::task::block_in_place(|| {
+            let seeder = seed_loaded(&url, &playlist, media.path(), &[], 30);
+            let reports =
+                play_staggered("viewer", &url, &playlist, 20, 3, Duration::from_millis(700));
+            (reports, seeder.stop(Duration::from_secs(10)))
         });
-        assert!(ready.is_some(), "the seeder did not load the VOD");
-        let viewers: Vec<Proc> = (0..3)
-            .map(|i| {
-                let p = play(&format!("viewer{i}"), &url, &playlist, 20);
-                std::thread::sleep(Duration::from_millis(700));
-                p
-            })
-            .collect();
-        let reports: Vec<Value> = tokio::task::block_in_place(|| {
-            viewers
-                .into_iter()
-                .map(|v| v.finish(Duration::from_secs(40)))
-                .collect()
-        });
-        seeder.guard.terminate();
-        let seeded = tokio::task::block_in_place(|| seeder.finish(Duration::from_secs(10)));
         let (mut http, mut p2p) = (0.0, 0.0);
         for (i, r) in reports.iter().enumerate() {
             eprintln!(
@@ -228,11 +251,15 @@ fn seeder_stopped_mid_stream_viewer_finishes_from_http() {
         let (origin, playlist) = origin(media.path()).await;
         // Upload capped near the stream's rate (500 kbit/s), so the viewer cannot take the whole
         // video from the seeder in the first seconds: stopping it matters.
-        let seeder = seed(&url, &playlist, media.path(), &["--upload-rate", "80000"]);
-        let ready = tokio::task::block_in_place(|| {
-            seeder.wait_json(Duration::from_secs(15), |v| segments_seeded(v) >= 30)
+        let seeder = tokio::task::block_in_place(|| {
+            seed_loaded(
+                &url,
+                &playlist,
+                media.path(),
+                &["--upload-rate", "80000"],
+                30,
+            )
         });
-        assert!(ready.is_some(), "the seeder did not load the VOD");
         let viewer = play("viewer", &url, &playlist, 24);
         let up = tokio::task::block_in_place(|| {
             seeder.wait_json(Duration::from_secs(15), |v| {
@@ -242,8 +269,7 @@ fn seeder_stopped_mid_stream_viewer_finishes_from_http() {
         assert!(up.is_some(), "the viewer took nothing from the seeder");
         // SIGTERM: a graceful stop (the seeder leaves its swarm and prints its final statistics).
         let stopped_at = Instant::now();
-        seeder.guard.terminate();
-        let seeded = tokio::task::block_in_place(|| seeder.finish(Duration::from_secs(8)));
+        let seeded = tokio::task::block_in_place(|| seeder.stop(Duration::from_secs(8)));
         eprintln!(
             "seeder stopped in {:?} after uploading {} B",
             stopped_at.elapsed(),
@@ -274,16 +300,17 @@ fn corrupting_seeder_is_banned_and_viewer_plays_from_http() {
     support::runtime().block_on(async {
         let (tracker, url) = support::start_tracker().await;
         let (origin, playlist) = origin(media.path()).await;
-        let seeder = seed(&url, &playlist, media.path(), &["--test-corrupt-uploads"]);
-        let ready = tokio::task::block_in_place(|| {
-            seeder.wait_json(Duration::from_secs(15), |v| segments_seeded(v) >= 20)
+        let (r, seeded) = tokio::task::block_in_place(|| {
+            let seeder = seed_loaded(
+                &url,
+                &playlist,
+                media.path(),
+                &["--test-corrupt-uploads"],
+                20,
+            );
+            let r = play("viewer", &url, &playlist, 14).finish(Duration::from_secs(40));
+            (r, seeder.stop(Duration::from_secs(8)))
         });
-        assert!(ready.is_some(), "the seeder did not load the VOD");
-        let r = tokio::task::block_in_place(|| {
-            play("viewer", &url, &playlist, 14).finish(Duration::from_secs(40))
-        });
-        seeder.guard.terminate();
-        let seeded = tokio::task::block_in_place(|| seeder.finish(Duration::from_secs(8)));
         eprintln!("viewer: {r}\nseeder: {seeded}");
         assert!(num(&r, "hash_mismatches") >= 1.0, "{r}");
         assert_eq!(num(&r, "peers_banned"), 1.0, "{r}");
@@ -320,21 +347,11 @@ fn live_viewers_stay_within_three_segments_of_the_edge() {
             support::wait_for_segments(&playlist_path, 2, Duration::from_secs(20))
         });
         assert!(ok, "ffmpeg wrote no live playlist");
-        let viewers: Vec<Proc> = (0..3)
-            .map(|i| {
-                let p = play(&format!("live{i}"), &url, &playlist, 18);
-                std::thread::sleep(Duration::from_millis(500));
-                p
-            })
-            .collect();
-        let reports: Vec<Value> = tokio::task::block_in_place(|| {
-            viewers
-                .into_iter()
-                .map(|v| v.finish(Duration::from_secs(40)))
-                .collect()
+        let (reports, seeded) = tokio::task::block_in_place(|| {
+            let reports =
+                play_staggered("live", &url, &playlist, 18, 3, Duration::from_millis(500));
+            (reports, seeder.stop(Duration::from_secs(8)))
         });
-        seeder.guard.terminate();
-        let seeded = tokio::task::block_in_place(|| seeder.finish(Duration::from_secs(8)));
         eprintln!("seeder: {seeded}");
         for (i, r) in reports.iter().enumerate() {
             eprintln!(

@@ -11,11 +11,9 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use segswarm::core::native::origin::{Origin, OriginConfig};
-use segswarm::core::native::rtc::RtcSettings;
 use segswarm::core::native::seeder::{Seeder, SeederConfig};
 use serde_json::Value;
 use support::StreamSpec;
@@ -51,11 +49,7 @@ fn browser_pml_player_takes_p2p_bytes_from_native_seeder() {
         .expect("origin");
         let playlist_url = format!("{}index.m3u8", origin.base_url());
         let mut config = SeederConfig::new(media.path(), playlist_url.clone(), vec![url.clone()]);
-        config.driver.rtc = RtcSettings {
-            udp_addrs: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
-            include_loopback_candidates: true,
-            ..RtcSettings::default()
-        };
+        config.driver.rtc = support::loopback_rtc();
         let seeder = Seeder::start(config).await.expect("seeder");
         let end = Instant::now() + Duration::from_secs(10);
         while seeder

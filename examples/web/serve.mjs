@@ -15,12 +15,13 @@
 // When ready it prints one JSON line on stdout: { page, tracker, playlist, seeder }.
 
 import { spawn, spawnSync } from 'node:child_process'
-import { createReadStream, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
-import { dirname, extname, join, normalize, resolve as resolvePath } from 'node:path'
+import { dirname, join, resolve as resolvePath } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { serveFile } from './static.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const repo = resolvePath(here, '..', '..')
@@ -129,32 +130,6 @@ function ffmpegArgs () {
   else args.push('-hls_playlist_type', 'vod', '-hls_list_size', '0')
   args.push('-hls_segment_filename', join(media, 'seg%05d.ts'), join(media, 'index.m3u8'))
   return args
-}
-
-const TYPES = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript',
-  '.mjs': 'text/javascript',
-  '.wasm': 'application/wasm',
-  '.json': 'application/json',
-  '.m3u8': 'application/vnd.apple.mpegurl',
-  '.ts': 'video/mp2t'
-}
-
-function serveFile (res, root, rel) {
-  const path = normalize(join(root, decodeURIComponent(rel)))
-  if (!path.startsWith(root + '/') || !existsSync(path) || !statSync(path).isFile()) {
-    res.writeHead(404, { 'access-control-allow-origin': '*' })
-    res.end()
-    return
-  }
-  res.writeHead(200, {
-    'content-type': TYPES[extname(path)] || 'application/octet-stream',
-    'content-length': statSync(path).size,
-    'access-control-allow-origin': '*',
-    'cache-control': 'no-store'
-  })
-  createReadStream(path).pipe(res)
 }
 
 try {

@@ -13,14 +13,6 @@ use segswarm_core::native::tracker_hub::{LinkEvent, LinkEvents, TrackerHub, Trac
 use segswarm_core::tracker_client::{TrackerClient, TrackerClientConfig, TrackerEvent};
 use support::{enter_private_network_namespace, runtime};
 
-fn loopback_settings() -> RtcSettings {
-    RtcSettings {
-        udp_addrs: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
-        include_loopback_candidates: true,
-        ..RtcSettings::default()
-    }
-}
-
 /// Deterministic test payload: byte i is a function of i, so reordering or loss shows.
 fn payload(len: usize) -> Vec<u8> {
     (0..len)
@@ -32,7 +24,7 @@ fn payload(len: usize) -> Vec<u8> {
 fn ten_megabytes_over_a_loopback_data_channel() {
     enter_private_network_namespace();
     runtime().block_on(async {
-        let settings = loopback_settings();
+        let settings = support::loopback_rtc();
         let mut offerer = RtcPeer::new(&settings).await.expect("offerer");
         let mut answerer = RtcPeer::new(&settings).await.expect("answerer");
 
@@ -132,7 +124,7 @@ fn ten_megabytes_over_a_loopback_data_channel() {
 fn answer_before_offer_and_garbage_sdp_are_errors() {
     enter_private_network_namespace();
     runtime().block_on(async {
-        let settings = loopback_settings();
+        let settings = support::loopback_rtc();
         let mut peer = RtcPeer::new(&settings).await.expect("peer");
         assert!(matches!(
             peer.accept_answer("v=0").await,
@@ -215,7 +207,7 @@ fn peers_meet_through_the_tracker_and_open_a_channel() {
             .expect("tracker");
         let url = format!("ws://{}/", tracker.local_addrs()[0]);
         let ih = *b"native-rtc-tracker-1";
-        let settings = loopback_settings();
+        let settings = support::loopback_rtc();
         let hub = TrackerHub::default();
 
         // A joins first and offers nothing (it is alone); then B joins with one real offer.

@@ -9,7 +9,6 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -19,20 +18,9 @@ use segswarm_core::hls::parse_media_playlist;
 use segswarm_core::integrity::SegmentManifest;
 use segswarm_core::native::driver::{DriverEvent, DriverSettings, PeerDriver};
 use segswarm_core::native::origin::{Origin, OriginConfig};
-use segswarm_core::native::rtc::RtcSettings;
 use segswarm_core::native::seeder::{Seeder, SeederConfig, SeederStats, MANIFEST_FILE_NAME};
 use segswarm_core::stream::generate_peer_id;
-use segswarm_tracker::config::Config;
-use segswarm_tracker::server::Server;
-use support::{enter_private_network_namespace, runtime};
-
-fn loopback_rtc() -> RtcSettings {
-    RtcSettings {
-        udp_addrs: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
-        include_loopback_candidates: true,
-        ..RtcSettings::default()
-    }
-}
+use support::{enter_private_network_namespace, runtime, start_tracker};
 
 /// An MPEG-TS-shaped segment: `packets` whole packets, contents depending on `seed`.
 fn ts_segment(packets: usize, seed: u32) -> Vec<u8> {
@@ -71,15 +59,6 @@ fn write_vod(dir: &Path, count: usize, packets: usize) -> BTreeMap<String, Vec<u
     }
     std::fs::write(dir.join("index.m3u8"), media_playlist(0, &names, true)).unwrap();
     segs
-}
-
-async fn start_tracker() -> (segswarm_tracker::server::RunningServer, String) {
-    let mut config = Config::default();
-    config.server.listen = vec!["127.0.0.1:0".parse().unwrap()];
-    config.server.workers = 1;
-    let server = Server::start(config).await.expect("tracker");
-    let url = format!("ws://{}", server.local_addrs()[0]);
-    (server, url)
 }
 
 async fn wait_for<F: FnMut(&SeederStats) -> bool>(
@@ -122,7 +101,7 @@ async fn view(
     peer_id.copy_from_slice(generate_peer_id(&mut rand::rng()).as_bytes());
     let config = EngineConfig::new(peer_id, info_hash, false, vec![base.clone()]);
     let mut settings = DriverSettings::new(vec![tracker.to_owned()]);
-    settings.rtc = loopback_rtc();
+    settings.rtc = support::loopback_rtc();
     let mut driver = PeerDriver::spawn(config, settings).expect("viewer driver");
     driver
         .input(Input::Playlist(playlist.segment_infos()))
@@ -169,13 +148,23 @@ async fn reqwest_get(url: &str) -> Bytes {
     r.bytes().await.unwrap()
 }
 
+/// The HTTP origin on `dir`, on an ephemeral loopback port.
+async fn start_origin(dir: &Path) -> Origin {
+    Origin::start(OriginConfig::new(
+        dir,
+        "127.0.0.1:0".parse().expect("address"),
+    ))
+    .await
+    .expect("origin")
+}
+
 fn seeder_config(dir: &Path, origin: &Origin, tracker: &str) -> SeederConfig {
     let mut c = SeederConfig::new(
         dir,
         format!("{}index.m3u8", origin.base_url()),
         vec![tracker.to_owned()],
     );
-    c.driver.rtc = loopback_rtc();
+    c.driver.rtc = support::loopback_rtc();
     c.rescan_interval = Duration::from_millis(200);
     c
 }
@@ -187,12 +176,7 @@ fn seeder_serves_a_vod_to_a_viewer_over_webrtc() {
         let dir = tempfile::tempdir().unwrap();
         let files = write_vod(dir.path(), 6, 1000);
         let (tracker, url) = start_tracker().await;
-        let origin = Origin::start(OriginConfig::new(
-            dir.path(),
-            "127.0.0.1:0".parse().unwrap(),
-        ))
-        .await
-        .unwrap();
+        let origin = start_origin(dir.path()).await;
         let seeder = Seeder::start(seeder_config(dir.path(), &origin, &url))
             .await
             .unwrap();
@@ -276,12 +260,7 @@ fn corrupting_seeder_is_banned_and_segments_come_over_http() {
         let dir = tempfile::tempdir().unwrap();
         let files = write_vod(dir.path(), 4, 800);
         let (tracker, url) = start_tracker().await;
-        let origin = Origin::start(OriginConfig::new(
-            dir.path(),
-            "127.0.0.1:0".parse().unwrap(),
-        ))
-        .await
-        .unwrap();
+        let origin = start_origin(dir.path()).await;
         let mut config = seeder_config(dir.path(), &origin, &url);
         config.corrupt_uploads = true;
         let seeder = Seeder::start(config).await.unwrap();
@@ -315,12 +294,7 @@ fn live_directory_is_followed_and_manifest_tracks_the_window() {
     runtime().block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let (tracker, url) = start_tracker().await;
-        let origin = Origin::start(OriginConfig::new(
-            dir.path(),
-            "127.0.0.1:0".parse().unwrap(),
-        ))
-        .await
-        .unwrap();
+        let origin = start_origin(dir.path()).await;
         // Nothing written yet: the seeder starts anyway and waits for the playlist.
         let mut config = seeder_config(&dir.path().join("index.m3u8"), &origin, &url);
         config.rescan_interval = Duration::from_millis(100);
@@ -436,15 +410,10 @@ fn master_playlist_joins_one_swarm_per_variant() {
             write_vod(&dir.path().join(v), 3, 100);
         }
         let (tracker, url) = start_tracker().await;
-        let origin = Origin::start(OriginConfig::new(
-            dir.path(),
-            "127.0.0.1:0".parse().unwrap(),
-        ))
-        .await
-        .unwrap();
+        let origin = start_origin(dir.path()).await;
         let public = format!("{}master.m3u8", origin.base_url());
         let mut config = SeederConfig::new(dir.path(), public.clone(), vec![url.clone()]);
-        config.driver.rtc = loopback_rtc();
+        config.driver.rtc = support::loopback_rtc();
         let seeder = Seeder::start(config).await.unwrap();
         let s = wait_for(&seeder, Duration::from_secs(10), |s| {
             s.streams.len() == 2 && s.streams.iter().all(|st| st.segments == 3)

@@ -13,17 +13,8 @@ use segswarm_core::engine::{DeliverySource, EngineConfig, Input};
 use segswarm_core::hls::parse_media_playlist;
 use segswarm_core::native::driver::{DriverEvent, DriverHandle, DriverSettings, PeerDriver};
 use segswarm_core::native::origin::{Origin, OriginConfig};
-use segswarm_core::native::rtc::RtcSettings;
 use segswarm_core::native::tracker_hub::TrackerHub;
 use segswarm_core::stream::{generate_peer_id, StreamIdentity, StreamType};
-
-fn loopback_rtc() -> RtcSettings {
-    RtcSettings {
-        udp_addrs: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
-        include_loopback_candidates: true,
-        ..RtcSettings::default()
-    }
-}
 
 fn peer_id() -> [u8; 20] {
     let id = generate_peer_id(&mut rand::rng());
@@ -77,7 +68,7 @@ fn driver_moves_segments_between_two_engines() {
         let id = StreamIdentity::new(Some("driver-test"), "", StreamType::Main, "short".into());
         let hub = TrackerHub::default();
         let settings = || DriverSettings {
-            rtc: loopback_rtc(),
+            rtc: support::loopback_rtc(),
             hub: Some(hub.clone()),
             ..DriverSettings::new(vec![tracker_url.clone()])
         };
@@ -174,7 +165,7 @@ use segswarm_core::native::viewer::{PlayReport, Viewer, ViewerConfig};
 /// A viewer of `playlist_url` on `hub` with loopback WebRTC.
 fn viewer_config(playlist_url: &str, tracker_url: &str, hub: &TrackerHub) -> ViewerConfig {
     let mut c = ViewerConfig::new(playlist_url, vec![tracker_url.to_owned()]);
-    c.driver.rtc = loopback_rtc();
+    c.driver.rtc = support::loopback_rtc();
     c.driver.hub = Some(hub.clone());
     c
 }

@@ -17,10 +17,11 @@
 // the figures), non-zero when it could not (bundling, browser, page errors) or on timeout. Run it
 // inside a network namespace with only `lo` (the Rust tests do `unshare(CLONE_NEWNET)`).
 
-import { createReadStream, existsSync, statSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import http from 'node:http'
-import { dirname, extname, join, normalize, resolve as resolvePath } from 'node:path'
+import { dirname, join, resolve as resolvePath } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { serveFile } from '../../examples/web/static.mjs'
 
 import * as esbuild from 'esbuild'
 import { chromium } from 'playwright-core'
@@ -92,37 +93,6 @@ const watchdog = setTimeout(() => {
   report.error = report.error || `timed out after ${opts.timeoutMs} ms`
   cleanup().finally(() => finish(3))
 }, opts.timeoutMs)
-
-const TYPES = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript',
-  '.mjs': 'text/javascript',
-  '.wasm': 'application/wasm',
-  '.json': 'application/json',
-  '.m3u8': 'application/vnd.apple.mpegurl',
-  '.ts': 'video/mp2t',
-  '.m4s': 'video/iso.segment',
-  '.mp4': 'video/mp4'
-}
-
-/** Serves a file below `root` (no path traversal), or answers 404. Returns the bytes sent. */
-function serveFile (res, root, rel) {
-  const path = normalize(join(root, decodeURIComponent(rel)))
-  if (!path.startsWith(root + '/') || !existsSync(path) || !statSync(path).isFile()) {
-    res.writeHead(404, { 'access-control-allow-origin': '*' })
-    res.end()
-    return 0
-  }
-  const size = statSync(path).size
-  res.writeHead(200, {
-    'content-type': TYPES[extname(path)] || 'application/octet-stream',
-    'content-length': size,
-    'access-control-allow-origin': '*',
-    'cache-control': 'no-store'
-  })
-  createReadStream(path).pipe(res)
-  return size
-}
 
 async function bundle (entry, format) {
   const out = await esbuild.build({

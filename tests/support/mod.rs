@@ -47,6 +47,17 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
+/// WebRTC settings for peers in a private namespace: UDP on 127.0.0.1 only, loopback candidates
+/// offered (the namespace has no other interface).
+#[cfg(feature = "native")]
+pub fn loopback_rtc() -> segswarm_core::native::rtc::RtcSettings {
+    segswarm_core::native::rtc::RtcSettings {
+        udp_addrs: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
+        include_loopback_candidates: true,
+        ..Default::default()
+    }
+}
+
 /// Path of the ffmpeg binary (`$FFMPEG`, else `ffmpeg` on the PATH).
 pub fn ffmpeg() -> String {
     std::env::var("FFMPEG").unwrap_or_else(|_| "ffmpeg".into())
