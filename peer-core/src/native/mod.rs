@@ -6,6 +6,8 @@
 //! - [`tracker_hub`]: raw-frame tracker sockets (tokio-tungstenite), one per URL, shared by every
 //!   engine of the process, reconnecting with backoff;
 //! - [`driver`]: one engine run on tokio over all of the above ([`driver::PeerDriver`]);
+//! - [`seeder`]: a peer holding every segment of an HLS directory's streams, one swarm per stream
+//!   ([`seeder::Seeder`]);
 //! - [`viewer`]: watch a stream through the swarm: playlist, variant, swarm identity, a headless
 //!   real-time player ([`viewer::Viewer`]).
 
