@@ -389,26 +389,32 @@ fn tracker_hub_shares_routes_and_reconnects() {
                 .unwrap_or_else(|_| panic!("no event: {what}"))
                 .unwrap_or_else(|| panic!("hub ended: {what}"))
         }
+        /// Waits until both links hear `Connected` (failed attempts may be reported first).
+        async fn connected(a: &mut LinkEvents, b: &mut LinkEvents) {
+            for (events, name) in [(a, "a"), (b, "b")] {
+                loop {
+                    match next(events, name).await {
+                        LinkEvent::Connected => break,
+                        LinkEvent::Disconnected { .. } => continue,
+                        LinkEvent::Frame(f) => panic!("{name}: frame before connecting: {f}"),
+                    }
+                }
+            }
+        }
+        async fn start_tracker_at(addr: SocketAddr) -> segswarm_tracker::server::RunningServer {
+            let mut config = segswarm_tracker::config::Config::default();
+            config.server.listen = vec![addr];
+            config.server.workers = 1;
+            segswarm_tracker::server::Server::start(config)
+                .await
+                .expect("start the tracker")
+        }
         assert!(matches!(
             next(&mut a_events, "a: no tracker yet").await,
             LinkEvent::Disconnected { .. }
         ));
-        let mut config = segswarm_tracker::config::Config::default();
-        config.server.listen = vec![addr];
-        config.server.workers = 1;
-        let tracker = segswarm_tracker::server::Server::start(config)
-            .await
-            .expect("start the tracker");
-        // Further failed attempts may be reported first; then both links are connected.
-        for (events, name) in [(&mut a_events, "a"), (&mut b_events, "b")] {
-            loop {
-                match next(events, name).await {
-                    LinkEvent::Connected => break,
-                    LinkEvent::Disconnected { .. } => continue,
-                    LinkEvent::Frame(f) => panic!("{name}: frame before connecting: {f}"),
-                }
-            }
-        }
+        let tracker = start_tracker_at(addr).await;
+        connected(&mut a_events, &mut b_events).await;
         let announce = |ih: &str, peer: &str| {
             serde_json::json!({
                 "action": "announce", "info_hash": ih, "peer_id": peer, "numwant": 0,
@@ -453,21 +459,8 @@ fn tracker_hub_shares_routes_and_reconnects() {
             "backoff grows up to its cap: {delays:?}"
         );
         // The same port again: the shared socket reconnects by itself and both swarms hear it.
-        let mut config = segswarm_tracker::config::Config::default();
-        config.server.listen = vec![addr];
-        config.server.workers = 1;
-        let tracker = segswarm_tracker::server::Server::start(config)
-            .await
-            .expect("restart the tracker");
-        for (events, name) in [(&mut a_events, "a"), (&mut b_events, "b")] {
-            loop {
-                match next(events, name).await {
-                    LinkEvent::Connected => break,
-                    LinkEvent::Disconnected { .. } => continue,
-                    LinkEvent::Frame(f) => panic!("{name}: frame before reconnecting: {f}"),
-                }
-            }
-        }
+        let tracker = start_tracker_at(addr).await;
+        connected(&mut a_events, &mut b_events).await;
         a.send(announce("AAAAAAAAAAAAAAAAAAAA", "-PM0203-aaaaaaaaaaaa"));
         assert!(matches!(
             next(&mut a_events, "a: response after reconnecting").await,
