@@ -232,15 +232,21 @@ fn two_pages_play_vod(test: &str, a_kind: &str, b_kind: &str) -> (PageResult, Pa
     (a, b)
 }
 
+/// Page `b`, which joined later, took part of the video from page `a`: both met a peer, `b`
+/// received P2P bytes and `a` uploaded.
+fn assert_later_page_took_from_first(a: &PageResult, b: &PageResult) {
+    assert!(a.peers_max >= 1 && b.peers_max >= 1, "{a:?} {b:?}");
+    assert!(b.p2p > 0, "the later page got no P2P bytes: {b:?}");
+    assert!(a.uploaded > 0, "the first page uploaded nothing: {a:?}");
+}
+
 /// Two p2p-media-loader v2 pages (unmodified, from npm) play one VOD through segswarm-tracker; the
 /// second joins 8 s later and takes part of the video from the first. This checks the harness, our
 /// tracker with a real player, and the media before the wasm engine is involved.
 #[test]
 fn browser_pml_pages_share_vod_through_segswarm_tracker() {
     let (a, b) = two_pages_play_vod("pml+pml VOD", "pml", "pml");
-    assert!(a.peers_max >= 1 && b.peers_max >= 1, "{a:?} {b:?}");
-    assert!(b.p2p > 0, "the later page got no P2P bytes: {b:?}");
-    assert!(a.uploaded > 0, "the first page uploaded nothing: {a:?}");
+    assert_later_page_took_from_first(&a, &b);
 }
 
 /// Two segswarm pages (hls.js + the wasm package) play one VOD; the second joins 8 s later and
@@ -248,9 +254,7 @@ fn browser_pml_pages_share_vod_through_segswarm_tracker() {
 #[test]
 fn browser_segswarm_pages_share_vod() {
     let (a, b) = two_pages_play_vod("segswarm+segswarm VOD", "segswarm", "segswarm");
-    assert!(a.peers_max >= 1 && b.peers_max >= 1, "{a:?} {b:?}");
-    assert!(b.p2p > 0, "the later page got no P2P bytes: {b:?}");
-    assert!(a.uploaded > 0, "the first page uploaded nothing: {a:?}");
+    assert_later_page_took_from_first(&a, &b);
 }
 
 /// Three segswarm pages join a live stream (ffmpeg in real time, 2 s segments, a sliding playlist
