@@ -137,8 +137,40 @@ fn canonical_int(s: &str) -> Option<i64> {
     (n.abs() <= MAX_SAFE_INTEGER && n.to_string() == s).then_some(n)
 }
 
+/// `s.toLowerCase()` as JavaScript computes it. In the browser build JavaScript itself does it
+/// (Rust's `to_lowercase` gives the same result but links Unicode case tables into the module);
+/// ASCII text never leaves Rust.
+fn js_lowercase(s: &str) -> String {
+    if s.is_ascii() {
+        return s.to_ascii_lowercase();
+    }
+    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    {
+        String::from(js_sys::JsString::from(s).to_lower_case())
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    {
+        s.to_lowercase()
+    }
+}
+
+/// `s.toUpperCase()` as JavaScript computes it (see [`js_lowercase`]).
+fn js_uppercase(s: &str) -> String {
+    if s.is_ascii() {
+        return s.to_ascii_uppercase();
+    }
+    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    {
+        String::from(js_sys::JsString::from(s).to_upper_case())
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    {
+        s.to_uppercase()
+    }
+}
+
 fn normalize_codec(codec: &str) -> String {
-    let c = codec.trim().to_lowercase();
+    let c = js_lowercase(codec.trim());
     let parts: Vec<&str> = c.split('.').collect();
     if parts.len() == 3 && (parts[0] == "avc1" || parts[0] == "avc") {
         if let (Some(profile), Some(level)) = (canonical_int(parts[1]), canonical_int(parts[2])) {
@@ -198,19 +230,19 @@ pub fn short_id_source(p: &ShortIdProps) -> String {
         .unwrap_or_default();
     let language = truthy(&p.language)
         .filter(|l| *l != "und")
-        .map(|l| l.chars().take(2).collect::<String>().to_lowercase())
+        .map(|l| js_lowercase(&l.chars().take(2).collect::<String>()))
         .unwrap_or_default();
     let channels = truthy(&p.channels)
         .map(|c| c.split('/').next().unwrap_or_default().to_string())
         .unwrap_or_default();
     let name = truthy(&p.name)
-        .map(|n| n.to_lowercase().trim().to_string())
+        .map(|n| js_lowercase(n).trim().to_string())
         .unwrap_or_default();
     let frame_rate = truthy(&p.frame_rate)
         .and_then(normalize_frame_rate)
         .unwrap_or_default();
     let video_range = truthy(&p.video_range)
-        .map(|v| v.to_uppercase().trim().to_string())
+        .map(|v| js_uppercase(v).trim().to_string())
         .unwrap_or_default();
     let opt = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
     format!(
@@ -667,5 +699,26 @@ mod tests {
         assert_eq!(s[1].stream_type, StreamType::Secondary);
         assert_eq!(s[1].props.codecs.as_deref(), Some("mp4a.40.2"));
         assert_eq!(s[1].props.name.as_deref(), Some("English"));
+    }
+
+    /// Non-ASCII text is case-mapped as JavaScript does (the browser build asks JavaScript itself;
+    /// wasm-peer/tests/short_id.rs checks the same string there).
+    #[test]
+    fn non_ascii_short_id_text_is_case_mapped() {
+        let props = ShortIdProps {
+            bitrate: Some(1_500_000.0),
+            codecs: Some("AVC1.64001F,MP4A.40.2".into()),
+            width: Some(1280),
+            height: Some(720),
+            language: Some("ÉS-mx".into()),
+            name: Some(" ÑANDÚ Ωmega ".into()),
+            frame_rate: Some("25".into()),
+            video_range: Some("pq\u{e9}".into()),
+            ..ShortIdProps::default()
+        };
+        assert_eq!(
+            short_id_source(&props),
+            "1500000-avc1.64001f,mp4a.40.2-1280-720-és--ñandú ωmega-25-PQÉ"
+        );
     }
 }
