@@ -189,8 +189,44 @@ pub fn js_number_to_string(v: f64) -> String {
         if v > 0.0 { "Infinity" } else { "-Infinity" }.to_string()
     } else if v == 0.0 {
         "0".to_string()
+    } else if v.fract() == 0.0 && v.abs() < 9_007_199_254_740_992.0 {
+        // Integers below 2^53 (bitrates, most frame rates) print as integers in both languages.
+        (v as i64).to_string()
     } else {
+        float_to_string(v)
+    }
+}
+
+/// A non-integer `v` as text: JavaScript's own `Number.prototype.toString` in the browser build
+/// (no float formatting code from Rust's core in the module), Rust's `Display` natively.
+fn float_to_string(v: f64) -> String {
+    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    {
+        js_sys::Number::from(v)
+            .to_string_with_radix(10)
+            .map(String::from)
+            .unwrap_or_default()
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    {
         format!("{v}")
+    }
+}
+
+/// A decimal number (digits, sign, point, exponent) as `Number(t)` reads it, `None` for `NaN`:
+/// JavaScript's own `Number` in the browser build (no float parsing code from Rust's core in the
+/// module), Rust's `f64` parser natively (same results for this character set).
+fn parse_decimal(t: &str) -> Option<f64> {
+    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    {
+        t.parse::<js_sys::Number>()
+            .ok()
+            .map(|n| n.value_of())
+            .filter(|v| !v.is_nan())
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    {
+        t.parse().ok()
     }
 }
 
@@ -212,7 +248,7 @@ fn normalize_frame_rate(s: &str) -> Option<String> {
         .bytes()
         .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b))
     {
-        t.parse().ok()?
+        parse_decimal(t)?
     } else {
         return None;
     };
@@ -720,5 +756,23 @@ mod tests {
             short_id_source(&props),
             "1500000-avc1.64001f,mp4a.40.2-1280-720-és--ñandú ωmega-25-PQÉ"
         );
+    }
+
+    /// Non-integer numbers print as JavaScript's `Number.prototype.toString` does (JavaScript itself
+    /// in the browser build); frame rates are read as `Number(s)` reads them.
+    #[test]
+    fn numbers_print_like_javascript() {
+        let props = |bitrate: f64, frame_rate: &str| ShortIdProps {
+            bitrate: Some(bitrate),
+            frame_rate: Some(frame_rate.into()),
+            ..ShortIdProps::default()
+        };
+        assert_eq!(
+            short_id_source(&props(1234.5, "29.970")),
+            "1234.5-------29.97-"
+        );
+        assert_eq!(short_id_source(&props(0.1, "2.5e1")), "0.1-------25-");
+        assert_eq!(short_id_source(&props(-3.0, "+.5")), "-3-------0.5-");
+        assert_eq!(short_id_source(&props(f64::NAN, "1-2")), "NaN--------");
     }
 }
