@@ -126,16 +126,13 @@ pub fn run_command(args: SimulateArgs) -> anyhow::Result<()> {
         max_peers: args.max_peers,
         ..SimConfig::default()
     };
-    let mut policies = match args.policy {
+    let policies = match args.policy {
         PolicyArg::Segswarm => vec![SimPolicy::Segswarm],
         PolicyArg::Baseline => vec![SimPolicy::Baseline],
         PolicyArg::Both => vec![SimPolicy::Segswarm, SimPolicy::Baseline],
     };
-    if !args.no_reference {
-        policies.push(SimPolicy::HttpOnly);
-    }
     // Independent runs of the same scenario: run them side by side.
-    let results: Vec<(Report, f64)> = std::thread::scope(|s| {
+    let mut results: Vec<(Report, f64)> = std::thread::scope(|s| {
         let cfg = &cfg;
         let handles: Vec<_> = policies
             .iter()
@@ -149,6 +146,20 @@ pub fn run_command(args: SimulateArgs) -> anyhow::Result<()> {
             })
             .collect::<anyhow::Result<Vec<_>>>()
     })?;
+    // The HTTP-only reference only matters to attribute stalls: a policy without stalls caused
+    // none, so the reference runs only when some policy stalled.
+    if !args.no_reference && results.iter().any(|(r, _)| r.stall_count > 0) {
+        results.push(run(&cfg, SimPolicy::HttpOnly));
+    }
+    let caused_of = |r: &Report, reference: Option<&Report>| {
+        if r.policy == SimPolicy::HttpOnly.name() {
+            None
+        } else if r.stall_count == 0 {
+            Some(0)
+        } else {
+            reference.map(|re| p2p_caused_stalls(r, re))
+        }
+    };
     let reference = results
         .iter()
         .find(|(r, _)| r.policy == SimPolicy::HttpOnly.name())
@@ -182,10 +193,7 @@ pub fn run_command(args: SimulateArgs) -> anyhow::Result<()> {
         "wall_s"
     );
     for (r, wall) in &results {
-        let caused = reference
-            .as_ref()
-            .filter(|_| r.policy != SimPolicy::HttpOnly.name())
-            .map(|re| p2p_caused_stalls(r, re));
+        let caused = caused_of(r, reference.as_ref());
         println!(
             "{:<10} {:>9.3} {:>14.2} {:>7} {:>9.1} {:>10} {:>11.2} {:>9} {:>7.1} {:>8.1}",
             r.policy,
@@ -204,17 +212,11 @@ pub fn run_command(args: SimulateArgs) -> anyhow::Result<()> {
     if args.json {
         let mut per_policy = Map::new();
         for (r, _) in &results {
-            let caused = reference
-                .as_ref()
-                .filter(|_| r.policy != SimPolicy::HttpOnly.name())
-                .map(|re| p2p_caused_stalls(r, re));
+            let caused = caused_of(r, reference.as_ref());
             per_policy.insert(r.policy.clone(), Value::Object(report_json(r, caused)));
         }
         let (main, _) = &results[0];
-        let caused = reference
-            .as_ref()
-            .filter(|_| main.policy != SimPolicy::HttpOnly.name())
-            .map(|re| p2p_caused_stalls(main, re));
+        let caused = caused_of(main, reference.as_ref());
         let mut top = report_json(main, caused);
         top.insert("seed".into(), json!(cfg.seed));
         top.insert("policies".into(), Value::Object(per_policy));

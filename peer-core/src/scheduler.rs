@@ -57,6 +57,15 @@ pub struct SchedulerConfig {
     /// Segswarm VOD: a segment nobody near us has is fetched over HTTP once it is due within this
     /// time. Default 20 s.
     pub vod_http_lead: Duration,
+    /// Segswarm VOD: while no peer is connected yet and the tracker has not reported us alone,
+    /// segments not yet urgent wait this long (from the first plan) for peers instead of going to
+    /// HTTP at [`SchedulerConfig::vod_http_lead`]. Default 3 s.
+    pub vod_peer_wait: Duration,
+    /// Segswarm VOD: each peer fetches a segment nobody near it holds or loads once it is due
+    /// within a random share of [`SchedulerConfig::vod_http_lead`], between `1 − this` and 1, so
+    /// that viewers watching the same part do not all fetch it at once (the first relays it to
+    /// the others). 0 turns it off. Default 0.5.
+    pub vod_seed_spread: f64,
     /// Segswarm live: a brand-new segment is fetched over HTTP by each peer with probability
     /// `max(live_min_seeds / swarm size, live_http_seeds / 2^g, ...)`, where `g` is how many times
     /// the holders can double (peer to peer) before the segment turns urgent; the others wait for it
@@ -68,11 +77,19 @@ pub struct SchedulerConfig {
     /// are also busy with other segments and requests meet busy holders). Default 1.5.
     pub live_doubling_factor: f64,
     /// Segswarm live: fewest early HTTP fetches wanted in the whole swarm per segment (the swarm
-    /// size comes from the tracker). Default 2.0.
+    /// size comes from the tracker). Default 0 (off): [`SchedulerConfig::live_seed_spread`] gets a
+    /// small swarm its one fetch per segment; with 2.0 both peers of a 2-peer swarm fetched every
+    /// segment (simulator, N = 2: 2 % of bytes from peers instead of 45 %).
     pub live_min_seeds: f64,
     /// Segswarm live: how many of the newest segments count as the live edge (seeded over HTTP by
     /// a few peers as soon as they appear). Default 2.
     pub live_edge_segments: usize,
+    /// Segswarm live: a peer that did not draw an early HTTP fetch of a new segment still fetches
+    /// it when, at a random point within this share of the segment's slack (time left minus HTTP
+    /// time and safety margin, when first seen), none of its peers holds or loads it. In a small
+    /// swarm this makes about one peer fetch each segment and relay it to the others. 0 turns it
+    /// off. Default 0.5.
+    pub live_seed_spread: f64,
     /// Segswarm: when no free peer holds a segment whole, ask a peer that announced it as loading
     /// (the engine relays a segment while it downloads, see `EngineConfig::relay_partial`).
     /// p2p-media-loader peers answer such requests with `SegmentAbsent`. Default true.
@@ -118,10 +135,13 @@ impl Default for SchedulerConfig {
             vod_prefetch_window: Duration::from_secs(60),
             live_window: Duration::from_secs(120),
             vod_http_lead: Duration::from_secs(20),
+            vod_peer_wait: Duration::from_secs(3),
+            vod_seed_spread: 0.5,
             live_http_seeds: 0.25,
-            live_min_seeds: 2.0,
+            live_min_seeds: 0.0,
             live_doubling_factor: 1.5,
             live_edge_segments: 2,
+            live_seed_spread: 0.5,
             request_from_loading: true,
             p2p_stall_timeout: Duration::from_secs(2),
             http_stall_timeout: Duration::from_secs(3),
@@ -360,6 +380,15 @@ struct Download {
     first_byte: Option<(Instant, u64)>,
 }
 
+/// A live segment's seeding draw: the uniform number drawn and when the segment was first seen.
+#[derive(Debug, Clone, Copy)]
+struct SeedDraw {
+    u: f64,
+    first_seen: Instant,
+    /// Slack (time left minus HTTP time and safety margin) when first seen, seconds.
+    slack: f64,
+}
+
 /// Per-segment scheduling state and the peers' and HTTP bases' view, see the module docs.
 #[derive(Debug)]
 pub struct Scheduler {
@@ -369,10 +398,12 @@ pub struct Scheduler {
     bases: Vec<HttpBase>,
     downloads: VecMap<SegmentId, Download>,
     /// Live seed decisions already drawn (segment → fetch over HTTP early).
-    seed_decisions: VecMap<SegmentId, bool>,
+    seed_decisions: VecMap<SegmentId, SeedDraw>,
     rng: CoreRng,
     next_random_http: Option<Instant>,
     swarm_size: Option<usize>,
+    /// The first plan's time (VOD waits for peers a little after it).
+    first_plan: Option<Instant>,
 }
 
 fn secs_until(deadline: Instant, now: Instant) -> f64 {
@@ -403,6 +434,7 @@ impl Scheduler {
             rng: rng::seeded(seed),
             next_random_http: None,
             swarm_size: None,
+            first_plan: None,
         }
     }
 
@@ -744,6 +776,7 @@ impl Scheduler {
             self.seed_decisions.retain(|s, _| *s >= first.id);
         }
         self.check_http_stalls(now, &mut actions);
+        self.first_plan.get_or_insert(now);
         match self.config.policy {
             Policy::Segswarm => self.plan_segswarm(wanted, now, &mut actions),
             Policy::Baseline => self.plan_baseline(wanted, now, &mut actions),
@@ -930,6 +963,17 @@ impl Scheduler {
                 w.id >= live_edge
             } else {
                 time_left <= self.config.vod_http_lead.as_secs_f64()
+                    && !self.vod_waits_for_peers(now)
+                    && {
+                        let rng = &mut self.rng;
+                        let draw = *self.seed_decisions.get_or_insert_with(w.id, || SeedDraw {
+                            u: rng.random::<f64>(),
+                            first_seen: now,
+                            slack,
+                        });
+                        let lead = self.config.vod_http_lead.as_secs_f64();
+                        time_left <= lead * (1.0 - self.config.vod_seed_spread * draw.u)
+                    }
             };
             if !early || http_running >= self.config.max_http_downloads {
                 continue;
@@ -940,9 +984,15 @@ impl Scheduler {
             let fetch_now = if self.live {
                 let p = self.seed_probability(size, time_left, now);
                 let rng = &mut self.rng;
-                *self
-                    .seed_decisions
-                    .get_or_insert_with(w.id, || rng.random::<f64>() < p)
+                let draw = *self.seed_decisions.get_or_insert_with(w.id, || SeedDraw {
+                    u: rng.random::<f64>(),
+                    first_seen: now,
+                    slack,
+                });
+                let spread = self.config.live_seed_spread * draw.slack.max(0.0) * draw.u;
+                draw.u < p
+                    || (self.config.live_seed_spread > 0.0
+                        && now.saturating_duration_since(draw.first_seen).as_secs_f64() >= spread)
             } else {
                 true
             };
@@ -972,6 +1022,16 @@ impl Scheduler {
         let swarm = self.swarm_size.unwrap_or(n + 1).max(n + 1) as f64;
         let floor = self.config.live_min_seeds / swarm;
         tree.max(floor).min(1.0)
+    }
+
+    /// VOD: no peer yet, the tracker did not report us alone, and the swarm is young (see
+    /// [`SchedulerConfig::vod_peer_wait`]).
+    fn vod_waits_for_peers(&self, now: Instant) -> bool {
+        self.peers.is_empty()
+            && self.swarm_size.is_none_or(|n| n > 1)
+            && self
+                .first_plan
+                .is_some_and(|t| now < t + self.config.vod_peer_wait)
     }
 
     /// The swarm's size as the tracker reports it (seeders + leechers), used for live seeding.

@@ -573,3 +573,44 @@ fn a_relay_of_bad_bytes_ends_with_segment_absent_and_no_ban() {
         assert_eq!(d.2, payload(10), "engine {e} plays the genuine bytes");
     }
 }
+
+/// Three engines ask the only holder at once: it serves one, queues one (its bytes go out right
+/// after the first transfer, well inside the requester's patience) and refuses the third, which
+/// then gets the segment from another peer; nobody falls back to HTTP.
+#[test]
+fn a_busy_holder_queues_one_request_and_refuses_the_next() {
+    let mut m = Mesh::new(4, |i, c| {
+        if i == 0 {
+            // 100 kB in 0.25 s: a queued request waits about that long.
+            c.upload_rate = Some(400_000);
+            c.upload_burst = 10_000;
+            c.max_message_bytes = 10_000;
+        }
+    });
+    m.connect_all();
+    seed_segment_10(&mut m);
+    let start = m.now;
+    for e in 1..4 {
+        want_segment_10_later(&mut m, e);
+    }
+    m.run_until(start + Duration::from_secs(6));
+    for e in 1..4 {
+        let d = m.delivery(e, 10).expect("delivered");
+        assert_eq!(d.3, DeliverySource::Peer, "engine {e}");
+        assert_eq!(d.2, payload(10));
+        assert!(m.http_requests(e, 10).is_empty(), "engine {e} used HTTP");
+    }
+    let s = m.engines[0].stats();
+    assert_eq!(s.upload_requests_queued, 1, "{s:?}");
+    assert_eq!(s.upload_requests_refused, 1, "{s:?}");
+    // The queued transfer starts once the first one ended: engine 0 never sends to two at once.
+    let mut spans: Vec<(Duration, Duration)> = (1..4)
+        .filter_map(|to| {
+            let b = bytes_between(&m, 0, to);
+            Some((b.first()?.0, b.last()?.0))
+        })
+        .collect();
+    spans.sort();
+    assert_eq!(spans.len(), 2, "engine 0 served two peers: {spans:?}");
+    assert!(spans[0].1 <= spans[1].0, "transfers overlap: {spans:?}");
+}

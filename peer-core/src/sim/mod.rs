@@ -487,6 +487,10 @@ impl Simulation {
         c.max_message_bytes = self.chunk;
         c.upload_rate = Some(self.viewers[v].up_rate.max(1.0) as u64);
         c.upload_burst = (2 * self.chunk) as u64;
+        // p2p-media-loader peers answer a busy request with `SegmentAbsent` at once.
+        if self.cfg.policy != SimPolicy::Segswarm {
+            c.max_queued_uploads = 0;
+        }
         c.seed = self.cfg.seed.wrapping_mul(1_000_003).wrapping_add(v as u64);
         c
     }
@@ -1139,6 +1143,28 @@ mod tests {
         assert!(a.segments_delivered > 8 * 10, "{a:?}");
         assert!(a.p2p_share > 0.2, "{a:?}");
         assert!(a.live_latency_p95_s.is_some());
+    }
+
+    /// Two to five viewers of a live stream, all reachable, watching the same edge: about one
+    /// HTTP fetch per segment, relayed to the others (the ideal share is (N − 1) / N).
+    #[test]
+    fn tiny_live_swarms_fetch_each_segment_about_once() {
+        for n in [2usize, 3, 5] {
+            let r = Simulation::new(SimConfig {
+                viewers: n,
+                mode: Mode::Live,
+                seconds: 120.0,
+                seed: 1,
+                join_window: 5.0,
+                unreachable_share: 0.0,
+                leave_share: 0.0,
+                ..SimConfig::default()
+            })
+            .run();
+            let ideal = (n - 1) as f64 / n as f64;
+            assert_eq!(r.stall_count, 0, "N = {n}: {r:?}");
+            assert!(r.p2p_share >= 0.6 * ideal, "N = {n}: {r:?}");
+        }
     }
 
     #[test]
