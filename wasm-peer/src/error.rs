@@ -39,14 +39,6 @@ pub enum WebError {
     /// A 206 answer whose `Content-Range` does not match the request.
     #[error("bad Content-Range {0:?}")]
     BadRange(String),
-    /// A body shorter than the requested range.
-    #[error("body has {got} bytes, the range needs {want}")]
-    ShortBody {
-        /// Bytes received.
-        got: u64,
-        /// Bytes needed.
-        want: u64,
-    },
     /// The tracker WebSocket is not open.
     #[error("tracker socket not open")]
     SocketNotOpen,

@@ -1,13 +1,8 @@
 //! HTTP through the browser's `fetch`, cancellable with an `AbortController`, with byte ranges.
 //!
-//! [`fetch_range`] asks for `Range: bytes=start-(end-1)` and checks the answer: a `206` must carry
-//! a `Content-Range` starting at the asked byte; a `200` (the server ignored the Range) is
-//! accepted and trimmed to the range. A range running past the end yields the bytes that exist
-//! (both ways); one starting past the end is an error (`416` from the server, or
-//! [`WebError::ShortBody`] from a `200`). The whole body is read at once (streaming progress is not
-//! built yet).
-
-use std::ops::Range;
+//! [`fetch_from`] resumes with `Range: bytes=from-` and checks the answer: a `206` must carry a
+//! `Content-Range` starting at the asked byte; a `200` (the server ignored the Range) is accepted and
+//! its first `from` bytes are dropped. The body is read piece by piece, so the engine sees progress.
 
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -51,24 +46,6 @@ impl Drop for Abort {
     }
 }
 
-/// A ranged answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RangeResponse {
-    /// The HTTP status (200 or 206).
-    pub status: u16,
-    /// The bytes of the requested range (the whole body without a range).
-    pub bytes: Vec<u8>,
-    /// The resource's total size, when the server said (`Content-Range` total, or the length of a
-    /// full `200` body).
-    pub total: Option<u64>,
-}
-
-/// The `Range` header value for a half-open byte range (`bytes=10-19` for `10..20`); an empty
-/// range has none.
-pub fn range_header(range: &Range<u64>) -> Option<String> {
-    (range.end > range.start).then(|| format!("bytes={}-{}", range.start, range.end - 1))
-}
-
 /// Parses `Content-Range: bytes start-end/total` (total may be `*`) into
 /// `(start, end_inclusive, total)`.
 pub fn parse_content_range(value: &str) -> Option<(u64, u64, Option<u64>)> {
@@ -85,103 +62,6 @@ pub fn parse_content_range(value: &str) -> Option<(u64, u64, Option<u64>)> {
         return None;
     }
     Some((start, end, total))
-}
-
-/// GETs `url`, the byte `range` of it if given, refusing bodies over `max_body_bytes`.
-/// The request stops when `signal` is aborted ([`WebError::Aborted`]).
-pub async fn fetch_range(
-    url: &str,
-    range: Option<Range<u64>>,
-    max_body_bytes: u64,
-    signal: &AbortSignal,
-) -> Result<RangeResponse, WebError> {
-    let init = RequestInit::new();
-    init.set_method("GET");
-    init.set_signal(Some(signal));
-    let request =
-        Request::new_with_str_and_init(url, &init).map_err(|e| WebError::js("new Request", &e))?;
-    if let Some(value) = range.as_ref().and_then(range_header) {
-        request
-            .headers()
-            .set("Range", &value)
-            .map_err(|e| WebError::js("Headers.set", &e))?;
-    }
-    let response = JsFuture::from(fetch_with_request(&request))
-        .await
-        .map_err(|e| fetch_error("fetch", &e))?;
-    let response: Response = response.unchecked_into();
-    let status = response.status();
-    if status != 200 && status != 206 {
-        return Err(WebError::Status(status));
-    }
-    let headers = response.headers();
-    let header = |name: &str| headers.get(name).ok().flatten();
-    if let Some(len) = header("Content-Length").and_then(|v| v.trim().parse::<u64>().ok()) {
-        if len > max_body_bytes {
-            return Err(WebError::TooLarge {
-                len: usize::try_from(len).unwrap_or(usize::MAX),
-                max: usize::try_from(max_body_bytes).unwrap_or(usize::MAX),
-            });
-        }
-    }
-    let body = response
-        .array_buffer()
-        .map_err(|e| WebError::js("Response.arrayBuffer", &e))?;
-    let body = JsFuture::from(body)
-        .await
-        .map_err(|e| fetch_error("reading the body", &e))?;
-    let body = js_sys::Uint8Array::new(&body);
-    let body_len = u64::from(body.length());
-    if body_len > max_body_bytes {
-        return Err(WebError::TooLarge {
-            len: body.length() as usize,
-            max: usize::try_from(max_body_bytes).unwrap_or(usize::MAX),
-        });
-    }
-    let Some(range) = range.filter(|r| r.end > r.start) else {
-        return Ok(RangeResponse {
-            status,
-            bytes: body.to_vec(),
-            total: Some(body_len),
-        });
-    };
-    let want = range.end - range.start;
-    if status == 206 {
-        let value = header("Content-Range").unwrap_or_default();
-        let (start, _end, total) =
-            parse_content_range(&value).ok_or_else(|| WebError::BadRange(value.clone()))?;
-        if start != range.start {
-            return Err(WebError::BadRange(value));
-        }
-        // A server may send less than asked near the end of the resource.
-        let expected = total.map_or(want, |t| want.min(t - range.start));
-        if body_len < expected {
-            return Err(WebError::ShortBody {
-                got: body_len,
-                want: expected,
-            });
-        }
-        let take = u32::try_from(body_len.min(want)).unwrap_or(u32::MAX);
-        Ok(RangeResponse {
-            status,
-            bytes: body.subarray(0, take).to_vec(),
-            total,
-        })
-    } else {
-        // 200: the whole resource; keep the range of it (as a 206 would: what exists of it).
-        if body_len <= range.start {
-            return Err(WebError::ShortBody { got: 0, want });
-        }
-        let (start, end) = (
-            u32::try_from(range.start).unwrap_or(u32::MAX),
-            u32::try_from(range.end.min(body_len)).unwrap_or(u32::MAX),
-        );
-        Ok(RangeResponse {
-            status,
-            bytes: body.subarray(start, end).to_vec(),
-            total: Some(body_len),
-        })
-    }
 }
 
 fn fetch_error(what: &'static str, e: &JsValue) -> WebError {
