@@ -147,6 +147,10 @@ pub struct SegmentInfo {
     pub duration: f64,
     /// Expected size in bytes, if known.
     pub size_hint: Option<u64>,
+    /// The segment's byte range within the resource at `path` (HLS `#EXT-X-BYTERANGE`), end
+    /// exclusive; `None` = the whole resource. HTTP fetches ask for this range and the integrity
+    /// manifest is looked up by it.
+    pub byte_range: Option<std::ops::Range<u64>>,
 }
 
 /// Where a delivered segment came from.
@@ -276,8 +280,11 @@ pub enum Output {
         request: HttpHandle,
         /// Full URL.
         url: String,
-        /// `Range: bytes=N-` when resuming.
+        /// `Range: bytes=N-` when resuming (counted from the start of `byte_range` if set).
         range_from: Option<u64>,
+        /// The segment's byte range within the resource ([`SegmentInfo::byte_range`]), end
+        /// exclusive: fetch only these bytes. `None` = the whole resource.
+        byte_range: Option<std::ops::Range<u64>>,
     },
     /// Abort an HTTP request.
     HttpAbort(HttpHandle),
@@ -1420,7 +1427,13 @@ impl Engine {
         };
         let data = Bytes::from(part.data);
         if let (Some(manifest), Some(info)) = (&self.manifest, self.playlist.get(&seg)) {
-            if manifest.verify(file_name_of(&info.path), None, &data) == Verification::Mismatch {
+            let range = info.byte_range.as_ref().and_then(|r| {
+                crate::integrity::ByteRange::from_offset_length(
+                    r.start,
+                    r.end.saturating_sub(r.start),
+                )
+            });
+            if manifest.verify(file_name_of(&info.path), range, &data) == Verification::Mismatch {
                 self.stats.hash_mismatches += 1;
                 self.abort_relays(seg);
                 self.scheduler.forget(seg);
@@ -1642,6 +1655,10 @@ impl Engine {
             self.http.remove(&old);
             self.outputs.push_back(Output::HttpAbort(old));
         }
+        let byte_range = self
+            .playlist
+            .get(&segment)
+            .and_then(|i| i.byte_range.clone());
         let h = HttpHandle(self.next_handle);
         self.next_handle += 1;
         self.http.insert(
@@ -1658,6 +1675,7 @@ impl Engine {
             request: h,
             url,
             range_from: (from_byte > 0).then_some(from_byte),
+            byte_range,
         });
     }
 

@@ -99,6 +99,7 @@ impl MediaSegment {
             start: self.start,
             duration: self.duration,
             size_hint: self.byte_range.as_ref().map(|r| r.end - r.start),
+            byte_range: self.byte_range.clone(),
         }
     }
 }

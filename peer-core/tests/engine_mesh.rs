@@ -61,6 +61,7 @@ fn playlist() -> Vec<SegmentInfo> {
             start: i as f64 * 4.0,
             duration: 4.0,
             size_hint: Some(SEG_BYTES as u64),
+            byte_range: None,
         })
         .collect()
 }
@@ -223,6 +224,7 @@ impl Mesh {
                 request,
                 url,
                 range_from,
+                ..
             } => {
                 let id: SegmentId = url
                     .rsplit('/')

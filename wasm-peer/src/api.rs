@@ -249,6 +249,7 @@ impl SegswarmEngine {
                 start: get_f64(&s, "start").unwrap_or(0.0),
                 duration: get_f64(&s, "duration").unwrap_or(0.0),
                 size_hint: get_f64(&s, "size").filter(|v| *v > 0.0).map(|v| v as u64),
+                byte_range: None,
             });
         }
         self.driver.set_playlist(list);

@@ -657,9 +657,27 @@ fn execute(s: &mut State, inner: &Rc<RefCell<State>>, output: Output) {
             }
         }
         Output::HttpRequest {
+            byte_range: Some(_),
+            request,
+            ..
+        } => {
+            // The page's playlists come from hls.js through the API, which gives no byte ranges.
+            spawn_local(async move {
+                feed_weak(
+                    &weak,
+                    Input::HttpFailed {
+                        request,
+                        reason: "byte-range segments are not supported in the browser driver"
+                            .into(),
+                    },
+                );
+            });
+        }
+        Output::HttpRequest {
             request,
             url,
             range_from,
+            byte_range: None,
         } => match Abort::new() {
             Ok(abort) => {
                 let signal = abort.signal();

@@ -36,6 +36,7 @@ fn playlist() -> Vec<SegmentInfo> {
             start: 0.0,
             duration: 4.0,
             size_hint: None,
+            byte_range: None,
         },
         SegmentInfo {
             id: 1,
@@ -43,6 +44,7 @@ fn playlist() -> Vec<SegmentInfo> {
             start: 4.0,
             duration: 4.0,
             size_hint: None,
+            byte_range: None,
         },
         SegmentInfo {
             id: 2,
@@ -50,6 +52,7 @@ fn playlist() -> Vec<SegmentInfo> {
             start: 8.0,
             duration: 4.0,
             size_hint: None,
+            byte_range: None,
         },
     ]
 }

@@ -50,6 +50,7 @@ fn playlist() -> Vec<SegmentInfo> {
             start,
             duration: 4.0,
             size_hint: None,
+            byte_range: None,
         })
         .collect()
 }

@@ -420,11 +420,12 @@ impl Task {
                 request,
                 url,
                 range_from,
+                byte_range,
             } => {
                 let resume_from = range_from.unwrap_or(0);
                 let mut fetch = self.fetcher.fetch(FetchRequest {
                     path: url,
-                    byte_range: None,
+                    byte_range,
                     resume_from,
                 });
                 let tx = self.internal_tx.clone();

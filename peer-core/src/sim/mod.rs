@@ -441,6 +441,7 @@ impl Simulation {
             start: id as f64 * self.cfg.segment_seconds,
             duration: self.cfg.segment_seconds,
             size_hint: Some(self.segment_bytes as u64),
+            byte_range: None,
         }
     }
 
@@ -861,6 +862,7 @@ impl Simulation {
                 request,
                 url,
                 range_from,
+                ..
             } => {
                 let id: Option<SegmentId> = url
                     .rsplit('/')
