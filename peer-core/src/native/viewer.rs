@@ -16,9 +16,12 @@
 //!   hls.js's `liveSyncDurationCount`). The result is a [`PlayReport`].
 //!
 //! Segment URIs must lie under the media playlist's directory (relative URIs, as ffmpeg and
-//! PeerTube write them), so each mirror can serve the same paths. Not supported yet: byte-range
-//! segments (`#EXT-X-BYTERANGE`, refused with [`ViewerError::Unsupported`]); the `#EXT-X-MAP`
-//! initialization section of fMP4 streams is not fetched (the headless player needs no decoder).
+//! PeerTube write them), so each mirror can serve the same paths. Byte-range segments
+//! (`#EXT-X-BYTERANGE`, PeerTube's single `*-fragmented.mp4` per resolution) are fetched with
+//! `Range` requests and shared under the same wire ids as whole-file segments. The `#EXT-X-MAP`
+//! initialization sections of fMP4 streams are fetched over HTTP once each, from the origin, and
+//! never shared over P2P (as p2p-media-loader leaves them to the player's own loader); see
+//! [`Viewer::init_section`].
 
 use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
@@ -32,7 +35,7 @@ use super::driver::{
 };
 use super::http::{FetchRequest, HttpError, HttpFetcher};
 use crate::engine::{EngineConfig, Input};
-use crate::hls::{is_master_playlist, parse_media_playlist, HlsError, MediaPlaylist};
+use crate::hls::{is_master_playlist, parse_media_playlist, HlsError, InitSection, MediaPlaylist};
 use crate::integrity::SegmentManifest;
 use crate::scheduler::SchedulerConfig;
 use crate::stream::{
@@ -256,6 +259,9 @@ pub struct PlayReport {
     pub hash_mismatches: u64,
     /// Peers banned for bad data.
     pub peers_banned: u64,
+    /// Bytes of `#EXT-X-MAP` initialization sections fetched over HTTP (each once; not counted
+    /// in `http_bytes`, never shared over P2P).
+    pub init_bytes: u64,
 }
 
 /// A viewer of one stream. See the module documentation.
@@ -269,6 +275,8 @@ pub struct Viewer {
     playlist: MediaPlaylist,
     manifest_url: Option<String>,
     peers_max: usize,
+    /// Initialization sections fetched (absolute URI and range), with their bytes.
+    inits: Vec<(InitSection, Bytes)>,
 }
 
 async fn fetch_text(fetcher: &HttpFetcher, url: &str) -> Result<String, ViewerError> {
@@ -294,11 +302,14 @@ fn directory_of(url: &Url) -> Url {
     dir
 }
 
-/// Checks that every segment lies under `base` and rewrites URIs to paths relative to it.
+/// Checks that every segment lies under `base` and rewrites URIs to paths relative to it;
+/// initialization section URIs become absolute URLs.
 fn relative_paths(playlist: &mut MediaPlaylist, media_url: &Url) -> Result<(), ViewerError> {
-    // The engine fetches whole resources: sub-ranges of one file would be loaded whole.
-    if playlist.segments.iter().any(|s| s.byte_range.is_some()) {
-        return Err(ViewerError::Unsupported("#EXT-X-BYTERANGE"));
+    for init in &mut playlist.init_sections {
+        init.uri = media_url
+            .join(&init.uri)
+            .map_err(|_| ViewerError::BadUrl(init.uri.clone()))?
+            .to_string();
     }
     let base = directory_of(media_url);
     for s in &mut playlist.segments {
@@ -396,9 +407,44 @@ impl Viewer {
             media_url,
             playlist,
             peers_max: 0,
+            inits: Vec::new(),
         };
+        viewer.fetch_init_sections().await?;
         viewer.load_manifest().await;
         Ok(viewer)
+    }
+
+    /// Fetches over HTTP each `#EXT-X-MAP` section of the playlist not fetched yet.
+    async fn fetch_init_sections(&mut self) -> Result<(), ViewerError> {
+        for init in &self.playlist.init_sections {
+            if self.inits.iter().any(|(i, _)| i == init) {
+                continue;
+            }
+            let request = FetchRequest {
+                path: init.uri.clone(),
+                byte_range: init.byte_range.clone(),
+                resume_from: 0,
+            };
+            let data =
+                self.fetcher
+                    .fetch_bytes(request)
+                    .await
+                    .map_err(|source| ViewerError::Fetch {
+                        url: init.uri.clone(),
+                        source,
+                    })?;
+            tracing::debug!(uri = %init.uri, bytes = data.len(), "initialization section");
+            self.inits.push((init.clone(), data));
+        }
+        Ok(())
+    }
+
+    /// The `#EXT-X-MAP` initialization section in force for segment `id` (fetched over HTTP
+    /// when the playlist was loaded), if the stream has one.
+    pub fn init_section(&self, id: SegmentId) -> Option<&Bytes> {
+        let seg = self.playlist.segment(id)?;
+        let init = self.playlist.init_sections.get(seg.init?)?;
+        self.inits.iter().find(|(i, _)| i == init).map(|(_, b)| b)
     }
 
     /// Loads the integrity manifest if there is one; remembers where, for live reloads.
@@ -464,6 +510,9 @@ impl Viewer {
         self.playlist = next;
         self.driver
             .input(Input::Playlist(self.playlist.segment_infos()))?;
+        if let Err(e) = self.fetch_init_sections().await {
+            tracing::warn!(error = %e, "initialization section not fetched; retried on reload");
+        }
         if self.manifest_url.is_some() {
             self.load_manifest().await;
         }
@@ -627,6 +676,7 @@ impl Viewer {
             wall_s: (now - t0).as_secs_f64(),
             hash_mismatches: e.hash_mismatches,
             peers_banned: e.peers_banned,
+            init_bytes: self.inits.iter().map(|(_, b)| b.len() as u64).sum(),
         })
     }
 
@@ -909,11 +959,16 @@ mod tests {
             relative_paths(&mut p, &url),
             Err(ViewerError::SegmentOutsideBase(_))
         ));
-        let mut p =
-            parse_media_playlist("#EXTM3U\n#EXTINF:2,\n#EXT-X-BYTERANGE:10@0\na.ts\n").unwrap();
-        assert!(matches!(
-            relative_paths(&mut p, &url),
-            Err(ViewerError::Unsupported(_))
-        ));
+        // Byte ranges stay; the init section's URI becomes absolute.
+        let mut p = parse_media_playlist(
+            "#EXTM3U\n#EXT-X-MAP:URI=\"v.mp4\",BYTERANGE=\"10@0\"\n\
+#EXTINF:2,\n#EXT-X-BYTERANGE:90@10\nv.mp4\n",
+        )
+        .unwrap();
+        relative_paths(&mut p, &url).unwrap();
+        assert_eq!(p.segments[0].uri, "v.mp4");
+        assert_eq!(p.segments[0].byte_range, Some(10..100));
+        assert_eq!(p.init_sections[0].uri, "http://h:1/v/low/v.mp4");
+        assert_eq!(p.init_sections[0].byte_range, Some(0..10));
     }
 }
