@@ -7,6 +7,15 @@
 //! ([`crate::stream::segment_external_id`]): the media sequence number for live playlists (no
 //! `#EXT-X-ENDLIST`), the index within the playlist for VOD. Errors name the 1-based line.
 //!
+//! Byte-range segments (`#EXT-X-BYTERANGE:<length>[@<offset>]`, e.g. PeerTube's one
+//! `*-fragmented.mp4` per resolution, or ffmpeg's `-hls_flags single_file`) get the same wire ids:
+//! p2p-media-loader's hls.js glue keys its *runtime* id by URL and range
+//! (`<url>|<first>-<last byte>`), but what goes on the wire is still the sequence number or the
+//! playlist index. Without an offset, a range starts where the previous segment's range ended,
+//! which must be a range of the same URI (RFC 8216 §4.3.2.2). The `#EXT-X-MAP` initialization
+//! section is noted per segment ([`MediaSegment::init`]); it is not a segment: players load it
+//! themselves, it is never shared between peers.
+//!
 //! Segment start times run from 0 at the playlist's first segment. A live playlist's window
 //! slides, so [`MediaPlaylist::align_to`] shifts a refreshed playlist onto the timeline of the
 //! previous one.
@@ -244,7 +253,7 @@ pub fn parse_media_playlist(text: &str) -> Result<MediaPlaylist, HlsError> {
     let mut extinf: Option<f64> = None;
     // A pending `#EXT-X-BYTERANGE`: (length, offset if given, its line).
     let mut byte_range: Option<(u64, Option<u64>, usize)> = None;
-    // End of the last byte range per URI, for ranges without an offset.
+    // The previous segment's URI and range end, for ranges without an offset.
     let mut last_range: Option<(String, u64)> = None;
     for (n, line) in lines {
         if line.is_empty() {
@@ -357,9 +366,7 @@ pub fn parse_media_playlist(text: &str) -> Result<MediaPlaylist, HlsError> {
                 Some(start..end)
             }
         };
-        if let Some(r) = &range {
-            last_range = Some((line.to_owned(), r.end));
-        }
+        last_range = range.as_ref().map(|r| (line.to_owned(), r.end));
         let init = init_sections.len().checked_sub(1);
         raw.push(RawSegment {
             uri: line.to_owned(),
@@ -418,6 +425,22 @@ mod tests {
     const FFMPEG_SINGLE_FILE: &str = "#EXTM3U\n#EXT-X-VERSION:4\n#EXT-X-TARGETDURATION:4\n\
 #EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:4.000000,\n#EXT-X-BYTERANGE:37600@0\nindex.ts\n\
 #EXTINF:4.000000,\n#EXT-X-BYTERANGE:37036@37600\nindex.ts\n#EXT-X-ENDLIST\n";
+    // Debian ffmpeg 5.1.9, PeerTube's layout: `-hls_segment_type fmp4 -hls_flags single_file
+    // -hls_playlist_type vod -hls_segment_filename video-fragmented.mp4`, verbatim.
+    const FFMPEG_FMP4_SINGLE_FILE: &str = "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:4\n\
+#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n\
+#EXT-X-MAP:URI=\"video-fragmented.mp4\",BYTERANGE=\"813@0\"\n\
+#EXTINF:4.000000,\n#EXT-X-BYTERANGE:87495@813\nvideo-fragmented.mp4\n\
+#EXTINF:4.000000,\n#EXT-X-BYTERANGE:87223@88308\nvideo-fragmented.mp4\n\
+#EXTINF:4.000000,\n#EXT-X-BYTERANGE:88429@175531\nvideo-fragmented.mp4\n#EXT-X-ENDLIST\n";
+    // The same ffmpeg live (`-hls_list_size 3`, `single_file+delete_segments`), captured while
+    // it was writing: the window has slid but ffmpeg 5.1 leaves the media sequence at 0.
+    const FFMPEG_FMP4_SINGLE_FILE_LIVE: &str = "#EXTM3U\n#EXT-X-VERSION:7\n\
+#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n\
+#EXT-X-MAP:URI=\"live-fragmented.mp4\",BYTERANGE=\"814@0\"\n\
+#EXTINF:2.000000,\n#EXT-X-BYTERANGE:36279@72135\nlive-fragmented.mp4\n\
+#EXTINF:2.000000,\n#EXT-X-BYTERANGE:35396@108414\nlive-fragmented.mp4\n\
+#EXTINF:2.000000,\n#EXT-X-BYTERANGE:36073@143810\nlive-fragmented.mp4\n";
 
     #[test]
     fn ffmpeg_vod_playlist() {
@@ -477,6 +500,103 @@ mod tests {
     }
 
     #[test]
+    fn ffmpeg_single_file_fmp4_as_peertube_serves_it() {
+        let p = parse_media_playlist(FFMPEG_FMP4_SINGLE_FILE).unwrap();
+        assert!(!p.live);
+        assert_eq!(
+            p.init_sections,
+            vec![InitSection {
+                uri: "video-fragmented.mp4".into(),
+                byte_range: Some(0..813),
+            }]
+        );
+        // VOD wire ids are playlist indices, whatever the ranges (p2p-media-loader's externalId).
+        let ids: Vec<i64> = p.segments.iter().map(|s| s.id).collect();
+        assert_eq!(ids, vec![0, 1, 2]);
+        let ranges: Vec<_> = p.segments.iter().map(|s| s.byte_range.clone()).collect();
+        assert_eq!(
+            ranges,
+            vec![Some(813..88308), Some(88308..175531), Some(175531..263960)]
+        );
+        assert!(p.segments.iter().all(|s| s.init == Some(0)));
+        // The engine gets the range (fetched with Range, verified by range) and its size.
+        let infos = p.segment_infos();
+        assert_eq!(infos[2].path, "video-fragmented.mp4");
+        assert_eq!(infos[2].byte_range, Some(175531..263960));
+        assert_eq!(infos[2].size_hint, Some(88429));
+        assert_eq!(p.duration(), 12.0);
+    }
+
+    #[test]
+    fn ffmpeg_single_file_fmp4_live_uses_the_media_sequence_as_written() {
+        let p = parse_media_playlist(FFMPEG_FMP4_SINGLE_FILE_LIVE).unwrap();
+        assert!(p.live);
+        let ids: Vec<i64> = p.segments.iter().map(|s| s.id).collect();
+        assert_eq!(ids, vec![0, 1, 2]);
+        assert_eq!(p.segments[0].byte_range, Some(72135..108414));
+        assert_eq!(p.init_sections[0].byte_range, Some(0..814));
+        // With a media sequence, live ids follow it (hls.js `sn`), byte ranges or not.
+        let moved = FFMPEG_FMP4_SINGLE_FILE_LIVE.replace("SEQUENCE:0", "SEQUENCE:36");
+        let p = parse_media_playlist(&moved).unwrap();
+        let ids: Vec<i64> = p.segments.iter().map(|s| s.id).collect();
+        assert_eq!(ids, vec![36, 37, 38]);
+    }
+
+    #[test]
+    fn init_sections_change_mid_playlist_and_default_to_offset_zero() {
+        // Written by hand: two renditions' init sections, a MAP range without offset (from
+        // byte 0, as hls.js reads it), and a segment before any MAP.
+        let text = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\nplain.mp4\n\
+#EXT-X-MAP:URI=\"a.mp4\",BYTERANGE=\"700\"\n#EXTINF:4,\n#EXT-X-BYTERANGE:1000@700\na.mp4\n\
+#EXTINF:4,\n#EXT-X-BYTERANGE:500\na.mp4\n\
+#EXT-X-MAP:URI=\"b/init.mp4\"\n#EXTINF:4,\nb/0.m4s\n#EXT-X-ENDLIST\n";
+        let p = parse_media_playlist(text).unwrap();
+        assert_eq!(
+            p.init_sections,
+            vec![
+                InitSection {
+                    uri: "a.mp4".into(),
+                    byte_range: Some(0..700)
+                },
+                InitSection {
+                    uri: "b/init.mp4".into(),
+                    byte_range: None
+                },
+            ]
+        );
+        let inits: Vec<Option<usize>> = p.segments.iter().map(|s| s.init).collect();
+        assert_eq!(inits, vec![None, Some(0), Some(0), Some(1)]);
+        assert_eq!(p.segments[2].byte_range, Some(1700..2200));
+        assert_eq!(p.segments[3].byte_range, None);
+        let e = parse_media_playlist("#EXTM3U\n#EXT-X-MAP:BYTERANGE=\"1@0\"\n").unwrap_err();
+        assert!(e.to_string().contains("#EXT-X-MAP: no URI"), "{e}");
+    }
+
+    #[test]
+    fn peertube_style_playlist_written_by_hand() {
+        // As PeerTube's VOD transcoding writes it: a UUID-named fragmented MP4 per resolution,
+        // relative URIs, ranges with offsets.
+        let file = "5e6d3a4c-2b1f-4c7e-9d0a-1f2e3d4c5b6a-480-fragmented.mp4";
+        let text = format!(
+            "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:0\n\
+#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-MAP:URI=\"{file}\",BYTERANGE=\"1241@0\"\n\
+#EXTINF:4.004000,\n#EXT-X-BYTERANGE:250000@1241\n{file}\n\
+#EXTINF:3.003000,\n#EXT-X-BYTERANGE:180000@251241\n{file}\n#EXT-X-ENDLIST\n"
+        );
+        let p = parse_media_playlist(&text).unwrap();
+        assert_eq!(p.segments[1].id, 1);
+        assert_eq!(p.segments[1].uri, file);
+        assert_eq!(p.segments[1].byte_range, Some(251241..431241));
+        assert!((p.segments[1].start - 4.004).abs() < 1e-9);
+        // The manifest key PeerTube writes for that range.
+        let r = p.segments[1].byte_range.clone().unwrap();
+        let key = crate::integrity::ByteRange::from_offset_length(r.start, r.end - r.start)
+            .unwrap()
+            .to_key();
+        assert_eq!(key, "251241-431240");
+    }
+
+    #[test]
     fn byte_range_without_offset_continues_the_same_uri() {
         let text = "#EXTM3U\n#EXTINF:2,\n#EXT-X-BYTERANGE:100@50\na.ts\n\
 #EXTINF:2,\n#EXT-X-BYTERANGE:30\na.ts\n#EXT-X-ENDLIST\n";
@@ -486,6 +606,23 @@ mod tests {
 #EXTINF:2,\n#EXT-X-BYTERANGE:30\nb.ts\n";
         let e = parse_media_playlist(text).unwrap_err();
         assert!(matches!(e, HlsError::BadTag { line: 6, .. }), "{e}");
+        // Only the previous segment counts: a whole-file segment in between breaks the chain.
+        let text = "#EXTM3U\n#EXTINF:2,\n#EXT-X-BYTERANGE:100@50\na.ts\n#EXTINF:2,\nb.ts\n\
+#EXTINF:2,\n#EXT-X-BYTERANGE:30\na.ts\n";
+        let e = parse_media_playlist(text).unwrap_err();
+        assert!(matches!(e, HlsError::BadTag { line: 8, .. }), "{e}");
+        // A first range without offset has nothing to continue.
+        let e =
+            parse_media_playlist("#EXTM3U\n#EXTINF:2,\n#EXT-X-BYTERANGE:30\na.ts\n").unwrap_err();
+        assert!(matches!(e, HlsError::BadTag { line: 3, .. }), "{e}");
+        let e =
+            parse_media_playlist("#EXTM3U\n#EXTINF:2,\n#EXT-X-BYTERANGE:x@1\na.ts\n").unwrap_err();
+        assert!(e.to_string().contains("length \"x\""), "{e}");
+        let e = parse_media_playlist(
+            "#EXTM3U\n#EXTINF:2,\n#EXT-X-BYTERANGE:2@18446744073709551615\na.ts\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("2^64"), "{e}");
     }
 
     #[test]
