@@ -132,8 +132,9 @@ pub struct LimitsConfig {
     pub max_frame_bytes: usize,
     /// Largest HTTP request head, bytes. Default 8192.
     pub max_http_request_bytes: usize,
-    /// Relayed messages (offers, answers) queued for one connection that reads slowly; when the
-    /// queue is full further messages for it are dropped and counted in
+    /// Messages (relayed offers and answers, replies to its own requests) queued for one
+    /// connection while its socket is still taking earlier ones; when the queue is full further
+    /// messages for it are dropped and counted in
     /// `segswarm_messages_dropped_total{reason="queue_full"}`. Default 256.
     pub max_outbound_queue: usize,
     /// A connection whose outbound queue stays full (nothing could be written to it) for this

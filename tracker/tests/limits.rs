@@ -314,6 +314,42 @@ async fn a_peer_that_does_not_read_is_dropped_when_its_queue_stays_full() {
     drop(slow);
 }
 
+#[tokio::test]
+async fn a_peer_whose_socket_is_blocked_is_still_heard() {
+    // A long slow-consumer timeout, so only the peer's own request can take it out of the swarm.
+    let tracker = Tracker::start(&slow_reader_config(60));
+    let ih = Id::random();
+    let slow_id = Id::random();
+    let mut slow = slow_peer(&tracker, ih, slow_id).await;
+    let sender = Id::random();
+    let mut ws = tracker.ws().await;
+    ws.announce_ok(&announce(ih, sender, Some("started"), None))
+        .await;
+    // Flood the peer, which never reads, until the tracker's writes to it block and relays
+    // for it are dropped (at most 20 s).
+    let give_up = std::time::Instant::now() + Duration::from_secs(20);
+    while tracker.metrics().await.dropped("queue_full") < 1.0 {
+        assert!(
+            std::time::Instant::now() < give_up,
+            "the peer's queue never filled"
+        );
+        offer_burst(&mut ws, ih, sender, 20).await;
+    }
+    // Its `stopped` is still read and acted on while its socket is blocked.
+    slow.send_json(&announce(ih, slow_id, Some("stopped"), None))
+        .await;
+    eventually("the blocked peer's stop is heard", STEP, || async {
+        let mut observer = tracker.ws().await;
+        (scrape_counts(&mut observer, ih).await == (0, 1)).then_some(())
+    })
+    .await;
+    assert_eq!(
+        tracker.metrics().await.errors("queue_full"),
+        0.0,
+        "it left by its own request, not closed as too slow"
+    );
+}
+
 // Two threads, so the reader is not held up by the sender's flood in the test process.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_reader_loses_relays_but_keeps_its_connection() {

@@ -1,5 +1,6 @@
 //! A connection's bounded outbound queue: other connections push relayed offers and answers,
-//! the connection's task drains them onto its socket. Starts with no allocation (a connection
+//! the connection's own task pushes its replies, and the task moves the queue onto its socket
+//! once the previous batch is written. Starts with no allocation (a connection
 //! that receives nothing costs a few dozen bytes) and frees its buffer when drained.
 //!
 //! A full queue drops further messages (the caller counts them) and remembers when it first

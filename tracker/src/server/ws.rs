@@ -10,7 +10,7 @@ use tracing::debug;
 
 use super::outbox::{Outbound, Outbox};
 use super::ratelimit::TokenBucket;
-use super::wsframe::{FrameError, Incoming, WsConn};
+use super::wsframe::{FrameError, FrameWriter, Incoming, WsConn};
 use super::{ConnSlot, Shared};
 use crate::metrics::{DropReason, MessageKind};
 use crate::protocol::ws::{self as proto, Action, WsAnnounce, WsRequest, WsScrape};
@@ -61,18 +61,37 @@ struct Session {
     strikes: u32,
 }
 
+/// Replies to the connection's own requests, with their kind for the outgoing message counter.
+type Replies = Vec<(MessageKind, String)>;
+
+/// How a connection's loop ended.
+enum Ending {
+    /// The socket failed or went silent: no close frame.
+    Abort,
+    /// The server closes with this status and reason.
+    Close(Close),
+    /// The client closed (with this status code, echoed).
+    Echo(Option<u16>),
+}
+
 /// Runs a WebSocket connection to its end. `reject`: close at once with this reason.
+///
+/// Everything the connection is sent — replies to its own requests and messages relayed from
+/// other peers — goes through its bounded [`Outbox`], in order. The outbox is moved into the
+/// socket's write buffer only once the previous batch is written, so a peer that reads slowly
+/// loses what does not fit (counted as dropped) rather than growing the tracker's memory, and
+/// requests keep being read while a write waits on the socket.
 pub(super) async fn run<S>(
     shared: Arc<Shared>,
     slot: Option<Arc<ConnSlot>>,
     mut conn: WsConn<S>,
     reject: Option<Close>,
 ) where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite,
 {
     if let Some((code, reason)) = reject {
-        conn.queue_close(code, reason);
-        let _ = tokio::time::timeout(CLOSE_TIMEOUT, conn.shutdown()).await;
+        conn.writer.queue_close(Some(code), reason);
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, conn.writer.shutdown()).await;
         return;
     }
     let Some(slot) = slot else { return };
@@ -94,6 +113,7 @@ pub(super) async fn run<S>(
     let ping_interval = Duration::from_secs(shared.config.protocol.ping_interval_secs);
     let idle_timeout = Duration::from_secs(shared.config.protocol.idle_timeout_secs);
     let write_timeout = idle_timeout;
+    let slow_timeout = shared.config.slow_consumer_timeout();
     // Checked twice per ping interval, so a ping goes out between 1 and 1.5 intervals of
     // silence, well before `idle_timeout` (at least one interval) closes the connection.
     let tick = (ping_interval / 2).max(Duration::from_millis(50));
@@ -102,44 +122,44 @@ pub(super) async fn run<S>(
     let mut last_ping: Option<Instant> = None;
     let mut shutdown = shared.shutdown.subscribe();
     let mut last_activity = Instant::now();
-    let mut replies: Vec<String> = Vec::new();
+    // When the socket last took bytes.
+    let mut progress = Instant::now();
+    let mut replies: Replies = Vec::new();
+    // Arrival times of the offers in the batch being written (for the relay latency histogram).
+    let mut relayed: Vec<Instant> = Vec::new();
 
-    let close: Option<Close> = loop {
+    let ending = loop {
+        let writing = conn.writer.has_pending();
+        // A full outbox that the socket has not drained for `slow_timeout`: the peer does not
+        // read, and must not keep its place in the swarms.
+        let too_slow_at = outbox
+            .full_since()
+            .map(|since| tokio::time::Instant::from_std(since.max(progress) + slow_timeout));
+        let write_stalled_at = tokio::time::Instant::from_std(progress + write_timeout);
+        let WsConn { reader, writer } = &mut conn;
         tokio::select! {
             biased;
-            _ = shutdown.changed() => break Some((CLOSE_GOING_AWAY, "server shutting down")),
-            _ = outbox.ready() => {
-                let batch = outbox.take_all();
-                let mut relayed = Vec::new();
-                for message in &batch {
-                    conn.queue_text(&message.text);
-                    shared.metrics.message_out(message.kind, 1);
-                    if let Some(received) = message.offer_received {
-                        relayed.push(received);
+            _ = shutdown.changed() => break Ending::Close((CLOSE_GOING_AWAY, "server shutting down")),
+            written = writer.write_some(), if writing => match written {
+                Ok(done) => {
+                    progress = Instant::now();
+                    if done {
+                        for received in relayed.drain(..) {
+                            shared.metrics.offer_relay.observe(received.elapsed().as_secs_f64());
+                        }
                     }
                 }
-                drop(batch);
-                if let Err(close) = flushed(&mut conn, &shared, &outbox, write_timeout).await {
-                    break close;
-                }
-                for received in relayed {
-                    shared.metrics.offer_relay.observe(received.elapsed().as_secs_f64());
-                }
-            }
-            incoming = conn.next() => {
+                Err(_) => break Ending::Abort,
+            },
+            incoming = reader.next() => {
                 let now = Instant::now();
                 match incoming {
                     Ok(Incoming::Text(text)) => {
                         last_activity = now;
                         let close = handle_text(&shared, &mut session, text, now, &mut replies);
-                        for reply in replies.drain(..) {
-                            conn.queue_text(&reply);
-                        }
-                        if let Err(close) = flushed(&mut conn, &shared, &outbox, write_timeout).await {
-                            break close;
-                        }
-                        if close.is_some() {
-                            break close;
+                        send_replies(&shared, &outbox, writer, &mut replies, &mut relayed, now);
+                        if let Some(close) = close {
+                            break Ending::Close(close);
                         }
                     }
                     Ok(Incoming::Binary(_)) => {
@@ -148,110 +168,115 @@ pub(super) async fn run<S>(
                         shared.metrics.error(kind);
                         if let Err(close) = rate_ok(&shared, &mut session, now, false) {
                             shared.metrics.error(ErrorKind::RateLimited);
-                            if close.is_some() {
-                                break close;
+                            if let Some(close) = close {
+                                break Ending::Close(close);
                             }
                             continue;
                         }
-                        shared.metrics.message_out(MessageKind::Failure, 1);
-                        conn.queue_text(&proto::encode_failure(kind.reason(), None, None));
-                        if let Err(close) = flushed(&mut conn, &shared, &outbox, write_timeout).await {
-                            break close;
-                        }
+                        replies.push((MessageKind::Failure, proto::encode_failure(kind.reason(), None, None)));
+                        send_replies(&shared, &outbox, writer, &mut replies, &mut relayed, now);
                     }
-                    Ok(Incoming::Ping) => {
+                    Ok(Incoming::Ping(payload)) => {
                         last_activity = now;
-                        if let Err(close) = flushed(&mut conn, &shared, &outbox, write_timeout).await {
-                            break close;
-                        }
+                        writer.queue_pong(payload);
                     }
                     Ok(Incoming::Pong) => last_activity = now,
-                    Ok(Incoming::Close) => {
-                        // The close reply is queued; it goes out with the shutdown below.
-                        break None;
-                    }
+                    Ok(Incoming::Close(code)) => break Ending::Echo(code),
                     Err(FrameError::TooLarge) => {
                         shared.metrics.error(ErrorKind::OversizedMessage);
-                        break Some((CLOSE_TOO_BIG, ErrorKind::OversizedMessage.reason()));
+                        break Ending::Close((CLOSE_TOO_BIG, ErrorKind::OversizedMessage.reason()));
                     }
                     Err(e @ (FrameError::Protocol(_) | FrameError::InvalidUtf8)) => {
                         debug!(conn = id, error = %e, "websocket protocol error");
                         shared.metrics.error(ErrorKind::MalformedJson);
                         let code = e.close_code().unwrap_or(CLOSE_PROTOCOL);
-                        break Some((code, if code == 1007 { "text message is not UTF-8" } else { "WebSocket protocol error" }));
+                        break Ending::Close((code, if code == 1007 { "text message is not UTF-8" } else { "WebSocket protocol error" }));
                     }
                     Err(e) => {
                         debug!(conn = id, error = %e, "websocket ended");
-                        break None;
+                        break Ending::Abort;
                     }
                 }
             }
+            _ = outbox.ready(), if !writing => {
+                drain_outbox(&shared, &outbox, writer, &mut relayed);
+            }
+            _ = tokio::time::sleep_until(too_slow_at.unwrap_or(write_stalled_at)), if too_slow_at.is_some() => {
+                shared.metrics.error(ErrorKind::QueueFull);
+                break Ending::Close((CLOSE_POLICY, ErrorKind::QueueFull.reason()));
+            }
+            // The outbox started dropping: recompute its deadline on the next turn.
+            _ = outbox.full_signal(), if too_slow_at.is_none() => {}
+            _ = tokio::time::sleep_until(write_stalled_at), if writing => break Ending::Abort,
             _ = ticker.tick() => {
                 let idle = last_activity.elapsed();
                 if idle >= idle_timeout {
-                    break Some((CLOSE_GOING_AWAY, "idle timeout"));
+                    break Ending::Close((CLOSE_GOING_AWAY, "idle timeout"));
                 }
                 let ping_due = last_ping.is_none_or(|at| at.elapsed() >= ping_interval);
                 if idle >= ping_interval && ping_due {
                     last_ping = Some(Instant::now());
-                    conn.queue_ping();
-                    if let Err(close) = flushed(&mut conn, &shared, &outbox, write_timeout).await {
-                        break close;
-                    }
+                    writer.queue_ping();
                 }
             }
         }
     };
     // Leave the swarms before the (possibly slow) close handshake.
     drop(session);
-    if let Some((code, reason)) = close {
-        debug!(conn = id, reason, "closing");
-        conn.queue_close(code, reason);
+    let writer = &mut conn.writer;
+    match ending {
+        Ending::Abort => return,
+        Ending::Close((code, reason)) => {
+            debug!(conn = id, reason, "closing");
+            // What was already queued (a failure reason, say) goes out before the close frame.
+            drain_outbox(&shared, &outbox, writer, &mut relayed);
+            writer.queue_close(Some(code), reason);
+        }
+        Ending::Echo(code) => writer.queue_close(code, ""),
     }
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, conn.shutdown()).await;
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, writer.shutdown()).await;
     drop(slot);
 }
 
-/// Writes what is queued within `timeout`. `Err` ends the connection: `None` when the write
-/// failed or timed out, a close reason when the connection's outbox was full (dropping relays)
-/// and the socket took no byte for `limits.slow_consumer_timeout_secs` (a peer that does not
-/// read must not keep its place in the swarms). Nothing drains the outbox while this runs, so
-/// once it is full it stays full until the write completes; a reader that makes progress, even
-/// slowly, keeps its connection.
-async fn flushed<S: AsyncRead + AsyncWrite + Unpin>(
-    conn: &mut WsConn<S>,
+/// Moves everything in the outbox into the socket's write buffer, counting it as sent.
+fn drain_outbox<W: AsyncWrite + Unpin>(
     shared: &Shared,
     outbox: &Outbox,
-    timeout: Duration,
-) -> Result<(), Option<Close>> {
-    let slow_timeout = shared.config.slow_consumer_timeout();
-    let give_up = tokio::time::Instant::now() + timeout;
-    let mut progress = Instant::now();
-    loop {
-        let too_slow_at = outbox
-            .full_since()
-            .map(|since| since.max(progress) + slow_timeout);
-        let too_slow = async {
-            match too_slow_at {
-                Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
-                None => outbox.full_signal().await,
-            }
-        };
-        tokio::select! {
-            written = conn.write_some() => match written {
-                Ok(true) => return Ok(()),
-                Ok(false) => progress = Instant::now(),
-                Err(_) => return Err(None),
-            },
-            _ = tokio::time::sleep_until(give_up) => return Err(None),
-            _ = too_slow => {
-                if too_slow_at.is_some() {
-                    shared.metrics.error(ErrorKind::QueueFull);
-                    return Err(Some((CLOSE_POLICY, ErrorKind::QueueFull.reason())));
-                }
-                // The queue started dropping: wait for its deadline (next turn of the loop).
-            }
+    writer: &mut FrameWriter<W>,
+    relayed: &mut Vec<Instant>,
+) {
+    for message in outbox.take_all() {
+        writer.queue_text(&message.text);
+        shared.metrics.message_out(message.kind, 1);
+        if let Some(received) = message.offer_received {
+            relayed.push(received);
         }
+    }
+}
+
+/// Queues the replies to this connection's own request behind what it was already sent, and
+/// moves them into the write buffer at once if the socket keeps up. Like relays, replies that
+/// do not fit in a full outbox are dropped (and counted).
+fn send_replies<W: AsyncWrite + Unpin>(
+    shared: &Shared,
+    outbox: &Outbox,
+    writer: &mut FrameWriter<W>,
+    replies: &mut Replies,
+    relayed: &mut Vec<Instant>,
+    now: Instant,
+) {
+    for (kind, text) in replies.drain(..) {
+        let message = Outbound {
+            text: text.into_boxed_str(),
+            kind,
+            offer_received: None,
+        };
+        if outbox.push(message, now).is_err() {
+            shared.metrics.dropped(DropReason::QueueFull);
+        }
+    }
+    if !writer.has_pending() {
+        drain_outbox(shared, outbox, writer, relayed);
     }
 }
 
@@ -281,17 +306,15 @@ fn relay(
 
 fn fail(
     shared: &Shared,
-    replies: &mut Vec<String>,
+    replies: &mut Replies,
     kind: ErrorKind,
     action: Action,
     info_hash: Option<&Id20>,
 ) {
     shared.metrics.error(kind);
-    shared.metrics.message_out(MessageKind::Failure, 1);
-    replies.push(proto::encode_failure(
-        kind.reason(),
-        Some(action),
-        info_hash,
+    replies.push((
+        MessageKind::Failure,
+        proto::encode_failure(kind.reason(), Some(action), info_hash),
     ));
 }
 
@@ -328,7 +351,7 @@ fn handle_text(
     session: &mut Session,
     text: &str,
     now: Instant,
-    replies: &mut Vec<String>,
+    replies: &mut Replies,
 ) -> Option<Close> {
     let request = match proto::parse(text) {
         Ok(request) => request,
@@ -339,11 +362,9 @@ fn handle_text(
                 shared.metrics.error(ErrorKind::RateLimited);
                 return close;
             }
-            shared.metrics.message_out(MessageKind::Failure, 1);
-            replies.push(proto::encode_failure(
-                e.kind.reason(),
-                e.action,
-                e.info_hash.as_ref(),
+            replies.push((
+                MessageKind::Failure,
+                proto::encode_failure(e.kind.reason(), e.action, e.info_hash.as_ref()),
             ));
             return None;
         }
@@ -377,8 +398,7 @@ fn handle_text(
                 }
                 WsScrape::Some(ids) => shared.roster.scrape(&ids),
             };
-            shared.metrics.message_out(MessageKind::Scrape, 1);
-            replies.push(proto::encode_scrape(&files));
+            replies.push((MessageKind::Scrape, proto::encode_scrape(&files)));
             None
         }
         WsRequest::Announce(announce) if announce.answer.is_some() => {
@@ -393,7 +413,7 @@ fn handle_answer(
     session: &mut Session,
     announce: &WsAnnounce<'_>,
     now: Instant,
-    replies: &mut Vec<String>,
+    replies: &mut Replies,
 ) -> Option<Close> {
     let Some(answer) = &announce.answer else {
         return None;
@@ -448,7 +468,7 @@ fn handle_announce(
     session: &mut Session,
     announce: &WsAnnounce<'_>,
     now: Instant,
-    replies: &mut Vec<String>,
+    replies: &mut Replies,
 ) -> Option<Close> {
     let info_hash = announce.info_hash;
     shared.metrics.message_in(MessageKind::Announce, 1);
@@ -535,7 +555,6 @@ fn handle_announce(
         (AnnounceEvent::Stopped, None) | (_, Some(_)) => {}
         (_, None) => joined.push((info_hash, announce.peer_id)),
     }
-    shared.metrics.message_out(MessageKind::Announce, 1);
     let max_offers = shared
         .config
         .protocol
@@ -547,12 +566,15 @@ fn handle_announce(
             "{offers_sent} offers sent: at most {max_offers} are relayed, the rest were ignored"
         )
     });
-    replies.push(proto::encode_announce_response(
-        &info_hash,
-        outcome.complete,
-        outcome.incomplete,
-        shared.config.protocol.announce_interval_secs,
-        warning.as_deref(),
+    replies.push((
+        MessageKind::Announce,
+        proto::encode_announce_response(
+            &info_hash,
+            outcome.complete,
+            outcome.incomplete,
+            shared.config.protocol.announce_interval_secs,
+            warning.as_deref(),
+        ),
     ));
     for (index, to) in outcome.offer_targets {
         if let Some(offer) = announce.offers.get(index) {

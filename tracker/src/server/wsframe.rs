@@ -7,14 +7,18 @@
 //! is released after each flush, so an idle connection holds a few hundred bytes. Outgoing
 //! messages are batched into one write.
 //!
+//! A connection is a [`FrameReader`] and a [`FrameWriter`] over the two halves of the socket,
+//! so the connection task keeps reading requests while a slow reader's socket is still taking
+//! earlier messages.
+//!
 //! Scope: what a tracker needs and RFC 6455 requires of a server: masked client frames,
 //! fragmentation, ping/pong, close handshake, UTF-8 validation of text, frame and message size
 //! limits checked from the header before any payload is buffered. No extensions.
 //!
-//! Cancel safety: [`WsConn::next`] keeps all state in `self` and reads with `read_buf`, so it can
-//! be used in `tokio::select!`.
+//! Cancel safety: [`FrameReader::next`] and [`FrameWriter::write_some`] keep all state in
+//! `self`, so both can be used in `tokio::select!`.
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 
 /// Read buffer kept by an idle connection, bytes.
 pub(crate) const IDLE_READ_BUFFER: usize = 256;
@@ -67,12 +71,13 @@ pub(crate) enum Incoming<'a> {
     Text(&'a str),
     /// A binary message (length only; the tracker refuses them).
     Binary(usize),
-    /// A ping (already answered with a pong).
-    Ping,
+    /// A ping with its payload (answer it with [`FrameWriter::queue_pong`]).
+    Ping(&'a [u8]),
     /// A pong.
     Pong,
-    /// The peer closed (a close frame has been queued in reply; flush it and end).
-    Close,
+    /// The peer closed, with this status code if it gave one (echo it with
+    /// [`FrameWriter::queue_close`]); nothing more will be read.
+    Close(Option<u16>),
 }
 
 /// A parsed frame header.
@@ -84,9 +89,41 @@ struct Header {
     payload_len: usize,
 }
 
-/// One server-side WebSocket connection over `S`.
+/// One server-side WebSocket connection over `S`, split into its reading and writing sides.
 pub(crate) struct WsConn<S> {
-    io: S,
+    /// Messages from the client.
+    pub reader: FrameReader<ReadHalf<S>>,
+    /// Frames to the client.
+    pub writer: FrameWriter<WriteHalf<S>>,
+}
+
+impl<S: AsyncRead + AsyncWrite> WsConn<S> {
+    /// Wraps an upgraded connection; `leftover` is what the HTTP layer read past the handshake.
+    pub fn new(io: S, leftover: Vec<u8>, max_frame: usize, max_message: usize) -> WsConn<S> {
+        let (read, write) = tokio::io::split(io);
+        WsConn {
+            reader: FrameReader {
+                io: read,
+                rbuf: leftover,
+                consumed: 0,
+                partial: None,
+                assembled: Vec::new(),
+                max_frame,
+                max_message,
+                closed: false,
+            },
+            writer: FrameWriter {
+                io: write,
+                wbuf: Vec::new(),
+                wpos: 0,
+            },
+        }
+    }
+}
+
+/// The reading side: client frames in, complete messages out.
+pub(crate) struct FrameReader<R> {
+    io: R,
     rbuf: Vec<u8>,
     /// Bytes at the front of `rbuf` that belong to the message last returned.
     consumed: usize,
@@ -94,32 +131,12 @@ pub(crate) struct WsConn<S> {
     partial: Option<(u8, Vec<u8>)>,
     /// The last message when it was assembled from fragments.
     assembled: Vec<u8>,
-    wbuf: Vec<u8>,
-    /// Bytes at the front of `wbuf` already written (a write interrupted by a timeout or a
-    /// cancelled flush resumes here, so no byte goes out twice).
-    wpos: usize,
     max_frame: usize,
     max_message: usize,
     closed: bool,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
-    /// Wraps an upgraded connection; `leftover` is what the HTTP layer read past the handshake.
-    pub fn new(io: S, leftover: Vec<u8>, max_frame: usize, max_message: usize) -> WsConn<S> {
-        WsConn {
-            io,
-            rbuf: leftover,
-            consumed: 0,
-            partial: None,
-            assembled: Vec::new(),
-            wbuf: Vec::new(),
-            wpos: 0,
-            max_frame,
-            max_message,
-            closed: false,
-        }
-    }
-
+impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// Parses the frame header at the start of `buf`, if complete.
     fn parse_header(&self, buf: &[u8]) -> Result<Option<Header>, FrameError> {
         if buf.len() < 2 {
@@ -172,8 +189,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
         }))
     }
 
-    /// Waits for the next complete message. Pings are answered (queued; flushed by the caller
-    /// or the next [`WsConn::flush`]).
+    /// Waits for the next complete message.
     pub async fn next(&mut self) -> Result<Incoming<'_>, FrameError> {
         if self.closed {
             return Err(FrameError::Eof);
@@ -257,9 +273,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
                 }))
             }
             OP_PING => {
-                let payload = self.rbuf[start..total].to_vec();
-                self.rbuf.drain(..total);
-                self.queue_frame(OP_PONG, &payload);
+                self.consumed = total;
                 Ok(Some(MessageKind::Ping))
             }
             OP_PONG => {
@@ -267,13 +281,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
                 Ok(Some(MessageKind::Pong))
             }
             OP_CLOSE => {
-                // Echo the peer's status code (if any) as RFC 6455 asks.
-                let code: Vec<u8> = self.rbuf[start..total].iter().take(2).copied().collect();
+                let code = (header.payload_len >= 2)
+                    .then(|| u16::from_be_bytes([self.rbuf[start], self.rbuf[start + 1]]));
                 self.rbuf.drain(..total);
-                let code = if code.len() == 2 { code } else { Vec::new() };
-                self.queue_frame(OP_CLOSE, &code);
                 self.closed = true;
-                Ok(Some(MessageKind::Close))
+                Ok(Some(MessageKind::Close(code)))
             }
             _ => Err(FrameError::Protocol("unknown opcode")),
         }
@@ -294,12 +306,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
                 std::str::from_utf8(&self.assembled).map_err(|_| FrameError::InvalidUtf8)?,
             ),
             MessageKind::Binary(n) => Incoming::Binary(n),
-            MessageKind::Ping => Incoming::Ping,
+            MessageKind::Ping => Incoming::Ping(&self.rbuf[start..total]),
             MessageKind::Pong => Incoming::Pong,
-            MessageKind::Close => Incoming::Close,
+            MessageKind::Close(code) => Incoming::Close(code),
         })
     }
+}
 
+/// The writing side: frames are queued into one buffer and written in as few writes as the
+/// socket allows.
+pub(crate) struct FrameWriter<W> {
+    io: W,
+    wbuf: Vec<u8>,
+    /// Bytes at the front of `wbuf` already written (a write interrupted by a timeout or a
+    /// cancelled flush resumes here, so no byte goes out twice).
+    wpos: usize,
+}
+
+impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     fn queue_frame(&mut self, opcode: u8, payload: &[u8]) {
         let len = payload.len();
         self.wbuf.push(0x80 | opcode);
@@ -315,7 +339,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
         self.wbuf.extend_from_slice(payload);
     }
 
-    /// Queues a text message (sent by the next [`WsConn::flush`]).
+    /// Whether queued bytes wait to be written.
+    pub fn has_pending(&self) -> bool {
+        !self.wbuf.is_empty()
+    }
+
+    /// Queues a text message.
     pub fn queue_text(&mut self, text: &str) {
         self.queue_frame(OP_TEXT, text.as_bytes());
     }
@@ -325,8 +354,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
         self.queue_frame(OP_PING, &[]);
     }
 
-    /// Queues a close frame with a status code and reason (reason cut to fit 123 bytes).
-    pub fn queue_close(&mut self, code: u16, reason: &str) {
+    /// Queues the pong answering a ping with `payload`.
+    pub fn queue_pong(&mut self, payload: &[u8]) {
+        self.queue_frame(OP_PONG, payload);
+    }
+
+    /// Queues a close frame: no payload without a code, else the code and a reason (cut to fit
+    /// 123 bytes).
+    pub fn queue_close(&mut self, code: Option<u16>, reason: &str) {
+        let Some(code) = code else {
+            self.queue_frame(OP_CLOSE, &[]);
+            return;
+        };
         let mut end = reason.len().min(123);
         while !reason.is_char_boundary(end) {
             end -= 1;
@@ -374,14 +413,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
     }
 }
 
-/// What [`WsConn::frame`] completed.
+/// What [`FrameReader::frame`] completed.
 enum MessageKind {
     TextInPlace,
     TextAssembled,
     Binary(usize),
     Ping,
     Pong,
-    Close,
+    Close(Option<u16>),
 }
 
 fn unmask(payload: &mut [u8], mask: [u8; 4]) {
@@ -426,23 +465,26 @@ mod tests {
             let two = client.next().await.unwrap().unwrap();
             (client, one, two)
         });
-        assert_eq!(server.next().await.unwrap(), Incoming::Text("hello"));
-        assert_eq!(server.next().await.unwrap(), Incoming::Text(big.as_str()));
-        server.queue_text("one");
-        server.queue_text(&"x".repeat(70_000));
-        server.flush().await.unwrap();
+        assert_eq!(server.reader.next().await.unwrap(), Incoming::Text("hello"));
+        assert_eq!(
+            server.reader.next().await.unwrap(),
+            Incoming::Text(big.as_str())
+        );
+        server.writer.queue_text("one");
+        server.writer.queue_text(&"x".repeat(70_000));
+        server.writer.flush().await.unwrap();
         let (_client, one, two) = client_task.await.unwrap();
         assert_eq!(one, Message::text("one"));
         assert_eq!(two.into_text().unwrap().len(), 70_000);
         // Buffers are released between messages.
         assert!(server.next_is_pending().await);
-        assert!(server.rbuf.capacity() <= IDLE_READ_BUFFER);
-        assert_eq!(server.wbuf.capacity(), 0);
+        assert!(server.reader.rbuf.capacity() <= IDLE_READ_BUFFER);
+        assert_eq!(server.writer.wbuf.capacity(), 0);
     }
 
     impl WsConn<tokio::io::DuplexStream> {
         async fn next_is_pending(&mut self) -> bool {
-            tokio::time::timeout(std::time::Duration::from_millis(20), self.next())
+            tokio::time::timeout(std::time::Duration::from_millis(20), self.reader.next())
                 .await
                 .is_err()
         }
@@ -468,17 +510,22 @@ mod tests {
             .send(frag(OpCode::Data(Data::Continue), true, "cd"))
             .await
             .unwrap();
-        assert_eq!(server.next().await.unwrap(), Incoming::Ping);
-        assert_eq!(server.next().await.unwrap(), Incoming::Text("abcd"));
-        server.flush().await.unwrap();
+        assert_eq!(
+            server.reader.next().await.unwrap(),
+            Incoming::Ping(&[7][..])
+        );
+        server.writer.queue_pong(&[7]);
+        assert_eq!(server.reader.next().await.unwrap(), Incoming::Text("abcd"));
+        server.writer.flush().await.unwrap();
         client
             .send(Message::Binary(vec![1, 2].into()))
             .await
             .unwrap();
-        assert_eq!(server.next().await.unwrap(), Incoming::Binary(2));
+        assert_eq!(server.reader.next().await.unwrap(), Incoming::Binary(2));
         client.close(None).await.unwrap();
-        assert_eq!(server.next().await.unwrap(), Incoming::Close);
-        server.shutdown().await.unwrap();
+        assert_eq!(server.reader.next().await.unwrap(), Incoming::Close(None));
+        server.writer.queue_close(None, "");
+        server.writer.shutdown().await.unwrap();
         drop(server);
         // The client sees the pong and the close reply.
         let mut saw_pong = false;
@@ -492,17 +539,20 @@ mod tests {
     async fn oversized_frames_are_refused_from_the_header() {
         let (mut server, mut client) = pair(1024).await;
         client.send(Message::text("y".repeat(5000))).await.unwrap();
-        let err = server.next().await.unwrap_err();
+        let err = server.reader.next().await.unwrap_err();
         assert!(matches!(err, FrameError::TooLarge));
         assert_eq!(err.close_code(), Some(1009));
-        assert!(server.rbuf.capacity() < 2048, "payload never buffered");
+        assert!(
+            server.reader.rbuf.capacity() < 2048,
+            "payload never buffered"
+        );
     }
 
     #[tokio::test]
     async fn close_frame_reaches_the_client_with_reason() {
         let (mut server, mut client) = pair(1024).await;
-        server.queue_close(1008, "rate limit exceeded");
-        server.shutdown().await.unwrap();
+        server.writer.queue_close(Some(1008), "rate limit exceeded");
+        server.writer.shutdown().await.unwrap();
         match client.next().await.unwrap().unwrap() {
             Message::Close(Some(frame)) => {
                 assert_eq!(u16::from(frame.code), 1008);
@@ -518,7 +568,7 @@ mod tests {
         let mut server = WsConn::new(a, Vec::new(), 1024, 1024);
         b.write_all(&[0x81, 0x02, b'h', b'i']).await.unwrap();
         assert!(matches!(
-            server.next().await.unwrap_err(),
+            server.reader.next().await.unwrap_err(),
             FrameError::Protocol("unmasked client frame")
         ));
     }
