@@ -146,6 +146,11 @@ pub struct LimitsConfig {
     pub max_http_announces_per_ip_per_sec: u32,
     /// HTTP announces one client IP address may send in a burst. Default 40.
     pub http_announce_burst_per_ip: u32,
+    /// HTTP scrapes accepted from one client IP address per second, averaged (a bucket of their
+    /// own, so scrapes never use up announces). Default 10.
+    pub max_http_scrapes_per_ip_per_sec: u32,
+    /// HTTP scrapes one client IP address may send in a burst. Default 40.
+    pub http_scrape_burst_per_ip: u32,
 }
 
 /// info_hash and Origin allow/deny lists.
@@ -222,6 +227,8 @@ impl Default for LimitsConfig {
             slow_consumer_timeout_secs: 10,
             max_http_announces_per_ip_per_sec: 10,
             http_announce_burst_per_ip: 40,
+            max_http_scrapes_per_ip_per_sec: 10,
+            http_scrape_burst_per_ip: 40,
         }
     }
 }
@@ -326,6 +333,14 @@ impl Config {
         {
             return invalid(
                 "limits.max_http_announces_per_ip_per_sec",
+                "rate and burst must be at least 1",
+            );
+        }
+        if self.limits.max_http_scrapes_per_ip_per_sec == 0
+            || self.limits.http_scrape_burst_per_ip == 0
+        {
+            return invalid(
+                "limits.max_http_scrapes_per_ip_per_sec",
                 "rate and burst must be at least 1",
             );
         }

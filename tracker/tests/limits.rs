@@ -325,15 +325,17 @@ async fn a_peer_whose_socket_is_blocked_is_still_heard() {
     let mut ws = tracker.ws().await;
     ws.announce_ok(&announce(ih, sender, Some("started"), None))
         .await;
-    // Flood the peer, which never reads, until the tracker's writes to it block and relays
-    // for it are dropped (at most 20 s).
+    // Flood the peer, which never reads, with more than the kernel's socket buffers hold
+    // (`tcp_wmem` allows at most 4 MiB here): the tracker's writes to it block, and relays for
+    // it are dropped (at most 20 s).
     let give_up = std::time::Instant::now() + Duration::from_secs(20);
-    while tracker.metrics().await.dropped("queue_full") < 1.0 {
+    let mut sent = 0;
+    while sent < 300 || tracker.metrics().await.dropped("queue_full") < 1.0 {
         assert!(
             std::time::Instant::now() < give_up,
-            "the peer's queue never filled"
+            "the peer's queue never filled ({sent} offers of 30 kB sent)"
         );
-        offer_burst(&mut ws, ih, sender, 20).await;
+        sent += offer_burst(&mut ws, ih, sender, 20).await;
     }
     // Its `stopped` is still read and acted on while its socket is blocked.
     slow.send_json(&announce(ih, slow_id, Some("stopped"), None))

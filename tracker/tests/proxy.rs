@@ -201,3 +201,35 @@ async fn behind_a_trusted_proxy_http_announces_are_rate_limited_per_client() {
     );
     assert_eq!(wait_errors(&tracker, "rate_limited", 1.0).await, 1.0);
 }
+
+#[tokio::test]
+async fn http_scrapes_are_rate_limited_per_ip_apart_from_announces() {
+    let tracker = Tracker::start(
+        "[limits]\nmax_http_scrapes_per_ip_per_sec = 1\nhttp_scrape_burst_per_ip = 2\n",
+    );
+    let ih = Id::random();
+    let addr = tracker.addr();
+    let peer = Id::random();
+    get_via(addr, &http_announce(ih, peer, 1001), ip(61), &[]).await;
+    let target = format!("/scrape?info_hash={}", ih.url());
+    for _ in 0..2 {
+        let b = get_via(addr, &target, ip(61), &[]).await;
+        assert!(b.get("files").is_some(), "{b:?}");
+    }
+    let b = get_via(addr, &target, ip(61), &[]).await;
+    assert_eq!(
+        b.get("failure reason").and_then(Bencode::as_str),
+        Some("rate limit exceeded: scrape less often"),
+        "{b:?}"
+    );
+    assert_eq!(wait_errors(&tracker, "rate_limited", 1.0).await, 1.0);
+    // Another address scrapes; the limited address may still announce.
+    let b = get_via(addr, &target, ip(62), &[]).await;
+    assert!(b.get("files").is_some(), "{b:?}");
+    let b = get_via(addr, &http_announce(ih, peer, 1001), ip(61), &[]).await;
+    assert!(b.get("failure reason").is_none(), "{b:?}");
+    // The bucket refills at 1 per second.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let b = get_via(addr, &target, ip(61), &[]).await;
+    assert!(b.get("files").is_some(), "{b:?}");
+}

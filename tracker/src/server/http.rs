@@ -133,7 +133,7 @@ where
             announce(&shared, client, req.uri().query().unwrap_or(""))
         }
         (&Method::GET, "/scrape" | "/tracker/scrape") => {
-            scrape(&shared, req.uri().query().unwrap_or(""))
+            scrape(&shared, client, req.uri().query().unwrap_or(""))
         }
         (&Method::GET, "/health") if metrics_on => response(StatusCode::OK, "text/plain", "ok"),
         (&Method::GET, "/metrics") if metrics_on => response(
@@ -216,8 +216,22 @@ fn announce(shared: &Shared, client: IpAddr, query: &str) -> Response<Body> {
     }
 }
 
-fn scrape(shared: &Shared, query: &str) -> Response<Body> {
+/// An HTTP scrape from client address `client`.
+fn scrape(shared: &Shared, client: IpAddr, query: &str) -> Response<Body> {
     shared.metrics.message_in(MessageKind::Scrape, 1);
+    let limits = &shared.config.limits;
+    if !shared.http_scrape_rate.try_take(
+        client,
+        limits.max_http_scrapes_per_ip_per_sec,
+        limits.http_scrape_burst_per_ip,
+        Instant::now(),
+    ) {
+        return failure(
+            shared,
+            ErrorKind::RateLimited,
+            "rate limit exceeded: scrape less often",
+        );
+    }
     let ids = match proto::parse_scrape(query) {
         Ok(ids) => ids,
         Err(e) => return failure(shared, e.kind, e.reason),

@@ -89,6 +89,8 @@ pub(crate) struct Shared {
     per_ip: DashMap<IpAddr, usize>,
     /// HTTP announce rate per client IP.
     pub http_rate: IpRateLimiter,
+    /// HTTP scrape rate per client IP.
+    pub http_scrape_rate: IpRateLimiter,
     pub shutdown: watch::Sender<bool>,
 }
 
@@ -260,6 +262,7 @@ impl Server {
             open_total: AtomicUsize::new(0),
             per_ip: DashMap::new(),
             http_rate: IpRateLimiter::default(),
+            http_scrape_rate: IpRateLimiter::default(),
             shutdown,
             config,
         });
@@ -439,6 +442,11 @@ async fn expiry_loop(shared: Arc<Shared>) {
         shared.http_rate.prune(
             limits.max_http_announces_per_ip_per_sec,
             limits.http_announce_burst_per_ip,
+            now,
+        );
+        shared.http_scrape_rate.prune(
+            limits.max_http_scrapes_per_ip_per_sec,
+            limits.http_scrape_burst_per_ip,
             now,
         );
         let report = shared.roster.expire(now);
