@@ -74,6 +74,15 @@ enum Ending {
     Echo(Option<u16>),
 }
 
+/// Why a connection whose socket takes no bytes is given up.
+#[derive(Clone, Copy)]
+enum Stall {
+    /// Its outbox is full and dropping messages.
+    QueueFull,
+    /// A write has made no progress.
+    Write,
+}
+
 /// Runs a WebSocket connection to its end. `reject`: close at once with this reason.
 ///
 /// Everything the connection is sent — replies to its own requests and messages relayed from
@@ -130,12 +139,18 @@ pub(super) async fn run<S>(
 
     let ending = loop {
         let writing = conn.writer.has_pending();
-        // A full outbox that the socket has not drained for `slow_timeout`: the peer does not
-        // read, and must not keep its place in the swarms.
+        // The socket must take bytes in time: within `slow_timeout` once the outbox is full
+        // (a peer that does not read must not keep its place in the swarms), and within
+        // `write_timeout` for any write.
         let too_slow_at = outbox
             .full_since()
-            .map(|since| tokio::time::Instant::from_std(since.max(progress) + slow_timeout));
-        let write_stalled_at = tokio::time::Instant::from_std(progress + write_timeout);
+            .map(|since| since.max(progress) + slow_timeout);
+        let deadline = match too_slow_at {
+            Some(at) if !writing || at <= progress + write_timeout => Some((at, Stall::QueueFull)),
+            _ if writing => Some((progress + write_timeout, Stall::Write)),
+            _ => None,
+        };
+        let wake_at = tokio::time::Instant::from_std(deadline.map_or(progress, |(at, _)| at));
         let WsConn { reader, writer } = &mut conn;
         tokio::select! {
             biased;
@@ -201,13 +216,15 @@ pub(super) async fn run<S>(
             _ = outbox.ready(), if !writing => {
                 drain_outbox(&shared, &outbox, writer, &mut relayed);
             }
-            _ = tokio::time::sleep_until(too_slow_at.unwrap_or(write_stalled_at)), if too_slow_at.is_some() => {
-                shared.metrics.error(ErrorKind::QueueFull);
-                break Ending::Close((CLOSE_POLICY, ErrorKind::QueueFull.reason()));
+            _ = tokio::time::sleep_until(wake_at), if deadline.is_some() => {
+                if let Some((_, Stall::QueueFull)) = deadline {
+                    shared.metrics.error(ErrorKind::QueueFull);
+                    break Ending::Close((CLOSE_POLICY, ErrorKind::QueueFull.reason()));
+                }
+                break Ending::Abort;
             }
-            // The outbox started dropping: recompute its deadline on the next turn.
+            // The outbox started dropping: recompute the deadline on the next turn.
             _ = outbox.full_signal(), if too_slow_at.is_none() => {}
-            _ = tokio::time::sleep_until(write_stalled_at), if writing => break Ending::Abort,
             _ = ticker.tick() => {
                 let idle = last_activity.elapsed();
                 if idle >= idle_timeout {
