@@ -2,8 +2,11 @@
 //!
 //! Run: `cargo bench -p segswarm --features native --bench native_datachannel`
 //! Environment: `SEGSWARM_BENCH_MB` (megabytes per run, default 200), `SEGSWARM_BENCH_RUNS`
-//! (runs per message size, default 3), `SEGSWARM_BENCH_SEND_BUFFER_KIB` (the sender's
-//! `RtcSettings::send_buffer_bytes`, default 1024).
+//! (runs per message size, default 3), `SEGSWARM_BENCH_MSG` (comma-separated message sizes,
+//! default `16384,65535`), and, to try tunings, overrides of `RtcSettings` fields (unset: the
+//! segswarm default): `SEGSWARM_BENCH_SEND_BUFFER_KIB` (`send_buffer_bytes`),
+//! `SEGSWARM_BENCH_LOW_THRESHOLD_KIB` (`buffered_amount_low_threshold`),
+//! `SEGSWARM_BENCH_RECV_QUEUE` (`receive_queue_messages`).
 //!
 //! Both peers live in this process, in a private network namespace when the process may create
 //! one (else on the host's loopback). For each message size it prints the wall-clock throughput
@@ -46,8 +49,9 @@ async fn pair(settings: &RtcSettings) -> (RtcConnection, RtcConnection) {
     (a.expect("a opens"), b.expect("b opens"))
 }
 
-/// Moves `total` bytes in messages of `msg` bytes; returns (seconds, cpu seconds).
-async fn run_once(settings: &RtcSettings, msg: usize, total: usize) -> (f64, f64) {
+/// Moves `total` bytes in messages of `msg` bytes; returns (seconds, cpu seconds), or `None`
+/// when the connection closed or stalled (reported, and left out of the medians).
+async fn run_once(settings: &RtcSettings, msg: usize, total: usize) -> Option<(f64, f64)> {
     let (a, mut b) = pair(settings).await;
     let payload = vec![0xA5u8; msg];
     let sender = a.sender();
@@ -57,7 +61,10 @@ async fn run_once(settings: &RtcSettings, msg: usize, total: usize) -> (f64, f64
         let mut sent = 0;
         while sent < total {
             let n = msg.min(total - sent);
-            sender.send(&payload[..n]).await.expect("send");
+            if let Err(e) = sender.send(&payload[..n]).await {
+                eprintln!("send failed after {sent} bytes: {e}");
+                return;
+            }
             sent += n;
         }
     });
@@ -65,14 +72,19 @@ async fn run_once(settings: &RtcSettings, msg: usize, total: usize) -> (f64, f64
     while got < total {
         match tokio::time::timeout(Duration::from_secs(30), b.recv()).await {
             Ok(Some(m)) => got += m.len(),
-            other => panic!("receive stalled after {got} bytes: {other:?}"),
+            other => {
+                eprintln!("receive stalled or closed after {got} bytes: {other:?}");
+                send.abort();
+                a.close().await;
+                return None;
+            }
         }
     }
     let secs = t0.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu0;
     send.await.expect("sender");
     a.close().await;
-    (secs, cpu)
+    Some((secs, cpu))
 }
 
 fn main() {
@@ -100,16 +112,28 @@ fn main() {
         include_loopback_candidates: true,
         ..RtcSettings::default()
     };
-    if let Some(kib) = std::env::var("SEGSWARM_BENCH_SEND_BUFFER_KIB")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-    {
+    let env = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+    };
+    if let Some(kib) = env("SEGSWARM_BENCH_SEND_BUFFER_KIB") {
         settings.send_buffer_bytes = kib * 1024;
     }
+    if let Some(kib) = env("SEGSWARM_BENCH_LOW_THRESHOLD_KIB") {
+        settings.buffered_amount_low_threshold = u32::try_from(kib * 1024).unwrap_or(u32::MAX);
+    }
+    if let Some(n) = env("SEGSWARM_BENCH_RECV_QUEUE") {
+        settings.receive_queue_messages = n;
+    }
+    let sizes: Vec<usize> = std::env::var("SEGSWARM_BENCH_MSG")
+        .ok()
+        .map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![16 * 1024, 64 * 1024 - 1]);
     let total = mb * 1_000_000;
     println!(
         "native data channel, webrtc crate 0.21, loopback ({}), {} MB per run, {} runs, 2 tokio \
-         workers, send buffer {} KiB",
+         workers, send buffer {} KiB, low threshold {} KiB, receive queue {}",
         if netns {
             "private network namespace"
         } else {
@@ -117,19 +141,27 @@ fn main() {
         },
         mb,
         runs,
-        settings.send_buffer_bytes / 1024
+        settings.send_buffer_bytes / 1024,
+        settings.buffered_amount_low_threshold / 1024,
+        settings.receive_queue_messages,
     );
     println!("msg_bytes  run  MB/s    cpu_s_per_GB");
-    for msg in [16 * 1024, 64 * 1024 - 1] {
+    for msg in sizes {
         let mut rates = Vec::new();
         let mut cpus = Vec::new();
         for run in 0..runs {
-            let (secs, cpu) = rt.block_on(run_once(&settings, msg, total));
+            let Some((secs, cpu)) = rt.block_on(run_once(&settings, msg, total)) else {
+                println!("{msg:>9}  {run:>3}  failed");
+                continue;
+            };
             let rate = total as f64 / 1e6 / secs;
             let cpu_per_gb = cpu / (total as f64 / 1e9);
             println!("{msg:>9}  {run:>3}  {rate:>6.1}  {cpu_per_gb:>6.2}");
             rates.push(rate);
             cpus.push(cpu_per_gb);
+        }
+        if rates.is_empty() {
+            continue;
         }
         rates.sort_by(f64::total_cmp);
         cpus.sort_by(f64::total_cmp);
