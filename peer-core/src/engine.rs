@@ -622,7 +622,7 @@ impl Engine {
                     }
                 }
             }
-            Input::PeerConnected(peer) => self.peer_connected(peer),
+            Input::PeerConnected(peer) => self.peer_connected(peer, now),
             Input::PeerClosed(peer) => self.drop_peer(peer, false, now),
             Input::PeerMessage { peer, data } => self.peer_message(peer, &data, now),
             Input::HttpStarted {
@@ -846,7 +846,7 @@ impl Engine {
         self.tracker_events(ev, now);
     }
 
-    fn peer_connected(&mut self, peer: PeerHandle) {
+    fn peer_connected(&mut self, peer: PeerHandle, now: Instant) {
         let Some(p) = self.peers.get_mut(&peer) else {
             // Unknown (already closed) connection.
             self.outputs.push_back(Output::ClosePeer(peer));
@@ -857,7 +857,7 @@ impl Engine {
         }
         p.connected = true;
         self.stats.peers_connected += 1;
-        self.scheduler.add_peer(peer);
+        self.scheduler.add_peer(peer, now);
         if !self.config.consume_only {
             let cmd = self.announcement();
             self.send_command(peer, &cmd);
@@ -1005,6 +1005,7 @@ impl Engine {
                 loaded,
                 loading_http,
             } => {
+                tracing::trace!(?peer, ?loaded, ?loading_http, "peer announcement");
                 self.scheduler.announce(peer, &loaded, &loading_http);
                 // Announcements come in bursts: plan once shortly after, not after each.
                 if self.plan_at.is_none() {
@@ -1548,6 +1549,11 @@ impl Engine {
     }
 
     fn execute(&mut self, action: Action, now: Instant) {
+        tracing::debug!(
+            ?action,
+            peers = self.scheduler.peer_count(),
+            "scheduler action"
+        );
         match action {
             Action::StartHttp {
                 segment,

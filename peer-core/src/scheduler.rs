@@ -61,6 +61,14 @@ pub struct SchedulerConfig {
     /// segments not yet urgent wait this long (from the first plan) for peers instead of going to
     /// HTTP at [`SchedulerConfig::vod_http_lead`]. Default 3 s.
     pub vod_peer_wait: Duration,
+    /// Segswarm: while no connected peer has announced what it holds yet and one of them
+    /// connected less than this long ago, segments that are not urgent are not fetched early over
+    /// HTTP: that first announcement is on its way (urgent segments still go to HTTP at once).
+    /// Measured natively: the plan run as the seeder's data channel opened started HTTP downloads
+    /// of segments the seeder announced 2 ms later. Simulator (N = 100, seed 1): VOD p2p_share
+    /// 0.845 -> 0.852, startup p95 1.23 -> 1.12 s; live unchanged (applied whenever any peer
+    /// had not announced yet, it cost live 0.007 on seed 2). Default 500 ms.
+    pub first_announce_wait: Duration,
     /// Segswarm VOD: each peer fetches a segment nobody near it holds or loads once it is due
     /// within a random share of [`SchedulerConfig::vod_http_lead`], between `1 − this` and 1, so
     /// that viewers watching the same part do not all fetch it at once (the first relays it to
@@ -136,6 +144,7 @@ impl Default for SchedulerConfig {
             live_window: Duration::from_secs(120),
             vod_http_lead: Duration::from_secs(20),
             vod_peer_wait: Duration::from_secs(3),
+            first_announce_wait: Duration::from_millis(500),
             vod_seed_spread: 0.5,
             live_http_seeds: 0.25,
             live_min_seeds: 0.0,
@@ -357,6 +366,8 @@ struct PeerState {
     downloading: Option<SegmentId>,
     /// The peer said it is busy (or lacks a segment): not asked again before this time.
     busy_until: Option<Instant>,
+    /// When its data channel opened, until its first announcement (then `None`).
+    awaiting_announce_since: Option<Instant>,
 }
 
 #[derive(Debug, Clone)]
@@ -448,14 +459,16 @@ impl Scheduler {
         self.live = live;
     }
 
-    /// A peer connected.
-    pub fn add_peer(&mut self, peer: PeerHandle) {
+    /// A peer connected at `now` (its first announcement is awaited, see
+    /// [`SchedulerConfig::first_announce_wait`]).
+    pub fn add_peer(&mut self, peer: PeerHandle, now: Instant) {
         self.peers.get_or_insert_with(peer, || PeerState {
             loaded: SegmentSet::default(),
             http_loading: SegmentSet::default(),
             rate: Ewma::new(self.config.initial_peer_rate),
             downloading: None,
             busy_until: None,
+            awaiting_announce_since: Some(now),
         });
     }
 
@@ -481,6 +494,7 @@ impl Scheduler {
         if let Some(p) = self.peers.get_mut(&peer) {
             p.loaded.set(loaded);
             p.http_loading.set(http_loading);
+            p.awaiting_announce_since = None;
         }
     }
 
@@ -909,6 +923,7 @@ impl Scheduler {
         let live_edge = wanted.iter().map(|w| w.id).max().unwrap_or(0)
             - self.config.live_edge_segments as SegmentId
             + 1;
+        let awaiting_announce = self.awaiting_first_announce(now);
         for w in order {
             if self.downloads.contains_key(&w.id) {
                 continue;
@@ -975,7 +990,7 @@ impl Scheduler {
                         time_left <= lead * (1.0 - self.config.vod_seed_spread * draw.u)
                     }
             };
-            if !early || http_running >= self.config.max_http_downloads {
+            if !early || http_running >= self.config.max_http_downloads || awaiting_announce {
                 continue;
             }
             if self.someone_loading_or_has(w.id) {
@@ -1022,6 +1037,20 @@ impl Scheduler {
         let swarm = self.swarm_size.unwrap_or(n + 1).max(n + 1) as f64;
         let floor = self.config.live_min_seeds / swarm;
         tree.max(floor).min(1.0)
+    }
+
+    /// No connected peer has announced what it holds yet, and one connected within
+    /// [`SchedulerConfig::first_announce_wait`].
+    fn awaiting_first_announce(&self, now: Instant) -> bool {
+        let wait = self.config.first_announce_wait;
+        let mut recent = false;
+        for p in self.peers.values() {
+            match p.awaiting_announce_since {
+                None => return false,
+                Some(t) => recent |= now < t + wait,
+            }
+        }
+        recent
     }
 
     /// VOD: no peer yet, the tracker did not report us alone, and the swarm is young (see
@@ -1323,7 +1352,7 @@ mod tests {
     fn urgent_segment_goes_to_http_even_when_a_peer_has_it() {
         let now = Instant::now();
         let mut s = Scheduler::new(SchedulerConfig::default(), 1, false, 1);
-        s.add_peer(PeerHandle(1));
+        s.add_peer(PeerHandle(1), now);
         s.announce(PeerHandle(1), &[5], &[]);
         let a = s.plan(&[seg(5, now, 2.0, 500_000)], now);
         assert_eq!(
@@ -1340,8 +1369,8 @@ mod tests {
     fn distant_segment_comes_from_the_peer_that_has_it() {
         let now = Instant::now();
         let mut s = Scheduler::new(SchedulerConfig::default(), 1, false, 1);
-        s.add_peer(PeerHandle(1));
-        s.add_peer(PeerHandle(2));
+        s.add_peer(PeerHandle(1), now);
+        s.add_peer(PeerHandle(2), now);
         s.announce(PeerHandle(2), &[5], &[]);
         let a = s.plan(&[seg(5, now, 30.0, 500_000)], now);
         assert_eq!(
@@ -1364,7 +1393,7 @@ mod tests {
     fn slow_peer_transfer_switches_to_http_resuming_from_received_bytes() {
         let t0 = Instant::now();
         let mut s = Scheduler::new(SchedulerConfig::default(), 2, false, 1);
-        s.add_peer(PeerHandle(1));
+        s.add_peer(PeerHandle(1), t0);
         s.announce(PeerHandle(1), &[7], &[]);
         let w = [seg(7, t0, 12.0, 1_000_000)];
         assert_eq!(
@@ -1401,7 +1430,7 @@ mod tests {
                 ..SchedulerConfig::default()
             };
             let mut s = Scheduler::new(cfg, 1, false, 1);
-            s.add_peer(PeerHandle(1));
+            s.add_peer(PeerHandle(1), now);
             s.announce(PeerHandle(1), &[], &[5]);
             let a = s.plan(&[seg(5, now, 30.0, 500_000)], now);
             let expected = if relays {
@@ -1420,7 +1449,7 @@ mod tests {
     fn fast_peer_transfer_is_kept() {
         let t0 = Instant::now();
         let mut s = Scheduler::new(SchedulerConfig::default(), 1, false, 1);
-        s.add_peer(PeerHandle(1));
+        s.add_peer(PeerHandle(1), t0);
         s.announce(PeerHandle(1), &[7], &[]);
         let w = [seg(7, t0, 12.0, 1_000_000)];
         s.plan(&w, t0);
@@ -1461,7 +1490,7 @@ mod tests {
     fn vod_prefetch_is_bounded_by_the_window() {
         let t0 = Instant::now();
         let mut s = Scheduler::new(SchedulerConfig::default(), 1, false, 1);
-        s.add_peer(PeerHandle(1));
+        s.add_peer(PeerHandle(1), t0);
         let ids: Vec<SegmentId> = (0..100).collect();
         s.announce(PeerHandle(1), &ids, &[]);
         let wanted: Vec<WantedSegment> = (0..100)
@@ -1493,7 +1522,7 @@ mod tests {
         let t0 = Instant::now();
         let mut s = Scheduler::new(SchedulerConfig::default(), 1, false, 1);
         for p in 0..10 {
-            s.add_peer(PeerHandle(p));
+            s.add_peer(PeerHandle(p), t0);
             s.announce(PeerHandle(p), &(0..20).collect::<Vec<_>>(), &[]);
         }
         let wanted: Vec<WantedSegment> = (0..20)
@@ -1524,7 +1553,7 @@ mod tests {
             ..SchedulerConfig::default()
         };
         let mut s = Scheduler::new(cfg, 1, false, 1);
-        s.add_peer(PeerHandle(1));
+        s.add_peer(PeerHandle(1), t0);
         s.announce(PeerHandle(1), &[10], &[]);
         let a = s.plan(&[seg(1, t0, 5.0, 1000), seg(10, t0, 40.0, 1000)], t0);
         assert!(a.contains(&Action::StartHttp {
@@ -1536,5 +1565,54 @@ mod tests {
             segment: 10,
             peer: PeerHandle(1)
         }));
+    }
+
+    #[test]
+    fn early_http_waits_for_a_new_peers_first_announcement() {
+        let t0 = Instant::now();
+        let http_starts = |a: &[Action]| {
+            a.iter()
+                .filter_map(|a| match a {
+                    Action::StartHttp { segment, .. } => Some(*segment),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        for live in [false, true] {
+            // Segment 0 is urgent, 3 is due in 10 s (within the VOD HTTP lead, and at the live
+            // edge): the channel to a peer just opened, its announcement is on the way.
+            let wanted = [seg(0, t0, 0.5, 100_000), seg(3, t0, 10.0, 100_000)];
+            let mut s = Scheduler::new(SchedulerConfig::default(), 1, live, 1);
+            s.add_peer(PeerHandle(1), t0);
+            assert_eq!(http_starts(&s.plan(&wanted, t0)), vec![0], "live {live}");
+            // It announces 3: that comes from the peer.
+            let t1 = t0 + Duration::from_millis(20);
+            s.completed(0, t1);
+            s.announce(PeerHandle(1), &[3], &[]);
+            assert_eq!(
+                s.plan(&wanted[1..], t1),
+                vec![Action::StartP2p {
+                    segment: 3,
+                    peer: PeerHandle(1)
+                }],
+                "live {live}"
+            );
+            // A peer that never announces holds nothing back for longer than the wait (VOD, where
+            // an unannounced segment within the lead goes to HTTP at once).
+            if !live {
+                let mut s = Scheduler::new(SchedulerConfig::default(), 1, live, 1);
+                s.add_peer(PeerHandle(1), t0);
+                assert!(http_starts(&s.plan(&wanted[1..], t0)).is_empty());
+                let late = t0 + SchedulerConfig::default().first_announce_wait;
+                let wanted_late = [seg(3, late, 9.5, 100_000)];
+                assert_eq!(http_starts(&s.plan(&wanted_late, late)), vec![3]);
+                // Once some peer has announced, a newcomer's silence holds nothing back.
+                let mut s = Scheduler::new(SchedulerConfig::default(), 1, live, 1);
+                s.add_peer(PeerHandle(1), t0);
+                s.announce(PeerHandle(1), &[], &[]);
+                s.add_peer(PeerHandle(2), t0);
+                assert_eq!(http_starts(&s.plan(&wanted[1..], t0)), vec![3]);
+            }
+        }
     }
 }

@@ -576,7 +576,20 @@ impl Viewer {
                 ev = self.driver.next_event() => {
                     let Some(ev) = ev else { return Err(DriverError::Ended.into()) };
                     match ev {
-                        DriverEvent::SegmentReady { segment, .. } => player.loaded(segment),
+                        DriverEvent::SegmentReady { segment, source, .. } => {
+                            let ahead = self
+                                .playlist
+                                .segment(segment)
+                                .map(|s| s.start - player.position);
+                            tracing::debug!(
+                                segment,
+                                ?source,
+                                ahead_s = ?ahead,
+                                position = player.position,
+                                "segment ready"
+                            );
+                            player.loaded(segment)
+                        }
                         DriverEvent::SegmentFailed { segment, reason } => {
                             tracing::debug!(segment, %reason, "segment failed");
                             player.failed(segment, Instant::now());
@@ -593,7 +606,17 @@ impl Viewer {
                     reload = None;
                     match res {
                         Ok(Ok(text)) => match self.apply_refresh(&text).await {
-                            Ok(_) => player.playlist_changed(&self.playlist),
+                            Ok(changed) => {
+                                if changed {
+                                    tracing::debug!(
+                                        newest = ?self.playlist.segments.last().map(|s| s.id),
+                                        edge = self.playlist.end(),
+                                        position = player.position,
+                                        "live playlist changed"
+                                    );
+                                }
+                                player.playlist_changed(&self.playlist)
+                            }
                             Err(e) => tracing::warn!(error = %e, "live playlist refused"),
                         },
                         Ok(Err(e)) => tracing::warn!(error = %e, "live playlist reload failed"),
@@ -603,12 +626,14 @@ impl Viewer {
                 _ = tick.tick() => {
                     let now = Instant::now();
                     player.advance(now, &self.playlist);
-                    for id in player.requests(now, &self.playlist) {
-                        self.driver.input(Input::WantSegment(id))?;
-                    }
+                    // The playhead first: without one the engine takes every request as due now
+                    // (and the first requests would all go to HTTP).
                     if last_playback_update.is_none_or(|t| now - t >= ps.playback_update) {
                         last_playback_update = Some(now);
                         self.driver.input(Input::Playback(player.position))?;
+                    }
+                    for id in player.requests(now, &self.playlist) {
+                        self.driver.input(Input::WantSegment(id))?;
                     }
                     if self.playlist.live && reload.is_none() && now >= next_reload {
                         next_reload = now + reload_every;
