@@ -129,6 +129,13 @@ EOF
           sleep 5
         done ) > "$OUT/results/lt-$t-c$c.rss" &
       sampler=$!
+      # How long a new client waits for TCP + TLS while the tester floods (every 5 s).
+      probe_url=https://$addr/health; [ $t = aq ] && probe_url=https://$addr/
+      ( while kill -0 "$pid" 2>/dev/null; do
+          echo "$(date +%s) $(curl -sk -o /dev/null --max-time 20 -w '%{time_connect} %{time_appconnect}' "$probe_url")"
+          sleep 5
+        done ) > "$OUT/results/lt-$t-c$c.handshake" &
+      prober=$!
       timeout $((duration + 240)) "$AQ_LT_BIN" -c "$OUT/results/lt-$t-c$c.toml" > "$OUT/results/lt-$t-c$c.out" 2>&1 || true
       if [ $t = seg ]; then
         # Relays dropped for slow readers, connections closed as too slow, and the rest.
@@ -136,7 +143,7 @@ EOF
         grep -E '^segswarm_(messages_dropped_total|errors_total\{kind="(queue_full|unknown_peer|unknown_offer)"\})' \
           "$OUT/results/lt-$t-c$c.metrics" || true
       fi
-      kill "$pid"; wait "$pid" 2>/dev/null || true; kill "$sampler" 2>/dev/null || true; sleep 2
+      kill "$pid"; wait "$pid" 2>/dev/null || true; kill "$sampler" "$prober" 2>/dev/null || true; sleep 2
     done
   done
 }
