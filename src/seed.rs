@@ -38,6 +38,13 @@ pub struct SeedArgs {
     /// (trackers cap what they relay; segswarm-tracker and aquatic: 10).
     #[arg(long, default_value_t = 10)]
     offers_per_announce: u32,
+    /// While it has room for more peers and its offers are answered, re-announce with
+    /// fresh offers after S seconds instead of the tracker's interval (0: never early).
+    #[arg(long, default_value_t = 30)]
+    fill_announce_secs: u64,
+    /// Drop an unanswered offer after S seconds, freeing its peer slot.
+    #[arg(long, default_value_t = 20)]
+    offer_timeout_secs: u64,
     /// Directory rescan interval, milliseconds (live streams).
     #[arg(long, default_value_t = 1000)]
     rescan_ms: u64,
@@ -167,6 +174,9 @@ async fn run(args: SeedArgs) -> anyhow::Result<()> {
     config.upload_rate = (args.upload_rate > 0).then_some(args.upload_rate);
     config.max_concurrent_uploads = args.max_uploads;
     config.offers_per_announce = args.offers_per_announce;
+    config.fill_announce_interval =
+        (args.fill_announce_secs > 0).then(|| Duration::from_secs(args.fill_announce_secs));
+    config.offer_timeout = Duration::from_secs(args.offer_timeout_secs.max(1));
     config.rescan_interval = Duration::from_millis(args.rescan_ms.max(50));
     config.write_manifest = !args.no_manifest;
     config.corrupt_uploads = args.test_corrupt_uploads;

@@ -56,6 +56,19 @@ pub struct TrackerClientConfig {
     pub max_interval: Duration,
     /// Largest server message accepted, in bytes. Default 256 KiB.
     pub max_message_bytes: usize,
+    /// Re-announce sooner while filling up: after an announce that carried offers, the next one
+    /// comes after this time (if shorter than the interval) instead of the interval, for as long
+    /// as offers are answered: after [`TrackerClientConfig::fill_idle_rounds`] rounds in a row
+    /// whose offers got no answer (the swarm's reachable peers are connected already) it waits
+    /// for the normal interval again.
+    /// For a seeder that must reach more peers than one announce's offers reach (trackers relay
+    /// 10 to 20). The tracker's announce rate limits must allow it (PeerTube's, when on: 15
+    /// announces per info hash per 5 minutes). Default `None`: always the interval.
+    pub fill_interval: Option<Duration>,
+    /// Rounds in a row without an answer that end early re-announcing (the tracker picks the
+    /// peers an announce's offers go to at random, so one round can miss the few peers not yet
+    /// connected). Default 2.
+    pub fill_idle_rounds: u32,
 }
 
 impl TrackerClientConfig {
@@ -71,6 +84,8 @@ impl TrackerClientConfig {
             min_interval: Duration::from_secs(10),
             max_interval: Duration::from_secs(600),
             max_message_bytes: 256 * 1024,
+            fill_interval: None,
+            fill_idle_rounds: 2,
         }
     }
 }
@@ -225,10 +240,29 @@ struct AwaitingOffers {
 struct Swarm {
     interval: Duration,
     next_announce: Option<Instant>,
+    /// When the last announce was sent.
+    last_announce: Option<Instant>,
+    /// The next announce is an early one ([`TrackerClientConfig::fill_interval`]): the last
+    /// announce carried offers.
+    filling: bool,
+    /// Offers of the last announce answered so far.
+    answered: usize,
+    /// Early announces in a row whose offers got no answer.
+    idle_rounds: u32,
     awaiting: Option<AwaitingOffers>,
     uploaded: u64,
     downloaded: u64,
     left: Option<u64>,
+}
+
+impl Swarm {
+    /// Time from one announce to the next: the interval, or the fill interval while filling.
+    fn next_delay(&self, fill: Option<Duration>) -> Duration {
+        match fill {
+            Some(f) if self.filling => f.min(self.interval),
+            _ => self.interval,
+        }
+    }
 }
 
 /// Client state machine for one tracker socket. See the module documentation.
@@ -323,6 +357,10 @@ impl TrackerClient {
             Swarm {
                 interval: self.config.default_interval,
                 next_announce: None,
+                last_announce: None,
+                filling: false,
+                answered: 0,
+                idle_rounds: 0,
                 awaiting: None,
                 uploaded: 0,
                 downloaded: 0,
@@ -408,8 +446,15 @@ impl TrackerClient {
             self.pending_offers
                 .insert((info_hash, *offer_id), now + self.config.offer_timeout);
         }
+        let fill = self.config.fill_interval;
         if let Some(swarm) = self.swarms.get_mut(&info_hash) {
-            swarm.next_announce = Some(now + swarm.interval);
+            swarm.filling = fill.is_some() && !offers.is_empty();
+            if !swarm.filling {
+                swarm.idle_rounds = 0;
+            }
+            swarm.answered = 0;
+            swarm.last_announce = Some(now);
+            swarm.next_announce = Some(now + swarm.next_delay(fill));
             let swarm = swarm.clone();
             self.send_announce(info_hash, &swarm, awaiting.event, &offers);
         }
@@ -508,11 +553,30 @@ impl TrackerClient {
                 if a.deadline <= now {
                     tracing::debug!("no offers created in time; announcing without offers");
                     swarm.awaiting = None;
+                    swarm.filling = false;
+                    swarm.last_announce = Some(now);
                     swarm.next_announce = Some(now + swarm.interval);
                     let swarm = swarm.clone();
                     self.send_announce(ih, &swarm, a.event, &[]);
                 }
             } else if swarm.next_announce.is_some_and(|t| t <= now) {
+                if swarm.filling {
+                    swarm.idle_rounds = if swarm.answered == 0 {
+                        swarm.idle_rounds + 1
+                    } else {
+                        0
+                    };
+                }
+                if swarm.filling && swarm.idle_rounds >= self.config.fill_idle_rounds.max(1) {
+                    // The last rounds' offers found no taker: back to the normal interval.
+                    swarm.filling = false;
+                    swarm.idle_rounds = 0;
+                    let since = swarm.last_announce.unwrap_or(now);
+                    swarm.next_announce = Some((since + swarm.interval).max(now));
+                    if swarm.next_announce > Some(now) {
+                        continue;
+                    }
+                }
                 self.start_announce(ih, AnnounceEvent::Update, now, &mut events);
             }
         }
@@ -669,7 +733,12 @@ impl TrackerClient {
                 .max(self.config.min_interval);
             swarm.interval = d;
             if swarm.awaiting.is_none() {
-                swarm.next_announce = Some(now + d);
+                // While filling, the early announce is timed from the last announce.
+                let since = match swarm.last_announce {
+                    Some(t) if swarm.filling => t,
+                    _ => now,
+                };
+                swarm.next_announce = Some(since + swarm.next_delay(self.config.fill_interval));
             }
         }
         if let Some(id) = tracker_id {
@@ -692,6 +761,7 @@ impl TrackerClient {
             }),
             (None, Some(sdp), Some(peer_id), Some(offer_id)) => {
                 if self.pending_offers.remove(&(info_hash, offer_id)).is_some() {
+                    swarm.answered += 1;
                     events.push(TrackerEvent::Answer {
                         info_hash,
                         peer_id,
@@ -726,6 +796,8 @@ impl TrackerClient {
             return;
         };
         if count == 0 {
+            swarm.filling = false;
+            swarm.last_announce = Some(now);
             swarm.next_announce = Some(now + swarm.interval);
             let swarm = swarm.clone();
             self.send_announce(info_hash, &swarm, event, &[]);
@@ -1081,6 +1153,72 @@ mod tests {
         assert_eq!(sent[0]["offers"][0]["offer_id"], bin(&oid(3)));
         // Without a response, the next announce follows the current interval.
         assert_eq!(c.poll_timeout(), Some(due + Duration::from_secs(50)));
+    }
+
+    #[test]
+    fn fill_interval_reannounces_early_while_offers_are_answered() {
+        let mut config = TrackerClientConfig::new(ME);
+        config.fill_interval = Some(Duration::from_secs(5));
+        let mut c = TrackerClient::new(config);
+        let t0 = Instant::now();
+        joined_with_offers(&mut c, t0);
+        frames(&mut c);
+        // The tracker's 120 s interval does not postpone the early announce.
+        let resp = server_msg(serde_json::json!({
+            "action": "announce", "info_hash": bin(&IH),
+            "complete": 1, "incomplete": 99, "interval": 120
+        }));
+        c.handle_message(&resp, t0 + Duration::from_secs(1))
+            .unwrap();
+        let answer = |offer: OfferId| {
+            server_msg(serde_json::json!({
+                "action": "announce", "answer": {"type": "answer", "sdp": "a"},
+                "offer_id": bin(&offer), "peer_id": bin(&OTHER), "info_hash": bin(&IH)
+            }))
+        };
+        assert_eq!(c.handle_message(&answer(oid(1)), t0).unwrap().len(), 1);
+        let t5 = t0 + Duration::from_secs(5);
+        assert_eq!(c.poll_timeout(), Some(t5));
+        assert!(c.handle_timeout(t5 - Duration::from_millis(1)).is_empty());
+        assert_eq!(
+            c.handle_timeout(t5),
+            vec![TrackerEvent::NeedOffers {
+                info_hash: IH,
+                count: 5
+            }]
+        );
+        // Second and third rounds: offers go out, none is answered.
+        assert!(c
+            .offers_created(IH, vec![(oid(3), "s3".into())], t5)
+            .is_empty());
+        assert_eq!(frames(&mut c).len(), 1);
+        let t10 = t5 + Duration::from_secs(5);
+        assert_eq!(c.poll_timeout(), Some(t10));
+        assert_eq!(
+            c.handle_timeout(t10).len(),
+            1,
+            "one idle round is tolerated"
+        );
+        assert!(c
+            .offers_created(IH, vec![(oid(4), "s4".into())], t10)
+            .is_empty());
+        assert_eq!(frames(&mut c).len(), 1);
+        let t15 = t10 + Duration::from_secs(5);
+        assert_eq!(c.poll_timeout(), Some(t15));
+        // Two rounds in a row found no taker: no early announce; the interval applies.
+        assert!(c.handle_timeout(t15).is_empty());
+        assert!(c.poll_transmit().is_none());
+        assert_eq!(c.poll_timeout(), Some(t0 + Duration::from_secs(50)));
+        let _ = c.handle_timeout(t0 + Duration::from_secs(50));
+        let _ = c.handle_timeout(t5 + Duration::from_secs(50));
+        let _ = c.handle_timeout(t10 + Duration::from_secs(50));
+        let t = t10 + Duration::from_secs(120);
+        assert_eq!(c.poll_timeout(), Some(t));
+        // An announce without offers (no room for peers) is not followed by an early one.
+        assert_eq!(c.handle_timeout(t).len(), 1);
+        assert!(c.offers_created(IH, Vec::new(), t).is_empty());
+        assert_eq!(frames(&mut c).len(), 1);
+        assert_eq!(c.poll_timeout(), Some(t + Duration::from_secs(120)));
     }
 
     #[test]

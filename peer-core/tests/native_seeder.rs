@@ -19,7 +19,10 @@ use segswarm_core::integrity::SegmentManifest;
 use segswarm_core::native::driver::{DriverEvent, DriverSettings, PeerDriver};
 use segswarm_core::native::origin::{Origin, OriginConfig};
 use segswarm_core::native::seeder::{Seeder, SeederConfig, SeederStats, MANIFEST_FILE_NAME};
-use segswarm_core::stream::generate_peer_id;
+use segswarm_core::native::tracker_hub::TrackerHub;
+use segswarm_core::stream::{
+    generate_peer_id, generate_stream_short_id, ShortIdProps, StreamIdentity, StreamType,
+};
 use support::{enter_private_network_namespace, runtime, start_tracker};
 
 /// An MPEG-TS-shaped segment: `packets` whole packets, contents depending on `seed`.
@@ -462,6 +465,118 @@ fn master_playlist_joins_one_swarm_per_variant() {
         assert_eq!(swarms, "2");
         seeder.shutdown().await;
         origin.shutdown().await;
+        tracker.shutdown().await;
+    });
+}
+
+/// Starts `n` bare viewers on `info_hash` that only wait for offers (they make none, keep one
+/// connection and download nothing), each with its own tracker socket; returns once each
+/// has announced.
+async fn waiting_viewers(
+    n: usize,
+    info_hash: [u8; 20],
+    tracker: &str,
+) -> Vec<segswarm_core::native::driver::DriverHandle> {
+    let mut viewers = Vec::new();
+    for _ in 0..n {
+        let mut peer_id = [0u8; 20];
+        peer_id.copy_from_slice(generate_peer_id(&mut rand::rng()).as_bytes());
+        let mut config = EngineConfig::new(peer_id, info_hash, false, vec![]);
+        config.consume_only = true;
+        config.max_peers = 1;
+        config.tracker.max_offers = 0;
+        let mut settings = DriverSettings::new(vec![tracker.to_owned()]);
+        settings.rtc = support::loopback_rtc();
+        // A socket of its own, as separate viewers have.
+        settings.hub = Some(TrackerHub::default());
+        viewers.push(PeerDriver::spawn(config, settings).expect("viewer driver"));
+    }
+    for v in &mut viewers {
+        let end = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < end {
+            match tokio::time::timeout(Duration::from_millis(200), v.next_event()).await {
+                Ok(Some(DriverEvent::TrackerConnected { .. })) => break,
+                _ => continue,
+            }
+        }
+    }
+    // Their `started` announces reach the tracker.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    viewers
+}
+
+/// How many of `viewers` have a peer connection open, waiting up to `timeout` for `want`.
+async fn connected_viewers(
+    viewers: &[segswarm_core::native::driver::DriverHandle],
+    want: usize,
+    timeout: Duration,
+) -> usize {
+    let end = Instant::now() + timeout;
+    loop {
+        let mut n = 0;
+        for v in viewers {
+            if v.stats().await.is_ok_and(|s| s.peers_connected > 0) {
+                n += 1;
+            }
+        }
+        if n >= want || Instant::now() > end {
+            return n;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[test]
+fn seeder_fills_up_over_several_announce_rounds() {
+    enter_private_network_namespace();
+    runtime().block_on(async {
+        const VIEWERS: usize = 8;
+        const OFFERS: u32 = 3;
+        // segswarm-tracker with its defaults: 120 s announce interval, 10 offers relayed.
+        let (tracker, url) = start_tracker().await;
+        let mut results = Vec::new();
+        for fill in [None, Some(Duration::from_secs(1))] {
+            let dir = tempfile::tempdir().unwrap();
+            write_vod(dir.path(), 2, 100);
+            let origin = start_origin(dir.path()).await;
+            let mut config = seeder_config(dir.path(), &origin, &url);
+            config.offers_per_announce = OFFERS;
+            config.max_peers = 20;
+            config.fill_announce_interval = fill;
+            config.offer_timeout = Duration::from_secs(5);
+            config.driver.hub = Some(TrackerHub::default());
+            // The swarm of each run is its own (the origin's port differs): the one
+            // p2p-media-loader derives from a media playlist URL loaded directly.
+            let info_hash = StreamIdentity::new(
+                None,
+                &config.public_url,
+                StreamType::Main,
+                generate_stream_short_id(&ShortIdProps {
+                    bitrate: Some(0.0),
+                    ..Default::default()
+                }),
+            )
+            .info_hash;
+            // Viewers first: each waits for an offer from the seeder.
+            let viewers = waiting_viewers(VIEWERS, info_hash, &url).await;
+            let seeder = Seeder::start(config).await.unwrap();
+            let wait = if fill.is_some() { 30 } else { 8 };
+            let connected = connected_viewers(&viewers, VIEWERS, Duration::from_secs(wait)).await;
+            let seeder_peers = seeder.stats().streams[0].peers;
+            results.push((fill, connected, seeder_peers));
+            for v in viewers {
+                v.shutdown().await;
+            }
+            seeder.shutdown().await;
+            origin.shutdown().await;
+        }
+        // With the tracker's interval alone, one announce reaches at most OFFERS viewers.
+        let (_, once, _) = results[0];
+        assert!(once <= OFFERS as usize, "{results:?}");
+        // Re-announcing with fresh offers reaches every viewer.
+        let (_, filled, seeder_peers) = results[1];
+        assert_eq!(filled, VIEWERS, "{results:?}");
+        assert_eq!(seeder_peers, VIEWERS, "{results:?}");
         tracker.shutdown().await;
     });
 }

@@ -69,6 +69,10 @@ pub struct RtcSettings {
     /// Received messages queued for the reader before the channel stops reading (and SCTP flow
     /// control slows the sender). Default 64.
     pub receive_queue_messages: usize,
+    /// SCTP receive window (`a_rwnd`), bytes: how much unacknowledged data a peer may have in
+    /// flight toward us. Raised to at least 65 536 (one whole message must fit). Default
+    /// 1 MiB (the `webrtc` crate's own default).
+    pub sctp_receive_window_bytes: u32,
 }
 
 impl Default for RtcSettings {
@@ -84,6 +88,7 @@ impl Default for RtcSettings {
             send_buffer_bytes: 1024 * 1024,
             buffered_amount_low_threshold: 64 * 1024,
             receive_queue_messages: 64,
+            sctp_receive_window_bytes: 1024 * 1024,
         }
     }
 }
@@ -248,6 +253,7 @@ impl RtcPeer {
         let setting_engine = SettingEngineBuilder::new()
             .with_multicast_dns_mode(mdns)
             .with_include_loopback_candidate(settings.include_loopback_candidates)
+            .with_sctp_max_receive_buffer_size(settings.sctp_receive_window_bytes.max(64 * 1024))
             .build();
         let (state_tx, state) = watch::channel(RtcState::New);
         let (gathering_tx, gathering_complete) = watch::channel(false);

@@ -20,6 +20,13 @@
 //!   skipped: never announced, never served, not in the manifest. Each problem is logged once
 //!   (`tracing` warn) and listed in [`SeederStats::problems`] while it lasts.
 //!
+//! Each stream's swarm is joined with [`SeederConfig::offers_per_announce`] WebRTC offers an
+//! announce, which the tracker relays to as many viewers picked at random. To reach a larger
+//! swarm the seeder re-announces with fresh offers every [`SeederConfig::fill_announce_interval`]
+//! while it has room for more peers and its offers are taken, and falls back to the tracker's
+//! interval once two rounds in a row find no taker; offers that are not answered are dropped
+//! after [`SeederConfig::offer_timeout`], freeing their slots.
+//!
 //! The scan ([`Scanner`]) is separate from the network side, so it can be tested on a directory
 //! alone. Each stream's engine runs on its own [`PeerDriver`].
 
@@ -674,6 +681,25 @@ pub struct SeederConfig {
     /// WebRTC offers sent with each announce (and `numwant`): how many viewers the seeder reaches
     /// per announce. Trackers cap what they relay (segswarm-tracker and aquatic: 10). Default 10.
     pub offers_per_announce: u32,
+    /// Re-announce with fresh offers after this time (instead of the tracker's interval, 120 s
+    /// on segswarm-tracker and bittorrent-tracker) while the seeder has room for more peers and
+    /// the last round's offers found takers: one announce reaches only
+    /// [`SeederConfig::offers_per_announce`] viewers, picked at random by the tracker, so a
+    /// seeder reaches a larger swarm over several rounds. Two rounds in a row whose offers nobody
+    /// answered (every reachable viewer is connected or full), or an announce without offers (no
+    /// room), return it to the tracker's interval. Viewers' own offers reach the seeder too (the engine
+    /// answers every offer while it has room), but a p2p-media-loader viewer sends at most 5
+    /// offers per announce to random peers of the swarm, so in a swarm of N viewers the seeder
+    /// receives about 5 of them per announce interval whatever N is: not enough to fill it.
+    /// `None` = the tracker's interval only. Default 30 s (PeerTube's tracker, with its rate
+    /// limit on, allows 15 announces per info hash and IP in 5 minutes).
+    pub fill_announce_interval: Option<Duration>,
+    /// An offer not answered within this time is dropped and its connection slot freed. Offers
+    /// the tracker relays to viewers already connected or full are never answered, so during a
+    /// fill this bounds how many slots and sockets they hold. Default 20 s (an answer takes the
+    /// answerer's ICE gathering, at most 5 s in simple-peer, and two relays; the JavaScript
+    /// client waits 50 s).
+    pub offer_timeout: Duration,
     /// Tracker, WebRTC and HTTP settings of the peer drivers.
     pub driver: DriverSettings,
     /// Test only: flip bytes in every segment handed to peers (the manifest keeps the true
@@ -701,6 +727,8 @@ impl SeederConfig {
             max_concurrent_uploads: 4,
             store_max_bytes: 512 * 1024 * 1024,
             offers_per_announce: 10,
+            fill_announce_interval: Some(Duration::from_secs(30)),
+            offer_timeout: Duration::from_secs(20),
             driver: DriverSettings::new(Vec::new()),
             corrupt_uploads: false,
         }
@@ -857,6 +885,8 @@ fn spawn_stream(
     engine.store_max_bytes = config.store_max_bytes;
     engine.tracker.max_offers = config.offers_per_announce;
     engine.tracker.numwant = engine.tracker.numwant.max(config.offers_per_announce);
+    engine.tracker.fill_interval = config.fill_announce_interval;
+    engine.tracker.offer_timeout = config.offer_timeout;
     engine.seed = rng.random();
     let mut driver = config.driver.clone();
     driver.tracker_urls = config.tracker_urls.clone();
