@@ -119,6 +119,11 @@ struct Peer {
     /// Datagrams sent and received (for the report).
     tx: u64,
     rx: u64,
+    /// Timeouts fed because str0m's deadline had already passed, and after a wait.
+    due: u64,
+    waited: u64,
+    /// Waits that ended with a readable socket.
+    woke: u64,
 }
 
 impl Peer {
@@ -139,6 +144,9 @@ impl Peer {
             events: Vec::new(),
             tx: 0,
             rx: 0,
+            due: 0,
+            waited: 0,
+            woke: 0,
         }
     }
 
@@ -217,8 +225,12 @@ impl Peer {
                 // Wake for the socket, str0m's deadline, or every 20 ms to check `stop`.
                 let wait = (deadline - now).min(Duration::from_millis(20));
                 if wait_fd(self.socket.as_raw_fd(), libc::POLLIN, wait) {
+                    self.woke += 1;
                     continue;
                 }
+                self.waited += 1;
+            } else {
+                self.due += 1;
             }
             self.rtc.handle_input(Input::Timeout(Instant::now()))?;
         }
@@ -359,10 +371,12 @@ fn run_once(msg: usize, total: usize) -> Option<(f64, f64, u64)> {
     };
     let (t0, cpu0) = start.lock().expect("start").expect("sender started");
     if std::env::var_os("SEGSWARM_BENCH_VERBOSE").is_some() {
-        eprintln!(
-            "  datagrams: sender tx {} rx {}, receiver tx {} rx {}",
-            l.tx, l.rx, r.tx, r.rx
-        );
+        for (name, p) in [("sender", &l), ("receiver", &r)] {
+            eprintln!(
+                "  {name}: datagrams tx {} rx {}; timeouts due {} after wait {}; woken {}",
+                p.tx, p.rx, p.due, p.waited, p.woke
+            );
+        }
     }
     Some(((t1 - t0).as_secs_f64(), cpu1 - cpu0, rss))
 }
