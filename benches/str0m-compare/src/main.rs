@@ -9,7 +9,8 @@
 //! Environment: `SEGSWARM_BENCH_MB` (200), `SEGSWARM_BENCH_RUNS` (3),
 //! `SEGSWARM_BENCH_SEND_BUFFER_KIB` (1024: str0m's `sctp_max_buffered_amount`, the equal of
 //! segswarm's `RtcSettings::send_buffer_bytes`), `SEGSWARM_BENCH_MSG` (comma-separated message
-//! sizes, default `16384,65535`).
+//! sizes, default `16384,65535`), `SEGSWARM_BENCH_VERBOSE` (set: print per-peer datagram and
+//! wake-up counters, to check the loop does not spin).
 //!
 //! Each peer runs on its own thread (the webrtc bench gives tokio two workers) and is driven the
 //! way str0m is meant to be driven: a non-blocking UDP socket; `poll_output` until it returns
