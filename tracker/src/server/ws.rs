@@ -138,10 +138,6 @@ pub(super) async fn run<S>(
     let mut relayed: Vec<Instant> = Vec::new();
 
     let ending = loop {
-        // One unit of work (a request read, a write, a batch moved to the socket) per turn,
-        // then the other tasks of this worker get theirs: under a flood of busy connections a
-        // new connection's handshake waits one turn of the run queue, not seconds.
-        tokio::task::yield_now().await;
         let writing = conn.writer.has_pending();
         // The socket must take bytes in time: within `slow_timeout` once the outbox is full
         // (a peer that does not read must not keep its place in the swarms), and within
