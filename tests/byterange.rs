@@ -13,22 +13,17 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use segswarm::core::hls::{parse_media_playlist, MediaPlaylist};
 use segswarm::core::native::origin::{Origin, OriginConfig};
 use segswarm::core::native::seeder::{Seeder, SeederConfig};
 use serde_json::Value;
-use support::ChildGuard;
+use support::segswarm_proc::{num, strings, Proc, LOOPBACK};
 
-const BIN: &str = env!("CARGO_BIN_EXE_segswarm");
 const MEDIA_FILE: &str = "video-fragmented.mp4";
-/// WebRTC on loopback only (the namespace has nothing else).
-const LOOPBACK: [&str; 3] = ["--udp", "127.0.0.1:0", "--loopback-candidates"];
 
 /// Writes a VOD of `seconds` s (2-second segments, 500 kbit/s H.264) as single-file fMP4 HLS
 /// into `dir` (`index.m3u8` + `video-fragmented.mp4`) and returns the parsed playlist.
@@ -72,76 +67,6 @@ fn make_single_file_fmp4(dir: &Path, seconds: u32) -> MediaPlaylist {
     );
     assert_eq!(playlist.init_sections.len(), 1, "{text}");
     playlist
-}
-
-/// A `segswarm` child whose stdout JSON lines are collected as they come.
-struct Proc {
-    guard: ChildGuard,
-    lines: Arc<Mutex<Vec<String>>>,
-    reader: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Proc {
-    fn start(name: &str, args: &[String]) -> Proc {
-        let mut child = Command::new(BIN)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {BIN}: {e}"));
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let out = child.stdout.take().expect("stdout");
-        let sink = lines.clone();
-        let tag = name.to_owned();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                eprintln!("[{tag}] {line}");
-                if let Ok(mut l) = sink.lock() {
-                    l.push(line);
-                }
-            }
-        });
-        Proc {
-            guard: ChildGuard::new(name, child),
-            lines,
-            reader: Some(reader),
-        }
-    }
-
-    fn last_json(&self) -> Option<Value> {
-        let lines = self.lines.lock().ok()?;
-        lines.iter().rev().find_map(|l| {
-            serde_json::from_str::<Value>(l)
-                .ok()
-                .filter(Value::is_object)
-        })
-    }
-
-    /// Waits for the process to exit (up to `timeout`) and returns its last JSON line.
-    fn finish(mut self, timeout: Duration) -> Value {
-        let name = self.guard.name.clone();
-        let status = self
-            .guard
-            .wait_timeout(timeout)
-            .unwrap_or_else(|| panic!("{name} did not exit within {timeout:?}"));
-        if let Some(r) = self.reader.take() {
-            let _ = r.join();
-        }
-        assert!(status.success(), "{name} failed: {status}");
-        self.last_json()
-            .unwrap_or_else(|| panic!("{name} printed no JSON report"))
-    }
-}
-
-fn strings(args: &[&str]) -> Vec<String> {
-    args.iter().map(|s| (*s).to_owned()).collect()
-}
-
-fn num(v: &Value, key: &str) -> f64 {
-    v[key]
-        .as_f64()
-        .unwrap_or_else(|| panic!("no number {key:?} in {v}"))
 }
 
 fn segments_seeded(stats: &Value) -> u64 {
@@ -204,8 +129,7 @@ fn seed_http_and_play_share_byte_range_segments() {
         .into_iter()
         .map(|v| v.finish(Duration::from_secs(45)))
         .collect();
-    seeder.guard.terminate();
-    let seeded = seeder.finish(Duration::from_secs(10));
+    let seeded = seeder.stop(Duration::from_secs(10));
     rt.block_on(tracker.shutdown());
 
     let (mut http_bytes, mut p2p) = (0.0, 0.0);

@@ -8,101 +8,13 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use segswarm::core::native::origin::{Origin, OriginConfig};
 use serde_json::Value;
-use support::{ChildGuard, StreamSpec};
-
-const BIN: &str = env!("CARGO_BIN_EXE_segswarm");
-
-/// WebRTC on loopback only (the namespace has nothing else).
-const LOOPBACK: [&str; 3] = ["--udp", "127.0.0.1:0", "--loopback-candidates"];
-
-/// A `segswarm` child whose stdout lines are collected as they come.
-struct Proc {
-    guard: ChildGuard,
-    lines: Arc<Mutex<Vec<String>>>,
-    reader: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Proc {
-    fn start(name: &str, args: &[String]) -> Proc {
-        let mut child = Command::new(BIN)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {BIN}: {e}"));
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let out = child.stdout.take().expect("stdout");
-        let sink = lines.clone();
-        let tag = name.to_owned();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                eprintln!("[{tag}] {line}");
-                if let Ok(mut l) = sink.lock() {
-                    l.push(line);
-                }
-            }
-        });
-        Proc {
-            guard: ChildGuard::new(name, child),
-            lines,
-            reader: Some(reader),
-        }
-    }
-
-    /// The last stdout line that is a JSON object.
-    fn last_json(&self) -> Option<Value> {
-        let lines = self.lines.lock().ok()?;
-        lines.iter().rev().find_map(|l| {
-            serde_json::from_str::<Value>(l)
-                .ok()
-                .filter(Value::is_object)
-        })
-    }
-
-    /// Waits until some JSON line satisfies `ok`, up to `timeout`.
-    fn wait_json(&self, timeout: Duration, ok: impl Fn(&Value) -> bool) -> Option<Value> {
-        let end = Instant::now() + timeout;
-        while Instant::now() < end {
-            if let Some(v) = self.last_json().filter(|v| ok(v)) {
-                return Some(v);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        None
-    }
-
-    /// Waits for the process to exit (up to `timeout`), then returns its last JSON line.
-    fn finish(mut self, timeout: Duration) -> Value {
-        let status = self.guard.wait_timeout(timeout);
-        let name = self.guard.name.clone();
-        let status = status.unwrap_or_else(|| panic!("{name} did not exit within {timeout:?}"));
-        if let Some(r) = self.reader.take() {
-            let _ = r.join();
-        }
-        assert!(status.success(), "{name} failed: {status}");
-        self.last_json()
-            .unwrap_or_else(|| panic!("{name} printed no JSON report"))
-    }
-
-    /// Stops the process gracefully (SIGTERM), then [`Proc::finish`]es it.
-    fn stop(self, timeout: Duration) -> Value {
-        self.guard.terminate();
-        self.finish(timeout)
-    }
-}
-
-fn strings(args: &[&str]) -> Vec<String> {
-    args.iter().map(|s| (*s).to_owned()).collect()
-}
+use support::segswarm_proc::{num, strings, Proc, LOOPBACK};
+use support::StreamSpec;
 
 /// `segswarm seed` of `dir` (a directory or playlist), for players loading `public_url`.
 fn seed(tracker: &str, public_url: &str, dir: &Path, extra: &[&str]) -> Proc {
@@ -158,12 +70,6 @@ fn play(name: &str, tracker: &str, playlist: &str, seconds: u32) -> Proc {
     args.extend(strings(&LOOPBACK));
     args.push(playlist.to_owned());
     Proc::start(name, &args)
-}
-
-fn num(v: &Value, key: &str) -> f64 {
-    v[key]
-        .as_f64()
-        .unwrap_or_else(|| panic!("no number {key:?} in {v}"))
 }
 
 fn segments_seeded(stats: &Value) -> u64 {

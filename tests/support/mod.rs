@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod segswarm_proc;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
