@@ -11,6 +11,8 @@
 //! Everything runs in a private network namespace with only `lo`. Needs root (or CAP_SYS_ADMIN),
 //! `ip`, `ffmpeg`; the browser test also `node`, Chromium and `npm ci` in tests/js.
 
+#[path = "support/segswarm_proc.rs"]
+mod segswarm_proc;
 mod support;
 
 use std::path::Path;
@@ -20,8 +22,8 @@ use std::time::{Duration, Instant};
 use segswarm::core::hls::{parse_media_playlist, MediaPlaylist};
 use segswarm::core::native::origin::{Origin, OriginConfig};
 use segswarm::core::native::seeder::{Seeder, SeederConfig};
+use segswarm_proc::{num, strings, Proc, LOOPBACK};
 use serde_json::Value;
-use support::segswarm_proc::{num, strings, Proc, LOOPBACK};
 
 const MEDIA_FILE: &str = "video-fragmented.mp4";
 

@@ -6,14 +6,16 @@
 //! Everything runs in a private network namespace with only `lo` (`unshare(CLONE_NEWNET)`), each
 //! test bounded to well under a minute. Needs root (or CAP_SYS_ADMIN), `ip` and `ffmpeg`.
 
+#[path = "support/segswarm_proc.rs"]
+mod segswarm_proc;
 mod support;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use segswarm::core::native::origin::{Origin, OriginConfig};
+use segswarm_proc::{num, strings, Proc, LOOPBACK};
 use serde_json::Value;
-use support::segswarm_proc::{num, strings, Proc, LOOPBACK};
 use support::StreamSpec;
 
 /// `segswarm seed` of `dir` (a directory or playlist), for players loading `public_url`.

@@ -543,6 +543,9 @@ fn seeder_fills_up_over_several_announce_rounds() {
             config.offers_per_announce = OFFERS;
             config.max_peers = 20;
             config.fill_announce_interval = fill;
+            // 3 offers to random peers of 8 (+ the seeder): with one viewer left, a round misses
+            // it with p = 0.625, so the default of 2 idle rounds would often end the fill first.
+            config.fill_idle_rounds = 30;
             config.offer_timeout = Duration::from_secs(5);
             config.driver.hub = Some(TrackerHub::default());
             // The swarm of each run is its own (the origin's port differs): the one

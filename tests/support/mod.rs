@@ -7,8 +7,6 @@
 
 #![allow(dead_code)]
 
-pub mod segswarm_proc;
-
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

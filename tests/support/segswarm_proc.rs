@@ -1,5 +1,8 @@
 //! `segswarm` command-line processes for end-to-end tests: started with piped stdout, their JSON
-//! report lines collected as they come.
+//! report lines collected as they come. For the root package's tests only (it needs the binary):
+//! `#[path = "support/segswarm_proc.rs"] mod segswarm_proc;` next to `mod support;`.
+
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -8,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::ChildGuard;
+use crate::support::ChildGuard;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_segswarm");
 

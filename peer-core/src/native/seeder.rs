@@ -694,6 +694,11 @@ pub struct SeederConfig {
     /// `None` = the tracker's interval only. Default 30 s (PeerTube's tracker, with its rate
     /// limit on, allows 15 announces per info hash and IP in 5 minutes).
     pub fill_announce_interval: Option<Duration>,
+    /// Early announces in a row whose offers got no answer that end the fill. The tracker sends
+    /// an announce's offers to random peers of the swarm, connected ones included, so with few
+    /// viewers left unconnected a round can miss them all and the fill ends before them (they
+    /// are reached at the next regular announce, or through their own offers). Default 2.
+    pub fill_idle_rounds: u32,
     /// An offer not answered within this time is dropped and its connection slot freed. Offers
     /// the tracker relays to viewers already connected or full are never answered, so during a
     /// fill this bounds how many slots and sockets they hold. Default 20 s (an answer takes the
@@ -728,6 +733,7 @@ impl SeederConfig {
             store_max_bytes: 512 * 1024 * 1024,
             offers_per_announce: 10,
             fill_announce_interval: Some(Duration::from_secs(30)),
+            fill_idle_rounds: 2,
             offer_timeout: Duration::from_secs(20),
             driver: DriverSettings::new(Vec::new()),
             corrupt_uploads: false,
@@ -886,6 +892,7 @@ fn spawn_stream(
     engine.tracker.max_offers = config.offers_per_announce;
     engine.tracker.numwant = engine.tracker.numwant.max(config.offers_per_announce);
     engine.tracker.fill_interval = config.fill_announce_interval;
+    engine.tracker.fill_idle_rounds = config.fill_idle_rounds;
     engine.tracker.offer_timeout = config.offer_timeout;
     engine.seed = rng.random();
     let mut driver = config.driver.clone();
