@@ -92,6 +92,9 @@ pub(crate) struct Shared {
     /// HTTP scrape rate per client IP.
     pub http_scrape_rate: IpRateLimiter,
     pub shutdown: watch::Sender<bool>,
+    /// TLS handshakes under way; while there are any, busy connection tasks yield after each
+    /// turn so a handshake's steps do not wait behind them.
+    pub handshakes: AtomicUsize,
 }
 
 impl std::fmt::Debug for Shared {
@@ -264,6 +267,7 @@ impl Server {
             http_rate: IpRateLimiter::default(),
             http_scrape_rate: IpRateLimiter::default(),
             shutdown,
+            handshakes: AtomicUsize::new(0),
             config,
         });
         let mut listeners = Vec::new();
@@ -402,7 +406,11 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
         match shared.tls_acceptor() {
             Some(acceptor) => {
                 tokio::spawn(async move {
-                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                    shared.handshakes.fetch_add(1, Ordering::Relaxed);
+                    let handshake =
+                        tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
+                    shared.handshakes.fetch_sub(1, Ordering::Relaxed);
+                    match handshake {
                         Ok(Ok(stream)) => serve(shared, stream, remote, slot).await,
                         Ok(Err(e)) => debug!(%remote, error = %e, "TLS handshake failed"),
                         Err(_) => debug!(%remote, "TLS handshake timed out"),

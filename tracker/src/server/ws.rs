@@ -2,6 +2,7 @@
 //! answers into other connections' outboxes, drains its own outbox, pings when idle, and on
 //! close removes its peers from every swarm it joined.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -138,6 +139,12 @@ pub(super) async fn run<S>(
     let mut relayed: Vec<Instant> = Vec::new();
 
     let ending = loop {
+        // A busy connection runs until tokio's budget makes it yield, so under a flood a new
+        // client's TLS handshake would wait a turn of thousands of busy tasks per step (seconds);
+        // while handshakes are under way, give way after every turn.
+        if shared.handshakes.load(Ordering::Relaxed) > 0 {
+            tokio::task::yield_now().await;
+        }
         let writing = conn.writer.has_pending();
         // The socket must take bytes in time: within `slow_timeout` once the outbox is full
         // (a peer that does not read must not keep its place in the swarms), and within
