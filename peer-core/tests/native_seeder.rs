@@ -565,7 +565,13 @@ fn seeder_fills_up_over_several_announce_rounds() {
             let seeder = Seeder::start(config).await.unwrap();
             let wait = if fill.is_some() { 30 } else { 8 };
             let connected = connected_viewers(&viewers, VIEWERS, Duration::from_secs(wait)).await;
-            let seeder_peers = seeder.stats().streams[0].peers;
+            // The two ends see a data channel open at slightly different times.
+            let mut seeder_peers = seeder.stats().streams[0].peers;
+            let settle = Instant::now() + Duration::from_secs(5);
+            while seeder_peers < connected && Instant::now() < settle {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                seeder_peers = seeder.stats().streams[0].peers;
+            }
             results.push((fill, connected, seeder_peers));
             for v in viewers {
                 v.shutdown().await;
