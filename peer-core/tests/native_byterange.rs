@@ -12,7 +12,6 @@ mod support;
 
 use std::ops::Range;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use segswarm_core::hls::{parse_media_playlist, MediaPlaylist};
@@ -28,34 +27,15 @@ const MEDIA_FILE: &str = "video-fragmented.mp4";
 /// Writes a VOD of `seconds` s (2-second segments, 500 kbit/s H.264) as single-file fMP4 HLS
 /// into `dir` (`index.m3u8` + `video-fragmented.mp4`) and returns the parsed playlist.
 fn make_single_file_fmp4(dir: &Path, seconds: u32) -> MediaPlaylist {
-    let out = Command::new(support::ffmpeg())
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-        .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
-        .args(["-t", &seconds.to_string()])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .args(["-g", "50", "-keyint_min", "50", "-sc_threshold", "0"])
-        .args(["-b:v", "500k", "-maxrate", "500k", "-bufsize", "500k"])
-        .args(["-f", "hls", "-hls_time", "2", "-hls_playlist_type", "vod"])
-        .args(["-hls_segment_type", "fmp4", "-hls_flags", "single_file"])
-        .arg("-hls_segment_filename")
-        .arg(dir.join(MEDIA_FILE))
-        .arg(dir.join("index.m3u8"))
-        .stdout(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("running ffmpeg (Debian package ffmpeg): {e}"));
-    assert!(
-        out.status.success(),
-        "ffmpeg failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(dir.join("index.m3u8")).expect("ffmpeg wrote a playlist");
+    let spec = support::StreamSpec {
+        seconds,
+        bitrate: "500k".into(),
+        segment_pattern: MEDIA_FILE.into(),
+        single_file_fmp4: true,
+        ..Default::default()
+    };
+    let path = support::make_vod(dir, &spec);
+    let text = std::fs::read_to_string(path).expect("ffmpeg wrote a playlist");
     let playlist = parse_media_playlist(&text).expect("ffmpeg's playlist parses");
     // What the test relies on: one file, ranges, an init section at its start.
     assert!(playlist.segments.len() >= 4, "{text}");

@@ -80,6 +80,9 @@ pub struct StreamSpec {
     pub segment_pattern: String,
     /// Include a sine-wave AAC audio track (hls.js plays video-only streams too).
     pub audio: bool,
+    /// Fragmented MP4 in one file named `segment_pattern`, as PeerTube writes it: every segment
+    /// an `#EXT-X-BYTERANGE` of that file, the `#EXT-X-MAP` init section its first bytes.
+    pub single_file_fmp4: bool,
 }
 
 impl Default for StreamSpec {
@@ -92,6 +95,7 @@ impl Default for StreamSpec {
             playlist: "index.m3u8".into(),
             segment_pattern: "seg%03d.ts".into(),
             audio: false,
+            single_file_fmp4: false,
         }
     }
 }
@@ -149,19 +153,20 @@ fn ffmpeg_args(spec: &StreamSpec, dir: &Path, live: bool) -> Vec<String> {
     }
     args.extend(["-f".into(), "hls".into()]);
     args.extend(["-hls_time".into(), spec.segment_seconds.to_string()]);
+    let mut flags = Vec::new();
     if live {
         // A sliding window of five segments; old segments are deleted, as a live origin does.
-        args.extend(
-            [
-                "-hls_list_size",
-                "5",
-                "-hls_flags",
-                "delete_segments+temp_file",
-            ]
-            .map(String::from),
-        );
+        args.extend(["-hls_list_size", "5"].map(String::from));
+        flags.push("delete_segments+temp_file");
     } else {
         args.extend(["-hls_playlist_type", "vod", "-hls_list_size", "0"].map(String::from));
+    }
+    if spec.single_file_fmp4 {
+        args.extend(["-hls_segment_type", "fmp4"].map(String::from));
+        flags.push("single_file");
+    }
+    if !flags.is_empty() {
+        args.extend(["-hls_flags".into(), flags.join("+")]);
     }
     args.push("-hls_segment_filename".into());
     args.push(dir.join(&spec.segment_pattern).display().to_string());
