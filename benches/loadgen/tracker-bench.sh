@@ -5,7 +5,8 @@
 #   benches/loadgen/tracker-bench.sh setup        # self-signed cert + configs in $OUT
 #   benches/loadgen/tracker-bench.sh loadgen      # segswarm-loadgen (ws://) vs both, C = 1,000 and 10,000
 #   benches/loadgen/tracker-bench.sh tester       # aquatic_ws_load_test (wss://) vs both
-#       (TESTER_CONNS="1000 10000", TESTER_TRACKERS="seg aq", TESTER_DURATION=60 override the runs;
+#       (TESTER_CONNS="1000 10000", TESTER_TRACKERS="seg aq", TESTER_DURATION=60, TESTER_TIMEOUT=300
+#       override the runs;
 #       segswarm's /metrics at the end of each run is saved as results/lt-seg-cC.metrics)
 #   benches/loadgen/tracker-bench.sh churn        # 10 minutes of churn against segswarm-tracker
 #   benches/loadgen/tracker-bench.sh memory       # RSS per connection at 10,000 (glibc, jemalloc, mimalloc)
@@ -81,6 +82,13 @@ start() { # seg|aq|aq1x1 plain|tls -> pid
   echo $!
 }
 port() { case $1 in seg) echo 8000;; *) echo 3000;; esac; }
+# The tracker is not this shell's child (started in a command substitution), so `wait` cannot be
+# used: poll until it has exited (a graceful shutdown of 10,000 connections takes a few seconds).
+stop() { # pid
+  kill "$1" 2>/dev/null || true
+  for _ in $(seq 300); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+  kill -9 "$1" 2>/dev/null || true
+}
 
 loadgen_run() { # tracker conns interval warmup tag
   local t=$1 c=$2 i=$3 w=$4 tag=$5 pid
@@ -89,7 +97,7 @@ loadgen_run() { # tracker conns interval warmup tag
   "$LOADGEN_BIN" --url "ws://127.0.0.1:$(port "$t")" --connections "$c" --swarms 1000 --skew 1.0 \
     --offers-per-announce 5 --duration 60 --warmup "$w" --announce-interval-ms "$i" \
     --tracker-pid "$pid" --json > "$OUT/results/$t-c$c-$tag.json" 2> "$OUT/results/$t-c$c-$tag.err" || true
-  kill "$pid"; wait "$pid" 2>/dev/null || true; sleep 2
+  stop "$pid"; sleep 2
 }
 
 loadgen() {
@@ -136,14 +144,14 @@ EOF
           sleep 5
         done ) > "$OUT/results/lt-$t-c$c.handshake" &
       prober=$!
-      timeout $((duration + 240)) "$AQ_LT_BIN" -c "$OUT/results/lt-$t-c$c.toml" > "$OUT/results/lt-$t-c$c.out" 2>&1 || true
+      timeout "${TESTER_TIMEOUT:-$((duration + 240))}" "$AQ_LT_BIN" -c "$OUT/results/lt-$t-c$c.toml" > "$OUT/results/lt-$t-c$c.out" 2>&1 || true
       if [ $t = seg ]; then
         # Relays dropped for slow readers, connections closed as too slow, and the rest.
         curl -sk --max-time 10 "https://$addr/metrics" > "$OUT/results/lt-$t-c$c.metrics" || true
         grep -E '^segswarm_(messages_dropped_total|errors_total\{kind="(queue_full|unknown_peer|unknown_offer)"\})' \
           "$OUT/results/lt-$t-c$c.metrics" || true
       fi
-      kill "$pid"; wait "$pid" 2>/dev/null || true; kill "$sampler" "$prober" 2>/dev/null || true; sleep 2
+      stop "$pid"; kill "$sampler" "$prober" 2>/dev/null || true; sleep 2
     done
   done
 }
@@ -155,7 +163,7 @@ churn() {
     --churn-rate 200 --churn-hold-ms 5000 --duration 600 --sample-interval 30 --swarm-rotate-secs 60 \
     --tracker-pid "$pid" > "$OUT/results/churn.out" 2> "$OUT/results/churn.err" || true
   curl -s http://127.0.0.1:8000/stats.json > "$OUT/results/churn-stats.json" || true
-  kill "$pid"; wait "$pid" 2>/dev/null || true
+  stop "$pid"
   cat "$OUT/results/churn.out"
 }
 
@@ -170,7 +178,7 @@ memory() {
     "$LOADGEN_BIN" --url ws://127.0.0.1:8000 --connections 10000 --swarms 1000 --offers-per-announce "$3" \
       --announce-interval-ms "$4" --warmup 20 --duration 20 --tracker-pid "$pid" --json \
       > "$OUT/results/mem-$1.json" 2> "$OUT/results/mem-$1.err" || true
-    kill "$pid"; wait "$pid" 2>/dev/null || true; sleep 1
+    stop "$pid"; sleep 1
   done
 }
 

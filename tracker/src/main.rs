@@ -11,6 +11,13 @@ use segswarm_tracker::config::Config;
 use segswarm_tracker::server::Server;
 use tracing::info;
 
+/// mimalloc instead of glibc's allocator: every relayed message is allocated on the worker that
+/// reads the offer and freed on the worker that writes it, and glibc's arenas serialise such
+/// cross-thread frees on a lock (a quarter of the tracker's time under aquatic's load tester
+/// at 10,000 connections; see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A WebTorrent (WebSocket) and BitTorrent HTTP tracker.
 #[derive(Debug, Parser)]
 #[command(name = "segswarm-tracker", version, about)]

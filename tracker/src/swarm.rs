@@ -7,7 +7,7 @@
 //! share a swarm and its seeder/leecher counts; offers only go to WebSocket peers, HTTP peer lists
 //! only hold HTTP peers.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
 use std::net::SocketAddr;
 use std::sync::{Mutex, MutexGuard};
@@ -77,7 +77,8 @@ struct WsPeer {
     conn: ConnId,
     seeder: bool,
     last_seen: Instant,
-    pending: Vec<PendingOffer>,
+    /// Offers delivered to this peer, oldest first.
+    pending: VecDeque<PendingOffer>,
 }
 
 #[derive(Debug)]
@@ -347,7 +348,7 @@ impl Roster {
                 peer.last_seen = now;
                 if peer.conn != conn {
                     peer.conn = conn;
-                    peer.pending = Vec::new();
+                    peer.pending = VecDeque::new();
                 }
                 let promoted = swarm.promote(was, seeder, event);
                 if let Some(peer) = swarm.ws.get_mut(&peer_id) {
@@ -362,7 +363,7 @@ impl Roster {
                         conn,
                         seeder,
                         last_seen: now,
-                        pending: Vec::new(),
+                        pending: VecDeque::new(),
                     },
                 );
             }
@@ -439,7 +440,7 @@ impl Roster {
                     });
                     match found {
                         Some(i) => {
-                            answerer.pending.swap_remove(i);
+                            answerer.pending.remove(i);
                         }
                         None => return Err(ErrorKind::UnknownOffer),
                     }
@@ -613,7 +614,7 @@ impl Roster {
                         peer.pending
                             .retain(|p| now.saturating_duration_since(p.at) <= ttl);
                         if peer.pending.is_empty() && peer.pending.capacity() > 0 {
-                            peer.pending = Vec::new();
+                            peer.pending = VecDeque::new();
                         }
                     } else {
                         tally(peer.seeder);
@@ -650,9 +651,12 @@ impl Roster {
     }
 }
 
-/// Records a delivered offer, dropping expired ones and the oldest beyond `max`.
+/// Records a delivered offer, dropping expired ones and the oldest beyond `max`. Offers are
+/// recorded in the order they are delivered, so the expired ones are at the front (offers
+/// recorded by two workers at nearly the same instant may be a few microseconds out of order;
+/// such an entry goes at the next call or the next [`Roster::expire`]).
 fn remember_offer(
-    pending: &mut Vec<PendingOffer>,
+    pending: &mut VecDeque<PendingOffer>,
     offer: PendingOffer,
     now: Instant,
     ttl: Duration,
@@ -661,11 +665,16 @@ fn remember_offer(
     if max == 0 {
         return;
     }
-    pending.retain(|p| now.saturating_duration_since(p.at) <= ttl);
-    if pending.len() >= max {
-        pending.remove(0);
+    while pending
+        .front()
+        .is_some_and(|p| now.saturating_duration_since(p.at) > ttl)
+    {
+        pending.pop_front();
     }
-    pending.push(offer);
+    if pending.len() >= max {
+        pending.pop_front();
+    }
+    pending.push_back(offer);
 }
 
 /// Indices of up to `wanted` distinct entries among `len`, chosen at random, never `own`.

@@ -49,9 +49,14 @@ async fn connections_per_ip_are_capped() {
     // Once one closes, that address may connect again.
     first.close().await;
     eventually("a slot frees up after a close", STEP, || async {
+        // Until the server has released the closed connection's place, a new one is refused
+        // with a close frame.
         let mut ws = Ws::try_connect(tracker.addr(), from(2)).await.ok()?;
-        let reply = ws.request(&scrape(Some(&[ih]))).await;
-        (reply["action"] == "scrape").then_some(())
+        ws.send_json(&scrape(Some(&[ih]))).await;
+        match ws.next_event(STEP).await {
+            Event::Json(reply) => (reply["action"] == "scrape").then_some(()),
+            _ => None,
+        }
     })
     .await;
 }

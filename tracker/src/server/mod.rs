@@ -1,13 +1,16 @@
-//! The network runtime: accept loops (one per listen address, IPv4 and IPv6), optional TLS,
-//! HTTP and WebSocket on one port (hyper answers HTTP and the upgrade handshake, then a lean
-//! framing layer of our own carries the WebSocket, see `wsframe`), connection caps, periodic
-//! expiry, reload and graceful shutdown.
+//! The network runtime: listeners (one per listen address, IPv4 and IPv6) served by an
+//! accepting thread that also completes TLS handshakes (see `front`), HTTP and WebSocket on one
+//! port (hyper answers HTTP and the upgrade handshake, then a lean framing layer of our own
+//! carries the WebSocket, see `wsframe`), connection caps, periodic expiry, reload and
+//! graceful shutdown.
 //!
 //! Protocol decisions are made by [`crate::swarm::Roster`]; this module only moves bytes,
-//! enforces limits and keeps the counters. Each WebSocket connection is one task with a small
-//! bounded outbox that other connections push relayed offers and answers into.
+//! enforces limits and keeps the counters. Each WebSocket connection is one task on the worker
+//! runtime with a small bounded outbox that other connections push relayed offers and answers
+//! into.
 
 mod forwarded;
+mod front;
 mod http;
 mod outbox;
 mod ratelimit;
@@ -24,11 +27,10 @@ use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, error, info};
 
 use crate::access::{Access, AccessError};
 use crate::config::Config;
@@ -60,6 +62,9 @@ pub enum ServerError {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    /// The accepting thread could not be started.
+    #[error("cannot start the accepting thread: {0}")]
+    Runtime(std::io::Error),
 }
 
 /// Entry point: [`Server::start`].
@@ -92,9 +97,6 @@ pub(crate) struct Shared {
     /// HTTP scrape rate per client IP.
     pub http_scrape_rate: IpRateLimiter,
     pub shutdown: watch::Sender<bool>,
-    /// TLS handshakes under way; while there are any, busy connection tasks yield after each
-    /// turn so a handshake's steps do not wait behind them.
-    pub handshakes: AtomicUsize,
 }
 
 impl std::fmt::Debug for Shared {
@@ -241,9 +243,6 @@ impl Drop for ConnSlot {
     }
 }
 
-/// Time allowed for a TLS handshake.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
 impl Server {
     /// Loads lists and TLS, binds every listen address and starts serving on the current tokio
     /// runtime. Logs `listening address=<ip:port>` for each listener.
@@ -267,12 +266,11 @@ impl Server {
             http_rate: IpRateLimiter::default(),
             http_scrape_rate: IpRateLimiter::default(),
             shutdown,
-            handshakes: AtomicUsize::new(0),
             config,
         });
         let mut listeners = Vec::new();
         for addr in &shared.config.server.listen {
-            let listener = bind(*addr).map_err(|source| ServerError::Bind {
+            let listener = front::bind(*addr).map_err(|source| ServerError::Bind {
                 addr: *addr,
                 source,
             })?;
@@ -288,13 +286,17 @@ impl Server {
             "ws/http"
         };
         let mut addrs = Vec::new();
-        let mut tasks = Vec::new();
-        for (listener, local) in listeners {
+        for (_, local) in &listeners {
             info!(address = %local, scheme, "listening");
-            addrs.push(local);
-            tasks.push(tokio::spawn(accept_loop(shared.clone(), listener)));
+            addrs.push(*local);
         }
-        tasks.push(tokio::spawn(expiry_loop(shared.clone())));
+        let listeners = listeners
+            .into_iter()
+            .map(|(listener, _)| listener)
+            .collect();
+        front::start(shared.clone(), listeners, tokio::runtime::Handle::current())
+            .map_err(ServerError::Runtime)?;
+        let tasks = vec![tokio::spawn(expiry_loop(shared.clone()))];
         Ok(RunningServer {
             shared,
             addrs,
@@ -352,75 +354,6 @@ impl RunningServer {
             errors = shared.metrics.error_total(),
             "tracker stopped"
         );
-    }
-}
-
-/// Binds a listener; IPv6 sockets are IPv6-only so `0.0.0.0` and `[::]` can share a port.
-fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = match addr {
-        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
-        SocketAddr::V6(_) => {
-            let socket = socket2::Socket::new(
-                socket2::Domain::IPV6,
-                socket2::Type::STREAM,
-                Some(socket2::Protocol::TCP),
-            )?;
-            socket.set_only_v6(true)?;
-            socket.set_nonblocking(true)?;
-            tokio::net::TcpSocket::from_std_stream(socket.into())
-        }
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(4096)
-}
-
-async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
-    let mut shutdown = shared.shutdown.subscribe();
-    loop {
-        let (tcp, remote) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => break,
-        };
-        if *shutdown.borrow() {
-            break;
-        }
-        let _ = tcp.set_nodelay(true);
-        // Behind a proxy the client address is in the request headers: counted per IP then.
-        let ip = (!shared.config.server.trust_forwarded_for).then_some(remote.ip());
-        let slot = shared.admit(ip);
-        if slot.is_none() {
-            shared
-                .metrics
-                .error(crate::protocol::ErrorKind::ConnectionLimit);
-            debug!(%remote, "connection over the limit");
-        }
-        let shared = shared.clone();
-        match shared.tls_acceptor() {
-            Some(acceptor) => {
-                tokio::spawn(async move {
-                    shared.handshakes.fetch_add(1, Ordering::Relaxed);
-                    let handshake =
-                        tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
-                    shared.handshakes.fetch_sub(1, Ordering::Relaxed);
-                    match handshake {
-                        Ok(Ok(stream)) => serve(shared, stream, remote, slot).await,
-                        Ok(Err(e)) => debug!(%remote, error = %e, "TLS handshake failed"),
-                        Err(_) => debug!(%remote, "TLS handshake timed out"),
-                    }
-                });
-            }
-            None => {
-                tokio::spawn(serve(shared, tcp, remote, slot));
-            }
-        }
     }
 }
 

@@ -20,7 +20,7 @@ use crate::metrics::MessageKind;
 #[derive(Debug)]
 pub(crate) struct Outbound {
     /// The JSON text.
-    pub text: Box<str>,
+    pub text: String,
     /// What it is, for the outgoing message counter.
     pub kind: MessageKind,
     /// When the offer this message relays arrived (for the relay latency histogram).

@@ -2,7 +2,6 @@
 //! answers into other connections' outboxes, drains its own outbox, pings when idle, and on
 //! close removes its peers from every swarm it joined.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -139,12 +138,6 @@ pub(super) async fn run<S>(
     let mut relayed: Vec<Instant> = Vec::new();
 
     let ending = loop {
-        // A busy connection runs until tokio's budget makes it yield, so under a flood a new
-        // client's TLS handshake would wait a turn of thousands of busy tasks per step (seconds);
-        // while handshakes are under way, give way after every turn.
-        if shared.handshakes.load(Ordering::Relaxed) > 0 {
-            tokio::task::yield_now().await;
-        }
         let writing = conn.writer.has_pending();
         // The socket must take bytes in time: within `slow_timeout` once the outbox is full
         // (a peer that does not read must not keep its place in the swarms), and within
@@ -291,7 +284,7 @@ fn send_replies<W: AsyncWrite + Unpin>(
 ) {
     for (kind, text) in replies.drain(..) {
         let message = Outbound {
-            text: text.into_boxed_str(),
+            text,
             kind,
             offer_received: None,
         };
@@ -319,7 +312,7 @@ fn relay(
         return;
     };
     let message = Outbound {
-        text: text.into_boxed_str(),
+        text,
         kind,
         offer_received,
     };
