@@ -16,6 +16,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Handle;
+use tokio::task::JoinHandle;
 use tracing::{debug, error, warn};
 
 use super::{serve, Shared};
@@ -107,19 +108,20 @@ impl AsyncWrite for HandoffStream {
 }
 
 /// Starts the front-door thread accepting on `listeners`; connections are served on the
-/// runtime of `workers`. The thread ends when the server shuts down or that runtime ends.
+/// runtime of `workers`. The thread ends when the server shuts down, when that runtime ends,
+/// or when the returned task (on `workers`) is aborted.
 pub(super) fn start(
     shared: Arc<Shared>,
     listeners: Vec<std::net::TcpListener>,
     workers: Handle,
-) -> io::Result<()> {
+) -> io::Result<JoinHandle<()>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    // Ends when the worker runtime drops its tasks (it was shut down): a server whose runtime
-    // is gone stops accepting.
+    // Resolves when the worker runtime drops this task (aborted, or the runtime was shut
+    // down): a server whose runtime is gone stops accepting.
     let (alive, workers_gone) = tokio::sync::oneshot::channel::<()>();
-    workers.spawn(async move {
+    let keeper = workers.spawn(async move {
         let _alive = alive;
         std::future::pending::<()>().await
     });
@@ -142,7 +144,7 @@ pub(super) fn start(
                 }
             });
         })?;
-    Ok(())
+    Ok(keeper)
 }
 
 async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, workers: Handle) {

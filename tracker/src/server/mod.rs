@@ -294,9 +294,9 @@ impl Server {
             .into_iter()
             .map(|(listener, _)| listener)
             .collect();
-        front::start(shared.clone(), listeners, tokio::runtime::Handle::current())
+        let front = front::start(shared.clone(), listeners, tokio::runtime::Handle::current())
             .map_err(ServerError::Runtime)?;
-        let tasks = vec![tokio::spawn(expiry_loop(shared.clone()))];
+        let tasks = vec![front, tokio::spawn(expiry_loop(shared.clone()))];
         Ok(RunningServer {
             shared,
             addrs,
