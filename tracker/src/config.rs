@@ -60,7 +60,8 @@ pub struct Config {
 pub struct ServerConfig {
     /// Addresses to listen on, IPv4 and/or IPv6. Default `["0.0.0.0:8000"]`.
     pub listen: Vec<SocketAddr>,
-    /// Worker threads; 0 means one per CPU core. Default 0.
+    /// Worker threads serving connections; 0 means one per CPU core. One more thread accepts
+    /// connections and completes TLS handshakes. Default 0.
     pub workers: usize,
     /// PEM certificate chain for native `wss://` and `https://`; TLS is on when both files are set.
     /// Reloaded on SIGHUP. Default none.
