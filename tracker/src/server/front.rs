@@ -16,6 +16,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Handle;
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::{debug, error, warn};
 
@@ -107,20 +108,29 @@ impl AsyncWrite for HandoffStream {
     }
 }
 
+/// The running front door.
+pub(super) struct FrontDoor {
+    /// A task on the worker runtime; aborting it (or the end of that runtime) stops the thread.
+    pub keeper: JoinHandle<()>,
+    /// Resolves once the thread has stopped accepting and closed its listeners.
+    pub closed: oneshot::Receiver<()>,
+}
+
 /// Starts the front-door thread accepting on `listeners`; connections are served on the
 /// runtime of `workers`. The thread ends when the server shuts down, when that runtime ends,
-/// or when the returned task (on `workers`) is aborted.
+/// or when [`FrontDoor::keeper`] is aborted.
 pub(super) fn start(
     shared: Arc<Shared>,
     listeners: Vec<std::net::TcpListener>,
     workers: Handle,
-) -> io::Result<JoinHandle<()>> {
+) -> io::Result<FrontDoor> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     // Resolves when the worker runtime drops this task (aborted, or the runtime was shut
     // down): a server whose runtime is gone stops accepting.
-    let (alive, workers_gone) = tokio::sync::oneshot::channel::<()>();
+    let (alive, workers_gone) = oneshot::channel::<()>();
+    let (closed_tx, closed) = oneshot::channel();
     let keeper = workers.spawn(async move {
         let _alive = alive;
         std::future::pending::<()>().await
@@ -142,9 +152,12 @@ pub(super) fn start(
                     _ = async { while loops.join_next().await.is_some() {} } => {}
                     _ = workers_gone => {}
                 }
+                // Dropping the accept loops closed the listeners.
+                drop(loops);
+                let _ = closed_tx.send(());
             });
         })?;
-    Ok(keeper)
+    Ok(FrontDoor { keeper, closed })
 }
 
 async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, workers: Handle) {

@@ -78,6 +78,8 @@ pub struct RunningServer {
     shared: Arc<Shared>,
     addrs: Vec<SocketAddr>,
     tasks: Vec<JoinHandle<()>>,
+    /// Resolves once the listeners are closed.
+    listeners_closed: tokio::sync::oneshot::Receiver<()>,
 }
 
 /// State shared by every task of one server.
@@ -296,11 +298,12 @@ impl Server {
             .collect();
         let front = front::start(shared.clone(), listeners, tokio::runtime::Handle::current())
             .map_err(ServerError::Runtime)?;
-        let tasks = vec![front, tokio::spawn(expiry_loop(shared.clone()))];
+        let tasks = vec![front.keeper, tokio::spawn(expiry_loop(shared.clone()))];
         Ok(RunningServer {
             shared,
             addrs,
             tasks,
+            listeners_closed: front.closed,
         })
     }
 }
@@ -327,13 +330,15 @@ impl RunningServer {
         self.shared.metrics.render(&self.shared.roster)
     }
 
-    /// Stops accepting, sends close frames to every WebSocket, waits up to
-    /// `server.shutdown_grace_secs` for connections to end and logs the final counters.
+    /// Stops accepting (the listeners are closed when it returns), sends close frames to every
+    /// WebSocket, waits up to `server.shutdown_grace_secs` for connections to end and logs the
+    /// final counters.
     pub async fn shutdown(self) {
         let shared = self.shared;
         shared.shutdown.send_replace(true);
         let grace = Duration::from_secs(shared.config.server.shutdown_grace_secs);
         let deadline = tokio::time::Instant::now() + grace;
+        let _ = tokio::time::timeout_at(deadline, self.listeners_closed).await;
         while shared.open_total.load(Ordering::Acquire) > 0
             && tokio::time::Instant::now() < deadline
         {
