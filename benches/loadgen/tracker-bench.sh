@@ -9,7 +9,7 @@
 #       override the runs;
 #       segswarm's /metrics at the end of each run is saved as results/lt-seg-cC.metrics)
 #   benches/loadgen/tracker-bench.sh churn        # 10 minutes of churn against segswarm-tracker
-#   benches/loadgen/tracker-bench.sh memory       # RSS per connection at 10,000 (glibc, jemalloc, mimalloc)
+#   benches/loadgen/tracker-bench.sh memory       # RSS per connection at 10,000 (idle, and with offers)
 #
 # Needs: SEG_BIN (segswarm-tracker), LOADGEN_BIN (segswarm-loadgen), AQ_BIN and AQ_LT_BIN (aquatic_ws and
 # aquatic_ws_load_test built from its repository with `cargo build --release -p aquatic_ws -p
@@ -168,17 +168,18 @@ churn() {
 }
 
 memory() {
-  for spec in "glibc-idle - 0 0" "glibc - 5 10000" \
-              "jemalloc /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 5 10000" \
-              "mimalloc /usr/lib/x86_64-linux-gnu/libmimalloc.so.2 5 10000"; do
+  # The daemon links mimalloc (tracker/src/main.rs); earlier builds were compared with glibc,
+  # jemalloc and mimalloc here through LD_PRELOAD (BENCHMARKS.md, table 2).
+  for spec in "idle 0 0" "offers 5 10000"; do
     set -- $spec
     local pid
-    if [ "$2" = - ]; then pid=$(start seg plain); else pid=$(LD_PRELOAD=$2 start seg plain); fi
+    pid=$(start seg plain)
     sleep 2
-    "$LOADGEN_BIN" --url ws://127.0.0.1:8000 --connections 10000 --swarms 1000 --offers-per-announce "$3" \
-      --announce-interval-ms "$4" --warmup 20 --duration 20 --tracker-pid "$pid" --json \
+    "$LOADGEN_BIN" --url ws://127.0.0.1:8000 --connections 10000 --swarms 1000 --offers-per-announce "$2" \
+      --announce-interval-ms "$3" --warmup 20 --duration 20 --tracker-pid "$pid" --json \
       > "$OUT/results/mem-$1.json" 2> "$OUT/results/mem-$1.err" || true
     stop "$pid"; sleep 1
+    grep -o '"rss_bytes_per_connection": [0-9.]*' "$OUT/results/mem-$1.json" || true
   done
 }
 
