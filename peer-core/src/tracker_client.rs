@@ -263,6 +263,18 @@ impl Swarm {
             _ => self.interval,
         }
     }
+
+    /// An announce goes out at `now`: schedules the next one. One with offers starts or
+    /// continues a fill (when `fill` is set); one without ends it.
+    fn announced(&mut self, now: Instant, with_offers: bool, fill: Option<Duration>) {
+        self.filling = fill.is_some() && with_offers;
+        if !self.filling {
+            self.idle_rounds = 0;
+        }
+        self.answered = 0;
+        self.last_announce = Some(now);
+        self.next_announce = Some(now + self.next_delay(fill));
+    }
 }
 
 /// Client state machine for one tracker socket. See the module documentation.
@@ -448,13 +460,7 @@ impl TrackerClient {
         }
         let fill = self.config.fill_interval;
         if let Some(swarm) = self.swarms.get_mut(&info_hash) {
-            swarm.filling = fill.is_some() && !offers.is_empty();
-            if !swarm.filling {
-                swarm.idle_rounds = 0;
-            }
-            swarm.answered = 0;
-            swarm.last_announce = Some(now);
-            swarm.next_announce = Some(now + swarm.next_delay(fill));
+            swarm.announced(now, !offers.is_empty(), fill);
             let swarm = swarm.clone();
             self.send_announce(info_hash, &swarm, awaiting.event, &offers);
         }
@@ -553,9 +559,7 @@ impl TrackerClient {
                 if a.deadline <= now {
                     tracing::debug!("no offers created in time; announcing without offers");
                     swarm.awaiting = None;
-                    swarm.filling = false;
-                    swarm.last_announce = Some(now);
-                    swarm.next_announce = Some(now + swarm.interval);
+                    swarm.announced(now, false, self.config.fill_interval);
                     let swarm = swarm.clone();
                     self.send_announce(ih, &swarm, a.event, &[]);
                 }
@@ -796,9 +800,7 @@ impl TrackerClient {
             return;
         };
         if count == 0 {
-            swarm.filling = false;
-            swarm.last_announce = Some(now);
-            swarm.next_announce = Some(now + swarm.interval);
+            swarm.announced(now, false, self.config.fill_interval);
             let swarm = swarm.clone();
             self.send_announce(info_hash, &swarm, event, &[]);
             return;

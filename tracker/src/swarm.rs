@@ -654,7 +654,7 @@ impl Roster {
 /// Records a delivered offer, dropping expired ones and the oldest beyond `max`. Offers are
 /// recorded in the order they are delivered, so the expired ones are at the front (offers
 /// recorded by two workers at nearly the same instant may be a few microseconds out of order;
-/// such an entry goes at the next call or the next [`Roster::expire`]).
+/// such an entry goes at a later call or the next [`Roster::expire`]).
 fn remember_offer(
     pending: &mut VecDeque<PendingOffer>,
     offer: PendingOffer,
