@@ -103,6 +103,11 @@ pub struct EngineConfig {
     /// Largest segment accepted from a peer (`SegmentData` size), bytes; a larger one is a protocol
     /// violation. Default 64 MiB.
     pub max_segment_bytes: u64,
+    /// Most `SegmentRequest`s in a row for one segment a peer may send us: a request for the
+    /// segment already being sent to it is ignored, and one for the segment just sent to it is
+    /// served again, both counted ([`Stats::upload_requests_repeated`]); the request after this
+    /// many bans the peer (each one would queue the whole segment again). Default 4.
+    pub max_repeated_requests: u32,
     /// Seed of the engine's random choices (offer ids, request ids, baseline randomness).
     pub seed: u64,
 }
@@ -129,6 +134,7 @@ impl EngineConfig {
             max_message_bytes: MAX_MESSAGE_BYTES,
             max_segment_bytes: 64 * 1024 * 1024,
             announce_replan_delay: Duration::from_millis(50),
+            max_repeated_requests: 4,
             seed: 0,
         }
     }
@@ -186,6 +192,9 @@ pub enum Input {
     PeerConnected(PeerHandle),
     /// A peer connection closed or failed.
     PeerClosed(PeerHandle),
+    /// The driver's send queue to this peer went past its byte bound (the peer does not read
+    /// what it asks for): the engine destroys the peer ([`Stats::peers_send_overrun`]).
+    PeerSendOverrun(PeerHandle),
     /// A data-channel message from a peer.
     PeerMessage {
         /// The peer.
@@ -339,6 +348,15 @@ pub struct Stats {
     pub upload_requests_queued: u64,
     /// Upload requests answered `SegmentAbsent` because the slots and the queue were full.
     pub upload_requests_refused: u64,
+    /// `SegmentRequest`s repeating the segment being sent or just sent to the same peer
+    /// (see [`EngineConfig::max_repeated_requests`]).
+    pub upload_requests_repeated: u64,
+    /// Peers banned for repeating requests past [`EngineConfig::max_repeated_requests`] (also
+    /// counted in `peers_banned`).
+    pub peers_banned_repeats: u64,
+    /// Peers destroyed because the driver's send queue to them overflowed
+    /// ([`Input::PeerSendOverrun`]).
+    pub peers_send_overrun: u64,
 }
 
 #[derive(Debug)]
@@ -388,6 +406,8 @@ struct Peer {
     decoder: MessageDecoder,
     download: Option<PeerDownload>,
     upload: Option<Upload>,
+    /// The segment last asked for by this peer and how many requests in a row named it.
+    asked: Option<(SegmentId, u32)>,
 }
 
 #[derive(Debug)]
@@ -439,6 +459,15 @@ pub struct Engine {
 }
 
 const STREAM: StreamKey = StreamKey(0);
+
+/// `x` clamped to ±[`crate::time::MAX_SPAN_SECS`]; NaN is 0.
+fn finite_or_zero(x: f64) -> f64 {
+    if x.is_nan() {
+        0.0
+    } else {
+        x.clamp(-crate::time::MAX_SPAN_SECS, crate::time::MAX_SPAN_SECS)
+    }
+}
 
 impl Engine {
     /// A new engine; it joins the swarm once [`Input::TrackerConnected`] arrives.
@@ -624,6 +653,12 @@ impl Engine {
             }
             Input::PeerConnected(peer) => self.peer_connected(peer, now),
             Input::PeerClosed(peer) => self.drop_peer(peer, false, now),
+            Input::PeerSendOverrun(peer) => {
+                if self.peers.contains_key(&peer) {
+                    self.stats.peers_send_overrun += 1;
+                    self.violation(peer, "send queue overrun", now);
+                }
+            }
             Input::PeerMessage { peer, data } => self.peer_message(peer, &data, now),
             Input::HttpStarted {
                 request,
@@ -650,7 +685,15 @@ impl Engine {
                 }
             }
             Input::Playlist(segments) => {
-                self.playlist = segments.into_iter().map(|s| (s.id, s)).collect();
+                self.playlist = segments
+                    .into_iter()
+                    .map(|mut s| {
+                        // Remote numbers: keep them finite so that no time arithmetic overflows.
+                        s.start = finite_or_zero(s.start);
+                        s.duration = finite_or_zero(s.duration).max(0.0);
+                        (s.id, s)
+                    })
+                    .collect();
                 let failed: Vec<SegmentId> = self
                     .player_wants
                     .keys()
@@ -1016,7 +1059,7 @@ impl Engine {
                 segment,
                 request,
                 byte_from,
-            } => self.upload_request(peer, segment, request, byte_from),
+            } => self.upload_request(peer, segment, request, byte_from, now),
             Command::CancelSegmentRequest { segment, request } => {
                 if let Some(p) = self.peers.get_mut(&peer) {
                     if p.upload
@@ -1024,6 +1067,8 @@ impl Engine {
                         .is_some_and(|u| u.segment == segment && u.request == request)
                     {
                         p.upload = None;
+                        // A cancelled transfer may honestly be asked for again.
+                        p.asked = None;
                     }
                 }
             }
@@ -1102,11 +1147,39 @@ impl Engine {
         segment: SegmentId,
         request: RequestId,
         byte_from: Option<u64>,
+        now: Instant,
     ) {
-        // One upload per peer: a new request replaces the previous one.
-        if let Some(p) = self.peers.get_mut(&peer) {
-            p.upload = None;
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        // Requests in a row for one segment we are sending or sent to this peer: each would queue
+        // the whole segment again. (Requests we answered `SegmentAbsent` do not count.)
+        let repeats = match p.asked.take() {
+            Some((s, n)) if s == segment => n.saturating_add(1),
+            _ => 1,
+        };
+        if repeats > 1 {
+            self.stats.upload_requests_repeated += 1;
+            if repeats > self.config.max_repeated_requests.saturating_add(1) {
+                if let Some(id) = p.remote_id {
+                    self.banned.insert(id);
+                }
+                self.stats.peers_banned += 1;
+                self.stats.peers_banned_repeats += 1;
+                self.violation(peer, "repeated requests for one segment", now);
+                return;
+            }
+            // The segment is being sent to it now: the new request adds nothing.
+            if p.upload
+                .as_ref()
+                .is_some_and(|u| u.segment == segment && u.queued.is_none())
+            {
+                p.asked = Some((segment, repeats));
+                return;
+            }
         }
+        // One upload per peer: a new request replaces the previous one.
+        p.upload = None;
         let stored = if self.config.consume_only {
             None
         } else {
@@ -1148,6 +1221,7 @@ impl Engine {
         };
         let data = stored.map(|d| d.slice(from.min(d.len())..));
         if let Some(p) = self.peers.get_mut(&peer) {
+            p.asked = Some((segment, repeats));
             p.upload = Some(Upload {
                 segment,
                 request,
@@ -1285,6 +1359,7 @@ impl Engine {
                 let u = p
                     .upload
                     .take_if(|u| u.segment == segment && u.data.is_none())?;
+                p.asked = None;
                 Some((*h, u.request))
             })
             .collect();
@@ -1327,6 +1402,7 @@ impl Engine {
                     UploadStep::Absent => {
                         if let Some(p) = self.peers.get_mut(&h) {
                             p.upload = None;
+                            p.asked = None;
                         }
                         self.send_command(
                             h,
@@ -1496,7 +1572,7 @@ impl Engine {
         };
         let entry = |s: &SegmentInfo| WantedSegment {
             id: s.id,
-            deadline: at + Duration::from_secs_f64((s.start - pos).max(0.0)),
+            deadline: crate::time::after(at, s.start - pos),
             size_hint: s.size_hint,
             player_requested: self.player_wants.contains_key(&s.id),
         };
@@ -1705,6 +1781,7 @@ impl Peer {
             decoder: MessageDecoder::new(),
             download: None,
             upload: None,
+            asked: None,
         }
     }
 }

@@ -71,6 +71,10 @@ pub enum HlsError {
 /// Most segments accepted in one playlist (a 24-hour VOD of 2-second segments has 43 200).
 pub const MAX_SEGMENTS: usize = 1_000_000;
 
+/// Longest `#EXTINF` or `#EXT-X-TARGETDURATION` kept, seconds (one day): larger values are
+/// clamped to it at parse time, so that start times stay finite and convert to a `Duration`.
+pub const MAX_DURATION_SECS: f64 = 86_400.0;
+
 /// The `#EXT-X-MAP` initialization section (fMP4 streams).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InitSection {
@@ -169,7 +173,9 @@ impl MediaPlaylist {
         let shift = match (shared, self.segments.first(), previous.segments.last()) {
             (Some(shift), _, _) => shift,
             (None, Some(first), Some(last)) if first.sequence > last.sequence => {
-                let gap = (first.sequence - last.sequence - 1) as f64 * self.target_duration;
+                // At most MAX_SEGMENTS missing segments are counted: a jump of 2^64 stays finite.
+                let missing = (first.sequence - last.sequence - 1).min(MAX_SEGMENTS as u64);
+                let gap = missing as f64 * self.target_duration;
                 last.start + last.duration + gap - first.start
             }
             // The window went backwards (stream restarted) or is empty: keep the new timeline
@@ -177,6 +183,7 @@ impl MediaPlaylist {
             (None, Some(first), Some(_)) => previous.end() - first.start,
             _ => 0.0,
         };
+        let shift = if shift.is_finite() { shift } else { 0.0 };
         for s in &mut self.segments {
             s.start += shift;
         }
@@ -213,6 +220,9 @@ fn parse_byte_range(
         .trim()
         .parse()
         .map_err(|_| bad(line, tag, format!("length {len:?} is not a number")))?;
+    if len == 0 {
+        return Err(bad(line, tag, "empty range (length 0)"));
+    }
     let start = match offset {
         Some(o) => o
             .trim()
@@ -270,14 +280,15 @@ pub fn parse_media_playlist(text: &str) -> Result<MediaPlaylist, HlsError> {
                     target_duration = value
                         .parse::<f64>()
                         .ok()
-                        .filter(|v| v.is_finite() && *v >= 0.0)
+                        .filter(|v| !v.is_nan() && *v >= 0.0)
                         .ok_or_else(|| {
                             bad(
                                 n,
                                 "#EXT-X-TARGETDURATION",
                                 format!("{value:?} is not a duration"),
                             )
-                        })?;
+                        })?
+                        .min(MAX_DURATION_SECS);
                 }
                 "EXT-X-MEDIA-SEQUENCE" => {
                     media_sequence = value.parse().map_err(|_| {
@@ -295,8 +306,9 @@ pub fn parse_media_playlist(text: &str) -> Result<MediaPlaylist, HlsError> {
                     let d: f64 = d
                         .parse()
                         .ok()
-                        .filter(|v: &f64| v.is_finite() && *v >= 0.0)
-                        .ok_or_else(|| bad(n, "#EXTINF", format!("{d:?} is not a duration")))?;
+                        .filter(|v: &f64| !v.is_nan() && *v >= 0.0)
+                        .ok_or_else(|| bad(n, "#EXTINF", format!("{d:?} is not a duration")))?
+                        .min(MAX_DURATION_SECS);
                     extinf = Some(d);
                 }
                 "EXT-X-BYTERANGE" => {
@@ -653,6 +665,20 @@ mod tests {
     }
 
     #[test]
+    fn huge_durations_are_clamped_and_empty_ranges_refused() {
+        let p = parse_media_playlist(
+            "#EXTM3U\n#EXT-X-TARGETDURATION:1e20\n#EXTINF:inf,\na.ts\n#EXTINF:1e300,\nb.ts\n",
+        )
+        .unwrap();
+        assert_eq!(p.target_duration, MAX_DURATION_SECS);
+        assert_eq!(p.segments[1].start, MAX_DURATION_SECS);
+        assert_eq!(p.end(), 2.0 * MAX_DURATION_SECS);
+        let e =
+            parse_media_playlist("#EXTM3U\n#EXTINF:2,\n#EXT-X-BYTERANGE:0@5\na.ts\n").unwrap_err();
+        assert!(e.to_string().contains("length 0"), "{e}");
+    }
+
+    #[test]
     fn master_playlist_is_refused_and_detected() {
         let master = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=800000\nlow/index.m3u8\n";
         assert!(is_master_playlist(master));
@@ -709,6 +735,11 @@ mod tests {
                          #EXT-X-MEDIA-SEQUENCE:[0-9]{1,20}|#EXT-X-ENDLIST|#EXT-X-MAP:URI=\"i\""
                     )
                     .unwrap(),
+                    proptest::string::string_regex(
+                        "#EXT-X-TARGETDURATION:[0-9]{1,3}(e[0-9]{1,3})?|#EXTINF:[0-9]{1,3}(e[0-9]{1,3})?,|\
+                         #EXT-X-MEDIA-SEQUENCE:1844674407370955161[0-5]"
+                    )
+                    .unwrap(),
                     proptest::string::string_regex("[a-z0-9/.:?=]{0,12}").unwrap(),
                     proptest::prelude::any::<String>(),
                 ],
@@ -722,6 +753,24 @@ mod tests {
                 for w in p.segments.windows(2) {
                     proptest::prop_assert!(w[1].start >= w[0].start);
                 }
+                // The engine takes any parsed playlist, aligned to any other, without a panic.
+                let mut p = p;
+                if let Ok(previous) = parse_media_playlist(FFMPEG_LIVE) {
+                    p.align_to(&previous);
+                }
+                let now = crate::time::Instant::now();
+                let mut e = crate::engine::Engine::new(crate::engine::EngineConfig::new(
+                    [1; 20],
+                    [2; 20],
+                    p.live,
+                    vec!["http://o/".into()],
+                ));
+                e.handle_input(crate::engine::Input::Playlist(p.segment_infos()), now);
+                e.handle_input(crate::engine::Input::Playback(0.0), now);
+                for s in p.segments.iter().take(4) {
+                    e.handle_input(crate::engine::Input::WantSegment(s.id), now);
+                }
+                while e.poll_output().is_some() {}
             }
             let _ = parse_media_playlist(&lines.join("\n"));
         }

@@ -616,3 +616,45 @@ fn a_busy_holder_queues_one_request_and_refuses_the_next() {
     assert_eq!(spans.len(), 2, "engine 0 served two peers: {spans:?}");
     assert!(spans[0].1 <= spans[1].0, "transfers overlap: {spans:?}");
 }
+
+/// Issue 11 item 9: a peer that repeats `SegmentRequest` (withholding acks in real life) gets the
+/// segment queued at most a bounded number of times, then is banned.
+#[test]
+fn a_peer_repeating_one_request_is_not_sent_the_segment_each_time_and_is_banned() {
+    let mut m = Mesh::new(2, |_, _| {});
+    m.connect_all();
+    seed_segment_10(&mut m);
+    let (&(_, h), _) = m
+        .links
+        .iter()
+        .find(|((e, _), (o, _))| *e == 0 && *o == 1)
+        .expect("engine 0 links to engine 1");
+    for request in 1..=100 {
+        let cmd = segswarm_core::wire::Command::SegmentRequest {
+            segment: 10,
+            request,
+            byte_from: None,
+        };
+        for part in segswarm_core::wire::encode_command(&cmd) {
+            m.input(
+                0,
+                Input::PeerMessage {
+                    peer: h,
+                    data: Bytes::from(part),
+                },
+            );
+        }
+    }
+    let max = EngineConfig::new([0; 20], [0; 20], false, vec![]).max_repeated_requests;
+    let sent = m.engines[0].stats().uploaded_bytes;
+    assert!(
+        sent <= (u64::from(max) + 1) * SEG_BYTES as u64,
+        "engine 0 queued {sent} bytes for 100 requests of one {SEG_BYTES}-byte segment"
+    );
+    let s = m.engines[0].stats();
+    assert!(s.upload_requests_repeated >= u64::from(max), "{s:?}");
+    assert_eq!(s.peers_banned_repeats, 1, "{s:?}");
+    assert_eq!(m.engines[0].banned().len(), 1);
+    assert_eq!(m.engines[0].connected_peers(), 0);
+    assert!(m.closed.contains(&(0, h)));
+}

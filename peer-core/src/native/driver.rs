@@ -9,7 +9,9 @@
 //! - `CreateOffers` / `CreateAnswer` / `AcceptAnswer` / `ClosePeer` → WebRTC peer connections
 //!   ([`rtc`](super::rtc)), one task each; `SendToPeer` → that peer's writer, which waits while the
 //!   channel holds more than [`RtcSettings::send_buffer_bytes`] (back-pressure); the engine
-//!   already cuts messages to at most 64 KiB;
+//!   already cuts messages to at most 64 KiB; bytes waiting for the writer are bounded by
+//!   [`DriverSettings::max_peer_queue_bytes`], past which the peer is closed
+//!   ([`Input::PeerSendOverrun`]);
 //! - `HttpRequest` / `HttpAbort` → the HTTP fetcher ([`http`](super::http)) with `Range` resume;
 //!   the engine itself picks origin or mirror for each request;
 //! - timers from [`Engine::poll_timeout`].
@@ -19,6 +21,8 @@
 //! closes the peers and waits for the task.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -48,6 +52,11 @@ pub struct DriverSettings {
     /// Longest wait at shutdown for the `stopped` announce to be written and peers to close.
     /// Default 2 s.
     pub close_timeout: Duration,
+    /// Most bytes queued for one peer's data channel beyond what the channel itself buffers
+    /// ([`RtcSettings::send_buffer_bytes`]); a peer that lets more pile up (it asks for segments
+    /// and does not read them) is closed and counted in [`Stats::peers_send_overrun`].
+    /// Default 32 MiB (as the browser driver's `max_peer_queue_bytes`).
+    pub max_peer_queue_bytes: usize,
 }
 
 impl DriverSettings {
@@ -59,6 +68,7 @@ impl DriverSettings {
             http: HttpSettings::default(),
             hub: None,
             close_timeout: Duration::from_secs(2),
+            max_peer_queue_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -257,6 +267,7 @@ impl PeerDriver {
             offer_batches: HashMap::new(),
             next_batch: 0,
             peers_max: 0,
+            deferred: Vec::new(),
         };
         let join = tokio::spawn(task.run(rx, internal_rx));
         Ok(DriverHandle {
@@ -278,7 +289,7 @@ enum Internal {
         peer: PeerHandle,
         sdp: String,
     },
-    PeerOpen(PeerHandle, mpsc::UnboundedSender<Bytes>),
+    PeerOpen(PeerHandle, PeerWriter),
     PeerMessage(PeerHandle, Bytes),
     PeerEnded(PeerHandle, String),
     Http(HttpHandle, FetchEvent),
@@ -290,9 +301,32 @@ enum PeerCtl {
     Close,
 }
 
+/// The way to a peer's data-channel writer, with the bytes queued for it.
+struct PeerWriter {
+    tx: mpsc::UnboundedSender<Bytes>,
+    /// Bytes handed to the writer and not yet accepted by the data channel.
+    queued: Arc<AtomicUsize>,
+}
+
+impl PeerWriter {
+    /// Queues `data`; `false` (nothing queued) if that would pass `max` bytes.
+    fn send(&self, data: Bytes, max: usize) -> bool {
+        let n = data.len();
+        let before = self.queued.fetch_add(n, Ordering::AcqRel);
+        if before.saturating_add(n) > max {
+            self.queued.fetch_sub(n, Ordering::AcqRel);
+            return false;
+        }
+        if self.tx.send(data).is_err() {
+            self.queued.fetch_sub(n, Ordering::AcqRel);
+        }
+        true
+    }
+}
+
 struct PeerSlot {
     ctl: mpsc::UnboundedSender<PeerCtl>,
-    writer: Option<mpsc::UnboundedSender<Bytes>>,
+    writer: Option<PeerWriter>,
     task: JoinHandle<()>,
 }
 
@@ -319,6 +353,8 @@ struct Task {
     offer_batches: HashMap<u64, OfferBatch>,
     next_batch: u64,
     peers_max: usize,
+    /// Inputs raised while carrying out outputs, fed once those are done.
+    deferred: Vec<Input>,
 }
 
 impl Task {
@@ -367,9 +403,12 @@ impl Task {
 
     /// Feeds one input and carries out everything the engine asks for.
     fn feed(&mut self, input: Input) {
-        self.engine.handle_input(input, Instant::now());
-        while let Some(out) = self.engine.poll_output() {
-            self.execute(out);
+        let mut next = Some(input);
+        while let Some(input) = next.take().or_else(|| self.deferred.pop()) {
+            self.engine.handle_input(input, Instant::now());
+            while let Some(out) = self.engine.poll_output() {
+                self.execute(out);
+            }
         }
         self.peers_max = self.peers_max.max(self.engine.connected_peers());
     }
@@ -412,8 +451,17 @@ impl Task {
                 }
             }
             Output::SendToPeer { peer, data, .. } => {
-                if let Some(w) = self.peers.get(&peer).and_then(|s| s.writer.as_ref()) {
-                    let _ = w.send(data);
+                let max = self.settings.max_peer_queue_bytes;
+                let Some(w) = self.peers.get(&peer).and_then(|s| s.writer.as_ref()) else {
+                    return;
+                };
+                if !w.send(data, max) {
+                    tracing::debug!(?peer, max, "peer send queue overrun; closing");
+                    if let Some(slot) = self.peers.remove(&peer) {
+                        let _ = slot.ctl.send(PeerCtl::Close);
+                        self.emit(DriverEvent::PeerClosed(peer));
+                    }
+                    self.deferred.push(Input::PeerSendOverrun(peer));
                 }
             }
             Output::HttpRequest {
@@ -683,16 +731,23 @@ async fn peer_task(
         Err(e) => return ended(format!("data channel did not open: {e}")),
     };
     let (wtx, mut wrx) = mpsc::unbounded_channel::<Bytes>();
+    let queued = Arc::new(AtomicUsize::new(0));
     let sender = conn.sender();
-    let writer = tokio::spawn(async move {
-        while let Some(data) = wrx.recv().await {
-            if let Err(e) = sender.send(&data).await {
-                tracing::debug!(error = %e, "data channel send failed");
-                break;
+    let writer = {
+        let queued = queued.clone();
+        tokio::spawn(async move {
+            while let Some(data) = wrx.recv().await {
+                let sent = sender.send(&data).await;
+                queued.fetch_sub(data.len(), Ordering::AcqRel);
+                if let Err(e) = sent {
+                    tracing::debug!(error = %e, "data channel send failed");
+                    break;
+                }
             }
-        }
-    });
-    if tx.send(Internal::PeerOpen(handle, wtx)).is_err() {
+        })
+    };
+    let open = PeerWriter { tx: wtx, queued };
+    if tx.send(Internal::PeerOpen(handle, open)).is_err() {
         conn.close().await;
         writer.abort();
         return;
@@ -720,4 +775,23 @@ async fn peer_task(
     writer.abort();
     conn.close().await;
     ended(reason);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peer_writer_refuses_bytes_past_its_bound() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let w = PeerWriter {
+            tx,
+            queued: Arc::new(AtomicUsize::new(0)),
+        };
+        assert!(w.send(Bytes::from(vec![0; 60]), 100));
+        assert!(!w.send(Bytes::from(vec![0; 60]), 100));
+        assert_eq!(w.queued.load(Ordering::Acquire), 60);
+        assert_eq!(rx.try_recv().map(|b| b.len()).ok(), Some(60));
+        assert!(rx.try_recv().is_err());
+    }
 }

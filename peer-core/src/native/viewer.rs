@@ -566,8 +566,7 @@ impl Viewer {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_playback_update: Option<Instant> = None;
         let mut last_progress = t0;
-        let reload_every =
-            Duration::from_secs_f64(self.playlist.target_duration.max(0.0)).max(ps.min_reload);
+        let reload_every = crate::time::secs(self.playlist.target_duration).max(ps.min_reload);
         let mut next_reload = t0 + reload_every;
         let mut reload: Option<JoinHandle<Result<String, ViewerError>>> = None;
         let mut last_stats = self.driver.stats().await?;
