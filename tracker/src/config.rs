@@ -79,6 +79,15 @@ pub struct ServerConfig {
     /// connection comes through a proxy that sets these headers, since clients can write them
     /// too. Default false.
     pub trust_forwarded_for: bool,
+    /// TLS handshakes in progress at once on the accepting thread; a TLS connection arriving
+    /// while this many are under way is closed at accept, before any TLS work, and counted in
+    /// `segswarm_errors_total{kind="tls_handshakes_full"}`. Default 1024.
+    pub max_tls_handshakes: usize,
+    /// Time allowed for a TLS handshake, seconds. Default 10.
+    pub tls_handshake_timeout_secs: u64,
+    /// An HTTP connection whose response takes no byte for this long (a client that sends
+    /// requests and never reads the responses) is closed, seconds. Default 10.
+    pub http_write_timeout_secs: u64,
 }
 
 /// Protocol timing and relay behaviour.
@@ -109,6 +118,13 @@ pub struct ProtocolConfig {
     /// Delivered-but-unanswered offers remembered per peer for `check_answers`; the oldest is
     /// forgotten first. Default 20.
     pub max_pending_offers_per_peer: usize,
+    /// A peer_id held by one WebSocket connection is refused to another (ids are public: every
+    /// relayed offer carries one) unless the holder has closed, or has sent nothing — not even
+    /// the pong to the server's ping — for this long, seconds: then it is taken for a dead
+    /// socket the server has not noticed yet, and a client that reconnects with its peer_id
+    /// gets it. At least twice `ping_interval_secs`, so a live client has answered a ping.
+    /// Default 60.
+    pub peer_id_takeover_after_secs: u64,
 }
 
 /// Caps that protect the tracker from abuse.
@@ -138,6 +154,11 @@ pub struct LimitsConfig {
     /// messages for it are dropped and counted in
     /// `segswarm_messages_dropped_total{reason="queue_full"}`. Default 256.
     pub max_outbound_queue: usize,
+    /// Bytes of messages queued for one connection (as `max_outbound_queue`, in bytes; one
+    /// message larger than this is still queued when the queue is empty). The connection's
+    /// write buffer holds at most one such batch plus one pong, one ping and a close frame.
+    /// Default 262144 (256 KiB).
+    pub max_outbound_queue_bytes: usize,
     /// A connection whose outbound queue stays full (nothing could be written to it) for this
     /// long is closed as too slow, seconds; 0 closes it at the first dropped message.
     /// Default 10.
@@ -152,6 +173,19 @@ pub struct LimitsConfig {
     pub max_http_scrapes_per_ip_per_sec: u32,
     /// HTTP scrapes one client IP address may send in a burst. Default 40.
     pub http_scrape_burst_per_ip: u32,
+    /// Distinct info_hashes in one scrape (WebSocket or HTTP); duplicates count once, and a
+    /// longer list is refused with `too many info_hashes in one scrape`. Default 64.
+    pub max_scrape_info_hashes: usize,
+    /// Pings one WebSocket connection may send per second, averaged (token bucket); further
+    /// pings are not answered and are counted in
+    /// `segswarm_messages_dropped_total{reason="control_flood"}`. However many arrive while a
+    /// pong waits to be written, one pong (to the latest) is pending. Default 5.
+    pub max_pings_per_sec: u32,
+    /// Pings one WebSocket connection may send in a burst. Default 20.
+    pub ping_burst: u32,
+    /// IPv6 clients are counted per network of this prefix length for every per-IP limit
+    /// (one host usually holds a whole /64). 128 counts single addresses. Default 64.
+    pub ipv6_prefix_len: u8,
 }
 
 /// info_hash and Origin allow/deny lists.
@@ -179,6 +213,10 @@ pub struct MetricsConfig {
     pub enabled: bool,
     /// Number of busiest swarms listed in `/stats.json`. Default 20.
     pub stats_top_swarms: usize,
+    /// The busiest swarms of `/stats.json` are ranked at most once per this many seconds and
+    /// served from that ranking in between (totals are always current), so a flood of
+    /// requests does not cost a pass over every swarm each. Default 1.
+    pub stats_cache_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -190,6 +228,9 @@ impl Default for ServerConfig {
             tls_key_file: None,
             shutdown_grace_secs: 5,
             trust_forwarded_for: false,
+            max_tls_handshakes: 1024,
+            tls_handshake_timeout_secs: 10,
+            http_write_timeout_secs: 10,
         }
     }
 }
@@ -208,6 +249,7 @@ impl Default for ProtocolConfig {
             http_max_numwant: 200,
             allow_full_scrape: false,
             max_pending_offers_per_peer: 20,
+            peer_id_takeover_after_secs: 60,
         }
     }
 }
@@ -225,11 +267,16 @@ impl Default for LimitsConfig {
             max_frame_bytes: 64 * 1024,
             max_http_request_bytes: 8 * 1024,
             max_outbound_queue: 256,
+            max_outbound_queue_bytes: 256 * 1024,
             slow_consumer_timeout_secs: 10,
             max_http_announces_per_ip_per_sec: 10,
             http_announce_burst_per_ip: 40,
             max_http_scrapes_per_ip_per_sec: 10,
             http_scrape_burst_per_ip: 40,
+            max_scrape_info_hashes: 64,
+            max_pings_per_sec: 5,
+            ping_burst: 20,
+            ipv6_prefix_len: 64,
         }
     }
 }
@@ -239,6 +286,7 @@ impl Default for MetricsConfig {
         MetricsConfig {
             enabled: true,
             stats_top_swarms: 20,
+            stats_cache_secs: 1,
         }
     }
 }
@@ -343,6 +391,30 @@ impl Config {
             return invalid(
                 "limits.max_http_scrapes_per_ip_per_sec",
                 "rate and burst must be at least 1",
+            );
+        }
+        if self.protocol.peer_id_takeover_after_secs < 2 * self.protocol.ping_interval_secs {
+            return invalid(
+                "protocol.peer_id_takeover_after_secs",
+                "must be at least twice ping_interval_secs",
+            );
+        }
+        if self.limits.max_pings_per_sec == 0 || self.limits.ping_burst == 0 {
+            return invalid(
+                "limits.max_pings_per_sec",
+                "rate and burst must be at least 1",
+            );
+        }
+        if self.limits.ipv6_prefix_len > 128 {
+            return invalid("limits.ipv6_prefix_len", "must be at most 128");
+        }
+        if self.server.max_tls_handshakes == 0 {
+            return invalid("server.max_tls_handshakes", "must be at least 1");
+        }
+        if self.server.tls_handshake_timeout_secs == 0 || self.server.http_write_timeout_secs == 0 {
+            return invalid(
+                "server.tls_handshake_timeout_secs",
+                "timeouts must be at least 1 second",
             );
         }
         if self.limits.max_message_bytes < 1024 {

@@ -11,6 +11,9 @@ use prometheus::{
     TextEncoder,
 };
 
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use crate::protocol::ErrorKind;
 use crate::swarm::{Roster, Totals};
 
@@ -57,16 +60,23 @@ pub enum DropReason {
     QueueFull,
     /// The recipient left (its connection closed, or it left the swarm) before the relay.
     RecipientGone,
+    /// A ping over `limits.max_pings_per_sec` was not answered.
+    ControlFlood,
 }
 
 impl DropReason {
-    const ALL: [DropReason; 2] = [DropReason::QueueFull, DropReason::RecipientGone];
+    const ALL: [DropReason; 3] = [
+        DropReason::QueueFull,
+        DropReason::RecipientGone,
+        DropReason::ControlFlood,
+    ];
 
     /// The metric label.
     pub fn label(self) -> &'static str {
         match self {
             DropReason::QueueFull => "queue_full",
             DropReason::RecipientGone => "recipient_gone",
+            DropReason::ControlFlood => "control_flood",
         }
     }
 }
@@ -88,6 +98,8 @@ pub struct Metrics {
     dropped: Vec<IntCounter>,
     /// Offer relay latency, seconds.
     pub offer_relay: Histogram,
+    /// The busiest swarms of `/stats.json` and when they were ranked.
+    top_swarms: Mutex<Option<(Instant, Vec<serde_json::Value>)>>,
 }
 
 /// Failure to build the registry (duplicate names; a bug).
@@ -170,6 +182,7 @@ impl Metrics {
                 .collect(),
             offer_relay,
             registry,
+            top_swarms: Mutex::new(None),
         })
     }
 
@@ -239,17 +252,34 @@ impl Metrics {
             .unwrap_or_default()
     }
 
-    /// `/stats.json`: totals and the `top` busiest swarms.
-    pub fn stats_json(&self, roster: &Roster, top: usize) -> String {
+    /// `/stats.json`: totals and the `top` busiest swarms, ranked at most once per
+    /// `cache_for` (the ranking visits every swarm; the totals do not).
+    pub fn stats_json(
+        &self,
+        roster: &Roster,
+        top: usize,
+        cache_for: Duration,
+        now: Instant,
+    ) -> String {
         let totals = roster.totals();
         self.set_totals(&totals);
-        let top_swarms: Vec<serde_json::Value> = roster
-            .top_swarms(top)
-            .into_iter()
-            .map(|(ih, seeders, leechers)| {
-                serde_json::json!({"info_hash": ih.to_hex(), "seeders": seeders, "leechers": leechers})
-            })
-            .collect();
+        let top_swarms = {
+            let mut cached = self.top_swarms.lock().unwrap_or_else(|e| e.into_inner());
+            match &*cached {
+                Some((at, list)) if now.saturating_duration_since(*at) < cache_for => list.clone(),
+                _ => {
+                    let list: Vec<serde_json::Value> = roster
+                        .top_swarms(top)
+                        .into_iter()
+                        .map(|(ih, seeders, leechers)| {
+                            serde_json::json!({"info_hash": ih.to_hex(), "seeders": seeders, "leechers": leechers})
+                        })
+                        .collect();
+                    *cached = Some((now, list.clone()));
+                    list
+                }
+            }
+        };
         serde_json::json!({
             "connections": self.ws_connections.get() + self.http_connections.get(),
             "ws_connections": self.ws_connections.get(),
@@ -315,7 +345,8 @@ mod tests {
             )
             .unwrap();
         }
-        let v: serde_json::Value = serde_json::from_str(&m.stats_json(&r, 1)).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&m.stats_json(&r, 1, Duration::ZERO, Instant::now())).unwrap();
         assert_eq!(v["swarms"], 2);
         assert_eq!(v["peers"], 3);
         assert_eq!(v["leechers"], 3);

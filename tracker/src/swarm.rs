@@ -162,6 +162,140 @@ impl Swarm {
         Ok(seeder || completed)
     }
 
+    /// Adds or refreshes the WebSocket peer of an announce (not `stopped`).
+    fn ws_join(
+        &mut self,
+        announce: &WsAnnounceRequest<'_>,
+        conns: &impl ConnView,
+        max_peers: usize,
+        now: Instant,
+    ) -> Result<(), ErrorKind> {
+        let &WsAnnounceRequest {
+            conn,
+            peer_id,
+            event,
+            seeder,
+            ..
+        } = announce;
+        match self.ws.get_mut(&peer_id) {
+            Some(peer) => {
+                if peer.conn != conn {
+                    if !conns.may_take_over(peer.conn) {
+                        return Err(ErrorKind::PeerIdInUse);
+                    }
+                    peer.conn = conn;
+                    peer.pending = VecDeque::new();
+                }
+                let was = peer.seeder;
+                peer.last_seen = now;
+                let promoted = self.promote(was, seeder, event);
+                if let Some(peer) = self.ws.get_mut(&peer_id) {
+                    peer.seeder = promoted;
+                }
+            }
+            None => {
+                let seeder = self.admit(seeder, event, max_peers)?;
+                self.ws.insert(
+                    peer_id,
+                    WsPeer {
+                        conn,
+                        seeder,
+                        last_seen: now,
+                        pending: VecDeque::new(),
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Picks distinct random other WebSocket peers for the announce's offers (those whose
+    /// connection has room), remembering each delivered offer for `check_answers`.
+    fn pick_offer_targets(
+        &mut self,
+        announce: &WsAnnounceRequest<'_>,
+        conns: &impl ConnView,
+        settings: &RosterSettings,
+        now: Instant,
+        rng: &mut impl Rng,
+    ) -> WsAnnounceOutcome {
+        let &WsAnnounceRequest {
+            peer_id, offer_ids, ..
+        } = announce;
+        let mut offer_targets = Vec::new();
+        let mut offers_refused = 0;
+        let others = self.ws.len().saturating_sub(1);
+        let wanted = offer_ids.len().min(settings.max_offers).min(others);
+        if wanted > 0 {
+            let own = self.ws.get_index_of(&peer_id);
+            offer_targets.reserve(wanted);
+            for index in sample_others(rng, self.ws.len(), own, wanted) {
+                let offer_index = offer_targets.len();
+                if let Some((_, target)) = self.ws.get_index_mut(index) {
+                    if !conns.has_room(target.conn) {
+                        offers_refused += 1;
+                        continue;
+                    }
+                    if settings.check_answers {
+                        remember_offer(
+                            &mut target.pending,
+                            PendingOffer {
+                                offer_id: offer_ids[offer_index],
+                                from: peer_id,
+                                at: now,
+                            },
+                            now,
+                            settings.offer_ttl,
+                            settings.max_pending_offers,
+                        );
+                    }
+                    offer_targets.push((offer_index, target.conn));
+                }
+            }
+        }
+        WsAnnounceOutcome {
+            complete: self.seeders,
+            incomplete: self.leechers,
+            offer_targets,
+            offers_refused,
+        }
+    }
+
+    /// Adds or refreshes the HTTP peer of an announce (not `stopped`).
+    fn http_join(
+        &mut self,
+        peer_id: Id20,
+        addr: SocketAddr,
+        event: AnnounceEvent,
+        seeder: bool,
+        max_peers: usize,
+        now: Instant,
+    ) -> Result<(), ErrorKind> {
+        match self.http.get_mut(&peer_id) {
+            Some(peer) => {
+                let was = peer.seeder;
+                peer.last_seen = now;
+                peer.addr = addr;
+                let promoted = self.promote(was, seeder, event);
+                if let Some(peer) = self.http.get_mut(&peer_id) {
+                    peer.seeder = promoted;
+                }
+            }
+            None => {
+                let seeder = self.admit(seeder, event, max_peers)?;
+                self.http.insert(
+                    peer_id,
+                    HttpPeerEntry {
+                        addr,
+                        seeder,
+                        last_seen: now,
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// Removes the WebSocket peer `peer_id` if connection `conn` holds it; returns whether it did.
     fn remove_ws(&mut self, conn: ConnId, peer_id: Id20) -> bool {
         if self.ws.get(&peer_id).is_none_or(|p| p.conn != conn) {
@@ -177,34 +311,79 @@ impl Swarm {
 #[derive(Debug, Default)]
 struct Shard {
     swarms: HashMap<Id20, Swarm>,
+    /// The shard's swarms, seeders and leechers, kept as they change so that
+    /// [`Roster::totals`] costs one visit per shard, not per swarm.
+    totals: Totals,
 }
 
 impl Shard {
-    /// The swarm a new or known peer announces to, created when missing (unless no peer at all
-    /// is allowed per swarm).
-    fn swarm_to_join(
+    /// Runs `change` on the swarm of `info_hash`, created when missing if `create` (and at
+    /// least one peer is allowed per swarm); keeps the shard's totals and frees the swarm
+    /// when it is left empty. `None` when there is no such swarm and none was created.
+    fn change<T>(
         &mut self,
         info_hash: Id20,
-        max_peers: usize,
-    ) -> Result<&mut Swarm, ErrorKind> {
-        if max_peers == 0 && !self.swarms.contains_key(&info_hash) {
-            return Err(ErrorKind::SwarmFull);
+        create: Option<usize>,
+        change: impl FnOnce(&mut Swarm) -> T,
+    ) -> Option<T> {
+        let Shard { swarms, totals } = self;
+        let swarm = match (swarms.get_mut(&info_hash), create) {
+            (Some(swarm), _) => swarm,
+            (None, Some(max_peers)) if max_peers > 0 => {
+                totals.swarms += 1;
+                swarms.entry(info_hash).or_default()
+            }
+            (None, _) => return None,
+        };
+        let (seeders, leechers) = (swarm.seeders, swarm.leechers);
+        let out = change(swarm);
+        totals.seeders = (totals.seeders + swarm.seeders).saturating_sub(seeders);
+        totals.leechers = (totals.leechers + swarm.leechers).saturating_sub(leechers);
+        if swarm.len() == 0 {
+            swarms.remove(&info_hash);
+            totals.swarms = totals.swarms.saturating_sub(1);
         }
-        Ok(self.swarms.entry(info_hash).or_default())
+        Some(out)
+    }
+}
+
+/// A WebSocket announce as the roster needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct WsAnnounceRequest<'a> {
+    /// The connection it came on.
+    pub conn: ConnId,
+    /// The swarm.
+    pub info_hash: Id20,
+    /// The announcing peer.
+    pub peer_id: Id20,
+    /// Its event.
+    pub event: AnnounceEvent,
+    /// Whether the peer has everything (`left: 0`).
+    pub seeder: bool,
+    /// The ids of its offers, in order.
+    pub offer_ids: &'a [Id20],
+}
+
+/// What the roster asks the runtime about connections while it handles an announce.
+pub trait ConnView {
+    /// Whether connection `conn` can take one more relayed message now.
+    fn has_room(&self, conn: ConnId) -> bool;
+    /// Whether a peer_id held by connection `holder` may pass to another connection: true only
+    /// when the holder is gone or has been silent long enough to be taken for a dead socket.
+    fn may_take_over(&self, holder: ConnId) -> bool;
+}
+
+/// Every connection has room and is alive: no peer_id changes connection.
+#[derive(Debug, Clone, Copy)]
+pub struct AllLive;
+
+impl ConnView for AllLive {
+    fn has_room(&self, _conn: ConnId) -> bool {
+        true
     }
 
-    /// Runs `remove` on the swarm of `info_hash` (if any), frees the swarm when it is left empty
-    /// and returns its counts afterwards.
-    fn leave(&mut self, info_hash: Id20, remove: impl FnOnce(&mut Swarm)) -> ScrapeCounts {
-        let Some(swarm) = self.swarms.get_mut(&info_hash) else {
-            return ScrapeCounts::default();
-        };
-        remove(swarm);
-        let counts = swarm.counts();
-        if swarm.len() == 0 {
-            self.swarms.remove(&info_hash);
-        }
-        counts
+    fn may_take_over(&self, _holder: ConnId) -> bool {
+        false
     }
 }
 
@@ -218,7 +397,7 @@ pub struct WsAnnounceOutcome {
     /// `(offer index, connection)`: offer *i* goes to that connection's peer.
     pub offer_targets: Vec<(usize, ConnId)>,
     /// Peers chosen for an offer but passed over because they could not take one now (see
-    /// [`Roster::ws_announce_to`]); those offers are not sent.
+    /// [`Roster::ws_announce_with`]); those offers are not sent.
     pub offers_refused: usize,
 }
 
@@ -284,8 +463,8 @@ impl Roster {
 
     /// A WebSocket announce from `peer_id` on connection `conn`: joins, updates or (on `stopped`)
     /// leaves the swarm, and picks distinct random other WebSocket peers for the first
-    /// `min(offer_ids.len(), max_offers)` offers. A peer_id arriving from another connection takes
-    /// over the entry.
+    /// `min(offer_ids.len(), max_offers)` offers. Every connection is taken to have room, and a
+    /// peer_id held by another connection is refused (see [`Roster::ws_announce_with`]).
     #[allow(clippy::too_many_arguments)]
     pub fn ws_announce(
         &self,
@@ -298,113 +477,62 @@ impl Roster {
         now: Instant,
         rng: &mut impl Rng,
     ) -> Result<WsAnnounceOutcome, ErrorKind> {
-        self.ws_announce_to(
+        let announce = WsAnnounceRequest {
             conn,
             info_hash,
             peer_id,
             event,
             seeder,
             offer_ids,
-            now,
-            rng,
-            |_| true,
-        )
+        };
+        self.ws_announce_with(&announce, &AllLive, now, rng)
     }
 
-    /// As [`Roster::ws_announce`], offering only to chosen peers whose connection `accepts`
-    /// (the runtime passes over connections whose outbound queue is full): a passed-over peer
-    /// gets no offer and no pending-offer record, and is counted in
-    /// [`WsAnnounceOutcome::offers_refused`].
-    #[allow(clippy::too_many_arguments)]
-    pub fn ws_announce_to(
+    /// A WebSocket announce, asking `conns` about the connections involved:
+    ///
+    /// - a chosen peer whose connection has no room ([`ConnView::has_room`]) gets no offer and
+    ///   no pending-offer record, and is counted in [`WsAnnounceOutcome::offers_refused`];
+    /// - a peer_id held by another connection is refused with [`ErrorKind::PeerIdInUse`]
+    ///   unless [`ConnView::may_take_over`] says that connection is gone or silent;
+    /// - `stopped` for a peer_id this connection does not hold changes nothing and is refused
+    ///   with [`ErrorKind::NotOwnPeer`].
+    pub fn ws_announce_with(
         &self,
-        conn: ConnId,
-        info_hash: Id20,
-        peer_id: Id20,
-        event: AnnounceEvent,
-        seeder: bool,
-        offer_ids: &[Id20],
+        announce: &WsAnnounceRequest<'_>,
+        conns: &impl ConnView,
         now: Instant,
         rng: &mut impl Rng,
-        accepts: impl Fn(ConnId) -> bool,
     ) -> Result<WsAnnounceOutcome, ErrorKind> {
+        let WsAnnounceRequest {
+            conn,
+            info_hash,
+            peer_id,
+            event,
+            ..
+        } = *announce;
         let mut shard = self.shard(&info_hash);
         if event == AnnounceEvent::Stopped {
-            let counts = shard.leave(info_hash, |swarm| {
-                swarm.remove_ws(conn, peer_id);
+            let left = shard.change(info_hash, None, |swarm| {
+                (swarm.remove_ws(conn, peer_id), swarm.counts())
             });
-            return Ok(WsAnnounceOutcome {
-                complete: counts.complete,
-                incomplete: counts.incomplete,
-                offer_targets: Vec::new(),
-                offers_refused: 0,
-            });
+            return match left {
+                Some((true, counts)) => Ok(WsAnnounceOutcome {
+                    complete: counts.complete,
+                    incomplete: counts.incomplete,
+                    offer_targets: Vec::new(),
+                    offers_refused: 0,
+                }),
+                _ => Err(ErrorKind::NotOwnPeer),
+            };
         }
         let max_peers = self.settings.max_peers_per_swarm;
-        let swarm = shard.swarm_to_join(info_hash, max_peers)?;
-        match swarm.ws.get_mut(&peer_id) {
-            Some(peer) => {
-                let was = peer.seeder;
-                peer.last_seen = now;
-                if peer.conn != conn {
-                    peer.conn = conn;
-                    peer.pending = VecDeque::new();
-                }
-                let promoted = swarm.promote(was, seeder, event);
-                if let Some(peer) = swarm.ws.get_mut(&peer_id) {
-                    peer.seeder = promoted;
-                }
-            }
-            None => {
-                let seeder = swarm.admit(seeder, event, max_peers)?;
-                swarm.ws.insert(
-                    peer_id,
-                    WsPeer {
-                        conn,
-                        seeder,
-                        last_seen: now,
-                        pending: VecDeque::new(),
-                    },
-                );
-            }
-        }
-        let mut offer_targets = Vec::new();
-        let mut offers_refused = 0;
-        let others = swarm.ws.len().saturating_sub(1);
-        let wanted = offer_ids.len().min(self.settings.max_offers).min(others);
-        if wanted > 0 {
-            let own = swarm.ws.get_index_of(&peer_id);
-            offer_targets.reserve(wanted);
-            for index in sample_others(rng, swarm.ws.len(), own, wanted) {
-                let offer_index = offer_targets.len();
-                if let Some((_, target)) = swarm.ws.get_index_mut(index) {
-                    if !accepts(target.conn) {
-                        offers_refused += 1;
-                        continue;
-                    }
-                    if self.settings.check_answers {
-                        remember_offer(
-                            &mut target.pending,
-                            PendingOffer {
-                                offer_id: offer_ids[offer_index],
-                                from: peer_id,
-                                at: now,
-                            },
-                            now,
-                            self.settings.offer_ttl,
-                            self.settings.max_pending_offers,
-                        );
-                    }
-                    offer_targets.push((offer_index, target.conn));
-                }
-            }
-        }
-        Ok(WsAnnounceOutcome {
-            complete: swarm.seeders,
-            incomplete: swarm.leechers,
-            offer_targets,
-            offers_refused,
-        })
+        let settings = &self.settings;
+        shard
+            .change(info_hash, Some(max_peers), |swarm| {
+                swarm.ws_join(announce, conns, max_peers, now)?;
+                Ok(swarm.pick_offer_targets(announce, conns, settings, now, rng))
+            })
+            .unwrap_or(Err(ErrorKind::SwarmFull))
     }
 
     /// An answer from `peer_id` (on `conn`) to `to_peer_id`'s offer `offer_id`: returns the
@@ -459,11 +587,9 @@ impl Roster {
     /// Removes `peer_id` from the swarm if it is still held by `conn` (socket closed or the
     /// connection switched peer ids). Returns whether a peer was removed.
     pub fn ws_remove(&self, conn: ConnId, info_hash: Id20, peer_id: Id20) -> bool {
-        let mut removed = false;
-        self.shard(&info_hash).leave(info_hash, |swarm| {
-            removed = swarm.remove_ws(conn, peer_id);
-        });
-        removed
+        self.shard(&info_hash)
+            .change(info_hash, None, |swarm| swarm.remove_ws(conn, peer_id))
+            .unwrap_or(false)
     }
 
     /// An HTTP announce from `addr`: joins, updates or leaves the swarm, and returns up to
@@ -482,11 +608,14 @@ impl Roster {
     ) -> Result<HttpAnnounceOutcome, ErrorKind> {
         let mut shard = self.shard(&info_hash);
         if event == AnnounceEvent::Stopped {
-            let counts = shard.leave(info_hash, |swarm| {
-                if let Some(peer) = swarm.http.swap_remove(&peer_id) {
-                    swarm.uncount(peer.seeder);
-                }
-            });
+            let counts = shard
+                .change(info_hash, None, |swarm| {
+                    if let Some(peer) = swarm.http.swap_remove(&peer_id) {
+                        swarm.uncount(peer.seeder);
+                    }
+                    swarm.counts()
+                })
+                .unwrap_or_default();
             return Ok(HttpAnnounceOutcome {
                 complete: counts.complete,
                 incomplete: counts.incomplete,
@@ -494,47 +623,29 @@ impl Roster {
             });
         }
         let max_peers = self.settings.max_peers_per_swarm;
-        let swarm = shard.swarm_to_join(info_hash, max_peers)?;
-        match swarm.http.get_mut(&peer_id) {
-            Some(peer) => {
-                let was = peer.seeder;
-                peer.last_seen = now;
-                peer.addr = addr;
-                let promoted = swarm.promote(was, seeder, event);
-                if let Some(peer) = swarm.http.get_mut(&peer_id) {
-                    peer.seeder = promoted;
+        shard
+            .change(info_hash, Some(max_peers), |swarm| {
+                swarm.http_join(peer_id, addr, event, seeder, max_peers, now)?;
+                let own = swarm.http.get_index_of(&peer_id);
+                let wanted = numwant.min(swarm.http.len().saturating_sub(1));
+                let mut peers = Vec::with_capacity(wanted);
+                if wanted > 0 {
+                    for index in sample_others(rng, swarm.http.len(), own, wanted) {
+                        if let Some((id, peer)) = swarm.http.get_index(index) {
+                            peers.push(HttpPeer {
+                                peer_id: *id,
+                                addr: peer.addr,
+                            });
+                        }
+                    }
                 }
-            }
-            None => {
-                let seeder = swarm.admit(seeder, event, max_peers)?;
-                swarm.http.insert(
-                    peer_id,
-                    HttpPeerEntry {
-                        addr,
-                        seeder,
-                        last_seen: now,
-                    },
-                );
-            }
-        }
-        let own = swarm.http.get_index_of(&peer_id);
-        let wanted = numwant.min(swarm.http.len().saturating_sub(1));
-        let mut peers = Vec::with_capacity(wanted);
-        if wanted > 0 {
-            for index in sample_others(rng, swarm.http.len(), own, wanted) {
-                if let Some((id, peer)) = swarm.http.get_index(index) {
-                    peers.push(HttpPeer {
-                        peer_id: *id,
-                        addr: peer.addr,
-                    });
-                }
-            }
-        }
-        Ok(HttpAnnounceOutcome {
-            complete: swarm.seeders,
-            incomplete: swarm.leechers,
-            peers,
-        })
+                Ok(HttpAnnounceOutcome {
+                    complete: swarm.seeders,
+                    incomplete: swarm.leechers,
+                    peers,
+                })
+            })
+            .unwrap_or(Err(ErrorKind::SwarmFull))
     }
 
     /// Counts for the listed swarms (zeros for unknown ones), in the order given.
@@ -564,11 +675,9 @@ impl Roster {
         let mut totals = Totals::default();
         for shard in self.shards.iter() {
             let shard = lock(shard);
-            totals.swarms += shard.swarms.len() as u64;
-            for swarm in shard.swarms.values() {
-                totals.seeders += swarm.seeders;
-                totals.leechers += swarm.leechers;
-            }
+            totals.swarms += shard.totals.swarms;
+            totals.seeders += shard.totals.seeders;
+            totals.leechers += shard.totals.leechers;
         }
         totals
     }
@@ -643,6 +752,11 @@ impl Roster {
                 }
                 keep
             });
+            shard.totals = Totals {
+                swarms: shard.swarms.len() as u64,
+                seeders: shard.swarms.values().map(|s| s.seeders).sum(),
+                leechers: shard.swarms.values().map(|s| s.leechers).sum(),
+            };
             if shard.swarms.capacity() > 64 && shard.swarms.capacity() > shard.swarms.len() * 4 {
                 shard.swarms.shrink_to_fit();
             }
@@ -813,16 +927,21 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(3);
         // Peer 2's connection cannot take more: only peer 3 gets an offer, the first one.
         let out = r
-            .ws_announce_to(
-                1,
-                id(5),
-                id(1),
-                AnnounceEvent::Update,
-                false,
-                &offers,
+            .ws_announce_with(
+                &WsAnnounceRequest {
+                    conn: 1,
+                    info_hash: id(5),
+                    peer_id: id(1),
+                    event: AnnounceEvent::Update,
+                    seeder: false,
+                    offer_ids: &offers,
+                },
+                &View {
+                    full: Some(2),
+                    gone: None,
+                },
                 now,
                 &mut rng,
-                |conn| conn != 2,
             )
             .unwrap();
         assert_eq!(out.offer_targets, vec![(0, 3)]);
@@ -930,19 +1049,107 @@ mod tests {
         );
     }
 
+    /// A runtime view: connection `full` has no room, connection `gone` may be taken over.
+    struct View {
+        full: Option<ConnId>,
+        gone: Option<ConnId>,
+    }
+
+    impl ConnView for View {
+        fn has_room(&self, conn: ConnId) -> bool {
+            self.full != Some(conn)
+        }
+        fn may_take_over(&self, holder: ConnId) -> bool {
+            self.gone == Some(holder)
+        }
+    }
+
+    fn started(conn: ConnId, ih: u8, peer: u8) -> WsAnnounceRequest<'static> {
+        WsAnnounceRequest {
+            conn,
+            info_hash: id(ih),
+            peer_id: id(peer),
+            event: AnnounceEvent::Started,
+            seeder: false,
+            offer_ids: &[],
+        }
+    }
+
     #[test]
-    fn same_peer_id_from_another_connection_takes_over() {
+    fn a_peer_id_moves_to_another_connection_only_from_a_dead_one() {
         let r = roster(|_| {});
         let now = Instant::now();
+        let mut rng = StdRng::seed_from_u64(1);
         join(&r, 1, 5, 1, false, now);
-        join(&r, 2, 5, 1, false, now);
+        let live = View {
+            full: None,
+            gone: None,
+        };
+        assert_eq!(
+            r.ws_announce_with(&started(2, 5, 1), &live, now, &mut rng),
+            Err(ErrorKind::PeerIdInUse)
+        );
+        let mut stop = started(2, 5, 1);
+        stop.event = AnnounceEvent::Stopped;
+        assert_eq!(
+            r.ws_announce_with(&stop, &live, now, &mut rng),
+            Err(ErrorKind::NotOwnPeer),
+            "another connection cannot stop it"
+        );
+        assert_eq!(r.totals().leechers, 1);
+        let dead = View {
+            full: None,
+            gone: Some(1),
+        };
+        r.ws_announce_with(&started(2, 5, 1), &dead, now, &mut rng)
+            .expect("taken over from a dead connection");
         assert_eq!(r.totals().leechers, 1);
         assert!(
             !r.ws_remove(1, id(5), id(1)),
             "old connection no longer owns it"
         );
         assert!(r.ws_remove(2, id(5), id(1)));
-        assert_eq!(r.totals().swarms, 0);
+        assert_eq!(r.totals(), Totals::default());
+    }
+
+    #[test]
+    fn totals_kept_per_shard_match_a_recount() {
+        let r = roster(|s| s.shards = 4);
+        let now = Instant::now();
+        let mut rng = StdRng::seed_from_u64(9);
+        for step in 0..2000u32 {
+            let conn = u64::from(rng.random_range(1..40u8));
+            let ih = rng.random_range(1..12u8);
+            let peer = conn as u8;
+            let event = match rng.random_range(0..4) {
+                0 => AnnounceEvent::Stopped,
+                1 => AnnounceEvent::Completed,
+                _ => AnnounceEvent::Started,
+            };
+            let mut request = started(conn, ih, peer);
+            request.event = event;
+            request.seeder = rng.random_bool(0.3);
+            let _ = r.ws_announce_with(&request, &AllLive, now, &mut rng);
+            if step % 7 == 0 {
+                let addr = SocketAddr::from(([127, 0, 0, peer], 6881));
+                let _ =
+                    r.http_announce(id(ih), id(peer + 100), addr, event, false, 5, now, &mut rng);
+            }
+            if step % 500 == 0 {
+                r.ws_remove(conn, id(ih), id(peer));
+            }
+            let kept = r.totals();
+            let all = r.scrape_all();
+            assert_eq!(kept.swarms, all.len() as u64);
+            assert_eq!(
+                kept.seeders,
+                all.iter().map(|(_, c)| c.complete).sum::<u64>()
+            );
+            assert_eq!(
+                kept.leechers,
+                all.iter().map(|(_, c)| c.incomplete).sum::<u64>()
+            );
+        }
     }
 
     #[test]

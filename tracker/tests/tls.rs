@@ -138,3 +138,51 @@ async fn wss_and_https_round_trips_and_certificate_reload() {
     // Connections opened before the reload keep working.
     assert_eq!(scrape_counts(&mut wa, ih).await, (0, 2));
 }
+
+#[tokio::test]
+async fn half_open_tls_handshakes_are_capped_and_closed_at_accept() {
+    use tokio::io::AsyncReadExt;
+    let dir = temp_dir();
+    let cert = make_cert(dir.path());
+    let config = format!(
+        "[server]\ntls_cert_file = {:?}\ntls_key_file = {:?}\nmax_tls_handshakes = 4\n",
+        dir.path().join("cert.pem").display().to_string(),
+        dir.path().join("key.pem").display().to_string()
+    );
+    let tracker = Tracker::start_in(dir, &config, &["127.0.0.1:0"]);
+    let addr = tracker.addr();
+    // Four clients open TCP and never send a ClientHello.
+    let mut half_open = Vec::new();
+    for _ in 0..4 {
+        half_open.push(tcp_connect(addr, None).await.expect("connect"));
+    }
+    // Once the four are accepted, a fifth is closed at once, before any TLS.
+    eventually(
+        "a connection over the cap is closed at accept",
+        STEP,
+        || async {
+            let mut tcp = tcp_connect(addr, None).await.ok()?;
+            let mut byte = [0u8; 1];
+            match tokio::time::timeout(std::time::Duration::from_millis(500), tcp.read(&mut byte))
+                .await
+            {
+                Ok(Ok(0)) | Ok(Err(_)) => Some(()),
+                _ => None,
+            }
+        },
+    )
+    .await;
+    // When the half-open ones go away, clients get through again.
+    drop(half_open);
+    let trust = client_config(&cert);
+    let tls = eventually("a TLS client gets through", STEP, || async {
+        tls_connect(addr, trust.clone()).await.ok()
+    })
+    .await;
+    let url = format!("wss://localhost:{}/", addr.port());
+    let mut ws = Ws::handshake(tls, &url, None).await.expect("wss handshake");
+    assert_eq!(scrape_counts(&mut ws, Id::random()).await, (0, 0));
+    let stream = tls_connect(addr, trust.clone()).await.expect("TLS");
+    let metrics = Metrics(http_get_on(stream, "localhost", "/metrics").await.text());
+    assert!(metrics.errors("tls_handshakes_full") >= 1.0);
+}

@@ -66,8 +66,15 @@ async fn every_announce_event_yields_the_expected_counts() {
     step(&mut s2, ih, p2, Some("stopped"), Some(0), (2, 1)).await;
     step(&mut s3, ih, p3, Some("stopped"), None, (2, 0)).await;
     assert_eq!(scrape_counts(&mut observer, ih).await, (2, 0));
-    // `stopped` for a peer that is not in the swarm changes nothing.
-    step(&mut s2, ih, p2, Some("stopped"), Some(0), (2, 0)).await;
+    // `stopped` for a peer that is no longer in the swarm changes nothing, and says so.
+    let again = s2
+        .request(&announce(ih, p2, Some("stopped"), Some(0)))
+        .await;
+    assert_failure(
+        &again,
+        "stopped for a peer_id this connection does not hold",
+    );
+    assert_eq!(scrape_counts(&mut observer, ih).await, (2, 0));
     step(&mut s1, ih, p1, Some("stopped"), Some(0), (1, 0)).await;
     step(&mut s4, ih, p4, Some("stopped"), Some(0), (0, 0)).await;
 

@@ -140,11 +140,19 @@ pub enum ErrorKind {
     /// A connection closed because its outbound queue stayed full for
     /// `limits.slow_consumer_timeout_secs` (it does not read).
     QueueFull,
+    /// `stopped` for a peer_id that this connection does not hold in that swarm.
+    NotOwnPeer,
+    /// An announce with a peer_id that another live connection holds in that swarm.
+    PeerIdInUse,
+    /// A scrape listing more distinct info_hashes than `limits.max_scrape_info_hashes`.
+    TooManyInfoHashes,
+    /// A TLS connection closed at accept: `server.max_tls_handshakes` are in progress.
+    TlsHandshakesFull,
 }
 
 impl ErrorKind {
     /// Every kind, for pre-registering metric labels.
-    pub const ALL: [ErrorKind; 21] = [
+    pub const ALL: [ErrorKind; 25] = [
         ErrorKind::MalformedJson,
         ErrorKind::BinaryFrame,
         ErrorKind::OversizedMessage,
@@ -166,6 +174,10 @@ impl ErrorKind {
         ErrorKind::FullScrapeDisabled,
         ErrorKind::InvalidRequest,
         ErrorKind::QueueFull,
+        ErrorKind::NotOwnPeer,
+        ErrorKind::PeerIdInUse,
+        ErrorKind::TooManyInfoHashes,
+        ErrorKind::TlsHandshakesFull,
     ];
 
     /// The metric label.
@@ -192,6 +204,10 @@ impl ErrorKind {
             ErrorKind::FullScrapeDisabled => "full_scrape_disabled",
             ErrorKind::InvalidRequest => "invalid_request",
             ErrorKind::QueueFull => "queue_full",
+            ErrorKind::NotOwnPeer => "not_own_peer",
+            ErrorKind::PeerIdInUse => "peer_id_in_use",
+            ErrorKind::TooManyInfoHashes => "too_many_info_hashes",
+            ErrorKind::TlsHandshakesFull => "tls_handshakes_full",
         }
     }
 
@@ -219,6 +235,10 @@ impl ErrorKind {
             ErrorKind::FullScrapeDisabled => "full scrape is disabled: give info_hash",
             ErrorKind::InvalidRequest => "invalid request",
             ErrorKind::QueueFull => "connection too slow: outbound queue stayed full",
+            ErrorKind::NotOwnPeer => "stopped for a peer_id this connection does not hold",
+            ErrorKind::PeerIdInUse => "peer_id is in use by another connection",
+            ErrorKind::TooManyInfoHashes => "too many info_hashes in one scrape",
+            ErrorKind::TlsHandshakesFull => "too many TLS handshakes in progress",
         }
     }
 }

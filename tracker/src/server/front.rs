@@ -9,6 +9,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -21,9 +22,6 @@ use tokio::task::JoinHandle;
 use tracing::{debug, error, warn};
 
 use super::{serve, Shared};
-
-/// Time allowed for a TLS handshake.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A TCP stream that can move from the runtime that accepted it to the one that serves it.
 #[derive(Debug)]
@@ -160,8 +158,41 @@ pub(super) fn start(
     Ok(FrontDoor { keeper, closed })
 }
 
+/// Counts one TLS handshake in progress for as long as it lives.
+struct HandshakeSlot(Arc<AtomicUsize>);
+
+impl HandshakeSlot {
+    /// A place among `limit` handshakes, if one is free.
+    fn take(in_progress: &Arc<AtomicUsize>, limit: usize) -> Option<HandshakeSlot> {
+        let mut current = in_progress.load(Ordering::Acquire);
+        loop {
+            if current >= limit {
+                return None;
+            }
+            match in_progress.compare_exchange_weak(
+                current,
+                current + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Some(HandshakeSlot(in_progress.clone())),
+                Err(now) => current = now,
+            }
+        }
+    }
+}
+
+impl Drop for HandshakeSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, workers: Handle) {
     let mut shutdown = shared.shutdown.subscribe();
+    let handshakes = Arc::new(AtomicUsize::new(0));
+    let max_handshakes = shared.config.server.max_tls_handshakes;
+    let handshake_timeout = Duration::from_secs(shared.config.server.tls_handshake_timeout_secs);
     loop {
         let (tcp, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -177,6 +208,22 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, workers: Handle
         if *shutdown.borrow() {
             break;
         }
+        let acceptor = shared.tls_acceptor();
+        // A flood of clients that open TLS and never finish the handshake must not hold the
+        // accepting thread: over the cap, close before any TLS work.
+        let handshake = match &acceptor {
+            Some(_) => match HandshakeSlot::take(&handshakes, max_handshakes) {
+                Some(slot) => Some(slot),
+                None => {
+                    shared
+                        .metrics
+                        .error(crate::protocol::ErrorKind::TlsHandshakesFull);
+                    debug!(%remote, "TLS handshakes at the cap: closed at accept");
+                    continue;
+                }
+            },
+            None => None,
+        };
         let _ = tcp.set_nodelay(true);
         // Behind a proxy the client address is in the request headers: counted per IP then.
         let ip = (!shared.config.server.trust_forwarded_for).then_some(remote.ip());
@@ -189,13 +236,14 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, workers: Handle
         }
         let mut stream = HandoffStream { tcp: Some(tcp) };
         let shared = shared.clone();
-        match shared.tls_acceptor() {
+        match acceptor {
             Some(acceptor) => {
                 let workers = workers.clone();
                 tokio::spawn(async move {
-                    let handshake =
-                        tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
-                    match handshake {
+                    let done =
+                        tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await;
+                    drop(handshake);
+                    match done {
                         Ok(Ok(mut tls)) => {
                             workers.spawn(async move {
                                 if tls.get_mut().0.move_to_current_runtime().is_ok() {

@@ -18,6 +18,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use super::forwarded::client_ip;
+use super::write_timeout::WriteTimeout;
 use super::wsframe::WsConn;
 use super::{ws, ConnSlot, Shared};
 use crate::metrics::MessageKind;
@@ -45,6 +46,8 @@ pub(super) async fn serve_connection<I>(
             async move { Ok::<_, Infallible>(handle::<I>(shared, slot, remote, req)) }
         })
     };
+    let write_timeout = Duration::from_secs(shared.config.server.http_write_timeout_secs);
+    let io = WriteTimeout::new(io, write_timeout);
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -144,9 +147,12 @@ where
         (&Method::GET, "/stats.json") if metrics_on => response(
             StatusCode::OK,
             "application/json",
-            shared
-                .metrics
-                .stats_json(&shared.roster, shared.config.metrics.stats_top_swarms),
+            shared.metrics.stats_json(
+                &shared.roster,
+                shared.config.metrics.stats_top_swarms,
+                Duration::from_secs(shared.config.metrics.stats_cache_secs),
+                Instant::now(),
+            ),
         ),
         _ => response(StatusCode::NOT_FOUND, "text/plain", "not found"),
     }
@@ -164,7 +170,7 @@ fn announce(shared: &Shared, client: IpAddr, query: &str) -> Response<Body> {
     let now = Instant::now();
     let limits = &shared.config.limits;
     if !shared.http_rate.try_take(
-        client,
+        shared.limit_key(client),
         limits.max_http_announces_per_ip_per_sec,
         limits.http_announce_burst_per_ip,
         now,
@@ -221,7 +227,7 @@ fn scrape(shared: &Shared, client: IpAddr, query: &str) -> Response<Body> {
     shared.metrics.message_in(MessageKind::Scrape, 1);
     let limits = &shared.config.limits;
     if !shared.http_scrape_rate.try_take(
-        client,
+        shared.limit_key(client),
         limits.max_http_scrapes_per_ip_per_sec,
         limits.http_scrape_burst_per_ip,
         Instant::now(),
@@ -235,6 +241,10 @@ fn scrape(shared: &Shared, client: IpAddr, query: &str) -> Response<Body> {
     let ids = match proto::parse_scrape(query) {
         Ok(ids) => ids,
         Err(e) => return failure(shared, e.kind, e.reason),
+    };
+    let ids = match super::scrape_list(ids, limits.max_scrape_info_hashes) {
+        Ok(ids) => ids,
+        Err(kind) => return failure(shared, kind, kind.reason()),
     };
     let files = if ids.is_empty() {
         if !shared.config.protocol.allow_full_scrape {
@@ -302,14 +312,16 @@ where
         };
         let max_frame = shared.config.limits.max_frame_bytes;
         let max_message = shared.config.limits.max_message_bytes;
-        match upgraded.downcast::<TokioIo<I>>() {
+        match upgraded.downcast::<TokioIo<WriteTimeout<I>>>() {
             Ok(parts) => {
                 let hyper::upgrade::Parts { io, read_buf, .. } = parts;
                 // Copy what hyper read past the handshake (usually nothing) and let go of its
-                // 8 KiB read buffer before the connection's long life starts.
+                // 8 KiB read buffer before the connection's long life starts. The WebSocket
+                // keeps its own write deadlines.
                 let leftover = read_buf.to_vec();
                 drop(read_buf);
-                let conn = WsConn::new(io.into_inner(), leftover, max_frame, max_message);
+                let io = io.into_inner().into_inner();
+                let conn = WsConn::new(io, leftover, max_frame, max_message);
                 ws::run(shared, slot, conn, reject).await;
             }
             Err(upgraded) => {

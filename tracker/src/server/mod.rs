@@ -12,11 +12,13 @@
 mod forwarded;
 mod front;
 mod http;
+mod open_conn;
 mod outbox;
 mod ratelimit;
 #[cfg(test)]
 mod tests;
 pub mod tls;
+mod write_timeout;
 mod ws;
 mod wsframe;
 
@@ -35,8 +37,9 @@ use tracing::{debug, error, info};
 use crate::access::{Access, AccessError};
 use crate::config::Config;
 use crate::metrics::{Metrics, MetricsError};
+use crate::protocol::{ErrorKind, Id20};
 use crate::swarm::{ConnId, Roster, RosterSettings};
-use outbox::Outbox;
+use open_conn::OpenConn;
 use ratelimit::IpRateLimiter;
 
 /// The server could not start.
@@ -89,8 +92,8 @@ pub(crate) struct Shared {
     pub metrics: Metrics,
     pub access: Access,
     pub tls: RwLock<Option<TlsAcceptor>>,
-    /// Outboxes of open WebSocket connections.
-    pub conns: DashMap<ConnId, Arc<Outbox>>,
+    /// Open WebSocket connections, as other connections' tasks see them.
+    pub conns: DashMap<ConnId, Arc<OpenConn>>,
     next_conn: AtomicU64,
     open_total: AtomicUsize,
     per_ip: DashMap<IpAddr, usize>,
@@ -139,6 +142,12 @@ impl Shared {
             Some(ip) if !slot.claim_ip(ip) => None,
             _ => Some(slot),
         }
+    }
+
+    /// The key `ip` is counted under by the per-IP limits: an IPv6 address stands for its
+    /// network of `limits.ipv6_prefix_len` bits (IPv4-mapped addresses are IPv4).
+    pub fn limit_key(&self, ip: IpAddr) -> IpAddr {
+        ip_key(ip, self.config.limits.ipv6_prefix_len)
     }
 
     /// Counts one connection from `ip` against `max_connections_per_ip`; false if over it.
@@ -194,6 +203,29 @@ pub(crate) fn canonical_ip(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// `ip` as a per-IP limit counts it: IPv4 as it is, IPv6 cut to its first `v6_prefix` bits.
+fn ip_key(ip: IpAddr, v6_prefix: u8) -> IpAddr {
+    match canonical_ip(ip) {
+        IpAddr::V6(v6) => {
+            let bits = u32::from(v6_prefix.min(128));
+            let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+            IpAddr::V6((u128::from(v6) & mask).into())
+        }
+        v4 => v4,
+    }
+}
+
+/// The distinct info_hashes of a scrape, or [`ErrorKind::TooManyInfoHashes`] when there are
+/// more than `max`.
+pub(crate) fn scrape_list(mut ids: Vec<Id20>, max: usize) -> Result<Vec<Id20>, ErrorKind> {
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.len() > max {
+        return Err(ErrorKind::TooManyInfoHashes);
+    }
+    Ok(ids)
+}
+
 const TRANSPORT_HTTP: u8 = 0;
 const TRANSPORT_WS: u8 = 1;
 
@@ -218,7 +250,7 @@ impl ConnSlot {
     /// Counts this connection against `ip`'s cap unless it is counted already (the TCP peer's
     /// address, or an address claimed before); false if `ip` is over the cap.
     pub fn claim_ip(&self, ip: IpAddr) -> bool {
-        let ip = canonical_ip(ip);
+        let ip = self.shared.limit_key(ip);
         let mut counted = self.ip.lock().unwrap_or_else(|e| e.into_inner());
         if counted.is_some() {
             return true;

@@ -30,6 +30,8 @@ pub(crate) struct Outbound {
 #[derive(Debug, Default)]
 struct Inner {
     messages: VecDeque<Outbound>,
+    /// Bytes of text in `messages`.
+    bytes: usize,
     /// When a message was first dropped since the queue was last drained.
     full_since: Option<Instant>,
 }
@@ -42,6 +44,7 @@ pub(crate) struct Outbox {
     /// Signalled when the queue starts dropping, for a task blocked writing to its slow socket.
     full: Notify,
     max: usize,
+    max_bytes: usize,
 }
 
 /// The queue was full and the message was dropped.
@@ -49,14 +52,23 @@ pub(crate) struct Outbox {
 pub(crate) struct QueueFull;
 
 impl Outbox {
-    /// An empty queue holding at most `max` messages.
-    pub fn new(max: usize) -> Outbox {
+    /// An empty queue holding at most `max` messages and `max_bytes` bytes of text (one
+    /// larger message is taken while the queue is empty, so any reply can go out).
+    pub fn new(max: usize, max_bytes: usize) -> Outbox {
         Outbox {
             inner: Mutex::new(Inner::default()),
             notify: Notify::new(),
             full: Notify::new(),
             max: max.max(1),
+            max_bytes,
         }
+    }
+
+    /// Whether `inner` can take a message of `len` bytes.
+    fn fits(&self, inner: &Inner, len: usize) -> bool {
+        inner.messages.is_empty()
+            || (inner.messages.len() < self.max
+                && inner.bytes.saturating_add(len) <= self.max_bytes)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -68,21 +80,23 @@ impl Outbox {
     pub fn push(&self, message: Outbound, now: Instant) -> Result<(), QueueFull> {
         {
             let mut inner = self.lock();
-            if inner.messages.len() >= self.max {
+            if !self.fits(&inner, message.text.len()) {
                 self.mark_full(inner, now);
                 return Err(QueueFull);
             }
+            inner.bytes += message.text.len();
             inner.messages.push_back(message);
         }
         self.notify.notify_one();
         Ok(())
     }
 
-    /// Whether a message pushed now would be queued. A full queue counts as having dropped one
+    /// Whether the queue has room (below both bounds) for another message. A full queue counts
+    /// as having dropped one
     /// at `now` (the caller will not send it), as [`Outbox::push`] does.
     pub fn has_room(&self, now: Instant) -> bool {
         let inner = self.lock();
-        if inner.messages.len() >= self.max {
+        if !self.fits(&inner, 1) {
             self.mark_full(inner, now);
             return false;
         }
@@ -119,6 +133,7 @@ impl Outbox {
     pub fn take_all(&self) -> VecDeque<Outbound> {
         let mut inner = self.lock();
         inner.full_since = None;
+        inner.bytes = 0;
         std::mem::take(&mut inner.messages)
     }
 }
@@ -139,7 +154,7 @@ mod tests {
     #[tokio::test]
     async fn bounded_drops_when_full_and_recovers_when_drained() {
         let t0 = Instant::now();
-        let outbox = Outbox::new(2);
+        let outbox = Outbox::new(2, 1 << 20);
         assert!(outbox.push(msg("a"), t0).is_ok());
         outbox.ready().await;
         assert!(outbox.push(msg("b"), t0).is_ok());
@@ -162,5 +177,22 @@ mod tests {
         assert_eq!(&*all[1].text, "b");
         assert_eq!(outbox.full_since(), None, "drained: no longer full");
         assert!(outbox.push(msg("e"), t1).is_ok());
+    }
+
+    #[test]
+    fn bounded_in_bytes_but_any_single_message_fits_an_empty_queue() {
+        let now = Instant::now();
+        let outbox = Outbox::new(100, 10);
+        assert!(outbox.push(msg(&"x".repeat(50)), now).is_ok(), "alone");
+        assert_eq!(outbox.push(msg("y"), now), Err(QueueFull));
+        assert!(!outbox.has_room(now));
+        outbox.take_all();
+        assert!(outbox.push(msg("123456"), now).is_ok());
+        assert!(outbox.push(msg("1234"), now).is_ok());
+        assert_eq!(
+            outbox.push(msg("1"), now),
+            Err(QueueFull),
+            "10 bytes queued"
+        );
     }
 }

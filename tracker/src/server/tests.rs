@@ -385,3 +385,28 @@ async fn live_heap_per_idle_connection() {
     eprintln!("after close: {}", (live() - before) / n as isize);
     server.shutdown().await;
 }
+
+#[test]
+fn ipv6_addresses_are_limited_per_prefix() {
+    use std::net::IpAddr;
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    assert_eq!(
+        super::ip_key(ip("2001:db8:1:2:aaaa::1"), 64),
+        ip("2001:db8:1:2::")
+    );
+    assert_eq!(super::ip_key(ip("2001:db8::1"), 128), ip("2001:db8::1"));
+    assert_eq!(super::ip_key(ip("2001:db8::1"), 0), ip("::"));
+    assert_eq!(super::ip_key(ip("::ffff:10.1.2.3"), 64), ip("10.1.2.3"));
+    assert_eq!(super::ip_key(ip("10.1.2.3"), 64), ip("10.1.2.3"));
+}
+
+#[test]
+fn scrape_lists_are_deduplicated_then_capped() {
+    use crate::protocol::{ErrorKind, Id20};
+    let ids: Vec<Id20> = (0..10u8).flat_map(|i| [Id20([i; 20]); 3]).collect();
+    assert_eq!(super::scrape_list(ids.clone(), 10).unwrap().len(), 10);
+    assert_eq!(
+        super::scrape_list(ids, 9),
+        Err(ErrorKind::TooManyInfoHashes)
+    );
+}

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::debug;
 
+use super::open_conn::OpenConn;
 use super::outbox::{Outbound, Outbox};
 use super::ratelimit::TokenBucket;
 use super::wsframe::{FrameError, FrameWriter, Incoming, WsConn};
@@ -15,7 +16,7 @@ use super::{ConnSlot, Shared};
 use crate::metrics::{DropReason, MessageKind};
 use crate::protocol::ws::{self as proto, Action, WsAnnounce, WsRequest, WsScrape};
 use crate::protocol::{AnnounceEvent, ErrorKind, Id20};
-use crate::swarm::ConnId;
+use crate::swarm::{ConnId, ConnView, WsAnnounceRequest};
 
 /// Why the server closes a connection: status code and reason.
 pub(super) type Close = (u16, &'static str);
@@ -57,6 +58,8 @@ struct Session {
     bucket: TokenBucket,
     /// Scrapes have a bucket of their own (same rate and burst), so they never use up announces.
     scrape_bucket: TokenBucket,
+    /// Pings answered (`limits.max_pings_per_sec`, `limits.ping_burst`).
+    ping_bucket: TokenBucket,
     /// Consecutive rate-limited requests.
     strikes: u32,
 }
@@ -106,9 +109,13 @@ pub(super) async fn run<S>(
     let Some(slot) = slot else { return };
     slot.upgraded();
     let id = shared.next_conn_id();
-    let outbox = Arc::new(Outbox::new(shared.config.limits.max_outbound_queue));
-    shared.conns.insert(id, outbox.clone());
     let limits = &shared.config.limits;
+    let open = Arc::new(OpenConn::new(
+        Outbox::new(limits.max_outbound_queue, limits.max_outbound_queue_bytes),
+        Instant::now(),
+    ));
+    shared.conns.insert(id, open.clone());
+    let outbox = &open.outbox;
     let mut session = Session {
         reg: Registration {
             shared: shared.clone(),
@@ -117,6 +124,7 @@ pub(super) async fn run<S>(
         },
         bucket: TokenBucket::new(limits.announce_burst, Instant::now()),
         scrape_bucket: TokenBucket::new(limits.announce_burst, Instant::now()),
+        ping_bucket: TokenBucket::new(limits.ping_burst, Instant::now()),
         strikes: 0,
     };
     let ping_interval = Duration::from_secs(shared.config.protocol.ping_interval_secs);
@@ -168,11 +176,12 @@ pub(super) async fn run<S>(
             },
             incoming = reader.next() => {
                 let now = Instant::now();
+                open.heard(now);
                 match incoming {
                     Ok(Incoming::Text(text)) => {
                         last_activity = now;
                         let close = handle_text(&shared, &mut session, text, now, &mut replies);
-                        send_replies(&shared, &outbox, writer, &mut replies, &mut relayed, now);
+                        send_replies(&shared, outbox, writer, &mut replies, &mut relayed, now);
                         if let Some(close) = close {
                             break Ending::Close(close);
                         }
@@ -189,11 +198,15 @@ pub(super) async fn run<S>(
                             continue;
                         }
                         replies.push((MessageKind::Failure, proto::encode_failure(kind.reason(), None, None)));
-                        send_replies(&shared, &outbox, writer, &mut replies, &mut relayed, now);
+                        send_replies(&shared, outbox, writer, &mut replies, &mut relayed, now);
                     }
                     Ok(Incoming::Ping(payload)) => {
                         last_activity = now;
-                        writer.queue_pong(payload);
+                        if session.ping_bucket.try_take(limits.max_pings_per_sec, limits.ping_burst, now) {
+                            writer.queue_pong(payload);
+                        } else {
+                            shared.metrics.dropped(DropReason::ControlFlood);
+                        }
                     }
                     Ok(Incoming::Pong) => last_activity = now,
                     Ok(Incoming::Close(code)) => break Ending::Echo(code),
@@ -214,7 +227,7 @@ pub(super) async fn run<S>(
                 }
             }
             _ = outbox.ready(), if !writing => {
-                drain_outbox(&shared, &outbox, writer, &mut relayed);
+                drain_outbox(&shared, outbox, writer, &mut relayed);
             }
             _ = tokio::time::sleep_until(wake_at), if deadline.is_some() => {
                 if let Some((_, Stall::QueueFull)) = deadline {
@@ -246,7 +259,7 @@ pub(super) async fn run<S>(
         Ending::Close((code, reason)) => {
             debug!(conn = id, reason, "closing");
             // What was already queued (a failure reason, say) goes out before the close frame.
-            drain_outbox(&shared, &outbox, writer, &mut relayed);
+            drain_outbox(&shared, outbox, writer, &mut relayed);
             writer.queue_close(Some(code), reason);
         }
         Ending::Echo(code) => writer.queue_close(code, ""),
@@ -307,10 +320,11 @@ fn relay(
     offer_received: Option<Instant>,
     now: Instant,
 ) {
-    let Some(outbox) = shared.conns.get(&to).map(|o| o.value().clone()) else {
+    let Some(open) = shared.conns.get(&to).map(|o| o.value().clone()) else {
         shared.metrics.dropped(DropReason::RecipientGone);
         return;
     };
+    let outbox = &open.outbox;
     let message = Outbound {
         text,
         kind,
@@ -413,7 +427,15 @@ fn handle_text(
                     );
                     return None;
                 }
-                WsScrape::Some(ids) => shared.roster.scrape(&ids),
+                WsScrape::Some(ids) => {
+                    match super::scrape_list(ids, shared.config.limits.max_scrape_info_hashes) {
+                        Ok(ids) => shared.roster.scrape(&ids),
+                        Err(kind) => {
+                            fail(shared, replies, kind, Action::Scrape, None);
+                            return None;
+                        }
+                    }
+                }
             };
             replies.push((MessageKind::Scrape, proto::encode_scrape(&files)));
             None
@@ -516,43 +538,45 @@ fn handle_announce(
     }
     let joined = &mut session.reg.joined;
     let position = joined.iter().position(|(ih, _)| *ih == info_hash);
-    if announce.event != AnnounceEvent::Stopped {
-        match position {
-            None if joined.len() >= shared.config.limits.max_swarms_per_connection => {
-                fail(
-                    shared,
-                    replies,
-                    ErrorKind::TooManySwarms,
-                    Action::Announce,
-                    Some(&info_hash),
-                );
-                return None;
-            }
-            Some(i) if joined[i].1 != announce.peer_id => {
-                // This connection switched peer ids in this swarm: the old one leaves.
-                shared
-                    .roster
-                    .ws_remove(session.reg.id, info_hash, joined[i].1);
-                joined.swap_remove(i);
-            }
-            _ => {}
+    match position {
+        // `stopped` must name the peer this connection holds in the swarm.
+        Some(i) if announce.event == AnnounceEvent::Stopped && joined[i].1 != announce.peer_id => {
+            fail(
+                shared,
+                replies,
+                ErrorKind::NotOwnPeer,
+                Action::Announce,
+                Some(&info_hash),
+            );
+            return None;
         }
+        None if announce.event != AnnounceEvent::Stopped
+            && joined.len() >= shared.config.limits.max_swarms_per_connection =>
+        {
+            fail(
+                shared,
+                replies,
+                ErrorKind::TooManySwarms,
+                Action::Announce,
+                Some(&info_hash),
+            );
+            return None;
+        }
+        _ => {}
     }
     let offer_ids: Vec<Id20> = announce.offers.iter().map(|o| o.offer_id).collect();
-    // A peer whose outbox is full gets no offer (and no pending-offer record that it could
-    // never answer); the offer is counted as dropped.
-    let has_room = |conn: ConnId| shared.conns.get(&conn).is_none_or(|o| o.has_room(now));
-    let outcome = shared.roster.ws_announce_to(
-        session.reg.id,
+    let request = WsAnnounceRequest {
+        conn: session.reg.id,
         info_hash,
-        announce.peer_id,
-        announce.event,
-        announce.seeder,
-        &offer_ids,
-        now,
-        &mut rand::rng(),
-        has_room,
-    );
+        peer_id: announce.peer_id,
+        event: announce.event,
+        seeder: announce.seeder,
+        offer_ids: &offer_ids,
+    };
+    let conns = LiveConns { shared, now };
+    let outcome = shared
+        .roster
+        .ws_announce_with(&request, &conns, now, &mut rand::rng());
     let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(kind) => {
@@ -564,12 +588,19 @@ fn handle_announce(
         shared.metrics.dropped(DropReason::QueueFull);
     }
     let joined = &mut session.reg.joined;
-    let position = joined.iter().position(|(ih, _)| *ih == info_hash);
     match (announce.event, position) {
         (AnnounceEvent::Stopped, Some(i)) => {
             joined.swap_remove(i);
         }
-        (AnnounceEvent::Stopped, None) | (_, Some(_)) => {}
+        (AnnounceEvent::Stopped, None) => {}
+        (_, Some(i)) if joined[i].1 != announce.peer_id => {
+            // This connection switched peer ids in this swarm: the old one leaves.
+            shared
+                .roster
+                .ws_remove(session.reg.id, info_hash, joined[i].1);
+            joined[i].1 = announce.peer_id;
+        }
+        (_, Some(_)) => {}
         (_, None) => joined.push((info_hash, announce.peer_id)),
     }
     let max_offers = shared
@@ -606,4 +637,29 @@ fn handle_announce(
         }
     }
     None
+}
+
+/// The roster's view of the open connections during one request.
+struct LiveConns<'a> {
+    shared: &'a Shared,
+    now: Instant,
+}
+
+impl ConnView for LiveConns<'_> {
+    /// A connection whose outbox is full gets no offer (and no pending-offer record that it
+    /// could never answer); the offer is counted as dropped.
+    fn has_room(&self, conn: ConnId) -> bool {
+        self.shared
+            .conns
+            .get(&conn)
+            .is_none_or(|c| c.outbox.has_room(self.now))
+    }
+
+    fn may_take_over(&self, holder: ConnId) -> bool {
+        let after = Duration::from_secs(self.shared.config.protocol.peer_id_takeover_after_secs);
+        self.shared
+            .conns
+            .get(&holder)
+            .is_none_or(|c| c.silent_for(self.now) >= after)
+    }
 }

@@ -24,6 +24,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, Wr
 pub(crate) const IDLE_READ_BUFFER: usize = 256;
 /// Write buffer capacity kept between flushes, bytes.
 const KEPT_WRITE_BUFFER: usize = 0;
+/// The read buffer grows by at most this much (or by what it already holds, whichever is more)
+/// per read, so a frame header alone does not reserve the frame's whole length.
+const READ_GROWTH: usize = 4096;
 
 const OP_CONTINUATION: u8 = 0x0;
 const OP_TEXT: u8 = 0x1;
@@ -115,6 +118,7 @@ impl<S: AsyncRead + AsyncWrite> WsConn<S> {
             writer: FrameWriter {
                 io: write,
                 wbuf: Vec::new(),
+                pong: None,
                 wpos: 0,
             },
         }
@@ -216,8 +220,11 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                         None => continue,
                     }
                 }
-                // Read the rest of this frame in as few reads as possible.
-                self.rbuf.reserve(total - self.rbuf.len());
+                // Grow toward the frame's length as its bytes arrive (doubling), not at once on
+                // the header's word.
+                let missing = total - self.rbuf.len();
+                self.rbuf
+                    .reserve(missing.min(self.rbuf.len().max(READ_GROWTH)));
             } else if self.rbuf.capacity() - self.rbuf.len() < 64 {
                 self.rbuf.reserve(IDLE_READ_BUFFER);
             }
@@ -281,8 +288,14 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 Ok(Some(MessageKind::Pong))
             }
             OP_CLOSE => {
+                if header.payload_len == 1 {
+                    return Err(FrameError::Protocol("close frame with a one-byte payload"));
+                }
                 let code = (header.payload_len >= 2)
                     .then(|| u16::from_be_bytes([self.rbuf[start], self.rbuf[start + 1]]));
+                if code.is_some_and(|code| !may_be_sent(code)) {
+                    return Err(FrameError::Protocol("invalid close code"));
+                }
                 self.rbuf.drain(..total);
                 self.closed = true;
                 Ok(Some(MessageKind::Close(code)))
@@ -314,10 +327,13 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 }
 
 /// The writing side: frames are queued into one buffer and written in as few writes as the
-/// socket allows.
+/// socket allows. A pong waits beside the buffer until what is being written has gone out;
+/// pings that arrive meanwhile replace its payload, so a burst of pings costs one pong.
 pub(crate) struct FrameWriter<W> {
     io: W,
     wbuf: Vec<u8>,
+    /// The payload of the pong to write next.
+    pong: Option<Box<[u8]>>,
     /// Bytes at the front of `wbuf` already written (a write interrupted by a timeout or a
     /// cancelled flush resumes here, so no byte goes out twice).
     wpos: usize,
@@ -339,9 +355,9 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         self.wbuf.extend_from_slice(payload);
     }
 
-    /// Whether queued bytes wait to be written.
+    /// Whether queued bytes (or a pong) wait to be written.
     pub fn has_pending(&self) -> bool {
-        !self.wbuf.is_empty()
+        !self.wbuf.is_empty() || self.pong.is_some()
     }
 
     /// Queues a text message.
@@ -354,9 +370,9 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         self.queue_frame(OP_PING, &[]);
     }
 
-    /// Queues the pong answering a ping with `payload`.
+    /// Queues the pong answering a ping with `payload`, in place of a pong not yet written.
     pub fn queue_pong(&mut self, payload: &[u8]) {
-        self.queue_frame(OP_PONG, payload);
+        self.pong = Some(payload.into());
     }
 
     /// Queues a close frame: no payload without a code, else the code and a reason (cut to fit
@@ -386,6 +402,13 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     /// One write of what is queued (as much as the socket takes); `true` once everything
     /// queued is written and flushed (the write buffer is then released). Cancel-safe.
     pub async fn write_some(&mut self) -> Result<bool, FrameError> {
+        if self.wpos == self.wbuf.len() {
+            if let Some(payload) = self.pong.take() {
+                self.wbuf.clear();
+                self.wpos = 0;
+                self.queue_frame(OP_PONG, &payload);
+            }
+        }
         if self.wpos < self.wbuf.len() {
             let n = self.io.write(&self.wbuf[self.wpos..]).await?;
             if n == 0 {
@@ -402,7 +425,7 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         if self.wbuf.capacity() > KEPT_WRITE_BUFFER {
             self.wbuf = Vec::new();
         }
-        Ok(true)
+        Ok(self.pong.is_none())
     }
 
     /// Flushes and shuts the write side down.
@@ -421,6 +444,12 @@ enum MessageKind {
     Ping,
     Pong,
     Close(Option<u16>),
+}
+
+/// Whether `code` may appear in a close frame (RFC 6455 7.4 and the IANA registry): 1005, 1006
+/// and 1015 are reserved for reporting and never sent, 1004 and 1016-2999 are unassigned.
+fn may_be_sent(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
 }
 
 fn unmask(payload: &mut [u8], mask: [u8; 4]) {
@@ -560,6 +589,48 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn a_frame_header_alone_does_not_reserve_the_frame() {
+        let (a, mut b) = tokio::io::duplex(1 << 16);
+        let mut server = WsConn::new(a, Vec::new(), 1 << 16, 1 << 16);
+        // A text frame header claiming 60,000 bytes, followed by 10 of them.
+        let mut raw = vec![0x81, 0x80 | 126];
+        raw.extend_from_slice(&60_000u16.to_be_bytes());
+        raw.extend_from_slice(&[0; 4]);
+        raw.extend_from_slice(&[b'a'; 10]);
+        b.write_all(&raw).await.unwrap();
+        assert!(server.next_is_pending().await);
+        assert!(
+            server.reader.rbuf.capacity() <= 2 * READ_GROWTH,
+            "{} bytes reserved for 18 received",
+            server.reader.rbuf.capacity()
+        );
+        // The rest arrives: the message is read whole.
+        b.write_all(&[b'a'; 59_990]).await.unwrap();
+        match server.reader.next().await.unwrap() {
+            Incoming::Text(text) => assert_eq!(text.len(), 60_000),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn pings_while_a_write_waits_cost_one_pong() {
+        let (mut server, mut client) = pair(1 << 16).await;
+        server.writer.queue_text("first");
+        for i in 0..50u8 {
+            server.writer.queue_pong(&[i]);
+        }
+        server.writer.flush().await.unwrap();
+        drop(server);
+        let mut pongs = Vec::new();
+        while let Some(Ok(m)) = client.next().await {
+            if let Message::Pong(p) = m {
+                pongs.push(p.to_vec());
+            }
+        }
+        assert_eq!(pongs, vec![vec![49u8]], "one pong, to the latest ping");
     }
 
     #[tokio::test]
