@@ -8,6 +8,7 @@
 //! - [`wire`]: p2p-media-loader v2 data-channel framing and commands;
 //! - [`stream`]: swarm ids, info hashes and segment ids as p2p-media-loader 2.3 derives them;
 //! - `tracker_client`: the client side of the WebTorrent WebSocket tracker protocol;
+//! - `backoff`: tracker reconnect delays (exponential, full jitter), shared by both drivers;
 //! - `store`: the segment cache, bounded in bytes;
 //! - `integrity`: SHA-256 segment manifests (PeerTube `segments-sha256.json`);
 //! - `scheduler`: per wanted segment, which peer or which HTTP source, and when;
@@ -19,6 +20,7 @@
 //! - `native` (feature `native`): the tokio driver — WebRTC data channels, the tracker socket and
 //!   the HTTP fetcher.
 
+pub mod backoff;
 pub mod engine;
 pub mod hls;
 pub mod integrity;

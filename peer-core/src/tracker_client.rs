@@ -208,6 +208,18 @@ pub fn decode_binary_string(s: &str) -> Option<[u8; 20]> {
     (n == 20).then_some(out)
 }
 
+/// Whether a tracker frame accepts an announce: `action` `announce`, a `complete` count and no
+/// `failure reason` (what makes [`TrackerClient`] report [`TrackerEvent::AnnounceAccepted`]).
+/// Drivers reset their reconnect backoff on it ([`crate::backoff`]).
+pub fn is_announce_accepted(frame: &str) -> bool {
+    let Ok(Value::Object(msg)) = serde_json::from_str::<Value>(frame) else {
+        return false;
+    };
+    msg.get("action").and_then(Value::as_str) == Some("announce")
+        && msg.get("failure reason").is_none()
+        && msg.get("complete").is_some_and(Value::is_u64)
+}
+
 /// The announce `event` field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum AnnounceEvent {
@@ -1516,6 +1528,21 @@ mod tests {
             .handle_message(r#"{"action":"scrape","files":{}}"#, now)
             .unwrap()
             .is_empty());
+    }
+
+    #[test]
+    fn only_an_accepted_announce_resets_the_backoff() {
+        assert!(is_announce_accepted(
+            r#"{"action":"announce","info_hash":"x","interval":120,"complete":0,"incomplete":1}"#
+        ));
+        assert!(!is_announce_accepted(
+            r#"{"action":"announce","failure reason":"full","complete":0}"#
+        ));
+        assert!(!is_announce_accepted(
+            r#"{"action":"announce","offer":{"type":"offer","sdp":"x"},"offer_id":"y"}"#
+        ));
+        assert!(!is_announce_accepted(r#"{"action":"scrape","complete":1}"#));
+        assert!(!is_announce_accepted("not json"));
     }
 
     #[test]

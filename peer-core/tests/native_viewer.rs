@@ -375,9 +375,14 @@ fn tracker_hub_shares_routes_and_reconnects() {
         let addr = SocketAddr::from(([127, 0, 0, 1], support::free_port()));
         let url = format!("ws://{addr}");
         let hub = TrackerHub::new(TrackerHubSettings {
-            backoff_initial: Duration::from_millis(200),
-            backoff_max: Duration::from_secs(1),
-            backoff_jitter: 0.0,
+            backoff: segswarm_core::backoff::BackoffConfig {
+                initial: Duration::from_millis(200),
+                max: Duration::from_secs(1),
+                jitter: 0.0,
+                // The tracker says "going away" when it shuts down; this test restarts it at once.
+                going_away_min: Duration::ZERO,
+                ..Default::default()
+            },
             ..TrackerHubSettings::default()
         });
         let (a, mut a_events) = hub.join(&url, *b"AAAAAAAAAAAAAAAAAAAA");

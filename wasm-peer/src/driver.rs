@@ -23,6 +23,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
+use segswarm_core::backoff::{Backoff, BackoffConfig};
 use segswarm_core::engine::{DeliverySource, Engine, EngineConfig, HttpHandle, Input, Output};
 use segswarm_core::integrity::SegmentManifest;
 use segswarm_core::scheduler::PeerHandle;
@@ -52,10 +53,15 @@ pub struct DriverConfig {
     pub trackers: Vec<String>,
     /// WebRTC settings (ICE servers, timeouts, message size, send buffer).
     pub rtc: RtcSettings,
-    /// First delay before reconnecting to the tracker. Default 1 s.
+    /// Cap of the first delay before reconnecting to the tracker (full jitter: the delay is
+    /// random below the cap). Default 1 s.
     pub reconnect_min: Duration,
-    /// Longest delay between reconnection attempts (the delay doubles up to it). Default 30 s.
+    /// Largest cap of the reconnect delay (it doubles with each failure in a row, and is reset only
+    /// once the tracker accepted an announce). Default 30 s.
     pub reconnect_max: Duration,
+    /// Least delay after the tracker closed with code 1013 (try again later) or 1001 (going away).
+    /// Default 30 s.
+    pub reconnect_after_going_away: Duration,
     /// Most bytes queued for one peer and not yet handed to its data channel; a peer that falls
     /// further behind is closed. Default 32 MiB.
     pub max_peer_queue_bytes: usize,
@@ -70,6 +76,7 @@ impl DriverConfig {
             rtc: RtcSettings::default(),
             reconnect_min: Duration::from_secs(1),
             reconnect_max: Duration::from_secs(30),
+            reconnect_after_going_away: Duration::from_secs(30),
             max_peer_queue_bytes: 32 * 1024 * 1024,
         }
     }
@@ -269,7 +276,7 @@ struct State {
     tracker: Option<TrackerWs>,
     tracker_open: bool,
     tracker_index: usize,
-    reconnect_delay: Duration,
+    backoff: Backoff,
     reconnect_timer: Option<Timeout>,
     timer: Option<(Instant, Timeout)>,
     waiting: VecMap<SegmentId, Vec<Waiter>>,
@@ -298,7 +305,12 @@ impl Driver {
     /// Starts the engine and connects to the first tracker.
     pub fn new(config: DriverConfig) -> Self {
         let engine = Engine::new(config.engine.clone());
-        let reconnect_delay = config.reconnect_min;
+        let backoff = Backoff::new(BackoffConfig {
+            initial: config.reconnect_min,
+            max: config.reconnect_max,
+            going_away_min: config.reconnect_after_going_away,
+            ..BackoffConfig::default()
+        });
         let inner = Rc::new(RefCell::new(State {
             engine,
             config,
@@ -307,7 +319,7 @@ impl Driver {
             tracker: None,
             tracker_open: false,
             tracker_index: 0,
-            reconnect_delay,
+            backoff,
             reconnect_timer: None,
             timer: None,
             waiting: VecMap::new(),
@@ -653,7 +665,7 @@ fn execute(s: &mut State, inner: &Rc<RefCell<State>>, output: Output) {
             if overrun {
                 tracing::debug!(?peer, "peer send queue overrun; closing");
                 let slot = Rc::clone(slot);
-                close_from_driver_side(s, &slot, &weak);
+                close_with(s, &slot, &weak, Input::PeerSendOverrun(peer));
             }
         }
         Output::HttpRequest {
@@ -737,15 +749,17 @@ fn execute(s: &mut State, inner: &Rc<RefCell<State>>, output: Output) {
 
 /// Closes a peer the engine still knows: the slot now, `PeerClosed` to the engine soon after
 /// (not from inside the current step).
-fn close_from_driver_side(s: &mut State, slot: &Rc<PeerSlot>, weak: &Weak<RefCell<State>>) {
+/// Closes a peer from the driver side and tells the engine `why` (`PeerClosed`, or
+/// `PeerSendOverrun` when the peer let its send queue overflow).
+fn close_with(s: &mut State, slot: &Rc<PeerSlot>, weak: &Weak<RefCell<State>>, why: Input) {
     s.peers.remove(&slot.handle);
     let was_connected = slot.state.borrow().connected;
     if slot.close() {
         if was_connected {
             s.events.push_back(DriverEvent::PeerClosed(slot.handle));
         }
-        let (weak, handle) = (weak.clone(), slot.handle);
-        spawn_local(async move { feed_weak(&weak, Input::PeerClosed(handle)) });
+        let weak = weak.clone();
+        spawn_local(async move { feed_weak(&weak, why) });
     }
 }
 
@@ -976,7 +990,7 @@ fn connect_tracker(inner: &Rc<RefCell<State>>) {
         Err(e) => {
             tracing::warn!(%url, error = %crate::error::js_message(&e), "tracker URL refused");
             drop(s);
-            schedule_reconnect(inner);
+            schedule_reconnect(inner, None);
             return;
         }
     };
@@ -988,8 +1002,8 @@ fn connect_tracker(inner: &Rc<RefCell<State>>) {
             let Some(inner) = weak.upgrade() else { return };
             {
                 let mut s = inner.borrow_mut();
+                // The backoff is reset by an accepted announce, not by the socket opening.
                 s.tracker_open = true;
-                s.reconnect_delay = s.config.reconnect_min;
                 s.events
                     .push_back(DriverEvent::TrackerConnected(url.clone()));
             }
@@ -999,15 +1013,23 @@ fn connect_tracker(inner: &Rc<RefCell<State>>) {
     let on_message = {
         let weak = weak.clone();
         Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| match e.data().as_string() {
-            Some(text) => feed_weak(&weak, Input::TrackerMessage(text)),
+            Some(text) => {
+                if segswarm_core::tracker_client::is_announce_accepted(&text) {
+                    if let Some(inner) = weak.upgrade() {
+                        inner.borrow_mut().backoff.reset();
+                    }
+                }
+                feed_weak(&weak, Input::TrackerMessage(text))
+            }
             None => tracing::debug!("binary tracker frame ignored"),
         })
     };
     let on_close = {
         let weak = weak.clone();
         let url = url.clone();
-        Closure::<dyn FnMut(CloseEvent)>::new(move |_e: CloseEvent| {
+        Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| {
             let Some(inner) = weak.upgrade() else { return };
+            let code = e.code();
             let was_open = {
                 let mut s = inner.borrow_mut();
                 let was_open = s.tracker_open;
@@ -1025,7 +1047,7 @@ fn connect_tracker(inner: &Rc<RefCell<State>>) {
             } else {
                 dispatch(&inner);
             }
-            schedule_reconnect(&inner);
+            schedule_reconnect(&inner, Some(code));
         })
     };
     ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
@@ -1040,14 +1062,14 @@ fn connect_tracker(inner: &Rc<RefCell<State>>) {
     });
 }
 
-/// Reconnects after the current backoff delay, doubling it for next time.
-fn schedule_reconnect(inner: &Rc<RefCell<State>>) {
+/// Reconnects after the next backoff delay (full jitter; at least
+/// [`DriverConfig::reconnect_after_going_away`] after a close with code 1013 or 1001).
+fn schedule_reconnect(inner: &Rc<RefCell<State>>, close_code: Option<u16>) {
     let mut s = inner.borrow_mut();
     if s.shut_down {
         return;
     }
-    let delay = s.reconnect_delay;
-    s.reconnect_delay = (delay * 2).min(s.config.reconnect_max);
+    let delay = s.backoff.next_delay(close_code, js_sys::Math::random());
     let weak = Rc::downgrade(inner);
     tracing::debug!(
         url = s.tracker.as_ref().map(|t| t.url.as_str()),

@@ -9,7 +9,9 @@
 //! of the socket). Two engines of the same swarm cannot share a socket (the tracker's relayed
 //! offers do not say which local peer they are for), so the second one gets a socket of its own.
 //!
-//! A socket that closes or cannot be opened is retried with exponential backoff and jitter; each
+//! A socket that closes or cannot be opened is retried after a [`Backoff`] delay (exponential,
+//! full jitter, at least 30 s after a close with code 1013 or 1001); the backoff is reset only when
+//! the tracker accepts an announce on the socket, not when it merely opens. Each
 //! [`TrackerLink`] hears [`LinkEvent::Connected`] / [`LinkEvent::Disconnected`] so its engine
 //! re-announces on reconnect. Frames sent while disconnected are dropped (the engine's client
 //! announces again on connect). The socket closes once its last link has left.
@@ -23,19 +25,15 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::tracker_client::InfoHash;
+use crate::backoff::{Backoff, BackoffConfig};
+use crate::tracker_client::{is_announce_accepted, InfoHash};
 
 /// Settings of the sockets a [`TrackerHub`] opens.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrackerHubSettings {
-    /// First retry delay after a failed or closed connection. Default 1 s.
-    pub backoff_initial: Duration,
-    /// Longest retry delay. Default 30 s.
-    pub backoff_max: Duration,
-    /// Factor applied to the delay after each failed attempt. Default 2.
-    pub backoff_factor: u32,
-    /// Each delay is shortened by a random share of up to this fraction. Default 0.25.
-    pub backoff_jitter: f64,
+    /// Retry delays after a failed or closed connection (defaults: 1 s doubling up to 30 s, full
+    /// jitter, at least 30 s after a close with code 1013 or 1001).
+    pub backoff: BackoffConfig,
     /// Longest wait for the TCP connect and WebSocket handshake. Default 10 s.
     pub connect_timeout: Duration,
     /// Largest frame accepted from the tracker, bytes. Default 256 KiB.
@@ -45,10 +43,7 @@ pub struct TrackerHubSettings {
 impl Default for TrackerHubSettings {
     fn default() -> Self {
         Self {
-            backoff_initial: Duration::from_secs(1),
-            backoff_max: Duration::from_secs(30),
-            backoff_factor: 2,
-            backoff_jitter: 0.25,
+            backoff: BackoffConfig::default(),
             connect_timeout: Duration::from_secs(10),
             max_message_bytes: 256 * 1024,
         }
@@ -310,6 +305,7 @@ struct SocketTask {
     id: u64,
     routes: HashMap<InfoHash, mpsc::UnboundedSender<LinkEvent>>,
     connected: bool,
+    backoff: Backoff,
 }
 
 enum Step {
@@ -351,6 +347,9 @@ impl SocketTask {
     }
 
     fn route(&mut self, text: String) {
+        if is_announce_accepted(&text) {
+            self.backoff.reset();
+        }
         match frame_info_hash(&text) {
             Some(ih) => match self.routes.get(&ih) {
                 Some(tx) => {
@@ -364,25 +363,29 @@ impl SocketTask {
         }
     }
 
-    /// Runs one open socket until it ends: `Ok` = no route left, `Err(reason)` = lost.
+    /// Runs one open socket until it ends: `Ok` = no route left, `Err((reason, close code))` =
+    /// lost.
     async fn session(
         &mut self,
         ws: &mut Ws,
         rx: &mut mpsc::UnboundedReceiver<SocketCmd>,
-    ) -> Result<(), String> {
+    ) -> Result<(), (String, Option<u16>)> {
         loop {
             tokio::select! {
                 msg = ws.next() => match msg {
                     Some(Ok(Message::Text(text))) => self.route(text.as_str().to_owned()),
                     Some(Ok(Message::Close(frame))) => {
-                        return Err(frame.map_or_else(
-                            || "closed by tracker".to_owned(),
-                            |f| format!("closed by tracker ({}: {})", u16::from(f.code), f.reason),
-                        ));
+                        return Err(match frame {
+                            None => ("closed by tracker".to_owned(), None),
+                            Some(f) => {
+                                let code = u16::from(f.code);
+                                (format!("closed by tracker ({code}: {})", f.reason), Some(code))
+                            }
+                        });
                     }
                     Some(Ok(_)) => {}
-                    Some(Err(e)) => return Err(format!("read failed: {e}")),
-                    None => return Err("connection closed".to_owned()),
+                    Some(Err(e)) => return Err((format!("read failed: {e}"), None)),
+                    None => return Err(("connection closed".to_owned(), None)),
                 },
                 cmd = rx.recv() => {
                     let Some(cmd) = cmd else { return Ok(()) };
@@ -390,7 +393,7 @@ impl SocketTask {
                     if let Some(frame) = frame {
                         ws.send(Message::Text(frame.into()))
                             .await
-                            .map_err(|e| format!("send failed: {e}"))?;
+                            .map_err(|e| (format!("send failed: {e}"), None))?;
                     }
                     if let Step::Done = step {
                         let _ = ws.close(None).await;
@@ -400,11 +403,6 @@ impl SocketTask {
             }
         }
     }
-}
-
-fn jittered(delay: Duration, jitter: f64) -> Duration {
-    let cut = rand::random::<f64>() * jitter.clamp(0.0, 1.0);
-    delay.mul_f64(1.0 - cut)
 }
 
 async fn run_socket(
@@ -423,31 +421,42 @@ async fn run_socket(
         id,
         routes: HashMap::new(),
         connected: false,
+        backoff: Backoff::new(settings.backoff.clone()),
     };
-    let mut backoff = settings.backoff_initial;
     loop {
         let attempt = tokio::time::timeout(
             settings.connect_timeout,
             tokio_tungstenite::connect_async_with_config(url.as_str(), Some(ws_config), false),
         )
         .await;
-        let reason = match attempt {
+        let (reason, code) = match attempt {
             Ok(Ok((mut ws, _))) => {
+                // The backoff is reset by an accepted announce (`route`), not by the socket opening.
                 tracing::debug!(%url, "tracker connected");
-                backoff = settings.backoff_initial;
+                // Register the swarms that joined while connecting before saying so: a tracker
+                // that closes at once would otherwise be reported to no one.
+                while let Ok(cmd) = rx.try_recv() {
+                    if let (Step::Done, _) = task.apply(cmd) {
+                        let _ = ws.close(None).await;
+                        return;
+                    }
+                }
                 task.connected = true;
                 task.broadcast(&LinkEvent::Connected);
                 let end = task.session(&mut ws, &mut rx).await;
                 task.connected = false;
                 match end {
                     Ok(()) => return,
-                    Err(reason) => reason,
+                    Err(lost) => lost,
                 }
             }
-            Ok(Err(e)) => format!("connect failed: {e}"),
-            Err(_) => format!("connect timed out after {:?}", settings.connect_timeout),
+            Ok(Err(e)) => (format!("connect failed: {e}"), None),
+            Err(_) => (
+                format!("connect timed out after {:?}", settings.connect_timeout),
+                None,
+            ),
         };
-        let delay = jittered(backoff, settings.backoff_jitter);
+        let delay = task.backoff.next_delay(code, rand::random::<f64>());
         tracing::debug!(%url, %reason, ?delay, "tracker disconnected; retrying");
         task.broadcast(&LinkEvent::Disconnected {
             reason,
@@ -465,9 +474,6 @@ async fn run_socket(
                 }
             }
         }
-        backoff = backoff
-            .saturating_mul(settings.backoff_factor.max(1))
-            .min(settings.backoff_max);
     }
 }
 

@@ -1,0 +1,178 @@
+//! Reconnect backoff for tracker sockets, shared by the native and browser drivers.
+//!
+//! Exponential with full jitter: after the n-th failed attempt in a row the delay is drawn from
+//! `(0, min(max, initial × factorⁿ)]`, so clients that lost the same tracker at the same moment do
+//! not come back in lockstep. The count of failures is reset only by [`Backoff::reset`], which
+//! drivers call once the tracker *accepted an announce* ([`crate::tracker_client::is_announce_accepted`]),
+//! not when the socket opens: a tracker that accepts connections and closes them at once (over
+//! capacity, shutting down) must not be hammered once a second. A close with code 1013 (try again
+//! later) or 1001 (going away) waits at least [`BackoffConfig::going_away_min`].
+//!
+//! Sans-IO: the caller passes the random sample and sleeps the returned delay itself.
+
+use std::time::Duration;
+
+/// WebSocket close code 1001: the server is going away (shutting down).
+pub const CLOSE_GOING_AWAY: u16 = 1001;
+/// WebSocket close code 1013: try again later (the server is overloaded).
+pub const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
+
+/// Settings of a [`Backoff`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackoffConfig {
+    /// Delay cap after the first failure. Default 1 s.
+    pub initial: Duration,
+    /// Largest delay cap. Default 30 s.
+    pub max: Duration,
+    /// Factor applied to the cap after each failure in a row. Default 2.
+    pub factor: u32,
+    /// Share of each delay that is random: 1.0 = full jitter (uniform in `(0, cap]`), 0.0 = the
+    /// cap itself. Default 1.0.
+    pub jitter: f64,
+    /// Least delay after a close with code 1001 or 1013 (the jittered delay is added to it).
+    /// Default 30 s.
+    pub going_away_min: Duration,
+}
+
+impl Default for BackoffConfig {
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(30),
+            factor: 2,
+            jitter: 1.0,
+            going_away_min: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Failures in a row and the delays they call for. See the module documentation.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    config: BackoffConfig,
+    failures: u32,
+}
+
+impl Backoff {
+    /// No failure yet.
+    pub fn new(config: BackoffConfig) -> Self {
+        Self {
+            config,
+            failures: 0,
+        }
+    }
+
+    /// The settings in use.
+    pub fn config(&self) -> &BackoffConfig {
+        &self.config
+    }
+
+    /// Failures since the last [`Backoff::reset`].
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// The delay cap for the next failure: `initial × factorⁿ`, at most `max`.
+    pub fn cap(&self) -> Duration {
+        let mut cap = self.config.initial.min(self.config.max);
+        for _ in 0..self.failures.min(64) {
+            cap = cap
+                .saturating_mul(self.config.factor.max(1))
+                .min(self.config.max);
+            if cap == self.config.max {
+                break;
+            }
+        }
+        cap
+    }
+
+    /// Counts a failed attempt (or a lost connection, closed with `close_code` if the tracker sent
+    /// one) and returns the delay before the next attempt. `unit` is a random sample in `[0, 1)`.
+    pub fn next_delay(&mut self, close_code: Option<u16>, unit: f64) -> Duration {
+        let cap = self.cap();
+        self.failures = self.failures.saturating_add(1);
+        let unit = if unit.is_finite() {
+            unit.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let jitter = if self.config.jitter.is_nan() {
+            1.0
+        } else {
+            self.config.jitter.clamp(0.0, 1.0)
+        };
+        let share = 1.0 - jitter * unit;
+        let delay = Duration::try_from_secs_f64(cap.as_secs_f64() * share).unwrap_or(cap);
+        match close_code {
+            Some(CLOSE_GOING_AWAY | CLOSE_TRY_AGAIN_LATER) => {
+                self.config.going_away_min.saturating_add(delay)
+            }
+            _ => delay,
+        }
+    }
+
+    /// The tracker accepted an announce: the next failure starts from `initial` again.
+    pub fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exact() -> Backoff {
+        Backoff::new(BackoffConfig {
+            jitter: 0.0,
+            ..BackoffConfig::default()
+        })
+    }
+
+    #[test]
+    fn delays_double_up_to_the_cap_until_reset() {
+        let mut b = exact();
+        let secs: Vec<u64> = (0..7).map(|_| b.next_delay(None, 0.5).as_secs()).collect();
+        assert_eq!(secs, vec![1, 2, 4, 8, 16, 30, 30]);
+        b.reset();
+        assert_eq!(b.next_delay(None, 0.5), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn full_jitter_spreads_delays_below_the_cap() {
+        let mut b = Backoff::new(BackoffConfig::default());
+        for _ in 0..5 {
+            b.next_delay(None, 0.0);
+        }
+        assert_eq!(b.cap(), Duration::from_secs(30));
+        let lo = b.clone().next_delay(None, 0.999);
+        let hi = b.clone().next_delay(None, 0.0);
+        assert!(lo < Duration::from_millis(100), "{lo:?}");
+        assert_eq!(hi, Duration::from_secs(30));
+        assert_eq!(b.next_delay(None, f64::NAN), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn overloaded_or_going_away_waits_at_least_thirty_seconds() {
+        for code in [CLOSE_GOING_AWAY, CLOSE_TRY_AGAIN_LATER] {
+            let mut b = Backoff::new(BackoffConfig::default());
+            assert!(b.next_delay(Some(code), 0.999) >= Duration::from_secs(30));
+        }
+        let mut b = Backoff::new(BackoffConfig::default());
+        assert!(b.next_delay(Some(1000), 0.0) <= Duration::from_secs(1));
+    }
+
+    #[test]
+    fn absurd_settings_do_not_overflow() {
+        let mut b = Backoff::new(BackoffConfig {
+            initial: Duration::MAX,
+            max: Duration::MAX,
+            factor: u32::MAX,
+            jitter: f64::NAN,
+            going_away_min: Duration::MAX,
+        });
+        for _ in 0..100 {
+            b.next_delay(Some(CLOSE_GOING_AWAY), 0.5);
+        }
+        assert_eq!(b.failures(), 100);
+    }
+}
