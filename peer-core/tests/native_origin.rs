@@ -279,3 +279,135 @@ async fn large_file_streams_intact_and_shutdown_stops_listening() {
         "still accepting after shutdown"
     );
 }
+
+/// A client that connects from `from` (a loopback address), sends `request` and reads the answer
+/// for at most `wait`; `None` if nothing complete came back in time.
+async fn raw_from(origin: &Origin, from: [u8; 4], request: &str, wait: Duration) -> Option<String> {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(std::net::SocketAddr::from((from, 0)))
+        .expect("bind");
+    let attempt = async {
+        let mut s = socket.connect(origin.local_addr()).await.ok()?;
+        s.write_all(request.as_bytes()).await.ok()?;
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).await.ok()?;
+        Some(String::from_utf8_lossy(&out).into_owned())
+    };
+    tokio::time::timeout(wait, attempt).await.ok().flatten()
+}
+
+const GET_PLAYLIST: &str = "GET /index.m3u8 HTTP/1.1\r\nHost: o\r\nConnection: close\r\n\r\n";
+
+/// Opens a connection that sends `request` (if any) and then never reads.
+async fn never_reads(origin: &Origin, request: Option<&str>) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .set_recv_buffer_size(4096)
+        .expect("small receive buffer");
+    let mut s = socket.connect(origin.local_addr()).await.expect("connect");
+    if let Some(r) = request {
+        s.write_all(r.as_bytes()).await.expect("write");
+    }
+    s
+}
+
+/// Issue 11 item 14: clients that ask for a large file and never read hold every connection slot;
+/// they are closed once their writes stall for `write_timeout`, and other viewers are served.
+#[tokio::test]
+async fn clients_that_never_read_are_closed_and_others_are_served() {
+    let (_dir, root, _) = fixture(1000);
+    std::fs::write(root.join("big.bin"), vec![7u8; 32 * 1024 * 1024]).unwrap();
+    let mut config = OriginConfig::new(&root, "127.0.0.1:0".parse().unwrap());
+    config.max_connections = 4;
+    config.write_timeout = Duration::from_millis(500);
+    let origin = Origin::start(config).await.expect("start");
+    let mut stuck = Vec::new();
+    for _ in 0..4 {
+        let get = "GET /big.bin HTTP/1.1\r\nHost: o\r\n\r\n";
+        stuck.push(never_reads(&origin, Some(get)).await);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    let mut served = None;
+    while started.elapsed() < Duration::from_secs(8) {
+        match raw_from(
+            &origin,
+            [127, 0, 0, 1],
+            GET_PLAYLIST,
+            Duration::from_secs(2),
+        )
+        .await
+        {
+            Some(r) if r.starts_with("HTTP/1.1 200") => {
+                served = Some(r);
+                break;
+            }
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let r = served.expect("a viewer was served while four clients never read");
+    assert!(r.contains("#EXTM3U"), "{r}");
+    assert_eq!(origin.stats().write_timeouts, 4, "{:?}", origin.stats());
+    drop(stuck);
+}
+
+/// Over `max_connections`, a new connection is accepted and answered `503` at once instead of
+/// waiting unseen in the kernel's queue.
+#[tokio::test]
+async fn connections_over_the_cap_are_refused_at_once() {
+    let (_dir, root, _) = fixture(1000);
+    let mut config = OriginConfig::new(&root, "127.0.0.1:0".parse().unwrap());
+    config.max_connections = 2;
+    let origin = Origin::start(config).await.expect("start");
+    let idle = [
+        never_reads(&origin, None).await,
+        never_reads(&origin, None).await,
+    ];
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let r = raw_from(
+        &origin,
+        [127, 0, 0, 1],
+        GET_PLAYLIST,
+        Duration::from_secs(2),
+    )
+    .await
+    .expect("an answer within 2 s");
+    assert!(r.starts_with("HTTP/1.1 503"), "{r}");
+    assert_eq!(origin.stats().refused_busy, 1, "{:?}", origin.stats());
+    drop(idle);
+}
+
+/// One address may hold at most `max_connections_per_ip`; others are still served.
+#[tokio::test]
+async fn one_address_cannot_take_every_connection() {
+    let (_dir, root, _) = fixture(1000);
+    let mut config = OriginConfig::new(&root, "127.0.0.1:0".parse().unwrap());
+    config.max_connections_per_ip = 2;
+    let origin = Origin::start(config).await.expect("start");
+    let idle = [
+        never_reads(&origin, None).await,
+        never_reads(&origin, None).await,
+    ];
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let r = raw_from(
+        &origin,
+        [127, 0, 0, 1],
+        GET_PLAYLIST,
+        Duration::from_secs(2),
+    )
+    .await
+    .expect("an answer within 2 s");
+    assert!(r.starts_with("HTTP/1.1 503"), "{r}");
+    let r = raw_from(
+        &origin,
+        [127, 0, 0, 2],
+        GET_PLAYLIST,
+        Duration::from_secs(2),
+    )
+    .await
+    .expect("an answer within 2 s");
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+    assert_eq!(origin.stats().refused_per_ip, 1, "{:?}", origin.stats());
+    drop(idle);
+}

@@ -12,14 +12,22 @@
 //! backslash or NUL; the resolved file must lie under the canonical root (a symbolic link leading
 //! out of it is refused), and only regular files are served. Bodies are streamed from the file in
 //! chunks of [`OriginConfig::chunk_bytes`].
+//!
+//! Slow or hostile clients: every connection is accepted, then refused with `503` and closed when
+//! [`OriginConfig::max_connections`] are open or its address already has
+//! [`OriginConfig::max_connections_per_ip`]; a connection whose writes make no progress for
+//! [`OriginConfig::write_timeout`] (a client that asks and never reads) is closed. Each case is
+//! counted in [`OriginStats`].
 
+use std::collections::HashMap;
 use std::convert::Infallible;
+use std::future::Future;
 use std::io::SeekFrom;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Component, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -32,7 +40,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncSeekExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncSeekExt, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
@@ -44,8 +52,15 @@ pub struct OriginConfig {
     pub root: PathBuf,
     /// Address to listen on. Default `127.0.0.1:8080`.
     pub listen: SocketAddr,
-    /// Most connections served at once; further clients wait in the accept queue. Default 1024.
+    /// Most connections served at once; further connections are accepted, answered `503` and
+    /// closed. Default 1024.
     pub max_connections: usize,
+    /// Most connections served at once for one client IP address; further ones from it are
+    /// answered `503` and closed. Default 64.
+    pub max_connections_per_ip: usize,
+    /// A connection whose response makes no write progress for this long (the client does not
+    /// read) is closed. Default 30 s.
+    pub write_timeout: Duration,
     /// Time allowed for a request head to arrive. Default 10 s.
     pub header_read_timeout: Duration,
     /// Body chunk size read from a file per frame, bytes. Default 64 KiB.
@@ -63,6 +78,8 @@ impl OriginConfig {
             root: root.into(),
             listen,
             max_connections: 1024,
+            max_connections_per_ip: 64,
+            write_timeout: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(10),
             chunk_bytes: 64 * 1024,
             shutdown_grace: Duration::from_secs(5),
@@ -105,6 +122,12 @@ pub struct OriginStats {
     pub not_found: AtomicU64,
     /// `416` answers.
     pub range_not_satisfiable: AtomicU64,
+    /// Connections refused because [`OriginConfig::max_connections`] were open.
+    pub refused_busy: AtomicU64,
+    /// Connections refused because their address had [`OriginConfig::max_connections_per_ip`].
+    pub refused_per_ip: AtomicU64,
+    /// Connections closed after [`OriginConfig::write_timeout`] without write progress.
+    pub write_timeouts: AtomicU64,
 }
 
 /// A point-in-time copy of [`OriginStats`].
@@ -120,6 +143,12 @@ pub struct OriginStatsSnapshot {
     pub not_found: u64,
     /// `416` answers.
     pub range_not_satisfiable: u64,
+    /// Connections refused: all slots busy.
+    pub refused_busy: u64,
+    /// Connections refused: too many from one address.
+    pub refused_per_ip: u64,
+    /// Connections closed for lack of write progress.
+    pub write_timeouts: u64,
 }
 
 impl OriginStats {
@@ -131,6 +160,9 @@ impl OriginStats {
             ok: self.ok.load(Ordering::Relaxed),
             not_found: self.not_found.load(Ordering::Relaxed),
             range_not_satisfiable: self.range_not_satisfiable.load(Ordering::Relaxed),
+            refused_busy: self.refused_busy.load(Ordering::Relaxed),
+            refused_per_ip: self.refused_per_ip.load(Ordering::Relaxed),
+            write_timeouts: self.write_timeouts.load(Ordering::Relaxed),
         }
     }
 }
@@ -225,17 +257,59 @@ impl Drop for Origin {
     }
 }
 
+/// Open connections per client address; a [`PerIpSlot`] gives its place back when dropped.
+#[derive(Default)]
+struct PerIp(Mutex<HashMap<IpAddr, usize>>);
+
+struct PerIpSlot {
+    map: Arc<PerIp>,
+    ip: IpAddr,
+}
+
+impl PerIp {
+    /// A place for one more connection from `ip`, if it has fewer than `max`.
+    fn take(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<PerIpSlot> {
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = map.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(PerIpSlot {
+            map: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for PerIpSlot {
+    fn drop(&mut self) {
+        let mut map = self
+            .map
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// What an over-cap connection is told before it is closed.
+const BUSY_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\
+Retry-After: 1\r\nConnection: close\r\n\r\n";
+
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let slots = Arc::new(Semaphore::new(shared.config.max_connections.max(1)));
+    let per_ip = Arc::new(PerIp::default());
     let mut conns = JoinSet::new();
     loop {
-        let permit = tokio::select! {
-            p = slots.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-            _ = stop.changed() => break,
-        };
         let accepted = tokio::select! {
             a = listener.accept() => a,
             _ = stop.changed() => break,
@@ -243,12 +317,26 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
         // Reap finished connection tasks as we go.
         while conns.try_join_next().is_some() {}
         match accepted {
-            Ok((stream, _peer)) => {
+            Ok((stream, peer)) => {
+                // Accepted first, then refused if over a cap: waiting clients never fill the
+                // kernel's accept queue and lock everyone out.
+                let Ok(permit) = slots.clone().try_acquire_owned() else {
+                    shared.stats.refused_busy.fetch_add(1, Ordering::Relaxed);
+                    refuse(stream);
+                    continue;
+                };
+                let max_ip = shared.config.max_connections_per_ip.max(1);
+                let Some(ip_slot) = per_ip.take(peer.ip(), max_ip) else {
+                    shared.stats.refused_per_ip.fetch_add(1, Ordering::Relaxed);
+                    refuse(stream);
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 let shared = shared.clone();
                 let stop = stop.clone();
                 conns.spawn(async move {
                     serve_connection(shared, stream, stop).await;
+                    drop(ip_slot);
                     drop(permit);
                 });
             }
@@ -264,11 +352,122 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
     conns.abort_all();
 }
 
+/// How long a refused connection is kept to tell it `503`: the answer is written, then what the
+/// client sent is read and dropped, so that closing does not reset the connection before the
+/// client read the answer.
+const REFUSE_LINGER: Duration = Duration::from_secs(1);
+
+/// Answers `503` and closes, within [`REFUSE_LINGER`].
+fn refuse(mut stream: tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(REFUSE_LINGER, async {
+            stream.write_all(BUSY_RESPONSE).await?;
+            stream.shutdown().await?;
+            let mut sink = [0u8; 1024];
+            while stream.read(&mut sink).await? > 0 {}
+            Ok::<_, std::io::Error>(())
+        })
+        .await;
+    });
+}
+
+/// A stream whose writes fail with `TimedOut` once a write or flush has waited `timeout` without
+/// progress.
+struct WriteTimeout<S> {
+    inner: S,
+    timeout: Duration,
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+    timed_out: Option<Arc<OriginStats>>,
+}
+
+impl<S> WriteTimeout<S> {
+    fn new(inner: S, timeout: Duration, stats: Arc<OriginStats>) -> Self {
+        Self {
+            inner,
+            timeout,
+            stalled: None,
+            timed_out: Some(stats),
+        }
+    }
+
+    /// After the inner write returned `poll`: arms the timer on `Pending`, fails once it fired.
+    fn check<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: Poll<std::io::Result<T>>,
+    ) -> Poll<std::io::Result<T>> {
+        if poll.is_ready() {
+            self.stalled = None;
+            return poll;
+        }
+        let timeout = self.timeout;
+        let sleep = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        if sleep.as_mut().poll(cx).is_ready() {
+            if let Some(stats) = self.timed_out.take() {
+                stats.write_timeouts.fetch_add(1, Ordering::Relaxed);
+            }
+            return Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "no write progress",
+            )));
+        }
+        Poll::Pending
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for WriteTimeout<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for WriteTimeout<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.check(cx, poll)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let poll = Pin::new(&mut self.inner).poll_flush(cx);
+        self.check(cx, poll)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let poll = Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.check(cx, poll)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.check(cx, poll)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
 async fn serve_connection(
     shared: Arc<Shared>,
     stream: tokio::net::TcpStream,
     mut stop: watch::Receiver<bool>,
 ) {
+    let stream = WriteTimeout::new(stream, shared.config.write_timeout, shared.stats.clone());
     let service = {
         let shared = shared.clone();
         service_fn(move |req: Request<Incoming>| {
