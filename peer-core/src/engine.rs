@@ -384,6 +384,8 @@ struct Upload {
     header_sent: bool,
     /// Waiting for an upload slot: its place in the queue (lower is served first).
     queued: Option<u64>,
+    /// For a relay: the [`Partial::generation`] it reads; another generation ends it.
+    generation: Option<u64>,
 }
 
 /// What an upload can do next (see [`Engine::upload_step`]).
@@ -421,6 +423,41 @@ struct HttpReq {
 struct Partial {
     data: Vec<u8>,
     total: Option<u64>,
+    /// Changes whenever bytes are dropped (the download starts over, possibly from another
+    /// source): a relay reading an older generation must end, or it would splice two sources.
+    generation: u64,
+    /// Peers that supplied bytes of `data`, in order (their id when known): blamed for a hash
+    /// mismatch, whatever source completed the segment.
+    peers: Vec<(PeerHandle, Option<PeerId>)>,
+}
+
+impl Partial {
+    /// Keeps the first `len` bytes; a new generation if that drops any.
+    fn truncate(&mut self, len: usize, next_generation: &mut u64) {
+        if len < self.data.len() {
+            self.data.truncate(len);
+            *next_generation += 1;
+            self.generation = *next_generation;
+            if len == 0 {
+                self.peers.clear();
+            }
+        }
+    }
+}
+
+/// The partial download of `seg`, created (with a fresh generation) if there is none.
+fn partial_entry<'a>(
+    partials: &'a mut VecMap<SegmentId, Partial>,
+    next_generation: &mut u64,
+    seg: SegmentId,
+) -> &'a mut Partial {
+    partials.get_or_insert_with(seg, || {
+        *next_generation += 1;
+        Partial {
+            generation: *next_generation,
+            ..Partial::default()
+        }
+    })
 }
 
 /// The peer engine. See the module documentation.
@@ -441,6 +478,8 @@ pub struct Engine {
     http: VecMap<HttpHandle, HttpReq>,
     http_by_segment: VecMap<SegmentId, HttpHandle>,
     partials: VecMap<SegmentId, Partial>,
+    /// Last [`Partial::generation`] handed out.
+    next_generation: u64,
     budget: UploadBudget,
     upload_cursor: Option<PeerHandle>,
     outputs: VecDeque<Output>,
@@ -505,6 +544,7 @@ impl Engine {
             http: VecMap::new(),
             http_by_segment: VecMap::new(),
             partials: VecMap::new(),
+            next_generation: 0,
             upload_cursor: None,
             outputs: VecDeque::new(),
             next_handle: 1,
@@ -667,9 +707,10 @@ impl Engine {
                 if let Some(r) = self.http.get(&request) {
                     let seg = r.segment;
                     let total = content_length.map(|l| l + r.from_byte);
-                    let p = self.partials.get_or_insert_with(seg, Partial::default);
+                    let from = usize::try_from(r.from_byte).unwrap_or(usize::MAX);
+                    let p = partial_entry(&mut self.partials, &mut self.next_generation, seg);
                     p.total = total;
-                    p.data.truncate(r.from_byte as usize);
+                    p.truncate(from, &mut self.next_generation);
                     let have = p.data.len() as u64;
                     self.scheduler.progress(seg, have, total, now);
                 }
@@ -1027,7 +1068,11 @@ impl Engine {
             return;
         }
         let done = d.received == expected;
-        let part = self.partials.get_or_insert_with(seg, Partial::default);
+        let remote = p.remote_id;
+        let part = partial_entry(&mut self.partials, &mut self.next_generation, seg);
+        if !part.peers.iter().any(|(h, _)| *h == peer) {
+            part.peers.push((peer, remote));
+        }
         part.data.extend_from_slice(bytes);
         let have = part.data.len() as u64;
         let total = part.total;
@@ -1101,7 +1146,7 @@ impl Engine {
                     self.violation(peer, "SegmentData size out of bounds", now);
                     return;
                 }
-                let part = self.partials.get_or_insert_with(segment, Partial::default);
+                let part = partial_entry(&mut self.partials, &mut self.next_generation, segment);
                 part.total = Some(from + size);
                 let total = part.total;
                 self.scheduler.progress(segment, from, total, now);
@@ -1220,6 +1265,10 @@ impl Engine {
             return;
         };
         let data = stored.map(|d| d.slice(from.min(d.len())..));
+        let generation = match data {
+            Some(_) => None,
+            None => self.partials.get(&segment).map(|p| p.generation),
+        };
         if let Some(p) = self.peers.get_mut(&peer) {
             p.asked = Some((segment, repeats));
             p.upload = Some(Upload {
@@ -1231,6 +1280,7 @@ impl Engine {
                 data,
                 header_sent: false,
                 queued,
+                generation,
             });
         }
     }
@@ -1314,6 +1364,10 @@ impl Engine {
                 let Some(part) = self.partials.get(&u.segment) else {
                     return Some(UploadStep::Absent);
                 };
+                if u.generation != Some(part.generation) {
+                    // The bytes it relayed were dropped: going on would splice two sources.
+                    return Some(UploadStep::Absent);
+                }
                 let Some(total) = part.total.and_then(|t| usize::try_from(t).ok()) else {
                     return Some(UploadStep::Wait);
                 };
@@ -1352,13 +1406,20 @@ impl Engine {
 
     /// Ends relays of `segment` (its bytes turned out bad) with `SegmentAbsent`.
     fn abort_relays(&mut self, segment: SegmentId) {
+        self.end_relays(segment, None);
+    }
+
+    /// Ends relays of `segment` with `SegmentAbsent`, except those reading generation `keep`.
+    fn end_relays(&mut self, segment: SegmentId, keep: Option<u64>) {
         let relays: Vec<(PeerHandle, RequestId)> = self
             .peers
             .iter_mut()
             .filter_map(|(h, p)| {
-                let u = p
-                    .upload
-                    .take_if(|u| u.segment == segment && u.data.is_none())?;
+                let u = p.upload.take_if(|u| {
+                    u.segment == segment
+                        && u.data.is_none()
+                        && (keep.is_none() || u.generation != keep)
+                })?;
                 p.asked = None;
                 Some((*h, u.request))
             })
@@ -1471,7 +1532,7 @@ impl Engine {
             return;
         };
         let (seg, base) = (r.segment, r.base);
-        let part = self.partials.get_or_insert_with(seg, Partial::default);
+        let part = partial_entry(&mut self.partials, &mut self.next_generation, seg);
         part.data.extend_from_slice(data);
         let have = part.data.len() as u64;
         let total = part.total;
@@ -1502,6 +1563,9 @@ impl Engine {
         let Some(part) = self.partials.remove(&seg) else {
             return;
         };
+        // Relays that read an earlier generation of these bytes must not finish with these.
+        self.end_relays(seg, Some(part.generation));
+        let contributors = part.peers;
         let data = Bytes::from(part.data);
         if let (Some(manifest), Some(info)) = (&self.manifest, self.playlist.get(&seg)) {
             let range = info.byte_range.as_ref().and_then(|r| {
@@ -1514,18 +1578,33 @@ impl Engine {
                 self.stats.hash_mismatches += 1;
                 self.abort_relays(seg);
                 self.scheduler.forget(seg);
+                // Every peer that supplied bytes is to blame: the one that completed the segment,
+                // and the one whose prefix a resumed download (e.g. over HTTP) continued.
+                let mut blamed = contributors;
                 if let Some(peer) = from_peer {
-                    if let Some(id) = self.peers.get(&peer).and_then(|p| p.remote_id) {
-                        self.banned.insert(id);
-                        self.stats.peers_banned += 1;
+                    if !blamed.iter().any(|(h, _)| *h == peer) {
+                        let id = self.peers.get(&peer).and_then(|p| p.remote_id);
+                        blamed.push((peer, id));
                     }
-                    self.violation(peer, "segment hash mismatch", now);
-                    // Fetch it again over HTTP right away.
-                    let action = self.scheduler.start_http_now(seg, now);
-                    self.execute(action, now);
-                } else {
-                    tracing::warn!(segment = seg, "HTTP segment does not match the manifest");
                 }
+                if blamed.is_empty() {
+                    tracing::warn!(segment = seg, "HTTP segment does not match the manifest");
+                    return;
+                }
+                for (peer, id) in blamed {
+                    let id = id.or_else(|| self.peers.get(&peer).and_then(|p| p.remote_id));
+                    if let Some(id) = id {
+                        if self.banned.insert(id) {
+                            self.stats.peers_banned += 1;
+                        }
+                    }
+                    if self.peers.contains_key(&peer) {
+                        self.violation(peer, "segment hash mismatch", now);
+                    }
+                }
+                // Fetch it again over HTTP right away.
+                let action = self.scheduler.start_http_now(seg, now);
+                self.execute(action, now);
                 return;
             }
         }
@@ -1636,10 +1715,9 @@ impl Engine {
                 base,
                 from_byte,
             } => {
-                self.partials
-                    .get_or_insert_with(segment, Partial::default)
-                    .data
-                    .truncate(from_byte as usize);
+                let from = usize::try_from(from_byte).unwrap_or(usize::MAX);
+                partial_entry(&mut self.partials, &mut self.next_generation, segment)
+                    .truncate(from, &mut self.next_generation);
                 self.open_http(segment, base, from_byte, now);
             }
             Action::SwitchToHttp {
@@ -1656,7 +1734,8 @@ impl Engine {
                     .map_or(0, |p| p.data.len() as u64);
                 let from = from_byte.min(have);
                 if let Some(p) = self.partials.get_mut(&segment) {
-                    p.data.truncate(from as usize);
+                    let from = usize::try_from(from).unwrap_or(usize::MAX);
+                    p.truncate(from, &mut self.next_generation);
                 }
                 self.open_http(segment, base, from, now);
             }

@@ -658,3 +658,93 @@ fn a_peer_repeating_one_request_is_not_sent_the_segment_each_time_and_is_banned(
     assert_eq!(m.engines[0].connected_peers(), 0);
     assert!(m.closed.contains(&(0, h)));
 }
+
+impl Mesh {
+    /// The connection between engines `a` and `b` fails now (both sides hear `PeerClosed`).
+    fn cut(&mut self, a: usize, b: usize) {
+        let pair = self
+            .links
+            .iter()
+            .find(|((e, _), (o, _))| *e == a && *o == b)
+            .map(|(&(_, ha), &(_, hb))| (ha, hb));
+        if let Some((ha, hb)) = pair {
+            self.links.remove(&(a, ha));
+            self.links.remove(&(b, hb));
+            self.input(a, Input::PeerClosed(ha));
+            self.input(b, Input::PeerClosed(hb));
+        }
+    }
+}
+
+/// Issue 11 item 11: engine 1 loads from a corrupting engine 0 and relays to engine 2; the link
+/// to engine 0 fails mid-transfer and engine 1 starts over from HTTP. Its relay to engine 2 must
+/// not go on with the new bytes after engine 0's prefix: engine 2 plays genuine bytes and bans no
+/// one (before, it received a spliced segment and banned the honest relay).
+#[test]
+fn a_relay_ends_when_its_partial_data_is_dropped() {
+    let mut m = Mesh::new(3, |i, c| {
+        if i == 0 {
+            c.max_message_bytes = 5_000;
+        }
+    });
+    m.up_rate[0] = Some(50_000.0); // 2 s for the segment from engine 0
+    m.corrupt[0] = true;
+    m.no_link.push((0, 2));
+    m.connect_all();
+    seed_segment_10(&mut m);
+    let start = m.now;
+    want_segment_10_later(&mut m, 1);
+    m.run_until(start + Duration::from_millis(400));
+    want_segment_10_later(&mut m, 2);
+    m.run_until(start + Duration::from_millis(1200));
+    let relayed = bytes_between(&m, 1, 2);
+    assert!(
+        !relayed.is_empty() && relayed.iter().all(|b| b.1 < SEG_BYTES),
+        "engine 1 relays part of the segment to engine 2 before the cut: {relayed:?}"
+    );
+    // Segment 10 comes due sooner; engine 0 goes away and engine 1 starts over from HTTP at once.
+    m.input(1, Input::Playback(37.5));
+    m.cut(0, 1);
+    m.run_until(start + Duration::from_secs(10));
+    for e in [1, 2] {
+        let d = m.delivery(e, 10).expect("delivered");
+        assert_eq!(d.2, payload(10), "engine {e} plays the genuine bytes");
+    }
+    let s = m.engines[2].stats();
+    assert_eq!(
+        s.hash_mismatches, 0,
+        "engine 2 got a spliced segment: {s:?}"
+    );
+    assert!(
+        m.engines[2].banned().is_empty(),
+        "engine 2 banned its relay"
+    );
+}
+
+/// Issue 11 item 11: a segment whose prefix came from a peer and whose rest came over HTTP does
+/// not match the manifest: the peer that supplied the prefix is banned (before, no one was).
+#[test]
+fn a_mixed_source_mismatch_bans_the_peer_that_supplied_the_prefix() {
+    let mut m = Mesh::new(2, |i, c| {
+        if i == 0 {
+            c.max_message_bytes = 1000;
+        }
+    });
+    m.up_rate[0] = Some(4_000.0); // too slow: engine 1 resumes over HTTP
+    m.corrupt[0] = true;
+    m.connect_all();
+    seed_segment_10(&mut m);
+    let start = m.now;
+    want_segment_10_later(&mut m, 1);
+    m.run_until(start + Duration::from_secs(20));
+    let reqs = m.http_requests(1, 10);
+    assert!(
+        reqs.first().and_then(|r| r.0).is_some_and(|from| from > 0),
+        "engine 1 resumed over HTTP: {reqs:?}"
+    );
+    let d = m.delivery(1, 10).expect("delivered");
+    assert_eq!(d.2, payload(10), "the player gets the genuine bytes");
+    assert_eq!(m.engines[1].stats().hash_mismatches, 1);
+    let banned: Vec<_> = m.engines[1].banned().iter().copied().collect();
+    assert_eq!(banned, vec![*b"-PM0203-testpeer0000"]);
+}
