@@ -108,6 +108,18 @@ pub struct EngineConfig {
     /// served again, both counted ([`Stats::upload_requests_repeated`]); the request after this
     /// many bans the peer (each one would queue the whole segment again). Default 4.
     pub max_repeated_requests: u32,
+    /// Refuse P2P without an integrity manifest: until [`Input::Manifest`] arrives, every
+    /// segment is loaded over HTTP, and nothing is served or announced to peers (browser option
+    /// `requireSegmentsSha256`). Without it and without a manifest, peer bytes are trusted as they
+    /// come. Default false.
+    pub require_manifest: bool,
+    /// With a manifest, a segment from peers that it does not list (yet: live-edge segments reach
+    /// the engine before the manifest is reloaded) is neither played nor relayed; it waits this
+    /// long for a manifest that lists it, then is dropped and fetched over HTTP. Default 4 s.
+    pub unverified_wait: Duration,
+    /// Most bytes of such segments held at once; past it the oldest is dropped and fetched over
+    /// HTTP. Default 32 MiB.
+    pub max_unverified_bytes: u64,
     /// Seed of the engine's random choices (offer ids, request ids, baseline randomness).
     pub seed: u64,
 }
@@ -135,6 +147,9 @@ impl EngineConfig {
             max_segment_bytes: 64 * 1024 * 1024,
             announce_replan_delay: Duration::from_millis(50),
             max_repeated_requests: 4,
+            require_manifest: false,
+            unverified_wait: Duration::from_secs(4),
+            max_unverified_bytes: 32 * 1024 * 1024,
             seed: 0,
         }
     }
@@ -357,6 +372,12 @@ pub struct Stats {
     /// Peers destroyed because the driver's send queue to them overflowed
     /// ([`Input::PeerSendOverrun`]).
     pub peers_send_overrun: u64,
+    /// Segments from peers held because the manifest did not list them yet
+    /// ([`EngineConfig::unverified_wait`]).
+    pub segments_unverified: u64,
+    /// Of those, segments dropped unverified (waited too long, or over
+    /// [`EngineConfig::max_unverified_bytes`]) and fetched over HTTP.
+    pub unverified_refetched: u64,
 }
 
 #[derive(Debug)]
@@ -445,6 +466,23 @@ impl Partial {
     }
 }
 
+/// The manifest key range of a segment ([`SegmentInfo::byte_range`]).
+fn manifest_range(info: &SegmentInfo) -> Option<crate::integrity::ByteRange> {
+    info.byte_range.as_ref().and_then(|r| {
+        crate::integrity::ByteRange::from_offset_length(r.start, r.end.saturating_sub(r.start))
+    })
+}
+
+/// A segment from peers waiting for a manifest that lists it.
+#[derive(Debug)]
+struct Unverified {
+    data: Bytes,
+    contributors: Vec<(PeerHandle, Option<PeerId>)>,
+    from_peer: Option<PeerHandle>,
+    /// Dropped and fetched over HTTP at this time.
+    until: Instant,
+}
+
 /// The partial download of `seg`, created (with a fresh generation) if there is none.
 fn partial_entry<'a>(
     partials: &'a mut VecMap<SegmentId, Partial>,
@@ -480,6 +518,8 @@ pub struct Engine {
     partials: VecMap<SegmentId, Partial>,
     /// Last [`Partial::generation`] handed out.
     next_generation: u64,
+    /// Segments from peers waiting for a manifest that lists them.
+    unverified: VecMap<SegmentId, Unverified>,
     budget: UploadBudget,
     upload_cursor: Option<PeerHandle>,
     outputs: VecDeque<Output>,
@@ -545,6 +585,7 @@ impl Engine {
             http_by_segment: VecMap::new(),
             partials: VecMap::new(),
             next_generation: 0,
+            unverified: VecMap::new(),
             upload_cursor: None,
             outputs: VecDeque::new(),
             next_handle: 1,
@@ -610,6 +651,7 @@ impl Engine {
             consider(self.scheduler.next_wakeup(self.last_plan.unwrap_or(now)));
         }
         consider(self.plan_at);
+        consider(self.unverified.values().map(|u| u.until).min());
         if let Some(next) = self.next_upload_bytes() {
             consider(Some(self.budget.ready_at(next, now).unwrap_or(now)));
         }
@@ -749,7 +791,12 @@ impl Engine {
                     });
                 }
             }
-            Input::Manifest(m) => self.manifest = Some(m),
+            Input::Manifest(m) => {
+                self.manifest = Some(m);
+                // Announcements were held back if P2P waited for the manifest.
+                self.announce_dirty = true;
+                self.check_unverified(now);
+            }
             Input::AddSegment { id, data } => match self.store.insert(STREAM, id, data) {
                 Ok(_) => self.announce_dirty = true,
                 Err(e) => tracing::warn!(segment = id, "segment not added: {e}"),
@@ -796,6 +843,9 @@ impl Engine {
                 self.shut_down = true;
                 return;
             }
+        }
+        if self.unverified.values().any(|u| u.until <= now) {
+            self.check_unverified(now);
         }
         if self.need_plan {
             self.need_plan = false;
@@ -942,7 +992,7 @@ impl Engine {
         p.connected = true;
         self.stats.peers_connected += 1;
         self.scheduler.add_peer(peer, now);
-        if !self.config.consume_only {
+        if !self.config.consume_only && !self.p2p_refused() {
             let cmd = self.announcement();
             self.send_command(peer, &cmd);
         }
@@ -966,7 +1016,7 @@ impl Engine {
     }
 
     fn flush_announcements(&mut self) {
-        if !self.announce_dirty || self.config.consume_only {
+        if !self.announce_dirty || self.config.consume_only || self.p2p_refused() {
             return;
         }
         self.announce_dirty = false;
@@ -1225,15 +1275,14 @@ impl Engine {
         }
         // One upload per peer: a new request replaces the previous one.
         p.upload = None;
-        let stored = if self.config.consume_only {
+        let refuse = self.config.consume_only || self.p2p_refused();
+        let stored = if refuse {
             None
         } else {
             self.store.peek(STREAM, segment)
         };
-        let relay = stored.is_none()
-            && !self.config.consume_only
-            && self.config.relay_partial
-            && self.relayable(segment);
+        let relay =
+            stored.is_none() && !refuse && self.config.relay_partial && self.relayable(segment);
         if stored.is_none() && !relay {
             self.send_command(peer, &Command::SegmentAbsent { segment, request });
             return;
@@ -1333,7 +1382,9 @@ impl Engine {
     /// Whether `segment` is downloading now with bytes to relay (see
     /// [`EngineConfig::relay_partial`]).
     fn relayable(&self, segment: SegmentId) -> bool {
-        self.partials.contains_key(&segment) && self.scheduler.download_source(segment).is_some()
+        self.partials.contains_key(&segment)
+            && self.scheduler.download_source(segment).is_some()
+            && self.hash_known(segment)
     }
 
     /// The next step of the upload to `peer` (at most `max` bytes), without side effects other
@@ -1565,49 +1616,164 @@ impl Engine {
         };
         // Relays that read an earlier generation of these bytes must not finish with these.
         self.end_relays(seg, Some(part.generation));
-        let contributors = part.peers;
-        let data = Bytes::from(part.data);
-        if let (Some(manifest), Some(info)) = (&self.manifest, self.playlist.get(&seg)) {
-            let range = info.byte_range.as_ref().and_then(|r| {
-                crate::integrity::ByteRange::from_offset_length(
-                    r.start,
-                    r.end.saturating_sub(r.start),
-                )
-            });
-            if manifest.verify(file_name_of(&info.path), range, &data) == Verification::Mismatch {
-                self.stats.hash_mismatches += 1;
-                self.abort_relays(seg);
-                self.scheduler.forget(seg);
-                // Every peer that supplied bytes is to blame: the one that completed the segment,
-                // and the one whose prefix a resumed download (e.g. over HTTP) continued.
-                let mut blamed = contributors;
-                if let Some(peer) = from_peer {
-                    if !blamed.iter().any(|(h, _)| *h == peer) {
-                        let id = self.peers.get(&peer).and_then(|p| p.remote_id);
-                        blamed.push((peer, id));
-                    }
-                }
-                if blamed.is_empty() {
-                    tracing::warn!(segment = seg, "HTTP segment does not match the manifest");
-                    return;
-                }
-                for (peer, id) in blamed {
-                    let id = id.or_else(|| self.peers.get(&peer).and_then(|p| p.remote_id));
-                    if let Some(id) = id {
-                        if self.banned.insert(id) {
-                            self.stats.peers_banned += 1;
-                        }
-                    }
-                    if self.peers.contains_key(&peer) {
-                        self.violation(peer, "segment hash mismatch", now);
-                    }
-                }
-                // Fetch it again over HTTP right away.
-                let action = self.scheduler.start_http_now(seg, now);
-                self.execute(action, now);
-                return;
+        let mut contributors = part.peers;
+        if let Some(peer) = from_peer {
+            if !contributors.iter().any(|(h, _)| *h == peer) {
+                let id = self.peers.get(&peer).and_then(|p| p.remote_id);
+                contributors.push((peer, id));
             }
         }
+        let data = Bytes::from(part.data);
+        match self.verify(seg, &data) {
+            Some(Verification::Mismatch) => self.mismatch(seg, contributors, now),
+            // A manifest is configured but does not list the segment (yet): bytes from peers wait
+            // for a manifest that does, and are neither played nor relayed meanwhile.
+            Some(Verification::Unknown) if !contributors.is_empty() => {
+                self.hold_unverified(seg, data, contributors, from_peer, now)
+            }
+            _ => self.accept_segment(seg, data, from_peer, now),
+        }
+    }
+
+    /// The segment's bytes checked against the manifest; `None` without a manifest (or for a
+    /// segment not in the playlist).
+    fn verify(&self, seg: SegmentId, data: &[u8]) -> Option<Verification> {
+        let manifest = self.manifest.as_ref()?;
+        let info = self.playlist.get(&seg)?;
+        Some(manifest.verify(file_name_of(&info.path), manifest_range(info), data))
+    }
+
+    /// Whether the manifest lists the segment's hash (always true without a manifest).
+    fn hash_known(&self, seg: SegmentId) -> bool {
+        let Some(manifest) = &self.manifest else {
+            return true;
+        };
+        self.playlist.get(&seg).is_some_and(|info| {
+            manifest
+                .digest(file_name_of(&info.path), manifest_range(info))
+                .is_some()
+        })
+    }
+
+    /// P2P is refused: [`EngineConfig::require_manifest`] and no manifest yet.
+    fn p2p_refused(&self) -> bool {
+        self.config.require_manifest && self.manifest.is_none()
+    }
+
+    /// A segment failed the manifest: bans every peer that supplied bytes (the one that completed
+    /// it and the one whose prefix a resumed download continued) and fetches it over HTTP.
+    fn mismatch(
+        &mut self,
+        seg: SegmentId,
+        blamed: Vec<(PeerHandle, Option<PeerId>)>,
+        now: Instant,
+    ) {
+        self.stats.hash_mismatches += 1;
+        self.abort_relays(seg);
+        self.scheduler.forget(seg);
+        if blamed.is_empty() {
+            tracing::warn!(segment = seg, "HTTP segment does not match the manifest");
+            return;
+        }
+        for (peer, id) in blamed {
+            let id = id.or_else(|| self.peers.get(&peer).and_then(|p| p.remote_id));
+            if let Some(id) = id {
+                if self.banned.insert(id) {
+                    self.stats.peers_banned += 1;
+                }
+            }
+            if self.peers.contains_key(&peer) {
+                self.violation(peer, "segment hash mismatch", now);
+            }
+        }
+        // Fetch it again over HTTP right away.
+        let action = self.scheduler.start_http_now(seg, now);
+        self.execute(action, now);
+    }
+
+    /// Holds a peer segment the manifest does not list yet (see
+    /// [`EngineConfig::unverified_wait`]), within [`EngineConfig::max_unverified_bytes`].
+    fn hold_unverified(
+        &mut self,
+        seg: SegmentId,
+        data: Bytes,
+        contributors: Vec<(PeerHandle, Option<PeerId>)>,
+        from_peer: Option<PeerHandle>,
+        now: Instant,
+    ) {
+        self.stats.segments_unverified += 1;
+        self.abort_relays(seg);
+        self.scheduler.forget(seg);
+        self.unverified.insert(
+            seg,
+            Unverified {
+                data,
+                contributors,
+                from_peer,
+                until: now + self.config.unverified_wait,
+            },
+        );
+        loop {
+            let held: u64 = self.unverified.values().map(|u| u.data.len() as u64).sum();
+            if held <= self.config.max_unverified_bytes {
+                break;
+            }
+            let Some(oldest) = self
+                .unverified
+                .iter()
+                .min_by_key(|(_, u)| u.until)
+                .map(|(s, _)| *s)
+            else {
+                break;
+            };
+            self.refetch_unverified(oldest, now);
+        }
+    }
+
+    /// Drops a held segment and fetches it over HTTP.
+    fn refetch_unverified(&mut self, seg: SegmentId, now: Instant) {
+        if self.unverified.remove(&seg).is_some() {
+            self.stats.unverified_refetched += 1;
+            let action = self.scheduler.start_http_now(seg, now);
+            self.execute(action, now);
+        }
+    }
+
+    /// Held segments: checked again against a new manifest, refetched once waited too long.
+    fn check_unverified(&mut self, now: Instant) {
+        let segs: Vec<SegmentId> = self.unverified.keys().copied().collect();
+        for seg in segs {
+            let Some(u) = self.unverified.get(&seg) else {
+                continue;
+            };
+            match self.verify(seg, &u.data) {
+                Some(Verification::Valid) => {
+                    if let Some(u) = self.unverified.remove(&seg) {
+                        self.accept_segment(seg, u.data, u.from_peer, now);
+                    }
+                }
+                Some(Verification::Mismatch) => {
+                    if let Some(u) = self.unverified.remove(&seg) {
+                        self.mismatch(seg, u.contributors, now);
+                    }
+                }
+                _ if u.until <= now || !self.playlist.contains_key(&seg) => {
+                    self.refetch_unverified(seg, now)
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Stores a verified (or unverifiable, where that is allowed) segment, delivers it to the
+    /// player if wanted and announces it.
+    fn accept_segment(
+        &mut self,
+        seg: SegmentId,
+        data: Bytes,
+        from_peer: Option<PeerHandle>,
+        now: Instant,
+    ) {
         match from_peer {
             Some(_) => self.stats.segments_p2p += 1,
             None => self.stats.segments_http += 1,
@@ -1640,6 +1806,7 @@ impl Engine {
             return self
                 .player_wants
                 .keys()
+                .filter(|id| !self.unverified.contains_key(id))
                 .filter_map(|id| self.playlist.get(id))
                 .map(|s| WantedSegment {
                     id: s.id,
@@ -1661,7 +1828,7 @@ impl Engine {
             .values()
             .skip_while(|s| s.start + s.duration <= pos + 0.05)
             .take_while(|s| s.start - pos <= horizon)
-            .filter(|s| !self.store.contains(STREAM, s.id))
+            .filter(|s| !self.store.contains(STREAM, s.id) && !self.unverified.contains_key(&s.id))
             .map(entry)
             .collect();
         let extra: Vec<WantedSegment> = self
@@ -1669,7 +1836,7 @@ impl Engine {
             .keys()
             .filter(|id| !wanted.iter().any(|w| w.id == **id))
             .filter_map(|id| self.playlist.get(id))
-            .filter(|s| !self.store.contains(STREAM, s.id))
+            .filter(|s| !self.store.contains(STREAM, s.id) && !self.unverified.contains_key(&s.id))
             .map(entry)
             .collect();
         if !extra.is_empty() {
@@ -1738,6 +1905,10 @@ impl Engine {
                     p.truncate(from, &mut self.next_generation);
                 }
                 self.open_http(segment, base, from, now);
+            }
+            Action::StartP2p { segment, .. } if self.p2p_refused() => {
+                let action = self.scheduler.start_http_now(segment, now);
+                self.execute(action, now);
             }
             Action::StartP2p { segment, peer } => {
                 let request = self.next_request;

@@ -76,6 +76,15 @@ fn manifest() -> SegmentManifest {
 
 impl Mesh {
     fn new(n: usize, tweak: impl Fn(usize, &mut EngineConfig)) -> Self {
+        Self::with_manifests(n, tweak, |_| Some(manifest()))
+    }
+
+    /// Engine `i` gets `manifest(i)` (none if `None`).
+    fn with_manifests(
+        n: usize,
+        tweak: impl Fn(usize, &mut EngineConfig),
+        manifest: impl Fn(usize) -> Option<SegmentManifest>,
+    ) -> Self {
         let base = Instant::now();
         let engines = (0..n)
             .map(|i| {
@@ -113,7 +122,9 @@ impl Mesh {
         };
         for i in 0..n {
             m.input(i, Input::Playlist(playlist()));
-            m.input(i, Input::Manifest(manifest()));
+            if let Some(manifest) = manifest(i) {
+                m.input(i, Input::Manifest(manifest));
+            }
         }
         m
     }
@@ -708,7 +719,7 @@ fn a_relay_ends_when_its_partial_data_is_dropped() {
     m.run_until(start + Duration::from_secs(10));
     for e in [1, 2] {
         let d = m.delivery(e, 10).expect("delivered");
-        assert_eq!(d.2, payload(10), "engine {e} plays the genuine bytes");
+        assert!(d.2 == payload(10), "engine {e} plays the genuine bytes");
     }
     let s = m.engines[2].stats();
     assert_eq!(
@@ -743,8 +754,116 @@ fn a_mixed_source_mismatch_bans_the_peer_that_supplied_the_prefix() {
         "engine 1 resumed over HTTP: {reqs:?}"
     );
     let d = m.delivery(1, 10).expect("delivered");
-    assert_eq!(d.2, payload(10), "the player gets the genuine bytes");
+    assert!(d.2 == payload(10), "the player gets the genuine bytes");
     assert_eq!(m.engines[1].stats().hash_mismatches, 1);
     let banned: Vec<_> = m.engines[1].banned().iter().copied().collect();
     assert_eq!(banned, vec![*b"-PM0203-testpeer0000"]);
+}
+
+/// The test manifest without segment `id` (as a live manifest before its reload).
+fn manifest_without(id: SegmentId) -> SegmentManifest {
+    let mut m = manifest();
+    m.remove(&format!("{id}.ts"));
+    m
+}
+
+/// Issue 11 item 10: engine 1's manifest does not list segment 10 yet; the bytes engine 0 sends
+/// are bad. They are neither played nor relayed; when the reloaded manifest lists the segment,
+/// the mismatch bans engine 0 and the player gets the genuine bytes over HTTP.
+#[test]
+fn a_peer_segment_not_in_the_manifest_waits_for_it_and_is_never_played_unverified() {
+    let mut m = Mesh::with_manifests(
+        3,
+        |_, _| {},
+        |i| {
+            Some(if i == 1 {
+                manifest_without(10)
+            } else {
+                manifest()
+            })
+        },
+    );
+    m.corrupt[0] = true;
+    m.no_link.push((0, 2));
+    m.connect_all();
+    seed_segment_10(&mut m);
+    let start = m.now;
+    want_segment_10_later(&mut m, 1);
+    want_segment_10_later(&mut m, 2);
+    m.run_until(start + Duration::from_secs(1));
+    assert!(m.delivery(1, 10).is_none(), "played before verification");
+    assert!(
+        bytes_between(&m, 1, 2).is_empty(),
+        "relayed before verification: {:?}",
+        m.peer_bytes
+    );
+    m.input(1, Input::Manifest(manifest()));
+    m.run_until(start + Duration::from_secs(4));
+    let d = m.delivery(1, 10).expect("delivered");
+    assert!(d.2 == payload(10), "the player gets the genuine bytes");
+    assert_eq!(d.3, DeliverySource::Http);
+    let s = m.engines[1].stats();
+    assert_eq!((s.segments_unverified, s.hash_mismatches), (1, 1), "{s:?}");
+    let banned: Vec<_> = m.engines[1].banned().iter().copied().collect();
+    assert_eq!(banned, vec![*b"-PM0203-testpeer0000"]);
+    assert!(m.engines[2].banned().is_empty());
+}
+
+/// Without a manifest reload, the held segment is dropped after `unverified_wait` and fetched
+/// over HTTP.
+#[test]
+fn a_peer_segment_the_manifest_never_lists_is_fetched_over_http() {
+    let mut m = Mesh::with_manifests(
+        2,
+        |_, _| {},
+        |i| {
+            Some(if i == 1 {
+                manifest_without(10)
+            } else {
+                manifest()
+            })
+        },
+    );
+    m.corrupt[0] = true;
+    m.connect_all();
+    seed_segment_10(&mut m);
+    let start = m.now;
+    want_segment_10_later(&mut m, 1);
+    m.run_until(start + Duration::from_secs(10));
+    let d = m.delivery(1, 10).expect("delivered");
+    assert!(d.2 == payload(10), "the player gets the origin's bytes");
+    assert_eq!(d.3, DeliverySource::Http);
+    let wait = EngineConfig::new([0; 20], [0; 20], false, vec![]).unverified_wait;
+    assert!(d.4 >= start + wait, "delivered after {:?}", d.4 - start);
+    let s = m.engines[1].stats();
+    assert_eq!(
+        (s.segments_unverified, s.unverified_refetched),
+        (1, 1),
+        "{s:?}"
+    );
+}
+
+/// `require_manifest`: without a manifest, engine 1 loads over HTTP although engine 0 has the
+/// segment, and serves nothing.
+#[test]
+fn require_manifest_refuses_p2p_without_a_manifest() {
+    let mut m = Mesh::with_manifests(
+        2,
+        |i, c| c.require_manifest = i == 1,
+        |i| (i != 1).then(manifest),
+    );
+    m.connect_all();
+    seed_segment_10(&mut m);
+    want_segment_10_later(&mut m, 1);
+    m.run_until(m.now + Duration::from_secs(20));
+    let d = m.delivery(1, 10).expect("delivered");
+    assert_eq!(d.3, DeliverySource::Http);
+    assert_eq!(m.engines[1].stats().p2p_bytes, 0);
+    assert_eq!(m.engines[0].stats().uploaded_bytes, 0);
+    // Engine 0 asks engine 1 for what engine 1 holds: refused.
+    m.input(0, Input::Playback(36.0));
+    m.input(0, Input::WantSegment(11));
+    m.input(1, Input::WantSegment(11));
+    m.run_until(m.now + Duration::from_secs(20));
+    assert_eq!(m.engines[1].stats().uploaded_bytes, 0);
 }

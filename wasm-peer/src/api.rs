@@ -158,7 +158,8 @@ fn random_seed() -> u64 {
 /// Options (an object): `streamSwarmId` (string, required), `live` (bool), `httpBases` (origin
 /// base URL first, then mirrors), `trackers` (WebSocket URLs), `rtcConfig` (`{iceServers}`),
 /// `consumeOnly` (bool), `uploadRateLimit` (bytes/s), `cacheBytes` (store cap),
-/// `maxPeers`, `seed`.
+/// `maxPeers`, `seed`, `requireSegmentsSha256` (bool: no P2P until a `segments-sha256.json`
+/// manifest is given).
 #[wasm_bindgen]
 pub struct SegswarmEngine {
     driver: Driver,
@@ -192,6 +193,7 @@ impl SegswarmEngine {
         if let Some(n) = get_f64(&options, "maxPeers").filter(|n| *n >= 0.0) {
             engine.max_peers = n as usize;
         }
+        engine.require_manifest = get(&options, "requireSegmentsSha256").as_bool() == Some(true);
         engine.seed = get_f64(&options, "seed").map_or_else(random_seed, |s| s as u64);
         let mut config = DriverConfig::new(engine, get_strings(&options, "trackers"));
         config.rtc.ice_servers = ice_servers(&get(&options, "rtcConfig"));
