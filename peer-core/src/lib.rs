@@ -7,6 +7,7 @@
 //! Modules, one concept each:
 //! - [`wire`]: p2p-media-loader v2 data-channel framing and commands;
 //! - [`stream`]: swarm ids, info hashes and segment ids as p2p-media-loader 2.3 derives them;
+//! - [`id_scheme`]: the swarm id schemes spoken (`pml-2.3`, `pml-2.2`, `peertube`);
 //! - `tracker_client`: the client side of the WebTorrent WebSocket tracker protocol;
 //! - `backoff`: tracker reconnect delays (exponential, full jitter), shared by both drivers;
 //! - `store`: the segment cache, bounded in bytes;
@@ -23,6 +24,7 @@
 pub mod backoff;
 pub mod engine;
 pub mod hls;
+pub mod id_scheme;
 pub mod integrity;
 #[cfg(feature = "native")]
 pub mod native;

@@ -378,12 +378,30 @@ pub struct PlaylistStream {
     pub uri: String,
     /// The attributes its short id is made of.
     pub props: ShortIdProps,
+    /// Its position among the streams of its type (hls.js `levels` or `audioTracks`, the
+    /// embedded main audio track included): the stream index p2p-media-loader 2.2 used.
+    pub index: usize,
+    /// `RESOLUTION` (width, height) as written, whatever the bitrate.
+    pub resolution: Option<(u64, u64)>,
 }
 
 impl PlaylistStream {
     /// The stream's short id.
     pub fn short_id(&self) -> String {
         generate_stream_short_id(&self.props)
+    }
+
+    /// What every id scheme needs to know of this stream; its PeerTube resolution is the
+    /// smaller side of `RESOLUTION` (see [`crate::id_scheme::peertube_resolution`]).
+    pub fn key(&self) -> crate::id_scheme::StreamKey {
+        crate::id_scheme::StreamKey {
+            stream_type: self.stream_type,
+            short_id: self.short_id(),
+            index: self.index,
+            resolution: self
+                .resolution
+                .and_then(|(w, h)| crate::id_scheme::peertube_resolution(w, h)),
+        }
     }
 }
 
@@ -460,6 +478,13 @@ pub fn parse_attributes(list: &str) -> Vec<(String, String)> {
         rest = tail;
     }
     out
+}
+
+/// `RESOLUTION=<width>x<height>`, both decimal digits.
+fn parse_resolution(r: &str) -> Option<(u64, u64)> {
+    let (w, h) = r.split_once('x')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (digits(w) && digits(h)).then(|| Some((w.parse().ok()?, h.parse().ok()?)))?
 }
 
 fn attr<'a>(attrs: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -575,6 +600,8 @@ pub fn master_playlist_streams(playlist: &str) -> Vec<PlaylistStream> {
             stream_type: StreamType::Main,
             uri: uri.clone(),
             props,
+            index: out.len(),
+            resolution: attr(attrs, "RESOLUTION").and_then(parse_resolution),
         });
     }
     let mut audio_streams = Vec::new();
@@ -594,6 +621,8 @@ pub fn master_playlist_streams(playlist: &str) -> Vec<PlaylistStream> {
                         name: Some("main".to_string()),
                         ..ShortIdProps::default()
                     },
+                    index: 0,
+                    resolution: None,
                 });
             }
         }
@@ -621,6 +650,8 @@ pub fn master_playlist_streams(playlist: &str) -> Vec<PlaylistStream> {
                 name,
                 ..ShortIdProps::default()
             },
+            index: audio_streams.len(),
+            resolution: None,
         });
     }
     out.extend(audio_streams);

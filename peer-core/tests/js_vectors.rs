@@ -1,8 +1,10 @@
 //! Test vectors written by the published p2p-media-loader 2.3.1 packages (and hls.js) running in
-//! Node: `tests/js-vectors/generate.mjs` wrote `tests/fixtures/*.json`. Our decoder must read
+//! Node: `tests/js-vectors/generate.mjs` wrote `tests/fixtures/*.json`; the `pml-2.2` vectors
+//! (`tests/fixtures/pml_2_2.json`) come from 2.2.2 through `tests/js-vectors/pml-2.2/generate.mjs`. Our decoder must read
 //! their messages, our encoder must reproduce them byte for byte, and our stream identity must
 //! give the same ids and info hashes.
 
+use segswarm_core::id_scheme::{IdScheme, StreamKey};
 use segswarm_core::stream::{
     generate_stream_short_id, master_playlist_streams, peer_id_from_picks, peer_id_prefix,
     segment_external_id, swarm_id_from_manifest_url, ShortIdProps, StreamIdentity, StreamType,
@@ -263,6 +265,21 @@ fn swarm_ids_and_info_hashes_match() {
         );
         assert_eq!(id.stream_swarm_id, case["stream_swarm_id"], "{case}");
         assert_eq!(id.info_hash_str(), case["info_hash"], "{case}");
+        // The same through the id scheme API (`pml-2.3`, the default).
+        let swarm = IdScheme::default()
+            .swarm(
+                case.get("swarm_id").and_then(Value::as_str),
+                None,
+                case["manifest_url"].as_str().expect("url"),
+            )
+            .expect("swarm");
+        let key = StreamKey {
+            stream_type: id.stream_type,
+            short_id: id.short_id.clone(),
+            index: 0,
+            resolution: None,
+        };
+        assert_eq!(IdScheme::Pml23.identity(swarm, key), id, "{case}");
     }
 }
 
@@ -285,6 +302,10 @@ fn multivariant_playlists_map_to_the_same_streams_as_hlsjs_glue() {
                 o.uri
             );
             let id = StreamIdentity::new(None, url, o.stream_type, o.short_id());
+            assert_eq!(
+                IdScheme::Pml23.identity(swarm_id_from_manifest_url(url), o.key()),
+                id
+            );
             assert_eq!(id.short_id, t["short_id"], "{name}: {}", o.uri);
             assert_eq!(id.stream_swarm_id, t["stream_swarm_id"], "{name}");
             assert_eq!(id.info_hash_str(), t["info_hash"], "{name}");
@@ -341,4 +362,175 @@ fn peer_id_matches_with_the_same_random_draws() {
     });
     assert_eq!(id, fx["peer_id"]["id"].as_str().expect("id"));
     assert_eq!(swarm_id_from_manifest_url("a?b"), "a");
+}
+
+// ---------------------------------------------------------------- pml-2.2
+
+/// `tests/fixtures/pml_2_2.json`, written by p2p-media-loader-core/-hlsjs 2.2.2
+/// (`tests/js-vectors/pml-2.2/generate.mjs`).
+fn pml_2_2() -> Value {
+    let fx = fixture("pml_2_2.json");
+    assert_eq!(fx["generator"]["p2p-media-loader-core"], "2.2.2");
+    fx
+}
+
+#[test]
+fn pml_2_2_swarm_ids_and_info_hashes_match() {
+    let fx = pml_2_2();
+    let swarms = fx["swarms"].as_array().expect("swarms");
+    assert!(swarms.len() >= 50);
+    for case in swarms {
+        let swarm = IdScheme::Pml22
+            .swarm(
+                case.get("swarm_id").and_then(Value::as_str),
+                None,
+                case["manifest_url"].as_str().expect("url"),
+            )
+            .expect("pml-2.2 needs no uuid");
+        let key = StreamKey {
+            stream_type: stream_type(&case["type"]),
+            short_id: String::new(),
+            index: case["index"].as_u64().expect("index") as usize,
+            resolution: None,
+        };
+        let id = IdScheme::Pml22.identity(swarm, key);
+        assert_eq!(id.stream_swarm_id, case["stream_swarm_id"], "{case}");
+        assert_eq!(id.info_hash_str(), case["info_hash"], "{case}");
+    }
+}
+
+#[test]
+fn pml_2_2_multivariant_playlists_map_to_the_same_stream_indexes() {
+    let fx = pml_2_2();
+    for master in fx["hls_masters"].as_array().expect("hls_masters") {
+        let name = master["name"].as_str().expect("name");
+        let url = master["manifest_url"].as_str().expect("url");
+        let swarm = IdScheme::Pml22.swarm(None, None, url).expect("swarm");
+        let ours = master_playlist_streams(master["text"].as_str().expect("text"));
+        let theirs = master["streams"].as_array().expect("streams");
+        assert_eq!(ours.len(), theirs.len(), "{name}: stream count");
+        for (o, t) in ours.iter().zip(theirs) {
+            assert_eq!(o.stream_type, stream_type(&t["type"]), "{name}");
+            assert!(t["url"].as_str().expect("url").ends_with(&o.uri), "{name}");
+            assert_eq!(
+                o.index as u64,
+                t["index"].as_u64().expect("index"),
+                "{name}"
+            );
+            let id = IdScheme::Pml22.identity(swarm, o.key());
+            assert_eq!(id.stream_swarm_id, t["stream_swarm_id"], "{name}");
+            assert_eq!(id.info_hash_str(), t["info_hash"], "{name}");
+        }
+    }
+}
+
+#[test]
+fn pml_2_2_peer_id_has_its_version_prefix() {
+    let fx = pml_2_2();
+    let prefix = IdScheme::Pml22.peer_id_prefix();
+    assert_eq!(fx["peer_id"]["prefix"], prefix.as_str());
+    let mut draws = fx["peer_id"]["randoms"]
+        .as_array()
+        .expect("randoms")
+        .iter()
+        .map(|r| r.as_f64().expect("f64"))
+        .cycle();
+    let id = peer_id_from_picks(&prefix, |n| {
+        (draws.next().expect("draw") * n as f64) as usize
+    });
+    assert_eq!(id, fx["peer_id"]["id"].as_str().expect("id"));
+}
+
+/// p2p-media-loader 2.2.2 serializes every command exactly as 2.3.1 does (its
+/// `p2p/commands/*` sources are the same): its messages equal 2.3.1's, our encoder's, and our
+/// decoder reads them.
+#[test]
+fn pml_2_2_wire_commands_are_the_same_bytes_as_2_3_1() {
+    let fx = pml_2_2();
+    assert_eq!(fx["wire_same_as_2_3_1"], true);
+    assert_eq!(
+        fx["default_max_message"].as_u64(),
+        Some(MAX_MESSAGE_BYTES as u64)
+    );
+    let newer = fixture("wire_commands.json");
+    let newer_cases = newer["cases"].as_array().expect("cases");
+    let cases = fx["wire_cases"].as_array().expect("wire_cases");
+    assert_eq!(cases.len(), newer_cases.len());
+    let sha1s = |messages: &[Vec<u8>]| -> Vec<String> {
+        messages
+            .iter()
+            .map(|m| hex::encode(Sha1::digest(m)))
+            .collect()
+    };
+    for case in cases {
+        let name = format!("{} (max {})", case["name"], case["max_message"]);
+        let max = case["max_message"].as_u64().expect("max_message") as usize;
+        let same = newer_cases
+            .iter()
+            .find(|c| c["name"] == case["name"] && c["max_message"] == case["max_message"])
+            .unwrap_or_else(|| panic!("{name}: not in wire_commands.json"));
+        let newer_bytes: Vec<Vec<u8>> = same["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .map(|m| hex::decode(m.as_str().expect("hex")).expect("hex"))
+            .collect();
+        let cmd = command(case.get("command").unwrap_or(&same["command"]));
+        let ours = encode_command_with_max(&cmd, max);
+        let theirs: Vec<Vec<u8>> = match case.get("messages") {
+            Some(list) => list
+                .as_array()
+                .expect("messages")
+                .iter()
+                .map(|m| hex::decode(m.as_str().expect("hex")).expect("hex"))
+                .collect(),
+            None => {
+                // Long: compared by length and SHA-1; the bytes are then ours.
+                let lens: Vec<usize> = case["message_lens"]
+                    .as_array()
+                    .expect("message_lens")
+                    .iter()
+                    .map(|l| l.as_u64().expect("len") as usize)
+                    .collect();
+                let digests: Vec<&str> = case["message_sha1"]
+                    .as_array()
+                    .expect("message_sha1")
+                    .iter()
+                    .map(|d| d.as_str().expect("sha1"))
+                    .collect();
+                assert_eq!(
+                    ours.iter().map(Vec::len).collect::<Vec<_>>(),
+                    lens,
+                    "{name}"
+                );
+                assert_eq!(sha1s(&ours), digests, "{name}");
+                ours.clone()
+            }
+        };
+        assert_eq!(theirs, newer_bytes, "2.2.2 vs 2.3.1: {name}");
+        assert_eq!(ours, theirs, "encode {name}");
+        let decoded = case.get("decoded").or(same.get("decoded"));
+        let expected = match command(decoded.unwrap_or(&same["command"])) {
+            Command::SegmentRequest {
+                segment,
+                request,
+                byte_from: Some(0),
+            } => Command::SegmentRequest {
+                segment,
+                request,
+                byte_from: None,
+            },
+            other => other,
+        };
+        let mut decoder = MessageDecoder::new();
+        let (last, init) = theirs.split_last().expect("at least one message");
+        for m in init {
+            assert_eq!(decoder.push(m), Ok(None), "part of {name}");
+        }
+        assert_eq!(
+            decoder.push(last),
+            Ok(Some(Incoming::Command(expected))),
+            "decode {name}"
+        );
+    }
 }
