@@ -275,7 +275,10 @@ fn drain_outbox<W: AsyncWrite + Unpin>(
     writer: &mut FrameWriter<W>,
     relayed: &mut Vec<Instant>,
 ) {
-    for message in outbox.take_all() {
+    let messages = outbox.take_all();
+    let bytes = messages.iter().map(|m| m.text.len()).sum();
+    writer.reserve_text(messages.len(), bytes);
+    for message in messages {
         writer.queue_text(&message.text);
         shared.metrics.message_out(message.kind, 1);
         if let Some(received) = message.offer_received {

@@ -28,6 +28,9 @@ const KEPT_WRITE_BUFFER: usize = 0;
 /// per read, so a frame header alone does not reserve the frame's whole length.
 const READ_GROWTH: usize = 4096;
 
+/// The longest header of a frame the server sends (unmasked, 64-bit length).
+const MAX_SERVER_HEADER: usize = 10;
+
 const OP_CONTINUATION: u8 = 0x0;
 const OP_TEXT: u8 = 0x1;
 const OP_BINARY: u8 = 0x2;
@@ -358,6 +361,12 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     /// Whether queued bytes (or a pong) wait to be written.
     pub fn has_pending(&self) -> bool {
         !self.wbuf.is_empty() || self.pong.is_some()
+    }
+
+    /// Makes room for `messages` text frames of `bytes` bytes in all, so a batch is copied
+    /// into the write buffer once instead of growing it frame by frame.
+    pub fn reserve_text(&mut self, messages: usize, bytes: usize) {
+        self.wbuf.reserve(bytes + messages * MAX_SERVER_HEADER);
     }
 
     /// Queues a text message.
