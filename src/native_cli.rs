@@ -1,11 +1,56 @@
 //! What the native commands (`segswarm seed`, `segswarm play`) share: the tracker and WebRTC
-//! network flags, and the logging and tokio runtime they run on.
+//! network flags, the swarm naming flags, and the logging and tokio runtime they run on.
 
 use std::future::Future;
 use std::net::SocketAddr;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
+use segswarm::core::id_scheme::IdScheme;
 use segswarm::core::native::rtc::RtcSettings;
+
+/// How the swarms are named: the id scheme and its inputs.
+#[derive(clap::Args, Debug)]
+pub struct SwarmArgs {
+    /// Swarm id scheme of the players to meet: `pml-2.3` (p2p-media-loader 2.3), `pml-2.2`
+    /// (p2p-media-loader 2.2, the player of PeerTube 7.1 to 8.0) or `peertube` (PeerTube's
+    /// `pt-v2-<uuid>-...-<resolution>` ids; needs --peertube-uuid).
+    #[arg(long, default_value_t = IdScheme::Pml23, value_parser = parse_id_scheme)]
+    pub id_scheme: IdScheme,
+    /// The PeerTube video's uuid (with --id-scheme peertube). Each variant's resolution is the
+    /// smaller side of its RESOLUTION attribute, as PeerTube numbers its files.
+    #[arg(long)]
+    pub peertube_uuid: Option<String>,
+    /// Explicit swarm id (p2p-media-loader `swarmId`), when the site gives its players one
+    /// (pml-2.3 and pml-2.2 schemes).
+    #[arg(long)]
+    pub swarm_id: Option<String>,
+}
+
+fn parse_id_scheme(s: &str) -> Result<IdScheme, String> {
+    s.parse()
+        .map_err(|e: segswarm::core::id_scheme::IdSchemeError| e.to_string())
+}
+
+impl SwarmArgs {
+    /// Refuses flags that do not go together.
+    pub fn check(&self) -> anyhow::Result<()> {
+        match (self.id_scheme, &self.peertube_uuid, &self.swarm_id) {
+            (IdScheme::PeerTube, None, _) => bail!(
+                "--id-scheme peertube needs --peertube-uuid UUID: PeerTube names each stream's \
+                 swarm after the video's uuid (the `uuid` of /api/v1/videos/{{id}})"
+            ),
+            (IdScheme::PeerTube, Some(_), Some(_)) => bail!(
+                "--swarm-id is not used by --id-scheme peertube (swarms are named after \
+                 --peertube-uuid)"
+            ),
+            (IdScheme::Pml23 | IdScheme::Pml22, Some(_), _) => bail!(
+                "--peertube-uuid goes with --id-scheme peertube (not {})",
+                self.id_scheme
+            ),
+            _ => Ok(()),
+        }
+    }
+}
 
 /// Tracker and WebRTC network flags.
 #[derive(clap::Args, Debug)]

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::native_cli::NetArgs;
+use crate::native_cli::{NetArgs, SwarmArgs};
 use anyhow::Context;
 use segswarm::core::native::rtc::IceServer;
 use segswarm::core::native::viewer::{
@@ -20,9 +20,8 @@ pub struct PlayArgs {
     /// Print progress as JSON lines; the last line is the final report, one JSON object.
     #[arg(long)]
     json: bool,
-    /// Explicit swarm id (p2p-media-loader `swarmId`), when the site gives its players one.
-    #[arg(long)]
-    swarm_id: Option<String>,
+    #[command(flatten)]
+    swarm: SwarmArgs,
     /// Mirror base URL serving the media playlist's directory; repeat for several.
     #[arg(long = "mirror")]
     mirrors: Vec<String>,
@@ -126,8 +125,11 @@ fn print_report(r: &PlayReport, json: bool) -> anyhow::Result<()> {
 }
 
 async fn run(args: PlayArgs) -> anyhow::Result<()> {
+    args.swarm.check()?;
     let mut config = ViewerConfig::new(args.playlist_url.clone(), args.net.trackers.clone());
-    config.swarm_id = args.swarm_id.clone();
+    config.swarm_id = args.swarm.swarm_id.clone();
+    config.id_scheme = args.swarm.id_scheme;
+    config.peertube_uuid = args.swarm.peertube_uuid.clone();
     config.mirrors = args.mirrors.clone();
     config.variant = parse_variant(&args.variant)?;
     config.manifest_url = args.manifest.clone();

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::native_cli::NetArgs;
+use crate::native_cli::{NetArgs, SwarmArgs};
 use anyhow::{bail, Context};
 use segswarm::core::native::origin::{Origin, OriginConfig};
 use segswarm::core::native::seeder::{find_entry, Seeder, SeederConfig, SeederStats};
@@ -22,9 +22,8 @@ pub struct SeedArgs {
     /// address and the playlist's name.
     #[arg(long)]
     public_url: Option<String>,
-    /// Explicit swarm id (p2p-media-loader `swarmId`), when the site gives its players one.
-    #[arg(long)]
-    swarm_id: Option<String>,
+    #[command(flatten)]
+    swarm: SwarmArgs,
     /// Most peer connections per stream.
     #[arg(long, default_value_t = 50)]
     max_peers: usize,
@@ -141,6 +140,7 @@ async fn wait_for_signal() {
 }
 
 async fn run(args: SeedArgs) -> anyhow::Result<()> {
+    args.swarm.check()?;
     let entry = find_entry(&args.dir).with_context(|| format!("seeding {}", args.dir.display()))?;
     let origin = match args.http {
         Some(addr) => Some(
@@ -169,7 +169,9 @@ async fn run(args: SeedArgs) -> anyhow::Result<()> {
         ),
     };
     let mut config = SeederConfig::new(&args.dir, public_url.clone(), args.net.trackers.clone());
-    config.swarm_id = args.swarm_id.clone();
+    config.swarm_id = args.swarm.swarm_id.clone();
+    config.id_scheme = args.swarm.id_scheme;
+    config.peertube_uuid = args.swarm.peertube_uuid.clone();
     config.max_peers = args.max_peers;
     config.upload_rate = (args.upload_rate > 0).then_some(args.upload_rate);
     config.max_concurrent_uploads = args.max_uploads;
@@ -189,7 +191,7 @@ async fn run(args: SeedArgs) -> anyhow::Result<()> {
             o.base_url()
         );
     }
-    println!("seeding {public_url}");
+    println!("seeding {public_url} (id scheme {})", args.swarm.id_scheme);
     let started = Instant::now();
     let mut announced = false;
     let stop = async {

@@ -589,3 +589,111 @@ fn seeder_fills_up_over_several_announce_rounds() {
         tracker.shutdown().await;
     });
 }
+
+/// `(complete, incomplete)` of `info_hash` in the tracker's HTTP scrape (`/scrape`), 0s when the
+/// tracker does not know it.
+async fn scrape(tracker_ws_url: &str, info_hash: &[u8; 20]) -> (u64, u64) {
+    let addr = tracker_ws_url.trim_start_matches("ws://");
+    let query: String = info_hash.iter().map(|b| format!("%{b:02X}")).collect();
+    let body = reqwest_get(&format!("http://{addr}/scrape?info_hash={query}")).await;
+    // d5:filesd20:<ih>d8:completei<c>e10:downloadedi<d>e10:incompletei<n>eeee
+    let mut key = b"20:".to_vec();
+    key.extend_from_slice(info_hash);
+    let Some(at) = body.windows(key.len()).position(|w| w == key.as_slice()) else {
+        return (0, 0);
+    };
+    let int_after = |name: &str| -> u64 {
+        let tag = format!("{}:{name}i", name.len());
+        let rest = &body[at..];
+        let p = rest
+            .windows(tag.len())
+            .position(|w| w == tag.as_bytes())
+            .unwrap_or_else(|| panic!("no {name} in {body:?}"));
+        let digits: Vec<u8> = rest[p + tag.len()..]
+            .iter()
+            .copied()
+            .take_while(u8::is_ascii_digit)
+            .collect();
+        String::from_utf8(digits).unwrap().parse().unwrap()
+    };
+    (int_after("complete"), int_after("incomplete"))
+}
+
+/// With `id_scheme: pml-2.2` the seeder announces p2p-media-loader 2.2's info hashes (MD5 of
+/// `v2-<public URL>-<type>-<index>`, its first byte dropped) and not 2.3's; with `peertube`, the
+/// hashes of `pt-v2-<uuid>-main-default-<resolution>`. Checked through segswarm-tracker's scrape.
+#[test]
+fn seeder_announces_the_info_hashes_of_its_id_scheme() {
+    use segswarm_core::id_scheme::{md5_info_hash, IdScheme};
+    enter_private_network_namespace();
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let master = "#EXTM3U\n\
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",NAME=\"en\",LANGUAGE=\"en\",URI=\"audio/index.m3u8\"\n\
+#EXT-X-STREAM-INF:BANDWIDTH=400000,RESOLUTION=426x240,CODECS=\"avc1.42c015,mp4a.40.2\",AUDIO=\"a\"\nlow/index.m3u8\n\
+#EXT-X-STREAM-INF:BANDWIDTH=900000,RESOLUTION=1280x720,CODECS=\"avc1.42c01e,mp4a.40.2\",AUDIO=\"a\"\nhigh/index.m3u8\n";
+        std::fs::write(dir.path().join("master.m3u8"), master).unwrap();
+        for v in ["low", "high", "audio"] {
+            std::fs::create_dir(dir.path().join(v)).unwrap();
+            write_vod(&dir.path().join(v), 2, 50);
+        }
+        let (tracker, url) = start_tracker().await;
+        let origin = start_origin(dir.path()).await;
+        let public = format!("{}master.m3u8", origin.base_url());
+        let uuid = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
+        let cases = [
+            (
+                IdScheme::Pml22,
+                [
+                    format!("v2-{public}-main-0"),
+                    format!("v2-{public}-main-1"),
+                    format!("v2-{public}-secondary-0"),
+                ],
+            ),
+            (
+                IdScheme::PeerTube,
+                [
+                    format!("pt-v2-{uuid}-main-default-240"),
+                    format!("pt-v2-{uuid}-main-default-720"),
+                    format!("pt-v2-{uuid}-secondary-default-default"),
+                ],
+            ),
+        ];
+        for (scheme, ids) in cases {
+            let mut config = SeederConfig::new(dir.path(), public.clone(), vec![url.clone()]);
+            config.driver.rtc = support::loopback_rtc();
+            config.id_scheme = scheme;
+            config.peertube_uuid = Some(uuid.to_owned()).filter(|_| scheme == IdScheme::PeerTube);
+            let seeder = Seeder::start(config).await.unwrap();
+            let s = wait_for(&seeder, Duration::from_secs(10), |s| s.streams.len() == 3).await;
+            let got: Vec<&str> = s.streams.iter().map(|st| st.stream_swarm_id.as_str()).collect();
+            assert_eq!(got, ids, "{scheme}");
+            for id in &ids {
+                let expected = match scheme {
+                    IdScheme::Pml22 => md5_info_hash(id),
+                    _ => segswarm_core::stream::info_hash(id),
+                };
+                let end = Instant::now() + Duration::from_secs(10);
+                let mut counts = scrape(&url, &expected).await;
+                while counts == (0, 0) && Instant::now() < end {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    counts = scrape(&url, &expected).await;
+                }
+                assert_eq!(counts.0 + counts.1, 1, "{scheme} {id}: {counts:?}");
+            }
+            // Not the 2.3 swarms of the same streams.
+            for p in segswarm_core::stream::master_playlist_streams(master) {
+                let id23 = StreamIdentity::new(None, &public, p.stream_type, p.short_id());
+                assert_eq!(scrape(&url, &id23.info_hash).await, (0, 0), "{scheme}");
+            }
+            seeder.shutdown().await;
+        }
+        // Without the uuid, the peertube scheme refuses to start.
+        let mut config = SeederConfig::new(dir.path(), public.clone(), vec![url.clone()]);
+        config.id_scheme = IdScheme::PeerTube;
+        let err = Seeder::start(config).await.err().expect("refused");
+        assert!(err.to_string().contains("uuid"), "{err}");
+        origin.shutdown().await;
+        tracker.shutdown().await;
+    });
+}

@@ -5,8 +5,10 @@
 //!
 //! - finds the playlist players load (a multivariant playlist, or a single media playlist) and joins
 //!   one swarm per stream (each variant, each audio rendition with a URI), with the swarm ids and
-//!   info hashes p2p-media-loader 2.3 derives from the public playlist URL
-//!   ([`SeederConfig::public_url`]) or from an explicit [`SeederConfig::swarm_id`];
+//!   info hashes of [`SeederConfig::id_scheme`] (default p2p-media-loader 2.3's) derived from the
+//!   public playlist URL ([`SeederConfig::public_url`]), from an explicit
+//!   [`SeederConfig::swarm_id`], or for the `peertube` scheme from
+//!   [`SeederConfig::peertube_uuid`] and each variant's resolution;
 //! - rescans the directory every [`SeederConfig::rescan_interval`]: new segments are checked, hashed
 //!   and handed to that stream's engine ([`Input::AddSegment`]), the playlist window is followed
 //!   ([`Input::Playlist`]);
@@ -44,9 +46,11 @@ use tokio::sync::watch;
 use super::driver::{DriverHandle, DriverSettings, PeerDriver};
 use crate::engine::{EngineConfig, Input, SegmentInfo};
 use crate::hls::{is_master_playlist, parse_media_playlist};
+use crate::id_scheme::{IdScheme, IdSchemeError, StreamKey};
 use crate::integrity::{sha256, ByteRange, SegmentManifest, Sha256Digest};
 use crate::stream::{
-    generate_peer_id, master_playlist_streams, ShortIdProps, StreamIdentity, StreamType,
+    generate_peer_id_with_prefix, generate_stream_short_id, master_playlist_streams, ShortIdProps,
+    StreamIdentity, StreamType,
 };
 use crate::wire::SegmentId;
 
@@ -81,6 +85,9 @@ pub enum SeederError {
     /// The peer driver failed to start.
     #[error("peer driver: {0}")]
     Driver(String),
+    /// The id scheme cannot name the swarms (the `peertube` scheme without a video uuid).
+    #[error("{0}")]
+    IdScheme(#[from] IdSchemeError),
 }
 
 /// The playlist players load, and the directory it is served from.
@@ -258,7 +265,9 @@ pub struct Scanner {
     entry: Entry,
     public_url: String,
     root_url: String,
-    swarm_id: Option<String>,
+    id_scheme: IdScheme,
+    /// The presentation-wide part of the stream swarm ids (swarm id, URL or video uuid).
+    swarm: String,
     settings: ScanSettings,
     checked: HashMap<PathBuf, FileCheck>,
 }
@@ -297,7 +306,8 @@ fn join_relative(base_dir: &str, uri: &str) -> Option<String> {
 }
 
 impl Scanner {
-    /// A scanner for `entry`, whose playlist players load from `public_url`.
+    /// A scanner for `entry`, whose playlist players load from `public_url`, naming swarms with
+    /// the `pml-2.3` scheme (see [`Scanner::with_id_scheme`]).
     pub fn new(
         entry: Entry,
         public_url: &str,
@@ -308,14 +318,39 @@ impl Scanner {
             split_url(public_url).ok_or_else(|| SeederError::BadPublicUrl(public_url.into()))?;
         let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
         let root_url = format!("{origin}{dir}");
+        let id_scheme = IdScheme::Pml23;
+        let swarm = id_scheme
+            .swarm(swarm_id.as_deref(), None, public_url)?
+            .to_owned();
         Ok(Self {
             entry,
             public_url: public_url.to_owned(),
             root_url,
-            swarm_id,
+            id_scheme,
+            swarm,
             settings,
             checked: HashMap::new(),
         })
+    }
+
+    /// Names swarms with `scheme` instead: `swarm_id` (or else the public URL without its query)
+    /// for the p2p-media-loader schemes, `video_uuid` (required) for `peertube`.
+    pub fn with_id_scheme(
+        mut self,
+        scheme: IdScheme,
+        swarm_id: Option<&str>,
+        video_uuid: Option<&str>,
+    ) -> Result<Self, SeederError> {
+        self.swarm = scheme
+            .swarm(swarm_id, video_uuid, &self.public_url)?
+            .to_owned();
+        self.id_scheme = scheme;
+        Ok(self)
+    }
+
+    /// The id scheme swarms are named with.
+    pub fn id_scheme(&self) -> IdScheme {
+        self.id_scheme
     }
 
     /// The directory seeded.
@@ -382,11 +417,12 @@ impl Scanner {
                 return scan;
             }
         };
-        let streams: Vec<(StreamType, String, ShortIdProps)> = if is_master_playlist(&text) {
+        // Keys are taken before streams without a URI are left out: they count in the indexes.
+        let streams: Vec<(String, StreamKey)> = if is_master_playlist(&text) {
             master_playlist_streams(&text)
                 .into_iter()
-                .filter(|s| !s.uri.is_empty())
-                .map(|s| (s.stream_type, s.uri, s.props))
+                .map(|s| (s.uri.clone(), s.key()))
+                .filter(|(uri, _)| !uri.is_empty())
                 .collect()
         } else {
             // A media playlist loaded directly: hls.js makes one level with bitrate 0.
@@ -394,18 +430,18 @@ impl Scanner {
                 bitrate: Some(0.0),
                 ..ShortIdProps::default()
             };
-            vec![(StreamType::Main, self.entry.playlist.clone(), props)]
+            let key = StreamKey {
+                stream_type: StreamType::Main,
+                short_id: generate_stream_short_id(&props),
+                index: 0,
+                resolution: None,
+            };
+            vec![(self.entry.playlist.clone(), key)]
         };
         let mut seen = BTreeSet::new();
         let mut live_files = BTreeSet::new();
-        for (stream_type, uri, props) in streams {
-            let short_id = crate::stream::generate_stream_short_id(&props);
-            let identity = StreamIdentity::new(
-                self.swarm_id.as_deref(),
-                &self.public_url,
-                stream_type,
-                short_id,
-            );
+        for (uri, key) in streams {
+            let identity = self.id_scheme.identity(&self.swarm, key);
             let Some(rel) = self.resolve("", &uri) else {
                 scan.problems.push(format!(
                     "stream {uri}: not inside the seeded directory, skipped"
@@ -658,8 +694,15 @@ pub struct SeederConfig {
     /// unless [`SeederConfig::swarm_id`] is set. Required.
     pub public_url: String,
     /// An explicit swarm id (p2p-media-loader's `swarmId`) the site also gives its players.
-    /// Default none.
+    /// Default none. Not used by the `peertube` scheme.
     pub swarm_id: Option<String>,
+    /// How swarm ids and info hashes are derived: `pml-2.3` (p2p-media-loader 2.3 players, the
+    /// default), `pml-2.2` (p2p-media-loader 2.2 players, as in PeerTube 7.1 to 8.0), or
+    /// `peertube` (PeerTube's `pt-v2-<uuid>-...` ids; needs [`SeederConfig::peertube_uuid`], and
+    /// each variant's resolution is the smaller side of its `RESOLUTION`).
+    pub id_scheme: IdScheme,
+    /// The PeerTube video's uuid, for the `peertube` id scheme. Default none.
+    pub peertube_uuid: Option<String>,
     /// WebSocket tracker URLs. Required (at least one).
     pub tracker_urls: Vec<String>,
     /// How often the directory is scanned for new segments and playlist changes. Default 1 s.
@@ -723,6 +766,8 @@ impl SeederConfig {
             path: path.into(),
             public_url: public_url.into(),
             swarm_id: None,
+            id_scheme: IdScheme::default(),
+            peertube_uuid: None,
             tracker_urls,
             rescan_interval: Duration::from_secs(1),
             write_manifest: true,
@@ -823,6 +868,11 @@ impl Seeder {
             &config.public_url,
             config.swarm_id.clone(),
             config.scan.clone(),
+        )?
+        .with_id_scheme(
+            config.id_scheme,
+            config.swarm_id.as_deref(),
+            config.peertube_uuid.as_deref(),
         )?;
         let root_url = scanner.root_url().to_owned();
         let stats = Arc::new(Mutex::new(SeederStats::default()));
@@ -831,6 +881,7 @@ impl Seeder {
             dir = %entry.root.display(),
             playlist = %entry.playlist,
             public_url = %config.public_url,
+            id_scheme = %config.id_scheme,
             "seeding"
         );
         let task = tokio::spawn(run(config, scanner, stats.clone(), stop_rx));
@@ -882,7 +933,8 @@ fn spawn_stream(
 ) -> Result<DriverHandle, String> {
     let mut rng = rand::rng();
     let mut peer_id = [0u8; 20];
-    peer_id.copy_from_slice(&generate_peer_id(&mut rng).as_bytes()[..20]);
+    let id = generate_peer_id_with_prefix(&config.id_scheme.peer_id_prefix(), &mut rng);
+    peer_id.copy_from_slice(&id.as_bytes()[..20]);
     let mut engine =
         EngineConfig::new(peer_id, identity.info_hash, live, vec![root_url.to_owned()]);
     engine.max_peers = config.max_peers;
@@ -1288,6 +1340,49 @@ mod tests {
             .identity
             .stream_swarm_id
             .starts_with("v2-my-swarm-main-"));
+
+        // pml-2.2: the variants' positions, MD5.
+        let entry = find_entry(&d.path().join("master.m3u8")).unwrap();
+        let mut sc = Scanner::new(entry.clone(), PUBLIC, None, ScanSettings::default())
+            .unwrap()
+            .with_id_scheme(IdScheme::Pml22, None, None)
+            .unwrap();
+        let scan = sc.scan(SystemTime::now());
+        let ids: Vec<&str> = scan
+            .streams
+            .iter()
+            .map(|s| s.identity.stream_swarm_id.as_str())
+            .collect();
+        let url = "v2-http://videos.example/live/master.m3u8";
+        assert_eq!(ids, [format!("{url}-main-0"), format!("{url}-main-1")]);
+        let md5 = crate::id_scheme::md5_info_hash(ids[1]);
+        assert_eq!(scan.streams[1].identity.info_hash, md5);
+
+        // peertube: the video uuid and each variant's resolution; without the uuid, an error.
+        let uuid = "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0";
+        let base = Scanner::new(entry, PUBLIC, None, ScanSettings::default()).unwrap();
+        assert!(matches!(
+            Scanner::new(base.entry().clone(), PUBLIC, None, ScanSettings::default())
+                .unwrap()
+                .with_id_scheme(IdScheme::PeerTube, Some("ignored"), None),
+            Err(SeederError::IdScheme(IdSchemeError::MissingVideoUuid))
+        ));
+        let mut sc = base
+            .with_id_scheme(IdScheme::PeerTube, None, Some(uuid))
+            .unwrap();
+        let scan = sc.scan(SystemTime::now());
+        let ids: Vec<&str> = scan
+            .streams
+            .iter()
+            .map(|s| s.identity.stream_swarm_id.as_str())
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                format!("pt-v2-{uuid}-main-default-360"),
+                format!("pt-v2-{uuid}-main-default-720")
+            ]
+        );
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The Viewer: watch an HLS stream through the swarm, headless.
 //!
 //! [`Viewer::open`] loads a multivariant or media playlist URL, picks a variant (lowest bandwidth
-//! by default), derives the swarm identity exactly as p2p-media-loader 2.3 does from the URL the
-//! player loads (or from an explicit swarm id), and starts a [`PeerDriver`] for that swarm with the
+//! by default), derives the swarm identity as the players of [`ViewerConfig::id_scheme`] do
+//! (p2p-media-loader 2.3 by default) from the URL the player loads (or from an explicit swarm id,
+//! or for the `peertube` scheme from the video uuid and the variant's resolution), and starts a [`PeerDriver`] for that swarm with the
 //! media playlist's directory as HTTP origin and any mirrors after it. Then either:
 //!
 //! - [`Viewer::segment`]: one segment's bytes, wanted within a deadline; or
@@ -36,10 +37,12 @@ use super::driver::{
 use super::http::{FetchRequest, HttpError, HttpFetcher};
 use crate::engine::{EngineConfig, Input};
 use crate::hls::{is_master_playlist, parse_media_playlist, HlsError, InitSection, MediaPlaylist};
+use crate::id_scheme::{IdScheme, IdSchemeError, StreamKey};
 use crate::integrity::SegmentManifest;
 use crate::scheduler::SchedulerConfig;
 use crate::stream::{
-    generate_peer_id, master_playlist_streams, ShortIdProps, StreamIdentity, StreamType,
+    generate_peer_id_with_prefix, generate_stream_short_id, master_playlist_streams, ShortIdProps,
+    StreamIdentity, StreamType,
 };
 use crate::time::Instant;
 use crate::tracker_client::PeerId;
@@ -104,8 +107,14 @@ pub struct ViewerConfig {
     /// The multivariant or media playlist URL the player loads.
     pub playlist_url: String,
     /// Explicit swarm id (as p2p-media-loader's `swarmId`); `None` = the playlist URL without
-    /// its query.
+    /// its query. Not used by the `peertube` scheme.
     pub swarm_id: Option<String>,
+    /// How swarm ids and info hashes are derived (`pml-2.3` by default; `pml-2.2` to meet
+    /// p2p-media-loader 2.2 players such as PeerTube 7.1 to 8.0's; `peertube` needs
+    /// [`ViewerConfig::peertube_uuid`]).
+    pub id_scheme: IdScheme,
+    /// The PeerTube video's uuid, for the `peertube` id scheme. Default none.
+    pub peertube_uuid: Option<String>,
     /// Mirror base URLs, each serving the media playlist's directory; tried after the origin.
     pub mirrors: Vec<String>,
     /// Which variant to watch.
@@ -115,7 +124,8 @@ pub struct ViewerConfig {
     pub manifest_url: Option<String>,
     /// Driver settings (trackers, WebRTC, HTTP).
     pub driver: DriverSettings,
-    /// Our peer id; `None` = a fresh p2p-media-loader 2.3 style id.
+    /// Our peer id; `None` = a fresh one with the prefix of the id scheme's p2p-media-loader
+    /// version (`-PM0203-`, or `-PM0202-` for `pml-2.2`).
     pub peer_id: Option<PeerId>,
     /// Upload nothing. Default false.
     pub consume_only: bool,
@@ -133,6 +143,8 @@ impl ViewerConfig {
         Self {
             playlist_url: playlist_url.into(),
             swarm_id: None,
+            id_scheme: IdScheme::default(),
+            peertube_uuid: None,
             mirrors: Vec::new(),
             variant: VariantChoice::Lowest,
             manifest_url: None,
@@ -168,6 +180,9 @@ pub enum ViewerError {
         /// Why.
         source: HlsError,
     },
+    /// The id scheme cannot name the swarm (the `peertube` scheme without a video uuid).
+    #[error(transparent)]
+    IdScheme(#[from] IdSchemeError),
     /// A multivariant playlist without the variant asked for.
     #[error("no such variant in {0}")]
     NoVariant(String),
@@ -337,8 +352,16 @@ impl Viewer {
         })?;
         let top_url = Url::parse(&config.playlist_url)
             .map_err(|_| ViewerError::BadUrl(config.playlist_url.clone()))?;
+        let swarm = config
+            .id_scheme
+            .swarm(
+                config.swarm_id.as_deref(),
+                config.peertube_uuid.as_deref(),
+                top_url.as_str(),
+            )?
+            .to_owned();
         let top = fetch_text(&fetcher, top_url.as_str()).await?;
-        let (media_url, props, media_text) = if is_master_playlist(&top) {
+        let (media_url, key, media_text) = if is_master_playlist(&top) {
             let streams: Vec<_> = master_playlist_streams(&top)
                 .into_iter()
                 .filter(|s| s.stream_type == StreamType::Main)
@@ -360,7 +383,7 @@ impl Viewer {
                 .join(&chosen.uri)
                 .map_err(|_| ViewerError::BadUrl(chosen.uri.clone()))?;
             let text = fetch_text(&fetcher, url.as_str()).await?;
-            (url, chosen.props.clone(), text)
+            (url, chosen.key(), text)
         } else {
             // hls.js makes a media playlist loaded directly one level of bitrate 0, so
             // p2p-media-loader hashes the bitrate alone.
@@ -368,7 +391,13 @@ impl Viewer {
                 bitrate: Some(0.0),
                 ..ShortIdProps::default()
             };
-            (top_url.clone(), props, top)
+            let key = StreamKey {
+                stream_type: StreamType::Main,
+                short_id: generate_stream_short_id(&props),
+                index: 0,
+                resolution: None,
+            };
+            (top_url.clone(), key, top)
         };
         let mut playlist =
             parse_media_playlist(&media_text).map_err(|source| ViewerError::Playlist {
@@ -376,14 +405,10 @@ impl Viewer {
                 source,
             })?;
         relative_paths(&mut playlist, &media_url)?;
-        let identity = StreamIdentity::new(
-            config.swarm_id.as_deref(),
-            top_url.as_str(),
-            StreamType::Main,
-            crate::stream::generate_stream_short_id(&props),
-        );
+        let identity = config.id_scheme.identity(&swarm, key);
         let peer_id = config.peer_id.unwrap_or_else(|| {
-            let id = generate_peer_id(&mut rand::rng());
+            let id =
+                generate_peer_id_with_prefix(&config.id_scheme.peer_id_prefix(), &mut rand::rng());
             let mut out = [0u8; 20];
             let n = id.len().min(20);
             out[..n].copy_from_slice(&id.as_bytes()[..n]);
