@@ -265,6 +265,24 @@ fn the_seed_environment_example_sets_what_the_unit_reads() {
     }
     // The seeder reaches the tracker of tracker.toml directly.
     assert!(env.contains(&format!("SEGSWARM_TRACKER=ws://{TRACKER_ADDR}/")));
+    // Every flag of ExecStart= and of the example's SEGSWARM_SEED_ARGS is one `segswarm seed`
+    // takes.
+    let help = run(Command::new(env!("CARGO_BIN_EXE_segswarm")).args(["seed", "--help"]));
+    let help = String::from_utf8_lossy(&help.stdout);
+    let extra = env
+        .lines()
+        .find_map(|l| l.strip_prefix("SEGSWARM_SEED_ARGS="))
+        .unwrap();
+    for flag in exec
+        .split_whitespace()
+        .chain(extra.split_whitespace())
+        .filter(|w| w.starts_with("--"))
+    {
+        assert!(
+            help.contains(&format!("{flag} ")) || help.contains(&format!("{flag}\n")),
+            "`segswarm seed` has no {flag}:\n{help}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
