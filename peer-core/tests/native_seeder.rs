@@ -691,7 +691,9 @@ fn seeder_announces_the_info_hashes_of_its_id_scheme() {
         // Without the uuid, the peertube scheme refuses to start.
         let mut config = SeederConfig::new(dir.path(), public.clone(), vec![url.clone()]);
         config.id_scheme = IdScheme::PeerTube;
-        let err = Seeder::start(config).await.err().expect("refused");
+        let Err(err) = Seeder::start(config).await else {
+            panic!("the peertube scheme started without a uuid");
+        };
         assert!(err.to_string().contains("uuid"), "{err}");
         origin.shutdown().await;
         tracker.shutdown().await;

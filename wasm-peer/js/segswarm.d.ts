@@ -3,8 +3,10 @@
 export {
   SegswarmEngine,
   infoHash,
+  schemeStreamSwarmId,
   streamShortId,
   streamSwarmId,
+  swarmFor,
   swarmIdFromManifestUrl,
   version,
 } from "./segswarm_wasm.js";
@@ -18,6 +20,13 @@ export interface SegswarmOptions {
   /** Swarm id shared by every page playing this content; default: the manifest URL without its query
    * (as p2p-media-loader). */
   swarmId?: string;
+  /** How swarm ids and info hashes are derived, to share swarms with these players:
+   * `"pml-2.3"` (p2p-media-loader 2.3, default), `"pml-2.2"` (p2p-media-loader 2.2, as in PeerTube
+   * 7.1 to 8.0's player) or `"peertube"` (PeerTube's `pt-v2-<uuid>-...-<resolution>` ids; needs
+   * `peertubeUuid`; a level's resolution is min(width, height)). */
+  idScheme?: "pml-2.3" | "pml-2.2" | "peertube";
+  /** The PeerTube video's uuid, for `idScheme: "peertube"`. */
+  peertubeUuid?: string;
   /** URL of the SHA-256 segment manifest (PeerTube `segments-sha256.json`), or a function of the
    * manifest URL giving it. Segments that do not match are refused and their sender banned. */
   segmentsSha256Url?: string | ((manifestUrl: string) => string | undefined);
@@ -135,7 +144,7 @@ export interface ActiveSwarm {
 /** The P2P side of one Hls instance (`hls.p2p`). */
 export declare class SegswarmP2P {
   constructor(options?: SegswarmOptions);
-  readonly options: Required<Omit<SegswarmOptions, "rtcConfig" | "swarmId" | "segmentsSha256Url" | "uploadRateLimit" | "cacheBytes" | "maxPeers" | "wasmUrl">> & SegswarmOptions;
+  readonly options: Required<Omit<SegswarmOptions, "rtcConfig" | "swarmId" | "peertubeUuid" | "segmentsSha256Url" | "uploadRateLimit" | "cacheBytes" | "maxPeers" | "wasmUrl">> & SegswarmOptions;
   on<K extends keyof SegswarmEvents>(type: K, fn: (event: SegswarmEvents[K]) => void): this;
   off<K extends keyof SegswarmEvents>(type: K, fn: (event: SegswarmEvents[K]) => void): this;
   /** Byte totals since creation (all streams) and the peers connected now. */

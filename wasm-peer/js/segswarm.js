@@ -6,9 +6,12 @@
 //   const hls = new P2PHls();           // any hls.js config
 //   hls.p2p.on("bytes", (e) => ...);    // events, see segswarm.d.ts
 //
-// Swarm ids and segment ids are derived exactly as p2p-media-loader 2.3 derives them (stream short
-// id from the level's attributes, "v2-" + swarm id + "-" + type + "-" + short id; segment id = media
-// sequence number for live, playlist index for VOD), so both kinds of peers share swarms.
+// Swarm ids and segment ids are derived exactly as the players of the `idScheme` option derive
+// them: p2p-media-loader 2.3 by default (stream short id from the level's attributes, "v2-" +
+// swarm id + "-" + type + "-" + short id), "pml-2.2" as p2p-media-loader 2.2 (the level's or audio
+// track's position instead of the short id, MD5 info hashes: PeerTube 7.1 to 8.0's player), or
+// "peertube" ("pt-v2-" + peertubeUuid + "-" + type + "-default-" + resolution); segment id = media
+// sequence number for live, playlist index for VOD. So both kinds of peers share swarms.
 // P2P never stalls hls.js: the engine moves to HTTP whatever peers cannot deliver before playback
 // reaches it, anything the engine cannot load goes to hls.js's own loader, and so does a request
 // the engine has not answered within `loaderTimeoutMs`.
@@ -16,13 +19,24 @@
 import init, {
   SegswarmEngine,
   infoHash,
+  schemeStreamSwarmId,
   streamShortId,
   streamSwarmId,
+  swarmFor,
   swarmIdFromManifestUrl,
   version,
 } from "./segswarm_wasm.js";
 
-export { SegswarmEngine, infoHash, streamShortId, streamSwarmId, swarmIdFromManifestUrl, version };
+export {
+  SegswarmEngine,
+  infoHash,
+  schemeStreamSwarmId,
+  streamShortId,
+  streamSwarmId,
+  swarmFor,
+  swarmIdFromManifestUrl,
+  version,
+};
 
 let wasmReady = null;
 let wasmLoaded = false;
@@ -49,6 +63,8 @@ const DEFAULTS = {
   trackers: [],
   rtcConfig: undefined,
   swarmId: undefined,
+  idScheme: "pml-2.3",
+  peertubeUuid: undefined,
   segmentsSha256Url: undefined,
   mirrors: [],
   consumeOnly: false,
@@ -207,7 +223,9 @@ export class SegswarmP2P {
       (typeof Response !== "undefined" && nd instanceof Response && nd.url) ||
       data.url;
     this.#whenReady(() => {
-      for (const level of data.levels ?? []) {
+      // Each stream keeps what every id scheme needs: its short id (pml-2.3), its position among
+      // the levels or audio tracks (pml-2.2), its PeerTube resolution (peertube).
+      for (const [index, level] of (data.levels ?? []).entries()) {
         const b = level.maxBitrate ?? level.bitrate;
         const missing = b === 0;
         const shortId = streamShortId({
@@ -219,9 +237,10 @@ export class SegswarmP2P {
           videoRange: missing ? undefined : level.attrs?.["VIDEO-RANGE"],
         });
         const url = Array.isArray(level.url) ? level.url[0] : level.url;
-        if (!this.streams.has(url)) this.streams.set(url, { type: "main", shortId });
+        const resolution = Math.min(level.width || 0, level.height || 0);
+        if (!this.streams.has(url)) this.streams.set(url, { type: "main", shortId, index, resolution });
       }
-      for (const track of data.audioTracks ?? []) {
+      for (const [index, track] of (data.audioTracks ?? []).entries()) {
         const shortId = streamShortId({
           bitrate: 0,
           codecs: track.audioCodec,
@@ -230,7 +249,7 @@ export class SegswarmP2P {
           name: track.name,
         });
         const url = Array.isArray(track.url) ? track.url[0] : track.url;
-        if (url && !this.streams.has(url)) this.streams.set(url, { type: "secondary", shortId });
+        if (url && !this.streams.has(url)) this.streams.set(url, { type: "secondary", shortId, index });
       }
     });
   }
@@ -243,8 +262,17 @@ export class SegswarmP2P {
       const levelUrl = level && (Array.isArray(level.url) ? level.url[0] : level.url);
       const stream = this.streams.get(details.url) ?? (levelUrl && this.streams.get(levelUrl));
       if (!stream || !this.manifestUrl) return;
-      const swarmId = this.options.swarmId ?? swarmIdFromManifestUrl(this.manifestUrl);
-      const key = streamSwarmId(swarmId, stream.type, stream.shortId);
+      const o = this.options;
+      let key;
+      try {
+        const swarm = swarmFor(o.idScheme, o.swarmId, o.peertubeUuid, this.manifestUrl);
+        key = schemeStreamSwarmId(o.idScheme, swarm, stream);
+      } catch (e) {
+        // A bad idScheme, or "peertube" without peertubeUuid: no swarm, hls.js loads everything.
+        if (!this.idSchemeWarned) console.warn("segswarm: no swarm joined:", e);
+        this.idSchemeWarned = true;
+        return;
+      }
       const live = !!details.live;
       const fragments = details.fragments ?? [];
       const manifestDir = dirOf(this.manifestUrl);
@@ -340,6 +368,7 @@ export class SegswarmP2P {
     const o = this.options;
     const engine = new SegswarmEngine({
       streamSwarmId: swarm.swarmId,
+      idScheme: o.idScheme,
       live: swarm.live,
       httpBases: swarm.bases,
       trackers: o.trackers,

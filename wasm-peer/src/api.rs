@@ -1,12 +1,14 @@
 //! What the module exports to JavaScript: [`SegswarmEngine`] (one swarm's engine, driven by
-//! [`crate::driver`]) and the p2p-media-loader 2.3 stream identity functions, so that the
-//! hand-written hls.js glue (`wasm-peer/js/`) derives the same swarms and segment ids.
+//! [`crate::driver`]) and the stream identity functions of each id scheme (`pml-2.3`, the
+//! default, `pml-2.2`, `peertube`), so that the hand-written hls.js glue (`wasm-peer/js/`) derives
+//! the same swarms and segment ids as the players it shares swarms with.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use js_sys::{Array, Function, Object, Reflect, Uint8Array};
 use segswarm_core::engine::{DeliverySource, EngineConfig, SegmentInfo};
+use segswarm_core::id_scheme::{IdScheme, StreamKey};
 use segswarm_core::integrity::SegmentManifest;
 use segswarm_core::stream;
 use wasm_bindgen::prelude::*;
@@ -26,6 +28,26 @@ pub fn swarm_id_from_manifest_url(url: &str) -> String {
     stream::swarm_id_from_manifest_url(url).to_string()
 }
 
+fn stream_type(name: &str) -> Result<stream::StreamType, JsValue> {
+    match name {
+        "main" => Ok(stream::StreamType::Main),
+        "secondary" => Ok(stream::StreamType::Secondary),
+        other => Err(js_sys::Error::new(&format!("unknown stream type {other:?}")).into()),
+    }
+}
+
+/// An id scheme by name; `undefined`/`null` is the default, `pml-2.3`.
+fn id_scheme(name: Option<String>) -> Result<IdScheme, JsValue> {
+    name.map_or(Ok(IdScheme::default()), |n| {
+        n.parse()
+            .map_err(|e: segswarm_core::id_scheme::IdSchemeError| err(&e.to_string()))
+    })
+}
+
+fn ascii(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| char::from(b)).collect()
+}
+
 /// `"v2-" + swarmId + "-" + type + "-" + shortId`; `streamType` is `"main"` or `"secondary"`.
 #[wasm_bindgen(js_name = streamSwarmId)]
 pub fn stream_swarm_id(
@@ -33,23 +55,62 @@ pub fn stream_swarm_id(
     stream_type: &str,
     short_id: &str,
 ) -> Result<String, JsValue> {
-    let t = match stream_type {
-        "main" => stream::StreamType::Main,
-        "secondary" => stream::StreamType::Secondary,
-        other => {
-            return Err(js_sys::Error::new(&format!("unknown stream type {other:?}")).into());
-        }
-    };
+    let t = self::stream_type(stream_type)?;
     Ok(stream::stream_swarm_id(swarm_id, t, short_id))
 }
 
-/// The 20-character info hash p2p-media-loader 2.3 announces for a stream swarm id.
+/// The presentation-wide part of a scheme's stream swarm ids: for `"pml-2.3"` (default) and
+/// `"pml-2.2"` the swarm id, else the manifest URL without its query; for `"peertube"` the video
+/// uuid (required).
+#[wasm_bindgen(js_name = swarmFor)]
+pub fn swarm_for(
+    id_scheme: Option<String>,
+    swarm_id: Option<String>,
+    peertube_uuid: Option<String>,
+    manifest_url: &str,
+) -> Result<String, JsValue> {
+    let scheme = self::id_scheme(id_scheme)?;
+    scheme
+        .swarm(swarm_id.as_deref(), peertube_uuid.as_deref(), manifest_url)
+        .map(str::to_owned)
+        .map_err(|e| err(&e.to_string()))
+}
+
+/// A stream's swarm id under an id scheme. `stream` is `{type: "main"|"secondary", shortId,
+/// index, resolution}`: `shortId` (`streamShortId`) for `pml-2.3`, `index` (position among the
+/// streams of its type, hls.js `levels` / `audioTracks`) for `pml-2.2`, `resolution` (PeerTube's:
+/// the smaller side of the picture; absent or 0 without video) for `peertube`. `swarm` comes from
+/// `swarmFor`.
+#[wasm_bindgen(js_name = schemeStreamSwarmId)]
+pub fn scheme_stream_swarm_id(
+    id_scheme: Option<String>,
+    swarm: &str,
+    stream: &JsValue,
+) -> Result<String, JsValue> {
+    let scheme = self::id_scheme(id_scheme)?;
+    let kind = get(stream, "type")
+        .as_string()
+        .ok_or_else(|| err("stream.type (\"main\" or \"secondary\") is required"))?;
+    let key = StreamKey {
+        stream_type: self::stream_type(&kind)?,
+        short_id: get(stream, "shortId").as_string().unwrap_or_default(),
+        index: get_f64(stream, "index")
+            .filter(|i| *i >= 0.0)
+            .map_or(0, |i| i as usize),
+        resolution: get_f64(stream, "resolution")
+            .filter(|r| *r >= 1.0)
+            .map(|r| r.min(f64::from(u32::MAX)) as u32),
+    };
+    Ok(scheme.stream_swarm_id(swarm, &key))
+}
+
+/// The 20-character info hash announced for a stream swarm id under an id scheme (default
+/// `"pml-2.3"`: base64 of SHA-1's first 15 bytes; `"pml-2.2"`: of MD5's bytes 1 to 15).
 #[wasm_bindgen(js_name = infoHash)]
-pub fn info_hash(stream_swarm_id: &str) -> String {
-    stream::info_hash(stream_swarm_id)
-        .iter()
-        .map(|&b| char::from(b))
-        .collect()
+pub fn info_hash(stream_swarm_id: &str, id_scheme: Option<String>) -> Result<String, JsValue> {
+    Ok(ascii(
+        &self::id_scheme(id_scheme)?.info_hash(stream_swarm_id),
+    ))
 }
 
 /// p2p-media-loader's `generateStreamShortId`: `props` has the optional fields `bitrate`,
@@ -127,13 +188,14 @@ fn ice_servers(rtc_config: &JsValue) -> Vec<IceServer> {
         .collect()
 }
 
-/// A random p2p-media-loader 2.3 style peer id (`-PM0203-` + 12 random characters), so that
-/// p2p-media-loader peers treat us as one of theirs.
-fn new_peer_id() -> Result<[u8; 20], JsValue> {
+/// A random p2p-media-loader style peer id of the id scheme's version (`-PM0203-`, `-PM0202-`
+/// for `pml-2.2`, + 12 random characters), so that p2p-media-loader peers treat us as one of
+/// theirs.
+fn new_peer_id(scheme: IdScheme) -> Result<[u8; 20], JsValue> {
     let mut random = [0u8; 20];
     getrandom::fill(&mut random).map_err(|e| err(&format!("crypto.getRandomValues: {e}")))?;
     let mut i = 0;
-    let id = stream::peer_id_from_picks(&stream::peer_id_prefix(2, 3), |n| {
+    let id = stream::peer_id_from_picks(&scheme.peer_id_prefix(), |n| {
         let r = usize::from(random[i % random.len()]);
         i += 1;
         r % n
@@ -155,7 +217,8 @@ fn random_seed() -> u64 {
 
 /// One swarm's P2P engine in the page (see the package README for the options).
 ///
-/// Options (an object): `streamSwarmId` (string, required), `live` (bool), `httpBases` (origin
+/// Options (an object): `streamSwarmId` (string, required), `idScheme` (`"pml-2.3"` (default),
+/// `"pml-2.2"` or `"peertube"`: how the info hash is derived from it), `live` (bool), `httpBases` (origin
 /// base URL first, then mirrors), `trackers` (WebSocket URLs), `rtcConfig` (`{iceServers}`),
 /// `consumeOnly` (bool), `uploadRateLimit` (bytes/s), `cacheBytes` (store cap),
 /// `maxPeers`, `seed`, `requireSegmentsSha256` (bool: no P2P until a `segments-sha256.json`
@@ -175,13 +238,14 @@ impl SegswarmEngine {
         let swarm = get(&options, "streamSwarmId")
             .as_string()
             .ok_or_else(|| err("options.streamSwarmId (string) is required"))?;
-        let info_hash = stream::info_hash(&swarm);
+        let scheme = id_scheme(get(&options, "idScheme").as_string())?;
+        let info_hash = scheme.info_hash(&swarm);
         let live = get(&options, "live").as_bool().unwrap_or(false);
         let bases = get_strings(&options, "httpBases");
         if bases.is_empty() {
             return Err(err("options.httpBases needs at least the origin base URL"));
         }
-        let peer_id = new_peer_id()?;
+        let peer_id = new_peer_id(scheme)?;
         let mut engine = EngineConfig::new(peer_id, info_hash, live, bases);
         engine.consume_only = get(&options, "consumeOnly").as_bool().unwrap_or(false);
         engine.upload_rate = get_f64(&options, "uploadRateLimit")
@@ -204,7 +268,7 @@ impl SegswarmEngine {
         Ok(SegswarmEngine {
             driver,
             peer_id: String::from_utf8_lossy(&peer_id).into_owned(),
-            info_hash: info_hash.iter().map(|&b| char::from(b)).collect(),
+            info_hash: ascii(&info_hash),
         })
     }
 

@@ -3,7 +3,9 @@
 #![cfg(target_arch = "wasm32")]
 
 use js_sys::{Array, Function, Object, Reflect, Uint8Array};
-use segswarm_wasm::api::{info_hash, stream_short_id, stream_swarm_id, SegswarmEngine};
+use segswarm_wasm::api::{
+    info_hash, scheme_stream_swarm_id, stream_short_id, stream_swarm_id, swarm_for, SegswarmEngine,
+};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
@@ -66,8 +68,53 @@ fn stream_identity_matches_p2p_media_loader() {
     assert_eq!(short, expected);
     let swarm = stream_swarm_id("http://a/master.m3u8", "main", &short).expect("main");
     assert_eq!(swarm, format!("v2-http://a/master.m3u8-main-{short}"));
-    assert_eq!(info_hash(&swarm).len(), 20);
+    assert_eq!(info_hash(&swarm, None).expect("hash").len(), 20);
     assert!(stream_swarm_id("x", "other", &short).is_err());
+}
+
+/// The id schemes by name: `pml-2.2` names streams by position and hashes with MD5, `peertube` by
+/// video uuid and resolution; the core's functions give the same.
+#[wasm_bindgen_test]
+fn id_schemes_by_name() {
+    use segswarm_core::id_scheme::{md5_info_hash, IdScheme};
+    let url = "http://a/master.m3u8?x=1";
+    let swarm = swarm_for(Some("pml-2.2".into()), None, None, url).expect("swarm");
+    assert_eq!(swarm, "http://a/master.m3u8");
+    let stream = obj(&[("type", "secondary".into()), ("index", 1.0.into())]);
+    let id = scheme_stream_swarm_id(Some("pml-2.2".into()), &swarm, &stream).expect("id");
+    assert_eq!(id, "v2-http://a/master.m3u8-secondary-1");
+    let md5 = String::from_utf8(md5_info_hash(&id).to_vec()).expect("ascii");
+    assert_eq!(info_hash(&id, Some("pml-2.2".into())).expect("hash"), md5);
+    assert_ne!(info_hash(&id, None).expect("hash"), md5);
+
+    let uuid = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
+    assert!(swarm_for(Some("peertube".into()), None, None, url).is_err());
+    let swarm = swarm_for(Some("peertube".into()), None, Some(uuid.into()), url).expect("uuid");
+    let stream = obj(&[("type", "main".into()), ("resolution", 720.0.into())]);
+    let id = scheme_stream_swarm_id(Some("peertube".into()), &swarm, &stream).expect("id");
+    assert_eq!(id, format!("pt-v2-{uuid}-main-default-720"));
+    let hash = IdScheme::PeerTube.info_hash(&id);
+    assert_eq!(
+        info_hash(&id, Some("peertube".into()))
+            .expect("hash")
+            .as_bytes(),
+        hash
+    );
+    assert!(info_hash(&id, Some("pml-9".into())).is_err());
+
+    let engine = SegswarmEngine::new(obj(&[
+        ("streamSwarmId", "v2-x-main-0".into()),
+        ("idScheme", "pml-2.2".into()),
+        ("httpBases", Array::of1(&"http://a/".into()).into()),
+        ("trackers", Array::new().into()),
+    ]))
+    .expect("engine");
+    assert!(engine.peer_id().starts_with("-PM0202-"));
+    assert_eq!(
+        engine.info_hash(),
+        info_hash("v2-x-main-0", Some("pml-2.2".into())).expect("hash")
+    );
+    engine.destroy();
 }
 
 #[wasm_bindgen_test]
@@ -86,7 +133,10 @@ async fn load_segment_resolves_with_bytes_and_events_are_objects() {
     .expect("engine");
     assert_eq!(engine.peer_id().len(), 20);
     assert!(engine.peer_id().starts_with("-PM0203-"));
-    assert_eq!(engine.info_hash(), info_hash("v2-api-test-main-x"));
+    assert_eq!(
+        engine.info_hash(),
+        info_hash("v2-api-test-main-x", None).expect("hash")
+    );
     let events = Array::new();
     let sink = events.clone();
     let listener = wasm_bindgen::closure::Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {

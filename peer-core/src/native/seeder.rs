@@ -16,9 +16,9 @@
 //!   players that verify can, and rewrites it as a live window slides;
 //! - refuses what it cannot vouch for: a playlist that does not parse is reported and the previous
 //!   good one kept; a listed segment that is missing, outside the directory, larger than
-//!   [`SeederConfig::max_segment_bytes`], or looks half-written (an MPEG-TS file that is not whole
+//!   [`ScanSettings::max_segment_bytes`], or looks half-written (an MPEG-TS file that is not whole
 //!   188-byte packets each starting with the sync byte; an fMP4 file whose boxes do not add up to
-//!   its size; any other file modified less than [`SeederConfig::settle_time`] ago) is reported and
+//!   its size; any other file modified less than [`ScanSettings::settle_time`] ago) is reported and
 //!   skipped: never announced, never served, not in the manifest. Each problem is logged once
 //!   (`tracing` warn) and listed in [`SeederStats::problems`] while it lasts.
 //!
