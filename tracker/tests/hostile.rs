@@ -25,6 +25,23 @@ fn rss_bytes(pid: i32) -> u64 {
     kib * 1024
 }
 
+/// A new peer joins `ih` with one offer, which must reach `target` (the only other peer); returns
+/// the offering connection.
+async fn offer_reaches(tracker: &Tracker, ih: Id, target: &mut Ws) -> Ws {
+    let mut offerer = tracker.ws().await;
+    let offer_id = Id::random();
+    offerer
+        .announce_ok(&announce_with_offers(
+            ih,
+            Id::random(),
+            &[(offer_id, sdp_offer("offer"))],
+        ))
+        .await;
+    let relayed = target.next_json().await;
+    assert_eq!(relayed["offer_id"], json!(offer_id.bin()), "{relayed}");
+    offerer
+}
+
 fn stopped(ih: Id, peer: Id) -> serde_json::Value {
     announce(ih, peer, Some("stopped"), None)
 }
@@ -93,17 +110,7 @@ async fn a_live_peer_id_cannot_be_taken_over() {
     );
 
     // Offers for the victim still reach the victim, not the thief.
-    let mut offerer = tracker.ws().await;
-    let offer_id = Id::random();
-    offerer
-        .announce_ok(&announce_with_offers(
-            ih,
-            Id::random(),
-            &[(offer_id, sdp_offer("for-victim"))],
-        ))
-        .await;
-    let relayed = victim.next_json().await;
-    assert_eq!(relayed["offer_id"], json!(offer_id.bin()), "{relayed}");
+    let mut offerer = offer_reaches(&tracker, ih, &mut victim).await;
     thief.expect_quiet().await;
     assert_eq!(scrape_counts(&mut offerer, ih).await, (0, 2));
     assert!(wait_errors(&tracker, "peer_id_in_use", 1.0).await >= 1.0);
@@ -155,17 +162,7 @@ async fn a_silent_holder_gives_its_peer_id_to_a_reconnecting_client() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // Offers now go to the new connection.
-    let mut offerer = tracker.ws().await;
-    let offer_id = Id::random();
-    offerer
-        .announce_ok(&announce_with_offers(
-            ih,
-            Id::random(),
-            &[(offer_id, sdp_offer("for-new"))],
-        ))
-        .await;
-    let relayed = new.next_json().await;
-    assert_eq!(relayed["offer_id"], json!(offer_id.bin()), "{relayed}");
+    offer_reaches(&tracker, ih, &mut new).await;
     drop(old);
 }
 
@@ -208,7 +205,11 @@ async fn a_ping_flood_from_a_client_that_never_reads_stays_bounded() {
     let mut probe = tracker.ws().await;
     scrape_counts(&mut probe, Id::random()).await;
     let grown = rss_bytes(tracker.pid()).saturating_sub(before);
-    eprintln!("{} MiB of pings: RSS grew by {} KiB", sent >> 20, grown >> 10);
+    eprintln!(
+        "{} MiB of pings: RSS grew by {} KiB",
+        sent >> 20,
+        grown >> 10
+    );
     assert!(
         grown < 16 << 20,
         "{} MiB of pings grew the tracker by {} MiB",
@@ -303,7 +304,10 @@ async fn replies_to_a_client_that_never_reads_are_bounded_in_bytes() {
     })
     .await;
     let grown = rss_bytes(tracker.pid()).saturating_sub(before);
-    eprintln!("4000 unread scrape replies: RSS grew by {} KiB", grown >> 10);
+    eprintln!(
+        "4000 unread scrape replies: RSS grew by {} KiB",
+        grown >> 10
+    );
     assert!(
         grown < 12 << 20,
         "a client that never reads parked {} MiB",
