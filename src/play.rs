@@ -37,6 +37,10 @@ pub struct PlayArgs {
     /// Upload nothing to other peers.
     #[arg(long)]
     consume_only: bool,
+    /// Take nothing from peers (and share nothing) until a `segments-sha256.json` is loaded:
+    /// without a manifest, peer bytes cannot be checked.
+    #[arg(long)]
+    require_manifest: bool,
     /// Most peer connections.
     #[arg(long, default_value_t = 20)]
     max_peers: usize,
@@ -134,6 +138,7 @@ async fn run(args: PlayArgs) -> anyhow::Result<()> {
     config.variant = parse_variant(&args.variant)?;
     config.manifest_url = args.manifest.clone();
     config.consume_only = args.consume_only;
+    config.require_manifest = args.require_manifest;
     config.max_peers = args.max_peers;
     config.play.startup_buffer = seconds(args.startup_buffer, "--startup-buffer")?;
     if let Some(lead) = args.vod_http_lead {

@@ -271,6 +271,40 @@ fn single_viewer_of_a_short_vod_takes_most_of_it_from_the_seeder() {
     });
 }
 
+#[test]
+fn a_viewer_that_requires_a_manifest_takes_nothing_from_peers_without_one() {
+    support::enter_private_network_namespace();
+    let media = tempfile::tempdir().expect("tempdir");
+    vod(media.path(), 20);
+    support::runtime().block_on(async {
+        let (tracker, url) = support::start_tracker().await;
+        let (origin, playlist) = origin(media.path()).await;
+        // No `segments-sha256.json` anywhere: peer bytes cannot be checked.
+        let (careful, trusting) = tokio::task::block_in_place(|| {
+            let seeder = seed_loaded(&url, &playlist, media.path(), &["--no-manifest"], 10);
+            let mut args = strings(&["play", "--tracker", &url, "--json", "--seconds", "10"]);
+            args.extend(strings(&LOOPBACK));
+            args.extend(strings(&["--require-manifest", &playlist]));
+            let careful = Proc::start("careful", &args);
+            let trusting = play("trusting", &url, &playlist, 10);
+            let reports = (
+                careful.finish(Duration::from_secs(40)),
+                trusting.finish(Duration::from_secs(40)),
+            );
+            seeder.stop(Duration::from_secs(8));
+            reports
+        });
+        eprintln!("--require-manifest: {careful}\nwithout: {trusting}");
+        assert_eq!(num(&careful, "p2p_bytes"), 0.0, "{careful}");
+        assert_eq!(num(&careful, "stall_count"), 0.0, "{careful}");
+        assert!(num(&careful, "played_s") >= 8.0, "{careful}");
+        // The same swarm served a viewer that trusts its peers.
+        assert!(num(&trusting, "p2p_bytes") > 0.0, "{trusting}");
+        origin.shutdown().await;
+        tracker.shutdown().await;
+    });
+}
+
 /// Live: segments of 4 s in a sliding playlist of 5, viewers join a running stream. Each starts
 /// three segments behind the edge (hls.js's `liveSyncDurationCount`), so a new segment is due
 /// about 8 s after it appears: time for the seeder to announce it and for peers to relay it,

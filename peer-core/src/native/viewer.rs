@@ -129,6 +129,9 @@ pub struct ViewerConfig {
     pub peer_id: Option<PeerId>,
     /// Upload nothing. Default false.
     pub consume_only: bool,
+    /// No P2P until a `segments-sha256.json` is loaded (see
+    /// [`EngineConfig::require_manifest`]). Default false.
+    pub require_manifest: bool,
     /// Most peer connections. Default 20.
     pub max_peers: usize,
     /// The engine's scheduling settings. Default [`SchedulerConfig::default`].
@@ -151,6 +154,7 @@ impl ViewerConfig {
             driver: DriverSettings::new(tracker_urls),
             peer_id: None,
             consume_only: false,
+            require_manifest: false,
             max_peers: 20,
             scheduler: SchedulerConfig::default(),
             play: PlaySettings::default(),
@@ -418,6 +422,7 @@ impl Viewer {
         bases.extend(config.mirrors.iter().cloned());
         let mut engine = EngineConfig::new(peer_id, identity.info_hash, playlist.live, bases);
         engine.consume_only = config.consume_only;
+        engine.require_manifest = config.require_manifest;
         engine.max_peers = config.max_peers;
         engine.scheduler = config.scheduler.clone();
         engine.seed = rand::random();
