@@ -17,6 +17,7 @@
 //! - `hls`: HLS media playlists parsed into the engine's segment list;
 //! - `sim`: a deterministic swarm simulator driving many engines in memory.
 //! - `rng`: the engine's seeded random number generator (smaller one in the wasm build);
+//! - [`peertube`]: PeerTube video URLs, REST API answers and the id scheme of its players;
 //! - `vecmap`: a sorted-vector map for the engine's small maps (smaller wasm than `BTreeMap`).
 //! - `native` (feature `native`): the tokio driver — WebRTC data channels, the tracker socket and
 //!   the HTTP fetcher.
@@ -28,6 +29,7 @@ pub mod id_scheme;
 pub mod integrity;
 #[cfg(feature = "native")]
 pub mod native;
+pub mod peertube;
 pub mod rng;
 pub mod scheduler;
 pub mod sim;
