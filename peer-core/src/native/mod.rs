@@ -3,6 +3,8 @@
 //! - [`rtc`]: WebRTC data channels (the `webrtc` crate), full-SDP offers and answers;
 //! - [`http`]: the HTTP segment fetcher (reqwest): origin and mirrors, Range resume, timeouts;
 //! - [`origin`]: an HTTP origin serving an HLS directory (Range, CORS, content types);
+//! - [`peertube`]: a PeerTube video resolved through the REST API and mirrored, verified, into a
+//!   cache directory the seeder can seed;
 //! - [`tracker_hub`]: raw-frame tracker sockets (tokio-tungstenite), one per URL, shared by every
 //!   engine of the process, reconnecting with backoff;
 //! - [`driver`]: one engine run on tokio over all of the above ([`driver::PeerDriver`]);
@@ -14,6 +16,7 @@
 pub mod driver;
 pub mod http;
 pub mod origin;
+pub mod peertube;
 pub mod rtc;
 pub mod seeder;
 pub mod tracker_hub;
