@@ -191,7 +191,7 @@ pub fn make_vod_video(
         .collect();
     std::fs::write(dir.join(&sha_file), peertube_vod_manifest(dir, &pairs))
         .expect("write the manifest");
-    out.sort_by(|a, b| b.resolution.cmp(&a.resolution));
+    out.sort_by_key(|r| std::cmp::Reverse(r.resolution));
     PtVideo {
         id: seed,
         short_uuid: short_uuid(&uuid),
