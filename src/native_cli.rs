@@ -14,8 +14,10 @@ pub struct SwarmArgs {
     /// Swarm id scheme of the players to meet: `pml-2.3` (p2p-media-loader 2.3), `pml-2.2`
     /// (p2p-media-loader 2.2, the player of PeerTube 7.1 to 8.0) or `peertube` (PeerTube's
     /// `pt-v2-<uuid>-...-<resolution>` ids; needs --peertube-uuid).
-    #[arg(long, default_value_t = IdScheme::Pml23, value_parser = parse_id_scheme)]
-    pub id_scheme: IdScheme,
+    /// Default `pml-2.3`; with `segswarm seed --peertube`, the scheme of the instance's players
+    /// (by its version).
+    #[arg(long, value_parser = parse_id_scheme)]
+    pub id_scheme: Option<IdScheme>,
     /// The PeerTube video's uuid (with --id-scheme peertube). Each variant's resolution is the
     /// smaller side of its RESOLUTION attribute, as PeerTube numbers its files.
     #[arg(long)]
@@ -32,9 +34,14 @@ fn parse_id_scheme(s: &str) -> Result<IdScheme, String> {
 }
 
 impl SwarmArgs {
+    /// The id scheme given, or the default (`pml-2.3`).
+    pub fn scheme(&self) -> IdScheme {
+        self.id_scheme.unwrap_or_default()
+    }
+
     /// Refuses flags that do not go together.
     pub fn check(&self) -> anyhow::Result<()> {
-        match (self.id_scheme, &self.peertube_uuid, &self.swarm_id) {
+        match (self.scheme(), &self.peertube_uuid, &self.swarm_id) {
             (IdScheme::PeerTube, None, _) => bail!(
                 "--id-scheme peertube needs --peertube-uuid UUID: PeerTube names each stream's \
                  swarm after the video's uuid (the `uuid` of /api/v1/videos/{{id}})"
@@ -45,7 +52,7 @@ impl SwarmArgs {
             ),
             (IdScheme::Pml23 | IdScheme::Pml22, Some(_), _) => bail!(
                 "--peertube-uuid goes with --id-scheme peertube (not {})",
-                self.id_scheme
+                self.scheme()
             ),
             _ => Ok(()),
         }
@@ -55,8 +62,9 @@ impl SwarmArgs {
 /// Tracker and WebRTC network flags.
 #[derive(clap::Args, Debug)]
 pub struct NetArgs {
-    /// WebSocket tracker URL (`ws://` or `wss://`); repeat for several trackers.
-    #[arg(long = "tracker", required = true)]
+    /// WebSocket tracker URL (`ws://` or `wss://`); repeat for several trackers (required, but
+    /// for `segswarm seed --peertube`, which joins the instance's own tracker).
+    #[arg(long = "tracker")]
     pub trackers: Vec<String>,
     /// Local UDP address for WebRTC; repeat for several (default 0.0.0.0:0: every non-loopback
     /// interface).
@@ -69,6 +77,14 @@ pub struct NetArgs {
 }
 
 impl NetArgs {
+    /// The trackers given; an error when there are none.
+    pub fn required_trackers(&self) -> anyhow::Result<Vec<String>> {
+        if self.trackers.is_empty() {
+            bail!("give --tracker ws://HOST:PORT (the WebSocket tracker the players use)");
+        }
+        Ok(self.trackers.clone())
+    }
+
     /// Applies the WebRTC flags to `rtc`.
     pub fn apply(&self, rtc: &mut RtcSettings) {
         if !self.udp.is_empty() {

@@ -130,9 +130,9 @@ fn print_report(r: &PlayReport, json: bool) -> anyhow::Result<()> {
 
 async fn run(args: PlayArgs) -> anyhow::Result<()> {
     args.swarm.check()?;
-    let mut config = ViewerConfig::new(args.playlist_url.clone(), args.net.trackers.clone());
+    let mut config = ViewerConfig::new(args.playlist_url.clone(), args.net.required_trackers()?);
     config.swarm_id = args.swarm.swarm_id.clone();
-    config.id_scheme = args.swarm.id_scheme;
+    config.id_scheme = args.swarm.scheme();
     config.peertube_uuid = args.swarm.peertube_uuid.clone();
     config.mirrors = args.mirrors.clone();
     config.variant = parse_variant(&args.variant)?;

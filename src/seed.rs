@@ -1,5 +1,6 @@
 //! `segswarm seed`: join the swarms of an HLS directory's streams as a peer holding every segment;
-//! with `--http`, also serve the directory as the HTTP origin.
+//! with `--http`, also serve the directory as the HTTP origin. With `--peertube URL`, the
+//! directory is a verified copy of a PeerTube video, and the swarms are its players'.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,7 +8,11 @@ use std::time::{Duration, Instant};
 
 use crate::native_cli::{NetArgs, SwarmArgs};
 use anyhow::{bail, Context};
+use segswarm::core::id_scheme::IdScheme;
 use segswarm::core::native::origin::{Origin, OriginConfig};
+use segswarm::core::native::peertube::{
+    MirrorSettings, PeerTubeClient, PeerTubeSettings, RemoteMirror, ResolvedVideo,
+};
 use segswarm::core::native::seeder::{find_entry, Seeder, SeederConfig, SeederStats};
 use serde_json::json;
 
@@ -15,6 +20,21 @@ use serde_json::json;
 pub struct SeedArgs {
     #[command(flatten)]
     net: NetArgs,
+    /// Seed a PeerTube video instead of a directory: its watch URL (`https://host/w/<id>`,
+    /// `/videos/watch/<uuid>`) or API URL. The video is resolved through the instance's REST
+    /// API, every segment fetched once from the instance or its mirrors and verified against
+    /// its `segments-sha256.json` before it is announced, and the swarms joined are those of the
+    /// instance's players, on the instance's own tracker (unless --tracker is given).
+    #[arg(long, value_name = "VIDEO_URL", conflicts_with_all = ["dir", "http", "public_url", "swarm_id", "peertube_uuid"])]
+    peertube: Option<String>,
+    /// Where --peertube keeps its copies, one directory per video uuid. Default: the system's
+    /// temporary directory, `segswarm-peertube/`.
+    #[arg(long, requires = "peertube")]
+    cache_dir: Option<PathBuf>,
+    /// Most bytes one --peertube video may take in the cache; a larger VOD is refused before
+    /// anything is fetched.
+    #[arg(long, default_value_t = MirrorSettings::default().max_cache_bytes)]
+    cache_bytes: u64,
     /// Also serve DIR over HTTP on this address: the origin (Range, CORS, HLS content types).
     #[arg(long)]
     http: Option<SocketAddr>,
@@ -63,7 +83,8 @@ pub struct SeedArgs {
     #[arg(long, hide = true)]
     test_corrupt_uploads: bool,
     /// The HLS directory, or the playlist file players load.
-    dir: PathBuf,
+    #[arg(required_unless_present = "peertube")]
+    dir: Option<PathBuf>,
 }
 
 fn stats_json(stats: &SeederStats, origin: Option<&Origin>, elapsed: f64) -> serde_json::Value {
@@ -139,9 +160,114 @@ async fn wait_for_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-async fn run(args: SeedArgs) -> anyhow::Result<()> {
+/// A PeerTube video copied into the cache, and what it takes to follow it while it is live.
+struct RemoteVideo {
+    client: PeerTubeClient,
+    resolved: ResolvedVideo,
+    mirror: RemoteMirror,
+}
+
+impl RemoteVideo {
+    /// How often a live video's playlists and manifest are fetched again (PeerTube's live
+    /// segments last 4 s, 2 s in small-latency mode).
+    const LIVE_REFRESH: Duration = Duration::from_secs(2);
+    /// Every this many refreshes, the API is asked whether the live has ended.
+    const API_EVERY: u32 = 8;
+
+    /// Resolves `url`, copies the video into the cache (verified) and returns the seeder's
+    /// settings for it.
+    async fn open(args: &SeedArgs, url: &str) -> anyhow::Result<(RemoteVideo, SeederConfig)> {
+        let client = PeerTubeClient::new(PeerTubeSettings::default())?;
+        let resolved = client
+            .resolve(url, args.swarm.id_scheme)
+            .await
+            .with_context(|| format!("resolving the PeerTube video {url}"))?;
+        let details = &resolved.details;
+        let dir = args
+            .cache_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("segswarm-peertube"))
+            .join(&details.uuid);
+        let settings = MirrorSettings {
+            max_cache_bytes: args.cache_bytes,
+            ..MirrorSettings::default()
+        };
+        let mut mirror = RemoteMirror::new(client.clone(), &resolved, &dir, settings)?;
+        let report = mirror
+            .sync()
+            .await
+            .with_context(|| format!("copying {} into {}", resolved.master_url, dir.display()))?;
+        println!(
+            "peertube: {:?} on PeerTube {} ({}, id scheme {}): {} segments, {} bytes verified \
+             into {}",
+            details.name,
+            resolved.server_version,
+            if details.is_live { "live" } else { "VOD" },
+            resolved.id_scheme,
+            report.new_segments,
+            report.cached_bytes,
+            dir.display()
+        );
+        let trackers = if args.net.trackers.is_empty() {
+            resolved.ws_trackers.clone()
+        } else {
+            args.net.trackers.clone()
+        };
+        if trackers.is_empty() {
+            bail!("the instance lists no WebSocket tracker in trackerUrls: give --tracker");
+        }
+        let mut config = SeederConfig::new(
+            mirror.master_playlist_path(),
+            resolved.master_url.clone(),
+            trackers,
+        );
+        config.id_scheme = resolved.id_scheme;
+        config.peertube_uuid =
+            (resolved.id_scheme == IdScheme::PeerTube).then(|| details.uuid.clone());
+        // Players check segments against the instance's own manifest, which the copy keeps.
+        config.write_manifest = false;
+        let video = RemoteVideo {
+            client,
+            resolved,
+            mirror,
+        };
+        Ok((video, config))
+    }
+
+    /// Follows a live video until it ends: new segments come into the cache (verified) for the
+    /// seeder's rescan, and the end is read from the playlists or the API. Returns at once for a
+    /// VOD.
+    async fn follow_live(mut self) {
+        if !self.resolved.details.is_live {
+            return std::future::pending().await;
+        }
+        let mut refreshes = 0u32;
+        while !self.mirror.ended() {
+            tokio::time::sleep(Self::LIVE_REFRESH).await;
+            if let Err(e) = self.mirror.sync().await {
+                eprintln!("peertube: refreshing the live copy failed: {e}");
+            }
+            refreshes += 1;
+            if refreshes % Self::API_EVERY == 0 {
+                match self.client.video(&self.resolved.video_ref).await {
+                    Ok(video) if video.live_ended() => self.mirror.mark_ended(),
+                    Ok(_) => {}
+                    Err(e) => eprintln!("peertube: asking whether the live ended failed: {e}"),
+                }
+            }
+        }
+        println!("peertube: the live ended");
+    }
+}
+
+/// The settings for seeding a local directory, and its HTTP origin when `--http` is given.
+async fn local_source(args: &SeedArgs) -> anyhow::Result<(SeederConfig, Option<Origin>)> {
     args.swarm.check()?;
-    let entry = find_entry(&args.dir).with_context(|| format!("seeding {}", args.dir.display()))?;
+    let dir = args
+        .dir
+        .as_ref()
+        .context("give the HLS directory, or --peertube VIDEO_URL")?;
+    let entry = find_entry(dir).with_context(|| format!("seeding {}", dir.display()))?;
     let origin = match args.http {
         Some(addr) => Some(
             Origin::start(OriginConfig::new(&entry.root, addr))
@@ -168,10 +294,32 @@ async fn run(args: SeedArgs) -> anyhow::Result<()> {
              --http ADDR to serve the directory"
         ),
     };
-    let mut config = SeederConfig::new(&args.dir, public_url.clone(), args.net.trackers.clone());
+    let mut config = SeederConfig::new(dir, public_url, args.net.required_trackers()?);
     config.swarm_id = args.swarm.swarm_id.clone();
-    config.id_scheme = args.swarm.id_scheme;
+    config.id_scheme = args.swarm.scheme();
     config.peertube_uuid = args.swarm.peertube_uuid.clone();
+    config.write_manifest = !args.no_manifest;
+    if let Some(o) = &origin {
+        println!(
+            "origin: serving {} at {}",
+            entry.root.display(),
+            o.base_url()
+        );
+    }
+    Ok((config, origin))
+}
+
+async fn run(args: SeedArgs) -> anyhow::Result<()> {
+    let (mut config, origin, remote) = match &args.peertube {
+        Some(url) => {
+            let (video, config) = RemoteVideo::open(&args, url).await?;
+            (config, None, Some(video))
+        }
+        None => {
+            let (config, origin) = local_source(&args).await?;
+            (config, origin, None)
+        }
+    };
     config.max_peers = args.max_peers;
     config.upload_rate = (args.upload_rate > 0).then_some(args.upload_rate);
     config.max_concurrent_uploads = args.max_uploads;
@@ -180,18 +328,20 @@ async fn run(args: SeedArgs) -> anyhow::Result<()> {
         (args.fill_announce_secs > 0).then(|| Duration::from_secs(args.fill_announce_secs));
     config.offer_timeout = Duration::from_secs(args.offer_timeout_secs.max(1));
     config.rescan_interval = Duration::from_millis(args.rescan_ms.max(50));
-    config.write_manifest = !args.no_manifest;
     config.corrupt_uploads = args.test_corrupt_uploads;
     args.net.apply(&mut config.driver.rtc);
+    let public_url = config.public_url.clone();
+    let id_scheme = config.id_scheme;
     let seeder = Seeder::start(config).await.context("starting the seeder")?;
-    if let Some(o) = &origin {
-        println!(
-            "origin: serving {} at {}",
-            entry.root.display(),
-            o.base_url()
-        );
-    }
-    println!("seeding {public_url} (id scheme {})", args.swarm.id_scheme);
+    println!("seeding {public_url} (id scheme {id_scheme})");
+    // A live PeerTube video is followed until it ends; then the seeder leaves.
+    let live_ended = async {
+        match remote {
+            Some(video) => video.follow_live().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(live_ended);
     let started = Instant::now();
     let mut announced = false;
     let stop = async {
@@ -208,6 +358,7 @@ async fn run(args: SeedArgs) -> anyhow::Result<()> {
     loop {
         tokio::select! {
             _ = &mut stop => break,
+            _ = &mut live_ended => break,
             _ = tick.tick() => {}
         }
         let stats = seeder.stats();

@@ -220,6 +220,9 @@ pub struct Controls {
     pub origin_requests: Vec<String>,
     /// Requests served by the mirror (paths).
     pub mirror_requests: Vec<String>,
+    /// The instance's WebSocket tracker in `trackerUrls` (a segswarm-tracker the test runs, as
+    /// nginx puts one at `/tracker/socket`); default `ws://<origin>/tracker/socket`.
+    pub tracker_ws: Option<String>,
 }
 
 /// The running origin and mirror.
@@ -477,6 +480,7 @@ fn config_json(version: &str) -> String {
 
 fn video_json(shared: &Shared, v: &PtVideo) -> String {
     let host = shared.base.trim_start_matches("http://");
+    let tracker_ws = shared.controls.lock().expect("controls").tracker_ws.clone();
     let hls_dir = format!("{}/static/streaming-playlists/hls/{}", shared.base, v.uuid);
     let files: Vec<serde_json::Value> = v
         .resolutions
@@ -539,7 +543,7 @@ fn video_json(shared: &Shared, v: &PtVideo) -> String {
         "state": { "id": 1, "label": "Published" },
         "trackerUrls": [
             format!("{}/tracker/announce", shared.base),
-            format!("ws://{host}/tracker/socket")
+            tracker_ws.unwrap_or_else(|| format!("ws://{host}/tracker/socket"))
         ],
         "liveSchedules": [], "scheduledUpdate": null
     })

@@ -1,0 +1,180 @@
+//! `segswarm seed --peertube <watch URL>` end to end, against a PeerTube-shaped instance on
+//! loopback (`tests/support/peertube_origin.rs`: PeerTube's REST API JSON, its single-file
+//! fragmented-MP4 HLS layout with `#EXT-X-BYTERANGE`, its byte-range `segments-sha256.json`, a
+//! mirror) whose `trackerUrls` name a segswarm-tracker the test runs: the seeder resolves the
+//! video, copies it verified, joins the swarm its players use (p2p-media-loader 2.2 ids, as
+//! PeerTube 7.1 to 8.x players) on the instance's tracker, and a `segswarm play` viewer with those
+//! ids takes most of the video from it.
+//!
+//! Everything runs in a private network namespace with only `lo` (as root); needs ffmpeg.
+
+#![recursion_limit = "256"]
+
+#[path = "support/peertube_origin.rs"]
+mod peertube_origin;
+#[path = "support/segswarm_proc.rs"]
+mod segswarm_proc;
+mod support;
+
+use std::time::Duration;
+
+use peertube_origin::{make_vod_video, PeerTubeOrigin, PtResolution, PtVideo};
+use segswarm_proc::{num, strings, Proc, LOOPBACK};
+use serde_json::Value;
+
+/// A 20 s VOD at one resolution, as PeerTube transcodes it.
+fn video(dir: &std::path::Path) -> PtVideo {
+    make_vod_video(dir, 7, 20, &[PtResolution::new(360, 480, 360, "500k")])
+}
+
+/// The master playlist URL PeerTube's API gives for `video` (the player's `swarmId`).
+fn master_url(origin: &PeerTubeOrigin, video: &PtVideo) -> String {
+    format!(
+        "{}/static/streaming-playlists/hls/{}/{}",
+        origin.base, video.uuid, video.master_file
+    )
+}
+
+/// `segswarm seed --peertube URL` with its copy in `cache`.
+fn seed_peertube(url: &str, cache: &std::path::Path) -> Proc {
+    let mut args = strings(&["seed", "--peertube", url, "--cache-dir"]);
+    args.push(cache.display().to_string());
+    args.extend(strings(&LOOPBACK));
+    args.extend(strings(&[
+        "--json",
+        "--stats-every",
+        "1",
+        "--rescan-ms",
+        "250",
+    ]));
+    Proc::start("seed", &args)
+}
+
+fn segments_seeded(stats: &Value) -> u64 {
+    stats["streams"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|s| s["segments"].as_u64()).sum())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_peertube_video_is_seeded_to_its_players_swarm_on_the_instance_tracker() {
+    support::enter_private_network_namespace();
+    let media = tempfile::tempdir().expect("tempdir");
+    let cache = tempfile::tempdir().expect("tempdir");
+    let video = video(media.path());
+    support::runtime().block_on(async {
+        let (tracker, tracker_url) = support::start_tracker().await;
+        let origin = PeerTubeOrigin::start(vec![video.clone()], "7.2.3").await;
+        origin.set(|c| c.tracker_ws = Some(tracker_url.clone()));
+        let master = master_url(&origin, &video);
+        let watch = origin.watch_url(0);
+        let (report, seeded) = tokio::task::block_in_place(|| {
+            // No --tracker: the instance's own, from its API.
+            let seeder = seed_peertube(&watch, cache.path());
+            let ready = seeder.wait_json(Duration::from_secs(30), |v| segments_seeded(v) >= 10);
+            assert!(
+                ready.is_some(),
+                "the seeder did not load the PeerTube video"
+            );
+            let mut args = strings(&["play", "--tracker", &tracker_url, "--id-scheme"]);
+            args.extend(strings(&["pml-2.2", "--json", "--seconds", "12"]));
+            args.extend(strings(&LOOPBACK));
+            args.push(master.clone());
+            let report = Proc::start("viewer", &args).finish(Duration::from_secs(40));
+            (report, seeder.stop(Duration::from_secs(8)))
+        });
+        eprintln!("viewer: {report}\nseeder: {seeded}");
+        // The seeder announced the info hashes of p2p-media-loader 2.2 for the master URL.
+        let stream = &seeded["streams"][0];
+        assert_eq!(
+            stream["info_hash"], report["info_hash"],
+            "seeder and viewer in one swarm"
+        );
+        assert!(
+            stream["stream_swarm_id"]
+                .as_str()
+                .is_some_and(|id| id == format!("v2-{master}-main-0")),
+            "pml-2.2 swarm id of the master playlist: {stream}"
+        );
+        assert_eq!(num(&report, "stall_count"), 0.0, "{report}");
+        assert_eq!(num(&report, "hash_mismatches"), 0.0, "{report}");
+        assert!(
+            num(&report, "p2p_bytes") > num(&report, "http_bytes"),
+            "most bytes from the seeder: {report}"
+        );
+        // Each segment crossed from the instance to the seeder once.
+        let copied: u64 = origin
+            .controls()
+            .origin_requests
+            .iter()
+            .filter(|p| p.ends_with("-fragmented.mp4"))
+            .count() as u64;
+        assert!(
+            copied >= 1,
+            "the seeder fetched the video from the instance"
+        );
+        tracker.shutdown().await;
+    });
+}
+
+#[test]
+fn a_segment_that_does_not_match_the_manifest_is_never_seeded() {
+    support::enter_private_network_namespace();
+    let media = tempfile::tempdir().expect("tempdir");
+    let cache = tempfile::tempdir().expect("tempdir");
+    let video = video(media.path());
+    support::runtime().block_on(async {
+        let (tracker, tracker_url) = support::start_tracker().await;
+        let origin = PeerTubeOrigin::start(vec![video.clone()], "7.2.3").await;
+        let mp4 = video.resolutions[0].mp4_file.clone();
+        origin.set(|c| {
+            c.tracker_ws = Some(tracker_url.clone());
+            c.corrupt = Some((mp4, 5000));
+            c.mirror_down = true;
+        });
+        let watch = origin.watch_url(0);
+        let (status, out) = tokio::task::block_in_place(|| {
+            let mut args = strings(&["seed", "--peertube", &watch, "--cache-dir"]);
+            args.push(cache.path().display().to_string());
+            args.extend(strings(&LOOPBACK));
+            let output = std::process::Command::new(env!("CARGO_BIN_EXE_segswarm"))
+                .args(&args)
+                .output()
+                .expect("run segswarm seed");
+            let text = String::from_utf8_lossy(&output.stderr).into_owned()
+                + &String::from_utf8_lossy(&output.stdout);
+            (output.status, text)
+        });
+        eprintln!("{out}");
+        assert!(
+            !status.success(),
+            "a copy that cannot be verified is refused"
+        );
+        assert!(
+            out.contains("sha256") || out.contains("manifest") || out.contains("mismatch"),
+            "says why: {out}"
+        );
+        // Nothing of the video was written where a seeder would read it.
+        let playlists = walk(cache.path())
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "m3u8" || e == "mp4"))
+            .count();
+        assert_eq!(playlists, 0, "no playlist or segment file in the cache");
+        tracker.shutdown().await;
+    });
+}
+
+/// Every file below `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
