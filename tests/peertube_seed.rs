@@ -6,7 +6,12 @@
 //! PeerTube 7.1 to 8.x players) on the instance's tracker, and a `segswarm play` viewer with those
 //! ids takes most of the video from it.
 //!
-//! Everything runs in a private network namespace with only `lo` (as root); needs ffmpeg.
+//! The browser test plays the video in headless Chromium with hls.js 1.6 and the npm
+//! p2p-media-loader 2.2.2 configured as PeerTube 7.1 to 8.x players configure it
+//! (`tests/js/pml-2.2/`), with `segswarm seed --peertube` as its only peer.
+//!
+//! Everything runs in a private network namespace with only `lo` (as root); needs ffmpeg, and for
+//! the browser test Chromium, node and `npm ci` in tests/js and tests/js/pml-2.2.
 
 #![recursion_limit = "256"]
 
@@ -113,6 +118,90 @@ fn a_peertube_video_is_seeded_to_its_players_swarm_on_the_instance_tracker() {
         assert!(
             copied >= 1,
             "the seeder fetched the video from the instance"
+        );
+        tracker.shutdown().await;
+    });
+}
+
+#[test]
+fn a_peertube_player_takes_most_of_a_vod_from_the_seeder() {
+    support::enter_private_network_namespace();
+    support::check_browser_prerequisites(&support::E2E_PACKAGES);
+    let pml22 = support::js_dir().join("pml-2.2/node_modules/p2p-media-loader-hlsjs");
+    assert!(
+        pml22.exists(),
+        "npm packages missing: run `npm ci` in tests/js/pml-2.2"
+    );
+    let media = tempfile::tempdir().expect("tempdir");
+    let cache = tempfile::tempdir().expect("tempdir");
+    let video = make_vod_video(
+        media.path(),
+        11,
+        40,
+        &[PtResolution::new(360, 480, 360, "500k")],
+    );
+    support::runtime().block_on(async {
+        let (tracker, tracker_url) = support::start_tracker().await;
+        let origin = PeerTubeOrigin::start(vec![video.clone()], "7.2.3").await;
+        origin.set(|c| c.tracker_ws = Some(tracker_url.clone()));
+        let master = master_url(&origin, &video);
+        let manifest = format!(
+            "{}/static/streaming-playlists/hls/{}/{}",
+            origin.base, video.uuid, video.sha_file
+        );
+        let watch = origin.watch_url(0);
+        let (report, seeded) = tokio::task::block_in_place(|| {
+            let seeder = seed_peertube(&watch, cache.path());
+            let ready = seeder.wait_json(Duration::from_secs(30), |v| segments_seeded(v) >= 20);
+            assert!(
+                ready.is_some(),
+                "the seeder did not load the PeerTube video"
+            );
+            let args = strings(&[
+                "--tracker",
+                &tracker_url,
+                "--playlist",
+                &master,
+                "--segments-sha256",
+                &manifest,
+                "--page",
+                "pml-2.2:peertube:0",
+                "--seconds",
+                "25",
+            ]);
+            let report = support::run_e2e_driver(&args, Duration::from_secs(70));
+            (report, seeder.stop(Duration::from_secs(8)))
+        });
+        let s = &report["pages"][0]["stats"];
+        let (http, p2p) = (num(s, "httpBytes"), num(s, "p2pBytes"));
+        eprintln!(
+            "PeerTube player (p2p-media-loader 2.2.2) + segswarm seed --peertube: video {:.1} s, \
+             http {http} B, p2p {p2p} B (share {:.2}), validated {}, refused {}; seeder uploaded \
+             {} B",
+            num(s, "currentTime"),
+            p2p / (http + p2p).max(1.0),
+            s["validation"]["ok"],
+            s["validation"]["refused"],
+            seeded["uploaded_bytes"]
+        );
+        assert!(
+            s["fatalErrors"].as_array().is_some_and(|a| a.is_empty()),
+            "hls.js fatal errors: {s}"
+        );
+        assert!(num(s, "currentTime") >= 12.0, "the video played: {s}");
+        assert_eq!(
+            num(&s["validation"], "refused"),
+            0.0,
+            "refused segments: {s}"
+        );
+        assert!(
+            num(&s["validation"], "ok") >= 1.0,
+            "P2P segments validated: {s}"
+        );
+        assert!(p2p > http, "most bytes from the seeder: {s}");
+        assert!(
+            num(&seeded, "uploaded_bytes") >= p2p * 0.9,
+            "the P2P bytes came from the seeder: {seeded}"
         );
         tracker.shutdown().await;
     });

@@ -7,8 +7,9 @@
 //        --page pml:a:0 --page pml:b:8 --seconds 30 [--swarm-id ID] [--pkg DIR] \
 //        [--screenshot FILE] [--timeout-ms N] [--core JSON] [--segswarm JSON] [--hls JSON]
 //
-// --page KIND:NAME:START_S opens a page START_S seconds after the first one. KIND is `pml`,
-// `segswarm`, or `url=<address>` for a page served elsewhere (the demo; it must publish
+// --page KIND:NAME:START_S opens a page START_S seconds after the first one. KIND is `pml`
+// (p2p-media-loader 2.3), `pml-2.2` (p2p-media-loader 2.2 configured as PeerTube's player: give
+// --segments-sha256 URL, and --live for a live stream), `segswarm`, or `url=<address>` for a page served elsewhere (the demo; it must publish
 // `globalThis.__e2e` itself). --media DIR is served (with CORS) at /media/ by this script's own HTTP
 // server, which also serves the test pages; --playlist is an absolute URL or a path on that server.
 // --core, --segswarm and --hls are merged into the p2p-media-loader core config, the segswarm
@@ -49,6 +50,8 @@ for (let i = 0; i < argv.length; i++) {
     opts.pages.push({ kind, name, startS })
   } else if (a === '--seconds') opts.seconds = Number(next())
   else if (a === '--swarm-id') opts.swarmId = next()
+  else if (a === '--segments-sha256') opts.segmentsSha256Url = next()
+  else if (a === '--live') opts.live = true
   else if (a === '--pkg') opts.pkg = resolvePath(next())
   else if (a === '--screenshot') opts.screenshot = resolvePath(next())
   else if (a === '--timeout-ms') opts.timeoutMs = Number(next())
@@ -114,6 +117,7 @@ try {
   const kinds = new Set(opts.pages.map((p) => p.kind))
   const bundles = {}
   if (kinds.has('pml')) bundles['/pml.js'] = await bundle('pml-entry.js', 'iife')
+  if (kinds.has('pml-2.2')) bundles['/pml-2.2.js'] = await bundle(join('pml-2.2', 'peertube-entry.js'), 'iife')
   if (kinds.has('segswarm')) {
     if (!existsSync(join(opts.pkg, 'package.json'))) throw new Error(`no wasm package at ${opts.pkg} (build it: see wasm-peer/README.md)`)
     bundles['/segswarm.js'] = await bundle('e2e-segswarm-entry.js', 'esm')
@@ -129,7 +133,7 @@ try {
     } else if (bundles[url.pathname]) {
       res.writeHead(200, { 'content-type': 'text/javascript' })
       res.end(bundles[url.pathname])
-    } else if (url.pathname === '/pml.html' || url.pathname === '/segswarm.html') {
+    } else if (['/pml.html', '/pml-2.2.html', '/segswarm.html'].includes(url.pathname)) {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
       res.end(pageHtml(url.pathname.slice(1, -5)))
     } else if (url.pathname.startsWith('/pkg/')) {
@@ -190,11 +194,11 @@ try {
       entry.page_errors.push(err.message)
       process.stderr.write(`[${spec.name} error] ${err.message}\n`)
     })
-    const options = { playlist: report.playlist, trackers: opts.trackers, swarmId: opts.swarmId, core: opts.core, segswarm: opts.segswarm, hls: opts.hls }
+    const options = { playlist: report.playlist, trackers: opts.trackers, swarmId: opts.swarmId, segmentsSha256Url: opts.segmentsSha256Url, live: opts.live, core: opts.core, segswarm: opts.segswarm, hls: opts.hls }
     if (spec.kind.startsWith('url=')) {
       await page.goto(spec.kind.slice(4), { timeout: 20_000 })
     } else {
-      const fn = spec.kind === 'pml' ? 'startPml' : 'startSegswarm'
+      const fn = spec.kind === 'segswarm' ? 'startSegswarm' : 'startPml'
       await page.goto(`${base}/${spec.kind}.html`, { timeout: 20_000 })
       await page.waitForFunction((f) => typeof globalThis[f] === 'function', fn, { timeout: 20_000 })
       await page.evaluate(([f, o]) => globalThis[f](o), [fn, options])

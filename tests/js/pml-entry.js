@@ -4,45 +4,8 @@
 import Hls from 'hls.js'
 import { HlsJsP2PEngine } from 'p2p-media-loader-hlsjs'
 
-import { addBytes, createStats, createVideo, followPlayback, note, peerClosed, peerConnected } from './e2e-page.js'
+import { startPmlPage } from './pml-page.js'
 
-globalThis.startPml = function startPml ({ playlist, trackers, swarmId, core = {}, hls: hlsConfig = {} }) {
-  const stats = createStats('pml')
-  if (!Hls.isSupported()) {
-    stats.fatalErrors.push('hls.js: Media Source Extensions not supported')
-    return
-  }
-  const HlsWithP2P = HlsJsP2PEngine.injectMixin(Hls)
-  const hls = new HlsWithP2P({
-    ...hlsConfig,
-    p2p: {
-      core: {
-        announceTrackers: trackers,
-        // Loopback only: no STUN server; host candidates are enough.
-        rtcConfig: { iceServers: [] },
-        ...(swarmId ? { swarmId } : {}),
-        ...core
-      },
-      onHlsJsCreated (created) {
-        const engine = created.p2pEngine
-        engine.addEventListener('onChunkDownloaded', (bytes, source) => addBytes(stats, source, bytes))
-        engine.addEventListener('onChunkUploaded', (bytes) => { stats.uploadedBytes += bytes })
-        engine.addEventListener('onPeerConnect', ({ peerId }) => peerConnected(stats, peerId))
-        engine.addEventListener('onPeerClose', ({ peerId }) => peerClosed(stats, peerId))
-        engine.addEventListener('onSegmentLoaded', ({ downloadSource }) => {
-          if (downloadSource === 'p2p') stats.segmentsP2p += 1
-          else stats.segmentsHttp += 1
-        })
-        engine.addEventListener('onSegmentError', ({ error, downloadSource }) => {
-          stats.segmentErrors += 1
-          note(stats, `segment error (${downloadSource}): ${error && error.type}`)
-        })
-        engine.addEventListener('onTrackerError', ({ error }) => note(stats, `tracker error ${error}`))
-        engine.addEventListener('onTrackerWarning', ({ warning }) => note(stats, `tracker warning ${warning}`))
-      }
-    }
-  })
-  const video = createVideo()
-  followPlayback(stats, Hls, hls, video, playlist)
-  globalThis.__hls = hls
+globalThis.startPml = function startPml (options) {
+  startPmlPage({ Hls, HlsJsP2PEngine, kind: 'pml', options })
 }
