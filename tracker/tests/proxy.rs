@@ -141,9 +141,14 @@ async fn trusted_forwarded_headers_give_the_client_address() {
     // When A's connection closes, A may connect again.
     first.close().await;
     eventually("client A's slot frees up", STEP, || async {
+        // Until the server has released the closed connection's place, a new one is refused
+        // with a close frame.
         let mut ws = ws_via(&tracker, ip(32), &a).await.ok()?;
-        let reply = ws.request(&scrape(Some(&[ih]))).await;
-        (reply["action"] == "scrape").then_some(())
+        ws.send_json(&scrape(Some(&[ih]))).await;
+        match ws.next_event(STEP).await {
+            Event::Json(reply) => (reply["action"] == "scrape").then_some(()),
+            _ => None,
+        }
     })
     .await;
 }
