@@ -168,11 +168,12 @@ struct RemoteVideo {
 }
 
 impl RemoteVideo {
-    /// How often a live video's playlists and manifest are fetched again (PeerTube's live
-    /// segments last 4 s, 2 s in small-latency mode).
-    const LIVE_REFRESH: Duration = Duration::from_secs(2);
+    /// How often a live video's playlists and manifest are fetched again: well within one of
+    /// PeerTube's live segments (4 s, 2 s in small-latency mode), so the seeder holds a new
+    /// segment before the players three to five segments behind the edge need it.
+    const LIVE_REFRESH: Duration = Duration::from_secs(1);
     /// Every this many refreshes, the API is asked whether the live has ended.
-    const API_EVERY: u32 = 8;
+    const API_EVERY: u32 = 15;
 
     /// Resolves `url`, copies the video into the cache (verified) and returns the seeder's
     /// settings for it.

@@ -23,7 +23,9 @@ mod support;
 
 use std::time::Duration;
 
-use peertube_origin::{make_vod_video, PeerTubeOrigin, PtResolution, PtVideo};
+use peertube_origin::{
+    live_video, make_vod_video, start_live_video, PeerTubeOrigin, PtResolution, PtVideo,
+};
 use segswarm_proc::{num, strings, Proc, LOOPBACK};
 use serde_json::Value;
 
@@ -205,6 +207,53 @@ fn a_peertube_player_takes_most_of_a_vod_from_the_seeder() {
         );
         tracker.shutdown().await;
     });
+}
+
+#[test]
+fn a_live_peertube_video_is_followed_shared_and_left_when_it_ends() {
+    support::enter_private_network_namespace();
+    let media = tempfile::tempdir().expect("tempdir");
+    let cache = tempfile::tempdir().expect("tempdir");
+    let video = live_video(media.path(), 21, PtResolution::new(360, 480, 360, "400k"));
+    // PeerTube's live segments: 4 s.
+    let ffmpeg = start_live_video(&video, 4);
+    let variant = media.path().join(&video.resolutions[0].playlist_file);
+    assert!(
+        support::wait_for_segments(&variant, 3, Duration::from_secs(30)),
+        "ffmpeg wrote no live segments"
+    );
+    support::runtime().block_on(async {
+        let (tracker, tracker_url) = support::start_tracker().await;
+        let origin = PeerTubeOrigin::start(vec![video.clone()], "7.2.3").await;
+        origin.set(|c| c.tracker_ws = Some(tracker_url.clone()));
+        let master = master_url(&origin, &video);
+        let watch = origin.watch_url(0);
+        let (report, seeded) = tokio::task::block_in_place(|| {
+            let seeder = seed_peertube(&watch, cache.path());
+            let ready = seeder.wait_json(Duration::from_secs(30), |v| segments_seeded(v) >= 2);
+            assert!(ready.is_some(), "the seeder did not follow the live video");
+            let mut args = strings(&["play", "--tracker", &tracker_url, "--id-scheme"]);
+            args.extend(strings(&["pml-2.2", "--json", "--seconds", "24"]));
+            args.extend(strings(&LOOPBACK));
+            args.push(master.clone());
+            let report = Proc::start("viewer", &args).finish(Duration::from_secs(40));
+            // The live ends: ffmpeg closes the playlists with #EXT-X-ENDLIST, the API says so,
+            // and the seeder leaves by itself.
+            ffmpeg.terminate();
+            origin.set(|c| c.live_ended = true);
+            (report, seeder.finish(Duration::from_secs(30)))
+        });
+        eprintln!("live viewer: {report}\nseeder: {seeded}");
+        assert_eq!(num(&report, "hash_mismatches"), 0.0, "{report}");
+        assert!(num(&report, "played_s") >= 18.0, "{report}");
+        assert!(
+            num(&report, "p2p_bytes") > 0.0,
+            "the live viewer took segments from the seeder: {report}"
+        );
+        assert!(num(&seeded, "uploaded_bytes") > 0.0, "{seeded}");
+        tracker.shutdown().await;
+    });
+    drop(ffmpeg);
 }
 
 #[test]

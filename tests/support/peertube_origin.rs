@@ -87,6 +87,10 @@ pub struct PtVideo {
     pub resolutions: Vec<PtResolution>,
     /// Duration, seconds.
     pub duration: u32,
+    /// A live video: its files are written by ffmpeg while it is served, and its
+    /// `segments-sha256.json` lists the `.ts` segments present at each request, as PeerTube
+    /// rewrites it when segments come and go.
+    pub live: bool,
 }
 
 /// PeerTube's `uuidToShort`: the uuid's 128 bits in the Flickr base-58 alphabet, padded to 22.
@@ -202,7 +206,74 @@ pub fn make_vod_video(
         sha_file,
         resolutions: out,
         duration: seconds,
+        live: false,
     }
+}
+
+/// A live video laid out as PeerTube's live transcoding writes it: `master.m3u8`, one variant
+/// `0.m3u8` with segments `0-000000.ts`, ... (written into `dir` by ffmpeg: see
+/// [`start_live_video`]) and `segments-sha256.json` computed at each request.
+pub fn live_video(dir: &Path, seed: u64, resolution: PtResolution) -> PtVideo {
+    std::fs::create_dir_all(dir).expect("video directory");
+    let uuid = test_uuid(seed);
+    let mut r = resolution;
+    r.playlist_file = "0.m3u8".into();
+    let kbits: u64 = r.bitrate.trim_end_matches('k').parse().unwrap_or(400);
+    let master = format!(
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-STREAM-INF:BANDWIDTH={},RESOLUTION={}x{},CODECS=\"avc1.42c015\"\n{}\n",
+        kbits * 1000 + 20_000,
+        r.width,
+        r.height,
+        r.playlist_file
+    );
+    std::fs::write(dir.join("master.m3u8"), master).expect("write the master playlist");
+    PtVideo {
+        id: seed,
+        short_uuid: short_uuid(&uuid),
+        uuid,
+        name: format!("Live {seed}"),
+        dir: dir.to_owned(),
+        master_file: "master.m3u8".into(),
+        sha_file: "segments-sha256.json".into(),
+        resolutions: vec![r],
+        duration: 0,
+        live: true,
+    }
+}
+
+/// Starts ffmpeg writing `video`'s live stream (`segment_seconds` segments, a sliding window of
+/// five) into its directory.
+pub fn start_live_video(video: &PtVideo, segment_seconds: u32) -> super::support::ChildGuard {
+    let r = &video.resolutions[0];
+    super::support::start_live(
+        &video.dir,
+        &super::support::StreamSpec {
+            seconds: 0,
+            segment_seconds,
+            size: format!("{}x{}", r.width, r.height),
+            bitrate: r.bitrate.clone(),
+            playlist: r.playlist_file.clone(),
+            segment_pattern: "0-%06d.ts".into(),
+            audio: false,
+            single_file_fmp4: false,
+        },
+    )
+}
+
+/// PeerTube's live `segments-sha256.json`: `{ "<segment>.ts": "<sha256 hex>" }` for the segments
+/// in `dir` now.
+fn live_manifest(dir: &Path) -> String {
+    let mut map = serde_json::Map::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".ts") {
+            continue;
+        }
+        if let Ok(data) = std::fs::read(entry.path()) {
+            map.insert(name, hex::encode(Sha256::digest(&data)).into());
+        }
+    }
+    serde_json::Value::Object(map).to_string()
 }
 
 /// What a test switches on the running origin.
@@ -220,6 +291,8 @@ pub struct Controls {
     pub origin_requests: Vec<String>,
     /// Requests served by the mirror (paths).
     pub mirror_requests: Vec<String>,
+    /// The live videos have ended (API `state` 5, "Live ended").
+    pub live_ended: bool,
     /// The instance's WebSocket tracker in `trackerUrls` (a segswarm-tracker the test runs, as
     /// nginx puts one at `/tracker/socket`); default `ws://<origin>/tracker/socket`.
     pub tracker_ws: Option<String>,
@@ -417,6 +490,13 @@ fn serve_file(
     if file.contains("..") {
         return not_found();
     }
+    if video.live && file == video.sha_file {
+        return reply(
+            StatusCode::OK,
+            "application/json",
+            live_manifest(&video.dir),
+        );
+    }
     let Ok(mut data) = std::fs::read(video.dir.join(file)) else {
         return not_found();
     };
@@ -430,6 +510,8 @@ fn serve_file(
         "application/vnd.apple.mpegurl"
     } else if file.ends_with(".json") {
         "application/json"
+    } else if file.ends_with(".ts") {
+        "video/mp2t"
     } else {
         "video/mp4"
     };
@@ -480,7 +562,10 @@ fn config_json(version: &str) -> String {
 
 fn video_json(shared: &Shared, v: &PtVideo) -> String {
     let host = shared.base.trim_start_matches("http://");
-    let tracker_ws = shared.controls.lock().expect("controls").tracker_ws.clone();
+    let (tracker_ws, live_ended) = {
+        let c = shared.controls.lock().expect("controls");
+        (c.tracker_ws.clone(), c.live_ended)
+    };
     let hls_dir = format!("{}/static/streaming-playlists/hls/{}", shared.base, v.uuid);
     let files: Vec<serde_json::Value> = v
         .resolutions
@@ -526,7 +611,7 @@ fn video_json(shared: &Shared, v: &PtVideo) -> String {
         "embedPath": format!("/videos/embed/{}", v.uuid),
         "createdAt": "2025-06-01T10:00:00.000Z", "updatedAt": "2025-06-01T10:05:00.000Z",
         "publishedAt": "2025-06-01T10:00:00.000Z", "originallyPublishedAt": null,
-        "isLive": false,
+        "isLive": v.live,
         "account": account, "channel": channel,
         "blacklisted": false, "blacklistedReason": null,
         "streamingPlaylists": [{
@@ -540,7 +625,7 @@ fn video_json(shared: &Shared, v: &PtVideo) -> String {
         "support": null, "tags": ["test"],
         "commentsPolicy": { "id": 1, "label": "Enabled" },
         "downloadEnabled": true, "waitTranscoding": true, "inputFileUpdatedAt": null,
-        "state": { "id": 1, "label": "Published" },
+        "state": if v.live && live_ended { serde_json::json!({ "id": 5, "label": "Live ended" }) } else { serde_json::json!({ "id": 1, "label": "Published" }) },
         "trackerUrls": [
             format!("{}/tracker/announce", shared.base),
             tracker_ws.unwrap_or_else(|| format!("ws://{host}/tracker/socket"))
