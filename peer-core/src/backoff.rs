@@ -8,6 +8,17 @@
 //! capacity, shutting down) must not be hammered once a second. A close with code 1013 (try again
 //! later) or 1001 (going away) waits at least [`BackoffConfig::going_away_min`].
 //!
+//! A tracker that *refused* the client (a `failure reason` to one of its announces, then a close;
+//! or an HTTP 401/403/429 instead of the WebSocket upgrade, or a reset during the handshake) waits
+//! minutes: [`BackoffConfig::refused_min`], doubling with each refusal in a row up to
+//! [`BackoffConfig::refused_max`], plus up to half of it at random. This is what private trackers
+//! ask for: PeerTube's (`server/core/controllers/tracker.ts`) answers an unknown info_hash with
+//! `Unknown infoHash <hex> requested by ip <ip>`, closes the socket and blocks the IP for
+//! `TRACKER_RATE_LIMITS.BLOCK_IP_LIFETIME` (3 minutes, `server/core/initializers/constants.ts`),
+//! answering every upgrade from it meanwhile with `HTTP/1.1 403 Forbidden` and a closed socket.
+//! Drivers report a refusal with [`Backoff::refused`] (the next delay is then a refused one) and
+//! may test an upgrade's HTTP status with [`is_refusal_status`].
+//!
 //! Sans-IO: the caller passes the random sample and sleeps the returned delay itself.
 
 use std::time::Duration;
@@ -32,6 +43,13 @@ pub struct BackoffConfig {
     /// Least delay after a close with code 1001 or 1013 (the jittered delay is added to it).
     /// Default 30 s.
     pub going_away_min: Duration,
+    /// Delay after the first refusal in a row ([`Backoff::refused`]); each further one doubles it,
+    /// up to [`BackoffConfig::refused_max`], and up to half of it is added at random (scaled by
+    /// `jitter`). Default 180 s: PeerTube's tracker blocks a refused IP for 3 minutes
+    /// (`TRACKER_RATE_LIMITS.BLOCK_IP_LIFETIME`); any attempt before that is refused again.
+    pub refused_min: Duration,
+    /// Largest delay after refusals in a row (before jitter). Default 30 min.
+    pub refused_max: Duration,
 }
 
 impl Default for BackoffConfig {
@@ -42,8 +60,16 @@ impl Default for BackoffConfig {
             factor: 2,
             jitter: 1.0,
             going_away_min: Duration::from_secs(30),
+            refused_min: Duration::from_secs(180),
+            refused_max: Duration::from_secs(30 * 60),
         }
     }
+}
+
+/// Whether an HTTP status answering the WebSocket upgrade means the tracker refuses this client
+/// (401, 403 — PeerTube's answer to a blocked IP — or 429), rather than being unavailable.
+pub fn is_refusal_status(status: u16) -> bool {
+    matches!(status, 401 | 403 | 429)
 }
 
 /// Failures in a row and the delays they call for. See the module documentation.
@@ -51,6 +77,10 @@ impl Default for BackoffConfig {
 pub struct Backoff {
     config: BackoffConfig,
     failures: u32,
+    /// Refusals in a row (since the last [`Backoff::reset`]).
+    refusals: u32,
+    /// A refusal was reported and no delay has been drawn since.
+    refused: bool,
 }
 
 impl Backoff {
@@ -59,6 +89,8 @@ impl Backoff {
         Self {
             config,
             failures: 0,
+            refusals: 0,
+            refused: false,
         }
     }
 
@@ -70,6 +102,39 @@ impl Backoff {
     /// Failures since the last [`Backoff::reset`].
     pub fn failures(&self) -> u32 {
         self.failures
+    }
+
+    /// Refusals in a row since the last [`Backoff::reset`].
+    pub fn refusals(&self) -> u32 {
+        self.refusals
+    }
+
+    /// Whether a refusal is pending: the next [`Backoff::next_delay`] will be a refused one.
+    pub fn is_refused(&self) -> bool {
+        self.refused
+    }
+
+    /// The tracker refused the client (a `failure reason` to an announce, or an upgrade answered
+    /// with [`is_refusal_status`]): the next [`Backoff::next_delay`] waits at least
+    /// [`BackoffConfig::refused_min`] (more after refusals in a row), whatever the close code.
+    /// Cleared by [`Backoff::reset`] (an accepted announce) and by the delay it causes.
+    pub fn refused(&mut self) {
+        self.refused = true;
+    }
+
+    /// The delay before jitter after the next refusal: `refused_min × 2ⁿ` (n = refusals in a row
+    /// so far), at most `refused_max` (and never below `refused_min`).
+    pub fn refused_base(&self) -> Duration {
+        let min = self.config.refused_min;
+        let max = self.config.refused_max.max(min);
+        let mut base = min;
+        for _ in 0..self.refusals.min(64) {
+            base = base.saturating_mul(2).min(max);
+            if base == max {
+                break;
+            }
+        }
+        base
     }
 
     /// The delay cap for the next failure: `initial × factorⁿ`, at most `max`.
@@ -88,6 +153,8 @@ impl Backoff {
 
     /// Counts a failed attempt (or a lost connection, closed with `close_code` if the tracker sent
     /// one) and returns the delay before the next attempt. `unit` is a random sample in `[0, 1)`.
+    /// If a refusal is pending ([`Backoff::refused`]) the delay is
+    /// [`Backoff::refused_base`] plus `jitter × unit / 2` of it.
     pub fn next_delay(&mut self, close_code: Option<u16>, unit: f64) -> Duration {
         let cap = self.cap();
         self.failures = self.failures.saturating_add(1);
@@ -101,6 +168,13 @@ impl Backoff {
         } else {
             self.config.jitter.clamp(0.0, 1.0)
         };
+        if std::mem::take(&mut self.refused) {
+            let base = self.refused_base();
+            self.refusals = self.refusals.saturating_add(1);
+            let extra = Duration::try_from_secs_f64(base.as_secs_f64() * jitter * unit / 2.0)
+                .unwrap_or(Duration::ZERO);
+            return base.saturating_add(extra);
+        }
         let share = 1.0 - jitter * unit;
         let delay = Duration::try_from_secs_f64(cap.as_secs_f64() * share).unwrap_or(cap);
         match close_code {
@@ -111,9 +185,12 @@ impl Backoff {
         }
     }
 
-    /// The tracker accepted an announce: the next failure starts from `initial` again.
+    /// The tracker accepted an announce: the next failure starts from `initial` again, and a
+    /// pending refusal is forgotten.
     pub fn reset(&mut self) {
         self.failures = 0;
+        self.refusals = 0;
+        self.refused = false;
     }
 }
 
@@ -169,10 +246,59 @@ mod tests {
             factor: u32::MAX,
             jitter: f64::NAN,
             going_away_min: Duration::MAX,
+            refused_min: Duration::MAX,
+            refused_max: Duration::ZERO,
         });
         for _ in 0..100 {
             b.next_delay(Some(CLOSE_GOING_AWAY), 0.5);
+            b.refused();
+            b.next_delay(None, 0.5);
         }
-        assert_eq!(b.failures(), 100);
+        assert_eq!(b.failures(), 200);
+        assert_eq!(b.refusals(), 100);
+    }
+
+    #[test]
+    fn a_refusal_waits_minutes_doubling_with_jitter_until_an_accepted_announce() {
+        let mut b = Backoff::new(BackoffConfig::default());
+        // A close after a refused announce: PeerTube's 3-minute IP block, whatever the code.
+        b.refused();
+        assert!(b.is_refused());
+        assert_eq!(b.next_delay(None, 0.0), Duration::from_secs(180));
+        assert!(!b.is_refused());
+        // The next failure without a refusal is an ordinary one again (the count goes on).
+        assert!(b.next_delay(None, 0.0) <= Duration::from_secs(2));
+        // Refusals in a row double, with up to half added at random.
+        b.refused();
+        assert_eq!(b.next_delay(Some(1000), 0.0), Duration::from_secs(360));
+        b.refused();
+        let d = b.next_delay(None, 0.999);
+        assert!(
+            d > Duration::from_secs(1079) && d <= Duration::from_secs(1080),
+            "{d:?}"
+        );
+        for _ in 0..10 {
+            b.refused();
+            b.next_delay(None, 0.0);
+        }
+        assert_eq!(b.refused_base(), Duration::from_secs(30 * 60));
+        // An accepted announce forgets refusals, pending or past.
+        b.refused();
+        b.reset();
+        assert!(!b.is_refused());
+        assert_eq!(b.refusals(), 0);
+        assert_eq!(b.next_delay(None, 0.0), Duration::from_secs(1));
+        b.refused();
+        assert_eq!(b.next_delay(None, 0.0), Duration::from_secs(180));
+    }
+
+    #[test]
+    fn refusal_statuses() {
+        for s in [401, 403, 429] {
+            assert!(is_refusal_status(s), "{s}");
+        }
+        for s in [200, 400, 404, 500, 502, 503] {
+            assert!(!is_refusal_status(s), "{s}");
+        }
     }
 }

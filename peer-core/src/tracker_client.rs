@@ -69,6 +69,16 @@ pub struct TrackerClientConfig {
     /// peers an announce's offers go to at random, so one round can miss the few peers not yet
     /// connected). Default 2.
     pub fill_idle_rounds: u32,
+    /// A swarm whose announce the tracker refused (a `failure reason` while its announce awaited
+    /// an answer: a private tracker that does not know the info_hash, a rate limit, a full
+    /// swarm) is not announced again for this long; each further refusal in a row doubles it, up
+    /// to [`TrackerClientConfig::refused_announce_max`]; an accepted announce of the swarm ends
+    /// the series. On PeerTube's tracker each refused announce also gets the IP blocked for
+    /// 3 minutes (every swarm of the socket), so re-announcing it soon costs every other swarm.
+    /// Default 10 min.
+    pub refused_announce_delay: Duration,
+    /// Longest pause of a refused swarm. Default 1 h.
+    pub refused_announce_max: Duration,
 }
 
 impl TrackerClientConfig {
@@ -86,6 +96,8 @@ impl TrackerClientConfig {
             max_message_bytes: 256 * 1024,
             fill_interval: None,
             fill_idle_rounds: 2,
+            refused_announce_delay: Duration::from_secs(10 * 60),
+            refused_announce_max: Duration::from_secs(60 * 60),
         }
     }
 }
@@ -141,7 +153,9 @@ pub enum TrackerEvent {
         /// The re-announce interval now in use (the server's, clamped to the configured bounds).
         interval: Duration,
     },
-    /// The tracker refused something (`failure reason`).
+    /// The tracker refused something (`failure reason`). When it answers an announce of a joined
+    /// swarm, that swarm is not announced again for a while ([`TrackerClient::refused_until`],
+    /// [`TrackerClientConfig::refused_announce_delay`]) and its unanswered offers expire.
     Failure {
         /// The swarm, when the tracker named one.
         info_hash: Option<InfoHash>,
@@ -220,6 +234,29 @@ pub fn is_announce_accepted(frame: &str) -> bool {
         && msg.get("complete").is_some_and(Value::is_u64)
 }
 
+/// The tracker's `failure reason` of a frame answering an announce (`action` `announce`, or no
+/// `action`: bittorrent-tracker's reply to a request it could not parse), with the swarm when the
+/// frame names a readable one. PeerTube's tracker sends
+/// `{"action":"announce","failure reason":"Unknown infoHash <hex> requested by ip <ip>","info_hash":…}`
+/// for an info_hash it does not know, then closes the socket. Drivers make the close that
+/// follows wait ([`crate::backoff::Backoff::refused`]).
+pub fn announce_refusal(frame: &str) -> Option<(Option<InfoHash>, String)> {
+    let Ok(Value::Object(msg)) = serde_json::from_str::<Value>(frame) else {
+        return None;
+    };
+    let reason = msg.get("failure reason")?.as_str()?;
+    match msg.get("action") {
+        None => {}
+        Some(a) if a.as_str() == Some("announce") => {}
+        Some(_) => return None,
+    }
+    let info_hash = msg
+        .get("info_hash")
+        .and_then(Value::as_str)
+        .and_then(decode_binary_string);
+    Some((info_hash, reason.to_owned()))
+}
+
 /// The announce `event` field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum AnnounceEvent {
@@ -265,6 +302,12 @@ struct Swarm {
     uploaded: u64,
     downloaded: u64,
     left: Option<u64>,
+    /// An announce was sent and neither accepted nor refused yet.
+    announce_pending: bool,
+    /// Refused announces in a row.
+    refusals: u32,
+    /// Not announced before this time (its announce was refused).
+    refused_until: Option<Instant>,
 }
 
 impl Swarm {
@@ -299,6 +342,8 @@ pub struct TrackerClient {
     pending_offers: VecMap<(InfoHash, OfferId), Instant>,
     tracker_id: Option<String>,
     transmit: VecDeque<String>,
+    /// Announces refused since the client was created.
+    announces_refused: u64,
 }
 
 impl TrackerClient {
@@ -311,6 +356,7 @@ impl TrackerClient {
             pending_offers: VecMap::new(),
             tracker_id: None,
             transmit: VecDeque::new(),
+            announces_refused: 0,
         }
     }
 
@@ -329,18 +375,35 @@ impl TrackerClient {
         self.swarms.keys()
     }
 
+    /// Announces the tracker refused so far (see [`TrackerEvent::Failure`]).
+    pub fn announces_refused(&self) -> u64 {
+        self.announces_refused
+    }
+
+    /// Until when a joined swarm is not announced because the tracker refused its announce.
+    pub fn refused_until(&self, info_hash: &InfoHash) -> Option<Instant> {
+        self.swarms.get(info_hash).and_then(|s| s.refused_until)
+    }
+
     /// Number of our offers still waiting for an answer.
     pub fn pending_offer_count(&self) -> usize {
         self.pending_offers.len()
     }
 
-    /// The socket is open: announces `started` for every joined swarm.
+    /// The socket is open: announces `started` for every joined swarm (a swarm whose announce
+    /// was refused waits for its [`TrackerClient::refused_until`]).
     #[must_use = "the events ask for offers"]
     pub fn connected(&mut self, now: Instant) -> Vec<TrackerEvent> {
         self.connected = true;
         let mut events = Vec::new();
         let hashes: Vec<InfoHash> = self.swarms.keys().copied().collect();
         for ih in hashes {
+            if let Some(swarm) = self.swarms.get_mut(&ih) {
+                if let Some(until) = swarm.refused_until.filter(|t| *t > now) {
+                    swarm.next_announce = Some(until);
+                    continue;
+                }
+            }
             self.start_announce(ih, AnnounceEvent::Started, now, &mut events);
         }
         events
@@ -356,6 +419,7 @@ impl TrackerClient {
         for swarm in self.swarms.values_mut() {
             swarm.awaiting = None;
             swarm.next_announce = None;
+            swarm.announce_pending = false;
         }
         let mut events: Vec<TrackerEvent> = std::mem::take(&mut self.pending_offers)
             .into_iter()
@@ -389,6 +453,9 @@ impl TrackerClient {
                 uploaded: 0,
                 downloaded: 0,
                 left: None,
+                announce_pending: false,
+                refusals: 0,
+                refused_until: None,
             },
         );
         if self.connected {
@@ -576,6 +643,11 @@ impl TrackerClient {
                     self.send_announce(ih, &swarm, a.event, &[]);
                 }
             } else if swarm.next_announce.is_some_and(|t| t <= now) {
+                if swarm.refused_until.take().is_some() {
+                    // Its last announce was refused: the tracker never counted it in the swarm.
+                    self.start_announce(ih, AnnounceEvent::Started, now, &mut events);
+                    continue;
+                }
                 if swarm.filling {
                     swarm.idle_rounds = if swarm.answered == 0 {
                         swarm.idle_rounds + 1
@@ -649,6 +721,13 @@ impl TrackerClient {
                 info_hash,
                 reason: reason.to_owned(),
             });
+            let refuses_announce = matches!(
+                msg.get("action").and_then(Value::as_str),
+                None | Some("announce")
+            );
+            if let Some(ih) = info_hash.filter(|_| refuses_announce) {
+                self.announce_refused(ih, now, &mut events);
+            }
             return Ok(events);
         }
         if let Some(warning) = msg.get("warning message") {
@@ -682,6 +761,55 @@ impl TrackerClient {
                 problem: "not a string",
             }),
         }
+    }
+
+    /// A failure answered a frame of swarm `info_hash`: if an announce of it was waiting for an
+    /// answer, the announce was refused: pause the swarm and expire its unanswered offers. (A
+    /// failure with no announce pending answers something else, such as an answer to a peer that
+    /// left, and only is reported.)
+    fn announce_refused(
+        &mut self,
+        info_hash: InfoHash,
+        now: Instant,
+        events: &mut Vec<TrackerEvent>,
+    ) {
+        let Some(swarm) = self.swarms.get_mut(&info_hash) else {
+            return;
+        };
+        if !std::mem::take(&mut swarm.announce_pending) {
+            return;
+        }
+        let max = self
+            .config
+            .refused_announce_max
+            .max(self.config.refused_announce_delay);
+        let mut delay = self.config.refused_announce_delay.min(max);
+        for _ in 0..swarm.refusals.min(64) {
+            delay = delay.saturating_mul(2).min(max);
+        }
+        swarm.refusals = swarm.refusals.saturating_add(1);
+        let until = now + delay;
+        swarm.refused_until = Some(until);
+        swarm.next_announce = Some(until);
+        swarm.awaiting = None;
+        swarm.filling = false;
+        swarm.idle_rounds = 0;
+        self.announces_refused += 1;
+        tracing::debug!(?delay, "announce refused; pausing the swarm");
+        let mut expired = Vec::new();
+        self.pending_offers.retain(|(ih, offer_id), _| {
+            if *ih == info_hash {
+                expired.push(TrackerEvent::OfferExpired {
+                    info_hash,
+                    offer_id: *offer_id,
+                });
+                false
+            } else {
+                true
+            }
+        });
+        expired.sort_unstable_by_key(offer_sort_key);
+        events.extend(expired);
     }
 
     fn handle_announce(
@@ -761,6 +889,9 @@ impl TrackerClient {
             self.tracker_id = Some(id);
         }
         if let Some(complete) = complete {
+            swarm.announce_pending = false;
+            swarm.refusals = 0;
+            swarm.refused_until = None;
             events.push(TrackerEvent::AnnounceAccepted {
                 info_hash,
                 complete,
@@ -842,6 +973,9 @@ impl TrackerClient {
         event: AnnounceEvent,
         offers: &[(OfferId, String)],
     ) {
+        if let Some(s) = self.swarms.get_mut(&info_hash) {
+            s.announce_pending = true;
+        }
         let mut msg = Map::new();
         msg.insert("action".into(), json!("announce"));
         msg.insert("info_hash".into(), json!(encode_binary_string(&info_hash)));
@@ -1383,6 +1517,137 @@ mod tests {
         assert!(c.poll_transmit().is_none());
     }
 
+    /// PeerTube's answer to an info_hash it does not know (`server/core/controllers/tracker.ts`).
+    fn peertube_refusal(ih: &InfoHash) -> String {
+        let hex: String = ih.iter().map(|b| format!("{b:02x}")).collect();
+        server_msg(serde_json::json!({
+            "action": "announce", "info_hash": bin(ih),
+            "failure reason": format!("Unknown infoHash {hex} requested by ip 192.0.2.7"),
+        }))
+    }
+
+    fn accepted(ih: &InfoHash) -> String {
+        server_msg(serde_json::json!({
+            "action": "announce", "info_hash": bin(ih), "interval": 120,
+            "complete": 1, "incomplete": 0
+        }))
+    }
+
+    #[test]
+    fn a_refused_swarm_is_not_announced_again_for_a_while() {
+        let (mut c, t0) = client();
+        joined_with_offers(&mut c, t0);
+        assert_eq!(c.join(IH2, t0).len(), 1);
+        assert!(c.offers_created(IH2, Vec::new(), t0).is_empty());
+        frames(&mut c);
+        assert!(
+            announce_refusal(&peertube_refusal(&IH)).is_some_and(|(ih, reason)| {
+                ih == Some(IH) && reason.starts_with("Unknown infoHash 0001225c")
+            })
+        );
+        let ev = c.handle_message(&peertube_refusal(&IH), t0).unwrap();
+        assert!(matches!(&ev[0], TrackerEvent::Failure { info_hash: Some(ih), .. } if *ih == IH));
+        assert_eq!(ev.len(), 3, "the two offers expire: {ev:?}");
+        assert_eq!(c.announces_refused(), 1);
+        assert_eq!(c.pending_offer_count(), 0);
+        let pause = Duration::from_secs(600);
+        assert_eq!(c.refused_until(&IH), Some(t0 + pause));
+        assert_eq!(c.refused_until(&IH2), None);
+        // The other swarm goes on: accepted, re-announced at its interval; IH stays quiet.
+        assert_eq!(c.handle_message(&accepted(&IH2), t0).unwrap().len(), 1);
+        assert_eq!(c.poll_timeout(), Some(t0 + Duration::from_secs(120)));
+        let ev = c.handle_timeout(t0 + Duration::from_secs(120));
+        assert_eq!(
+            ev,
+            vec![TrackerEvent::NeedOffers {
+                info_hash: IH2,
+                count: 5
+            }]
+        );
+        assert!(c
+            .offers_created(IH2, Vec::new(), t0 + Duration::from_secs(120))
+            .is_empty());
+        assert!(frames(&mut c)
+            .iter()
+            .all(|f| f["info_hash"] == Value::from(bin(&IH2))));
+        // PeerTube closes the socket; on reconnect only IH2 is announced.
+        let t1 = t0 + Duration::from_secs(200);
+        let _ = c.disconnected(t1);
+        assert_eq!(
+            c.connected(t1),
+            vec![TrackerEvent::NeedOffers {
+                info_hash: IH2,
+                count: 5
+            }]
+        );
+        assert!(c.offers_created(IH2, Vec::new(), t1).is_empty());
+        frames(&mut c);
+        assert_eq!(c.handle_message(&accepted(&IH2), t1).unwrap().len(), 1);
+        assert!(c.leave(IH2, t1).is_empty());
+        frames(&mut c);
+        // Once the pause is over IH is announced `started` again (it never joined the swarm).
+        assert_eq!(c.poll_timeout(), Some(t0 + pause));
+        assert_eq!(
+            c.handle_timeout(t0 + pause),
+            vec![TrackerEvent::NeedOffers {
+                info_hash: IH,
+                count: 5
+            }]
+        );
+        assert!(c.offers_created(IH, Vec::new(), t0 + pause).is_empty());
+        let f = frames(&mut c);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0]["event"], "started");
+        // Refused again: the pause doubles. Accepted later: the series ends.
+        let t2 = t0 + pause;
+        let _ = c.handle_message(&peertube_refusal(&IH), t2).unwrap();
+        assert_eq!(c.refused_until(&IH), Some(t2 + 2 * pause));
+        assert_eq!(c.announces_refused(), 2);
+        let t3 = t2 + 2 * pause;
+        let _ = c.handle_timeout(t3);
+        assert!(c.offers_created(IH, Vec::new(), t3).is_empty());
+        assert_eq!(c.handle_message(&accepted(&IH), t3).unwrap().len(), 1);
+        assert_eq!(c.refused_until(&IH), None);
+        let _ = c.handle_timeout(t3 + Duration::from_secs(120));
+        assert!(c
+            .offers_created(IH, Vec::new(), t3 + Duration::from_secs(120))
+            .is_empty());
+        let _ = c.handle_message(&peertube_refusal(&IH), t3 + Duration::from_secs(120));
+        assert_eq!(
+            c.refused_until(&IH),
+            Some(t3 + Duration::from_secs(120) + pause)
+        );
+    }
+
+    #[test]
+    fn a_failure_with_no_announce_pending_does_not_pause_the_swarm() {
+        let (mut c, now) = client();
+        joined_with_offers(&mut c, now);
+        assert_eq!(c.handle_message(&accepted(&IH), now).unwrap().len(), 1);
+        // segswarm-tracker's failure to an answer whose offerer left names the swarm too.
+        let f = server_msg(serde_json::json!({
+            "action": "announce", "info_hash": bin(&IH), "failure reason": "unknown offer"
+        }));
+        assert_eq!(c.handle_message(&f, now).unwrap().len(), 1);
+        assert_eq!(c.refused_until(&IH), None);
+        assert_eq!(c.announces_refused(), 0);
+        assert_eq!(c.pending_offer_count(), 2);
+        // Failures to scrapes, or for swarms not joined, pause nothing either.
+        assert_eq!(
+            announce_refusal(r#"{"action":"scrape","failure reason":"x"}"#),
+            None
+        );
+        assert_eq!(
+            announce_refusal(r#"{"failure reason":"bad request"}"#),
+            Some((None, "bad request".into()))
+        );
+        assert_eq!(announce_refusal(&accepted(&IH)), None);
+        assert_eq!(announce_refusal("not json"), None);
+        let other = peertube_refusal(&IH2);
+        assert_eq!(c.handle_message(&other, now).unwrap().len(), 1);
+        assert_eq!(c.announces_refused(), 0);
+    }
+
     #[test]
     fn failures_and_warnings_become_events() {
         let (mut c, now) = client();
@@ -1390,12 +1655,23 @@ mod tests {
         let failure = server_msg(serde_json::json!({
             "action": "announce", "failure reason": "info_hash not allowed", "info_hash": bin(&IH)
         }));
+        // It refuses the announce: its unanswered offers expire.
         assert_eq!(
             c.handle_message(&failure, now).unwrap(),
-            vec![TrackerEvent::Failure {
-                info_hash: Some(IH),
-                reason: "info_hash not allowed".into()
-            }]
+            vec![
+                TrackerEvent::Failure {
+                    info_hash: Some(IH),
+                    reason: "info_hash not allowed".into()
+                },
+                TrackerEvent::OfferExpired {
+                    info_hash: IH,
+                    offer_id: oid(1)
+                },
+                TrackerEvent::OfferExpired {
+                    info_hash: IH,
+                    offer_id: oid(2)
+                },
+            ]
         );
         // The reference server's reply to an unparsable request: no action, no info_hash.
         assert_eq!(
