@@ -11,7 +11,11 @@
 //!
 //! A socket that closes or cannot be opened is retried after a [`Backoff`] delay (exponential,
 //! full jitter, at least 30 s after a close with code 1013 or 1001); the backoff is reset only when
-//! the tracker accepts an announce on the socket, not when it merely opens. Each
+//! the tracker accepts an announce on the socket, not when it merely opens. A tracker that
+//! *refused* us waits minutes ([`BackoffConfig::refused_min`], 3 min by default, PeerTube's IP
+//! block): a close after a `failure reason` to an announce (with no accepted announce since), an
+//! upgrade answered with HTTP 401/403/429 (PeerTube's `403 Forbidden` to a blocked IP), or a reset
+//! during the handshake; the hub logs why at warn level. Each
 //! [`TrackerLink`] hears [`LinkEvent::Connected`] / [`LinkEvent::Disconnected`] so its engine
 //! re-announces on reconnect. Frames sent while disconnected are dropped (the engine's client
 //! announces again on connect). The socket closes once its last link has left.
@@ -25,14 +29,14 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::backoff::{Backoff, BackoffConfig};
-use crate::tracker_client::{is_announce_accepted, InfoHash};
+use crate::backoff::{is_refusal_status, Backoff, BackoffConfig};
+use crate::tracker_client::{announce_refusal, is_announce_accepted, InfoHash};
 
 /// Settings of the sockets a [`TrackerHub`] opens.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrackerHubSettings {
     /// Retry delays after a failed or closed connection (defaults: 1 s doubling up to 30 s, full
-    /// jitter, at least 30 s after a close with code 1013 or 1001).
+    /// jitter, at least 30 s after a close with code 1013 or 1001, 3 min or more after a refusal).
     pub backoff: BackoffConfig,
     /// Longest wait for the TCP connect and WebSocket handshake. Default 10 s.
     pub connect_timeout: Duration,
@@ -282,6 +286,31 @@ impl Drop for TrackerLink {
     }
 }
 
+/// An info_hash for the log: 40 hex digits, or `(unnamed)`.
+fn info_hash_label(ih: Option<&InfoHash>) -> String {
+    match ih {
+        Some(ih) => ih.iter().map(|b| format!("{b:02x}")).collect(),
+        None => "(unnamed)".to_owned(),
+    }
+}
+
+/// Whether a failed connect means the tracker refuses us: the upgrade answered with
+/// [`is_refusal_status`], or the connection reset during the handshake (how a blocked IP may
+/// see it). A refused TCP connect (no tracker listening) is not a refusal.
+fn connect_refused(e: &tokio_tungstenite::tungstenite::Error) -> bool {
+    use tokio_tungstenite::tungstenite::error::ProtocolError;
+    use tokio_tungstenite::tungstenite::Error;
+    match e {
+        Error::Http(resp) => is_refusal_status(resp.status().as_u16()),
+        Error::Io(io) => matches!(
+            io.kind(),
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
+        ),
+        Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => true,
+        _ => false,
+    }
+}
+
 /// The `info_hash` of an inbound frame as 20 bytes (each character one byte), if it has one.
 fn frame_info_hash(text: &str) -> Option<InfoHash> {
     let v: serde_json::Value = serde_json::from_str(text).ok()?;
@@ -306,6 +335,9 @@ struct SocketTask {
     routes: HashMap<InfoHash, mpsc::UnboundedSender<LinkEvent>>,
     connected: bool,
     backoff: Backoff,
+    /// The last refusal of an announce on this socket not followed by an accepted announce:
+    /// the swarm (if named) and the tracker's reason.
+    refusal: Option<(Option<InfoHash>, String)>,
 }
 
 enum Step {
@@ -349,6 +381,12 @@ impl SocketTask {
     fn route(&mut self, text: String) {
         if is_announce_accepted(&text) {
             self.backoff.reset();
+            self.refusal = None;
+        } else if let Some((ih, reason)) = announce_refusal(&text) {
+            tracing::debug!(url = %self.url, info_hash = %info_hash_label(ih.as_ref()), %reason,
+                "tracker refused an announce");
+            self.backoff.refused();
+            self.refusal = Some((ih, reason));
         }
         match frame_info_hash(&text) {
             Some(ih) => match self.routes.get(&ih) {
@@ -422,6 +460,7 @@ async fn run_socket(
         routes: HashMap::new(),
         connected: false,
         backoff: Backoff::new(settings.backoff.clone()),
+        refusal: None,
     };
     loop {
         let attempt = tokio::time::timeout(
@@ -450,14 +489,47 @@ async fn run_socket(
                     Err(lost) => lost,
                 }
             }
-            Ok(Err(e)) => (format!("connect failed: {e}"), None),
+            Ok(Err(e)) => {
+                if connect_refused(&e) {
+                    task.backoff.refused();
+                }
+                (format!("connect failed: {e}"), None)
+            }
             Err(_) => (
                 format!("connect timed out after {:?}", settings.connect_timeout),
                 None,
             ),
         };
+        // Swarms that joined while connecting hear why too (as they hear `Connected`).
+        while let Ok(cmd) = rx.try_recv() {
+            if let (Step::Done, _) = task.apply(cmd) {
+                return;
+            }
+        }
+        let refused = task.backoff.is_refused();
+        let refusal = task.refusal.take().filter(|_| refused);
         let delay = task.backoff.next_delay(code, rand::random::<f64>());
-        tracing::debug!(%url, %reason, ?delay, "tracker disconnected; retrying");
+        let reason = match refusal {
+            Some((ih, why)) => {
+                let ih = info_hash_label(ih.as_ref());
+                tracing::warn!(
+                    "tracker {url} refused info_hash {ih}: {why}; retrying in {} s",
+                    delay.as_secs()
+                );
+                format!("refused info_hash {ih}: {why}; {reason}")
+            }
+            None if refused => {
+                tracing::warn!(
+                    "tracker {url} refused the connection ({reason}); retrying in {} s",
+                    delay.as_secs()
+                );
+                format!("refused: {reason}")
+            }
+            None => {
+                tracing::debug!(%url, %reason, ?delay, "tracker disconnected; retrying");
+                reason
+            }
+        };
         task.broadcast(&LinkEvent::Disconnected {
             reason,
             retry_in: delay,
