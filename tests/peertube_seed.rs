@@ -125,28 +125,22 @@ fn a_peertube_video_is_seeded_to_its_players_swarm_on_the_instance_tracker() {
     });
 }
 
-#[test]
-fn a_peertube_player_takes_most_of_a_vod_from_the_seeder() {
-    support::enter_private_network_namespace();
+/// Plays `video` for 25 s in headless Chromium with hls.js + p2p-media-loader 2.2.2 configured as
+/// PeerTube's player (`tests/js/pml-2.2`), fed by `segswarm seed --peertube`; returns the page's
+/// figures and the seeder's final statistics.
+fn peertube_player_with_seeder(video: &PtVideo, seeded_first: u64) -> (Value, Value) {
     support::check_browser_prerequisites(&support::E2E_PACKAGES);
     let pml22 = support::js_dir().join("pml-2.2/node_modules/p2p-media-loader-hlsjs");
     assert!(
         pml22.exists(),
         "npm packages missing: run `npm ci` in tests/js/pml-2.2"
     );
-    let media = tempfile::tempdir().expect("tempdir");
     let cache = tempfile::tempdir().expect("tempdir");
-    let video = make_vod_video(
-        media.path(),
-        11,
-        40,
-        &[PtResolution::new(360, 480, 360, "500k")],
-    );
     support::runtime().block_on(async {
         let (tracker, tracker_url) = support::start_tracker().await;
         let origin = PeerTubeOrigin::start(vec![video.clone()], "7.2.3").await;
         origin.set(|c| c.tracker_ws = Some(tracker_url.clone()));
-        let master = master_url(&origin, &video);
+        let master = master_url(&origin, video);
         let manifest = format!(
             "{}/static/streaming-playlists/hls/{}/{}",
             origin.base, video.uuid, video.sha_file
@@ -154,12 +148,14 @@ fn a_peertube_player_takes_most_of_a_vod_from_the_seeder() {
         let watch = origin.watch_url(0);
         let (report, seeded) = tokio::task::block_in_place(|| {
             let seeder = seed_peertube(&watch, cache.path());
-            let ready = seeder.wait_json(Duration::from_secs(30), |v| segments_seeded(v) >= 20);
+            let ready = seeder.wait_json(Duration::from_secs(30), |v| {
+                segments_seeded(v) >= seeded_first
+            });
             assert!(
                 ready.is_some(),
                 "the seeder did not load the PeerTube video"
             );
-            let args = strings(&[
+            let mut args = strings(&[
                 "--tracker",
                 &tracker_url,
                 "--playlist",
@@ -171,42 +167,82 @@ fn a_peertube_player_takes_most_of_a_vod_from_the_seeder() {
                 "--seconds",
                 "25",
             ]);
+            if video.live {
+                args.push("--live".into());
+            }
             let report = support::run_e2e_driver(&args, Duration::from_secs(70));
             (report, seeder.stop(Duration::from_secs(8)))
         });
-        let s = &report["pages"][0]["stats"];
-        let (http, p2p) = (num(s, "httpBytes"), num(s, "p2pBytes"));
-        eprintln!(
-            "PeerTube player (p2p-media-loader 2.2.2) + segswarm seed --peertube: video {:.1} s, \
-             http {http} B, p2p {p2p} B (share {:.2}), validated {}, refused {}; seeder uploaded \
-             {} B",
-            num(s, "currentTime"),
-            p2p / (http + p2p).max(1.0),
-            s["validation"]["ok"],
-            s["validation"]["refused"],
-            seeded["uploaded_bytes"]
-        );
-        assert!(
-            s["fatalErrors"].as_array().is_some_and(|a| a.is_empty()),
-            "hls.js fatal errors: {s}"
-        );
-        assert!(num(s, "currentTime") >= 12.0, "the video played: {s}");
-        assert_eq!(
-            num(&s["validation"], "refused"),
-            0.0,
-            "refused segments: {s}"
-        );
-        assert!(
-            num(&s["validation"], "ok") >= 1.0,
-            "P2P segments validated: {s}"
-        );
-        assert!(p2p > http, "most bytes from the seeder: {s}");
-        assert!(
-            num(&seeded, "uploaded_bytes") >= p2p * 0.9,
-            "the P2P bytes came from the seeder: {seeded}"
-        );
         tracker.shutdown().await;
-    });
+        (report["pages"][0]["stats"].clone(), seeded)
+    })
+}
+
+/// Checks what a PeerTube player saw: it played without a fatal error or a refused segment, and
+/// took most of its bytes from the seeder.
+fn assert_mostly_from_seeder(what: &str, s: &Value, seeded: &Value) {
+    let (http, p2p) = (num(s, "httpBytes"), num(s, "p2pBytes"));
+    eprintln!(
+        "{what}: PeerTube player (p2p-media-loader 2.2.2) + segswarm seed --peertube: video \
+         {:.1} s, http {http} B, p2p {p2p} B (share {:.2}), validated {}, refused {}; seeder \
+         uploaded {} B",
+        num(s, "currentTime"),
+        p2p / (http + p2p).max(1.0),
+        s["validation"]["ok"],
+        s["validation"]["refused"],
+        seeded["uploaded_bytes"]
+    );
+    assert!(
+        s["fatalErrors"].as_array().is_some_and(|a| a.is_empty()),
+        "hls.js fatal errors: {s}"
+    );
+    assert!(num(s, "currentTime") >= 12.0, "the video played: {s}");
+    assert_eq!(
+        num(&s["validation"], "refused"),
+        0.0,
+        "refused segments: {s}"
+    );
+    assert!(
+        num(&s["validation"], "ok") >= 1.0,
+        "P2P segments validated: {s}"
+    );
+    assert!(p2p > http, "most bytes from the seeder: {s}");
+    assert!(
+        num(seeded, "uploaded_bytes") >= p2p * 0.9,
+        "the P2P bytes came from the seeder: {seeded}"
+    );
+}
+
+#[test]
+fn a_peertube_player_takes_most_of_a_vod_from_the_seeder() {
+    support::enter_private_network_namespace();
+    let media = tempfile::tempdir().expect("tempdir");
+    let video = make_vod_video(
+        media.path(),
+        11,
+        40,
+        &[PtResolution::new(360, 480, 360, "500k")],
+    );
+    let (stats, seeded) = peertube_player_with_seeder(&video, 20);
+    assert_mostly_from_seeder("VOD", &stats, &seeded);
+}
+
+#[test]
+fn a_peertube_player_takes_most_of_a_live_stream_from_the_seeder() {
+    support::enter_private_network_namespace();
+    let media = tempfile::tempdir().expect("tempdir");
+    let video = live_video(media.path(), 31, PtResolution::new(360, 480, 360, "400k"));
+    let ffmpeg = start_live_video(&video, 4);
+    let variant = media.path().join(&video.resolutions[0].playlist_file);
+    // The player starts five segments behind the edge (PeerTube's `liveSyncDurationCount`):
+    // a stream of six segments lets it start there rather than at the stream's first segment.
+    assert!(
+        support::wait_for_segments(&variant, 6, Duration::from_secs(40)),
+        "ffmpeg wrote no live segments"
+    );
+    let (stats, seeded) = peertube_player_with_seeder(&video, 5);
+    assert_mostly_from_seeder("live", &stats, &seeded);
+    drop(ffmpeg);
 }
 
 #[test]

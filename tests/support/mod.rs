@@ -83,6 +83,8 @@ pub struct StreamSpec {
     /// Fragmented MP4 in one file named `segment_pattern`, as PeerTube writes it: every segment
     /// an `#EXT-X-BYTERANGE` of that file, the `#EXT-X-MAP` init section its first bytes.
     pub single_file_fmp4: bool,
+    /// Live: segments in the sliding playlist (PeerTube's live keeps 15). Default 5.
+    pub live_window: u32,
 }
 
 impl Default for StreamSpec {
@@ -96,6 +98,7 @@ impl Default for StreamSpec {
             segment_pattern: "seg%03d.ts".into(),
             audio: false,
             single_file_fmp4: false,
+            live_window: 5,
         }
     }
 }
@@ -156,7 +159,7 @@ fn ffmpeg_args(spec: &StreamSpec, dir: &Path, live: bool) -> Vec<String> {
     let mut flags = Vec::new();
     if live {
         // A sliding window of five segments; old segments are deleted, as a live origin does.
-        args.extend(["-hls_list_size", "5"].map(String::from));
+        args.extend(["-hls_list_size".into(), spec.live_window.to_string()]);
         flags.push("delete_segments+temp_file");
     } else {
         args.extend(["-hls_playlist_type", "vod", "-hls_list_size", "0"].map(String::from));
@@ -299,7 +302,7 @@ impl Drop for ChildGuard {
 }
 
 /// Starts ffmpeg writing a live HLS stream (`-re`, real time) into `dir`: segments of
-/// `spec.segment_seconds`, a sliding playlist of five segments, old segments deleted. Returns the
+/// `spec.segment_seconds`, a sliding playlist of `spec.live_window` segments, old segments deleted. Returns the
 /// running ffmpeg; the playlist appears after the first segment.
 pub fn start_live(dir: &Path, spec: &StreamSpec) -> ChildGuard {
     std::fs::create_dir_all(dir).expect("create the stream directory");

@@ -173,6 +173,7 @@ pub fn make_vod_video(
             segment_pattern: r.mp4_file.clone(),
             audio: false,
             single_file_fmp4: true,
+            live_window: 5,
         };
         super::support::make_vod(dir, &spec);
         r.size = std::fs::metadata(dir.join(&r.mp4_file))
@@ -242,7 +243,7 @@ pub fn live_video(dir: &Path, seed: u64, resolution: PtResolution) -> PtVideo {
 }
 
 /// Starts ffmpeg writing `video`'s live stream (`segment_seconds` segments, a sliding window of
-/// five) into its directory.
+/// 15 as PeerTube's live keeps) into its directory.
 pub fn start_live_video(video: &PtVideo, segment_seconds: u32) -> super::support::ChildGuard {
     let r = &video.resolutions[0];
     super::support::start_live(
@@ -256,6 +257,7 @@ pub fn start_live_video(video: &PtVideo, segment_seconds: u32) -> super::support
             segment_pattern: "0-%06d.ts".into(),
             audio: false,
             single_file_fmp4: false,
+            live_window: 15,
         },
     )
 }
