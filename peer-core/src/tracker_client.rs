@@ -1567,9 +1567,7 @@ mod tests {
         assert!(c
             .offers_created(IH2, Vec::new(), t0 + Duration::from_secs(120))
             .is_empty());
-        assert!(frames(&mut c)
-            .iter()
-            .all(|f| f["info_hash"] == Value::from(bin(&IH2))));
+        assert!(frames(&mut c).iter().all(|f| f["info_hash"] == bin(&IH2)));
         // PeerTube closes the socket; on reconnect only IH2 is announced.
         let t1 = t0 + Duration::from_secs(200);
         let _ = c.disconnected(t1);
