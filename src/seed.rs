@@ -25,8 +25,9 @@ pub struct SeedArgs {
     /// API, every segment fetched once from the instance or its mirrors and verified against
     /// its `segments-sha256.json` before it is announced, and the swarms joined are those of the
     /// instance's players, on the instance's own tracker (unless --tracker is given).
+    /// Repeat for several videos: they share one socket per tracker.
     #[arg(long, value_name = "VIDEO_URL", conflicts_with_all = ["dir", "http", "public_url", "swarm_id", "peertube_uuid"])]
-    peertube: Option<String>,
+    peertube: Vec<String>,
     /// Where --peertube keeps its copies, one directory per video uuid. Default: the system's
     /// temporary directory, `segswarm-peertube/`.
     #[arg(long, requires = "peertube")]
@@ -235,13 +236,14 @@ impl RemoteVideo {
         Ok((video, config))
     }
 
+    /// Whether the video is a live stream.
+    fn is_live(&self) -> bool {
+        self.resolved.details.is_live
+    }
+
     /// Follows a live video until it ends: new segments come into the cache (verified) for the
-    /// seeder's rescan, and the end is read from the playlists or the API. Returns at once for a
-    /// VOD.
+    /// seeder's rescan, and the end is read from the playlists or the API.
     async fn follow_live(mut self) {
-        if !self.resolved.details.is_live {
-            return std::future::pending().await;
-        }
         let mut refreshes = 0u32;
         while !self.mirror.ended() {
             tokio::time::sleep(Self::LIVE_REFRESH).await;
@@ -257,7 +259,7 @@ impl RemoteVideo {
                 }
             }
         }
-        println!("peertube: the live ended");
+        println!("peertube: the live {} ended", self.resolved.master_url);
     }
 }
 
@@ -310,17 +312,8 @@ async fn local_source(args: &SeedArgs) -> anyhow::Result<(SeederConfig, Option<O
     Ok((config, origin))
 }
 
-async fn run(args: SeedArgs) -> anyhow::Result<()> {
-    let (mut config, origin, remote) = match &args.peertube {
-        Some(url) => {
-            let (video, config) = RemoteVideo::open(&args, url).await?;
-            (config, None, Some(video))
-        }
-        None => {
-            let (config, origin) = local_source(&args).await?;
-            (config, origin, None)
-        }
-    };
+/// The settings every seeder of the process shares, from the command line.
+fn apply_common(args: &SeedArgs, config: &mut SeederConfig) {
     config.max_peers = args.max_peers;
     config.upload_rate = (args.upload_rate > 0).then_some(args.upload_rate);
     config.max_concurrent_uploads = args.max_uploads;
@@ -331,18 +324,55 @@ async fn run(args: SeedArgs) -> anyhow::Result<()> {
     config.rescan_interval = Duration::from_millis(args.rescan_ms.max(50));
     config.corrupt_uploads = args.test_corrupt_uploads;
     args.net.apply(&mut config.driver.rtc);
-    let public_url = config.public_url.clone();
-    let id_scheme = config.id_scheme;
-    let seeder = Seeder::start(config).await.context("starting the seeder")?;
-    println!("seeding {public_url} (id scheme {id_scheme})");
-    // A live PeerTube video is followed until it ends; then the seeder leaves.
-    let live_ended = async {
-        match remote {
-            Some(video) => video.follow_live().await,
-            None => std::future::pending().await,
+}
+
+/// The statistics of several seeders as one.
+fn merged(stats: impl IntoIterator<Item = SeederStats>) -> SeederStats {
+    let mut all = SeederStats::default();
+    for s in stats {
+        all.streams.extend(s.streams);
+        all.problems.extend(s.problems);
+        all.scans += s.scans;
+        all.manifests_written += s.manifests_written;
+    }
+    all
+}
+
+async fn run(args: SeedArgs) -> anyhow::Result<()> {
+    // One seeder for a directory, or one per PeerTube video (they share the process's tracker
+    // sockets, one per tracker URL).
+    let mut sources = Vec::new();
+    let mut origin = None;
+    if args.peertube.is_empty() {
+        let (config, served) = local_source(&args).await?;
+        origin = served;
+        sources.push((config, None));
+    }
+    for url in &args.peertube {
+        let (video, config) = RemoteVideo::open(&args, url).await?;
+        sources.push((config, Some(video)));
+    }
+    let mut seeders = Vec::new();
+    // A live PeerTube video is followed until it ends; then its seeder leaves.
+    let mut lives = tokio::task::JoinSet::new();
+    for (mut config, video) in sources {
+        apply_common(&args, &mut config);
+        let public_url = config.public_url.clone();
+        let id_scheme = config.id_scheme;
+        let seeder = Seeder::start(config)
+            .await
+            .with_context(|| format!("starting the seeder of {public_url}"))?;
+        println!("seeding {public_url} (id scheme {id_scheme})");
+        if let Some(video) = video.filter(RemoteVideo::is_live) {
+            let index = seeders.len();
+            lives.spawn(async move {
+                video.follow_live().await;
+                index
+            });
         }
-    };
-    tokio::pin!(live_ended);
+        seeders.push(Some(seeder));
+    }
+    let mut finished = Vec::new();
     let started = Instant::now();
     let mut announced = false;
     let stop = async {
@@ -356,13 +386,24 @@ async fn run(args: SeedArgs) -> anyhow::Result<()> {
     let every = Duration::from_secs(args.stats_every.max(1));
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     let mut next_print = Instant::now() + every;
-    loop {
+    while seeders.iter().any(Option::is_some) {
         tokio::select! {
             _ = &mut stop => break,
-            _ = &mut live_ended => break,
+            Some(ended) = lives.join_next() => {
+                if let Some(seeder) = ended.ok().and_then(|i| seeders.get_mut(i)).and_then(Option::take) {
+                    finished.push(seeder.shutdown().await);
+                }
+                continue;
+            }
             _ = tick.tick() => {}
         }
-        let stats = seeder.stats();
+        let stats = merged(
+            seeders
+                .iter()
+                .flatten()
+                .map(Seeder::stats)
+                .chain(finished.iter().cloned()),
+        );
         if !announced && !stats.streams.is_empty() {
             announced = true;
             for s in &stats.streams {
@@ -382,10 +423,13 @@ async fn run(args: SeedArgs) -> anyhow::Result<()> {
             );
         }
     }
-    let stats = seeder.shutdown().await;
+    lives.abort_all();
+    for seeder in seeders.into_iter().flatten() {
+        finished.push(seeder.shutdown().await);
+    }
     print_stats(
         &args,
-        &stats,
+        &merged(finished),
         origin.as_ref(),
         started.elapsed().as_secs_f64(),
     );

@@ -44,7 +44,16 @@ fn master_url(origin: &PeerTubeOrigin, video: &PtVideo) -> String {
 
 /// `segswarm seed --peertube URL` with its copy in `cache`.
 fn seed_peertube(url: &str, cache: &std::path::Path) -> Proc {
-    let mut args = strings(&["seed", "--peertube", url, "--cache-dir"]);
+    seed_peertube_videos(&[url], cache)
+}
+
+/// `segswarm seed --peertube URL ...` (one process for every video) with copies in `cache`.
+fn seed_peertube_videos(urls: &[&str], cache: &std::path::Path) -> Proc {
+    let mut args = strings(&["seed"]);
+    for url in urls {
+        args.extend(strings(&["--peertube", url]));
+    }
+    args.push("--cache-dir".into());
     args.push(cache.display().to_string());
     args.extend(strings(&LOOPBACK));
     args.extend(strings(&[
@@ -290,6 +299,47 @@ fn a_live_peertube_video_is_followed_shared_and_left_when_it_ends() {
         tracker.shutdown().await;
     });
     drop(ffmpeg);
+}
+
+#[test]
+fn several_videos_in_one_process_share_one_tracker_socket() {
+    support::enter_private_network_namespace();
+    let media = tempfile::tempdir().expect("tempdir");
+    let cache = tempfile::tempdir().expect("tempdir");
+    let resolution = [PtResolution::new(240, 320, 240, "300k")];
+    let a = make_vod_video(&media.path().join("a"), 41, 8, &resolution);
+    let b = make_vod_video(&media.path().join("b"), 42, 8, &resolution);
+    support::runtime().block_on(async {
+        let (tracker, tracker_url) = support::start_tracker().await;
+        let origin = PeerTubeOrigin::start(vec![a, b], "7.2.3").await;
+        origin.set(|c| c.tracker_ws = Some(tracker_url.clone()));
+        let (watch_a, watch_b) = (origin.watch_url(0), origin.watch_url(1));
+        let seeder = tokio::task::block_in_place(|| {
+            let seeder = seed_peertube_videos(&[&watch_a, &watch_b], cache.path());
+            let ready = seeder.wait_json(Duration::from_secs(30), |v| {
+                v["streams"].as_array().is_some_and(|s| s.len() == 2) && segments_seeded(v) >= 8
+            });
+            assert!(ready.is_some(), "the seeder did not load both videos");
+            seeder
+        });
+        let metrics = tracker.metrics_text();
+        let value = |name: &str| {
+            metrics
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.rsplit(' ').next())
+                .and_then(|v| v.parse::<f64>().ok())
+        };
+        eprintln!("{metrics}");
+        assert_eq!(value("segswarm_swarms "), Some(2.0), "both videos' swarms");
+        assert_eq!(
+            value("segswarm_connections{transport=\"ws\"}"),
+            Some(1.0),
+            "one socket to the instance's tracker"
+        );
+        tokio::task::block_in_place(|| seeder.stop(Duration::from_secs(8)));
+        tracker.shutdown().await;
+    });
 }
 
 #[test]

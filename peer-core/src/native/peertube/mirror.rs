@@ -352,7 +352,7 @@ impl RemoteMirror {
         absolute: Option<&Url>,
         range: Option<Range<u64>>,
         limit: u64,
-        check: &dyn Fn(&[u8]) -> Verification,
+        check: &(dyn Fn(&[u8]) -> Verification + Sync),
     ) -> Result<bytes::Bytes, MirrorError> {
         let what = match (&range, rel, absolute) {
             (Some(r), Some(p), _) => format!("{p} bytes {}-{}", r.start, r.end.saturating_sub(1)),
@@ -716,7 +716,7 @@ impl RemoteMirror {
         ranges: &[(Range<u64>, bool)],
         out: &mut std::fs::File,
         tmp: &Path,
-        verify: &dyn Fn(&Range<u64>, &[u8]) -> Verification,
+        verify: &(dyn Fn(&Range<u64>, &[u8]) -> Verification + Sync),
     ) -> Result<u64, MirrorError> {
         let limit = self.settings.max_segment_bytes;
         let mut fetched = 0u64;
