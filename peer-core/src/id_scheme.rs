@@ -20,12 +20,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine as _;
-
 use crate::stream::{
-    info_hash as sha1_info_hash, peer_id_prefix, swarm_id_from_manifest_url, StreamIdentity,
-    StreamType, ID_LEN, PEER_PROTOCOL_VERSION,
+    info_hash as sha1_info_hash, info_hash_from_digest, peer_id_prefix, swarm_id_from_manifest_url,
+    StreamIdentity, StreamType, ID_LEN, PEER_PROTOCOL_VERSION,
 };
 
 /// How stream swarm ids and info hashes are derived.
@@ -188,13 +185,9 @@ pub fn peertube_resolution(width: u64, height: u64) -> Option<u32> {
 /// p2p-media-loader 2.2's `getStreamHash`: base64 of MD5 bytes 1 to 15 (the first dropped).
 pub fn md5_info_hash(stream_swarm_id: &str) -> [u8; ID_LEN] {
     let digest = md5(stream_swarm_id.as_bytes());
-    let mut out = [0u8; ID_LEN];
-    // 15 bytes encode to exactly 20 characters, no padding.
-    let written = BASE64
-        .encode_slice(&digest[1..16], &mut out)
-        .unwrap_or_default();
-    debug_assert_eq!(written, ID_LEN);
-    out
+    let mut last = [0u8; 15];
+    last.copy_from_slice(&digest[1..]);
+    info_hash_from_digest(&last)
 }
 
 /// MD5 (RFC 1321) of `data`, for p2p-media-loader 2.2's info hashes (identifiers, not security).
@@ -317,7 +310,8 @@ mod tests {
     #[test]
     fn md5_info_hash_drops_the_first_byte() {
         // md5("abc") = 900150983cd24fb0d6963f7d28e17f72
-        let expected = BASE64.encode(hex::decode("0150983cd24fb0d6963f7d28e17f72").unwrap());
+        let expected =
+            crate::stream::base64(&hex::decode("0150983cd24fb0d6963f7d28e17f72").unwrap());
         assert_eq!(md5_info_hash("abc"), expected.as_bytes());
         assert_eq!(IdScheme::Pml22.info_hash("abc"), expected.as_bytes());
         assert_eq!(

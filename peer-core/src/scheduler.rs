@@ -322,7 +322,7 @@ impl UploadBudget {
             return None;
         }
         let wait = (need - self.tokens) / rate;
-        Some(now + Duration::from_secs_f64(wait.min(3600.0)))
+        Some(now + crate::time::secs(wait.min(3600.0)))
     }
 }
 

@@ -17,8 +17,6 @@
 //! [`master_playlist_streams`] maps an HLS multivariant playlist to streams the way
 //! p2p-media-loader-hlsjs 2.3.x does with hls.js's parse (see its docs for the attribute mapping).
 
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine as _;
 use rand::Rng;
 use sha1::{Digest, Sha1};
 
@@ -291,7 +289,36 @@ pub fn short_id_source(p: &ShortIdProps) -> String {
 
 /// `generateStreamShortId`: standard base64 (with padding) of sha1 of [`short_id_source`].
 pub fn generate_stream_short_id(p: &ShortIdProps) -> String {
-    BASE64.encode(Sha1::digest(short_id_source(p).as_bytes()))
+    base64(&Sha1::digest(short_id_source(p).as_bytes()))
+}
+
+/// Standard base64 (RFC 4648 §4, `+/` and `=` padding), as JavaScript's `btoa` of the bytes.
+/// (A few lines rather than the `base64` crate, whose engine is ~1 KB of the gzipped browser module;
+/// ids are all it encodes.)
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        // The chunk's bytes as the top of 24 bits, then 6 bits per character.
+        let bits = chunk
+            .iter()
+            .zip([16, 8, 0])
+            .fold(0u32, |bits, (&b, shift)| bits | u32::from(b) << shift);
+        for i in 0..4 {
+            out.push(if i <= chunk.len() {
+                char::from(ALPHABET[(bits >> (18 - 6 * i)) as usize & 63])
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
+/// The 20 ASCII bytes of an info hash: base64 of 15 digest bytes (exactly 20 characters, no
+/// padding).
+pub(crate) fn info_hash_from_digest(bytes: &[u8; 15]) -> [u8; ID_LEN] {
+    base64(bytes).into_bytes().try_into().unwrap_or_default()
 }
 
 /// The swarm id used when none is configured: the manifest response URL up to its first `?`.
@@ -309,14 +336,10 @@ pub fn stream_swarm_id(swarm_id: &str, stream_type: StreamType, short_id: &str) 
 
 /// The tracker info hash of a stream swarm id: base64 of sha1's first 15 bytes, 20 ASCII bytes.
 pub fn info_hash(stream_swarm_id: &str) -> [u8; ID_LEN] {
-    let digest = Sha1::digest(stream_swarm_id.as_bytes());
-    let mut out = [0u8; ID_LEN];
-    // 15 bytes encode to exactly 20 characters, no padding.
-    let written = BASE64
-        .encode_slice(&digest[..15], &mut out)
-        .unwrap_or_default();
-    debug_assert_eq!(written, ID_LEN);
-    out
+    let digest: [u8; 20] = Sha1::digest(stream_swarm_id.as_bytes()).into();
+    let mut first = [0u8; 15];
+    first.copy_from_slice(&digest[..15]);
+    info_hash_from_digest(&first)
 }
 
 /// Everything that identifies one stream's swarm.
@@ -700,6 +723,29 @@ mod tests {
             ..ShortIdProps::default()
         };
         assert_eq!(short_id_source(&und), "0--------");
+    }
+
+    /// RFC 4648's test vectors, and the `base64` crate on every byte value and length.
+    #[test]
+    fn base64_matches_rfc_4648_and_the_base64_crate() {
+        use ::base64::Engine as _;
+        let vectors = [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ];
+        for (input, encoded) in vectors {
+            assert_eq!(base64(input.as_bytes()), encoded);
+        }
+        let bytes: Vec<u8> = (0..=255u8).rev().chain(0..=255).collect();
+        for len in 0..bytes.len() {
+            let expected = ::base64::engine::general_purpose::STANDARD.encode(&bytes[..len]);
+            assert_eq!(base64(&bytes[..len]), expected, "length {len}");
+        }
     }
 
     #[test]
