@@ -739,7 +739,8 @@ impl Scheduler {
             })
             .map(|(h, p)| (*h, p.rate.get()))
             .collect();
-        v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        // Handles are distinct, so the order is total and an unstable sort gives the same.
+        v.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         v
     }
 
@@ -756,7 +757,8 @@ impl Scheduler {
             })
             .map(|(h, p)| (*h, p.rate.get()))
             .collect();
-        v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        // Handles are distinct, so the order is total and an unstable sort gives the same.
+        v.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         v
     }
 
