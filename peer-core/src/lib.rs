@@ -8,6 +8,7 @@
 //! - [`wire`]: p2p-media-loader v2 data-channel framing and commands;
 //! - [`stream`]: swarm ids, info hashes and segment ids as p2p-media-loader 2.3 derives them;
 //! - [`id_scheme`]: the swarm id schemes spoken (`pml-2.3`, `pml-2.2`, `peertube`);
+//! - [`id_hash`]: MD5 and SHA-1 of identifiers (compact loops, for the browser module's size);
 //! - `tracker_client`: the client side of the WebTorrent WebSocket tracker protocol;
 //! - `backoff`: tracker reconnect delays (exponential, full jitter), shared by both drivers;
 //! - `store`: the segment cache, bounded in bytes;
@@ -25,6 +26,7 @@
 pub mod backoff;
 pub mod engine;
 pub mod hls;
+pub mod id_hash;
 pub mod id_scheme;
 pub mod integrity;
 #[cfg(feature = "native")]

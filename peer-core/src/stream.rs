@@ -18,7 +18,6 @@
 //! p2p-media-loader-hlsjs 2.3.x does with hls.js's parse (see its docs for the attribute mapping).
 
 use rand::Rng;
-use sha1::{Digest, Sha1};
 
 use crate::wire::SegmentId;
 
@@ -289,7 +288,7 @@ pub fn short_id_source(p: &ShortIdProps) -> String {
 
 /// `generateStreamShortId`: standard base64 (with padding) of sha1 of [`short_id_source`].
 pub fn generate_stream_short_id(p: &ShortIdProps) -> String {
-    base64(&Sha1::digest(short_id_source(p).as_bytes()))
+    base64(&crate::id_hash::sha1(short_id_source(p).as_bytes()))
 }
 
 /// Standard base64 (RFC 4648 §4, `+/` and `=` padding), as JavaScript's `btoa` of the bytes.
@@ -336,7 +335,7 @@ pub fn stream_swarm_id(swarm_id: &str, stream_type: StreamType, short_id: &str) 
 
 /// The tracker info hash of a stream swarm id: base64 of sha1's first 15 bytes, 20 ASCII bytes.
 pub fn info_hash(stream_swarm_id: &str) -> [u8; ID_LEN] {
-    let digest: [u8; 20] = Sha1::digest(stream_swarm_id.as_bytes()).into();
+    let digest = crate::id_hash::sha1(stream_swarm_id.as_bytes());
     let mut first = [0u8; 15];
     first.copy_from_slice(&digest[..15]);
     info_hash_from_digest(&first)
