@@ -71,6 +71,10 @@ pub enum HlsError {
 /// Most segments accepted in one playlist (a 24-hour VOD of 2-second segments has 43 200).
 pub const MAX_SEGMENTS: usize = 1_000_000;
 
+/// Largest `#EXT-X-MEDIA-SEQUENCE` accepted: every segment id (media sequence + position) stays a
+/// distinct non-negative `i64`.
+pub const MAX_MEDIA_SEQUENCE: u64 = i64::MAX as u64 - MAX_SEGMENTS as u64;
+
 /// Longest `#EXTINF` or `#EXT-X-TARGETDURATION` kept, seconds (one day): larger values are
 /// clamped to it at parse time, so that start times stay finite and convert to a `Duration`.
 pub const MAX_DURATION_SECS: f64 = 86_400.0;
@@ -291,13 +295,17 @@ pub fn parse_media_playlist(text: &str) -> Result<MediaPlaylist, HlsError> {
                         .min(MAX_DURATION_SECS);
                 }
                 "EXT-X-MEDIA-SEQUENCE" => {
-                    media_sequence = value.parse().map_err(|_| {
-                        bad(
-                            n,
-                            "#EXT-X-MEDIA-SEQUENCE",
-                            format!("{value:?} is not a number"),
-                        )
-                    })?;
+                    media_sequence = value
+                        .parse()
+                        .ok()
+                        .filter(|&s| s <= MAX_MEDIA_SEQUENCE)
+                        .ok_or_else(|| {
+                            bad(
+                                n,
+                                "#EXT-X-MEDIA-SEQUENCE",
+                                format!("{value:?} is not a number up to {MAX_MEDIA_SEQUENCE}"),
+                            )
+                        })?;
                 }
                 "EXT-X-ENDLIST" => ended = true,
                 "EXT-X-PLAYLIST-TYPE" => playlist_type = Some(value.to_owned()),
@@ -469,6 +477,21 @@ mod tests {
         assert_eq!(starts, vec![0.0, 4.0, 8.0]);
         assert_eq!(p.duration(), 12.0);
         assert!(infos.iter().all(|s| s.size_hint.is_none()));
+    }
+
+    #[test]
+    fn media_sequences_past_the_id_range_are_refused() {
+        let playlist = |seq: u64| {
+            format!("#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:{seq}\n#EXTINF:2,\na.ts\n#EXTINF:2,\nb.ts\n")
+        };
+        let p = parse_media_playlist(&playlist(MAX_MEDIA_SEQUENCE)).unwrap();
+        assert!(p.segments[1].id > p.segments[0].id && p.segments[0].id > 0);
+        for seq in [MAX_MEDIA_SEQUENCE + 1, i64::MAX as u64, u64::MAX] {
+            let err = parse_media_playlist(&playlist(seq))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("EXT-X-MEDIA-SEQUENCE"), "{err}");
+        }
     }
 
     #[test]
