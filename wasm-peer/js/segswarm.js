@@ -281,14 +281,22 @@ export class SegswarmP2P {
       const segments = [];
       const urls = new Set();
       fragments.forEach((f, index) => {
-        const [rs, re] = f.byteRange ?? [];
-        // Byte-range fragments stay with hls.js's own loader (not P2P).
-        if (rs !== undefined && re !== undefined) return;
         if (!f.url.startsWith(base)) return;
+        // p2p-media-loader's ids: the media sequence number live, the playlist index in a VOD.
         const id = live ? f.sn : index;
-        segments.push({ id, path: f.url.slice(base.length), start: f.start, duration: f.duration });
-        urls.add(runtimeId(f.url));
-        this.segments.set(runtimeId(f.url), { key, id });
+        const segment = { id, path: f.url.slice(base.length), start: f.start, duration: f.duration };
+        // A byte-range fragment (PeerTube's VOD: parts of one fMP4) is that part of its file:
+        // the engine fetches it with a Range and shares it like any segment.
+        const [rs, re] = f.byteRange ?? [];
+        const ranged = rs !== undefined && re !== undefined && re > rs;
+        if (ranged) {
+          segment.rangeStart = rs;
+          segment.rangeEnd = re;
+        }
+        segments.push(segment);
+        const rid = ranged ? runtimeId(f.url, rs, re) : runtimeId(f.url);
+        urls.add(rid);
+        this.segments.set(rid, { key, id });
       });
       let swarm = this.swarms.get(key);
       if (!swarm) {
@@ -420,10 +428,10 @@ export class SegswarmP2P {
   /** The engine and segment id for a fragment request, or undefined (then hls.js loads it). */
   resolve(context) {
     if (!wasmLoaded || this.destroyed) return undefined;
-    if (context.rangeStart !== undefined && context.rangeEnd !== undefined) {
-      if (context.rangeEnd > context.rangeStart || context.rangeStart > 0) return undefined;
-    }
-    const seg = this.segments.get(runtimeId(context.url));
+    // Init sections (#EXT-X-MAP) go over HTTP through hls.js's loader, as with p2p-media-loader.
+    if (context.frag?.sn === "initSegment") return undefined;
+    // A ranged request finds its byte-range fragment (same file and range), nothing else.
+    const seg = this.segments.get(runtimeId(context.url, context.rangeStart, context.rangeEnd));
     if (!seg) return undefined;
     const swarm = this.swarms.get(seg.key);
     if (!swarm) return undefined;

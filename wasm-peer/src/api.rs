@@ -299,8 +299,9 @@ impl SegswarmEngine {
         });
     }
 
-    /// The playlist: an array of `{id, path, start, duration, size?}` (`path` is appended to
-    /// each HTTP base).
+    /// The playlist: an array of `{id, path, start, duration, size?, rangeStart?, rangeEnd?}`
+    /// (`path` is appended to each HTTP base; `rangeStart..rangeEnd`, end exclusive, is a
+    /// byte-range segment's part of that file, fetched with `Range`).
     #[wasm_bindgen(js_name = setPlaylist)]
     pub fn set_playlist(&self, segments: Array) -> Result<(), JsValue> {
         let mut list = Vec::with_capacity(segments.length() as usize);
@@ -309,13 +310,20 @@ impl SegswarmEngine {
             let path = get(&s, "path")
                 .as_string()
                 .ok_or_else(|| err("segment.path (string) is required"))?;
+            let byte_range = match (get_f64(&s, "rangeStart"), get_f64(&s, "rangeEnd")) {
+                (Some(a), Some(b)) if b > a && a >= 0.0 => Some(a as u64..b as u64),
+                _ => None,
+            };
             list.push(SegmentInfo {
                 id: id as i64,
                 path,
                 start: get_f64(&s, "start").unwrap_or(0.0),
                 duration: get_f64(&s, "duration").unwrap_or(0.0),
-                size_hint: get_f64(&s, "size").filter(|v| *v > 0.0).map(|v| v as u64),
-                byte_range: None,
+                size_hint: get_f64(&s, "size")
+                    .filter(|v| *v > 0.0)
+                    .map(|v| v as u64)
+                    .or(byte_range.as_ref().map(|r| r.end - r.start)),
+                byte_range,
             });
         }
         self.driver.set_playlist(list);

@@ -669,38 +669,19 @@ fn execute(s: &mut State, inner: &Rc<RefCell<State>>, output: Output) {
             }
         }
         Output::HttpRequest {
-            byte_range: Some(_),
-            request,
-            ..
-        } => {
-            // The page's playlists come from hls.js through the API, which gives no byte ranges.
-            spawn_local(async move {
-                feed_weak(
-                    &weak,
-                    Input::HttpFailed {
-                        request,
-                        reason: "byte-range segments are not supported in the browser driver"
-                            .into(),
-                    },
-                );
-            });
-        }
-        Output::HttpRequest {
             request,
             url,
             range_from,
-            byte_range: None,
+            byte_range,
         } => match Abort::new() {
             Ok(abort) => {
                 let signal = abort.signal();
                 s.http.insert(request, abort);
-                spawn_local(run_http(
-                    weak,
-                    request,
-                    url,
-                    range_from.unwrap_or(0),
-                    signal,
-                ));
+                // A byte-range segment: its bytes of the file, resumed from `range_from` in it.
+                let base = byte_range.as_ref().map_or(0, |r| r.start);
+                let from = base + range_from.unwrap_or(0);
+                let end = byte_range.map(|r| r.end);
+                spawn_local(run_http(weak, request, url, (from, end), signal));
             }
             Err(e) => {
                 let reason = e.to_string();
@@ -926,10 +907,10 @@ async fn run_http(
     weak: Weak<RefCell<State>>,
     request: HttpHandle,
     url: String,
-    from: u64,
+    range: (u64, Option<u64>),
     signal: web_sys::AbortSignal,
 ) {
-    let result = http_body(&weak, request, &url, from, &signal).await;
+    let result = http_body(&weak, request, &url, range, &signal).await;
     let input = match result {
         Ok(()) => Input::HttpCompleted(request),
         Err(WebError::Aborted) => return,
@@ -950,10 +931,10 @@ async fn http_body(
     weak: &Weak<RefCell<State>>,
     request: HttpHandle,
     url: &str,
-    from: u64,
+    (from, end): (u64, Option<u64>),
     signal: &web_sys::AbortSignal,
 ) -> Result<(), WebError> {
-    let mut body = fetch_from(url, from, signal).await?;
+    let mut body = fetch_from(url, from, end, signal).await?;
     feed_weak(
         weak,
         Input::HttpStarted {

@@ -1,8 +1,9 @@
 //! HTTP through the browser's `fetch`, cancellable with an `AbortController`, with byte ranges.
 //!
-//! [`fetch_from`] resumes with `Range: bytes=from-` and checks the answer: a `206` must carry a
-//! `Content-Range` starting at the asked byte; a `200` (the server ignored the Range) is accepted and
-//! its first `from` bytes are dropped. The body is read piece by piece, so the engine sees progress.
+//! [`fetch_from`] resumes with `Range: bytes=from-` (a byte-range segment: `bytes=from-last`) and
+//! checks the answer: a `206` must carry a `Content-Range` starting at the asked byte; a `200` (the
+//! server ignored the Range) is accepted, its first `from` bytes dropped and the body cut at the
+//! range's end. The body is read piece by piece, so the engine sees progress.
 
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -81,16 +82,20 @@ pub struct BodyStream {
     pub content_length: Option<u64>,
     /// Leading body bytes still to drop (a `200` answer to a `Range` request).
     skip: u64,
+    /// Body bytes still to pass on when a range end was asked (more are dropped).
+    left: Option<u64>,
     reader: web_sys::ReadableStreamDefaultReader,
 }
 
-/// GETs `url` from byte `from` on (`Range: bytes=from-` when `from > 0`), returning once the
-/// headers are in; the body is then read with [`BodyStream::next_chunk`]. A `206` must start at
-/// `from`; a `200` to a ranged request has its first `from` bytes dropped. Any other status is
-/// [`WebError::Status`]. The request stops when `signal` is aborted ([`WebError::Aborted`]).
+/// GETs bytes `from..end` of `url` (`Range: bytes=from-` when `from > 0`, `bytes=from-(end-1)`
+/// with an `end`), returning once the headers are in; the body is then read with
+/// [`BodyStream::next_chunk`], never past `end`. A `206` must start at `from`; a `200` to a ranged
+/// request has its first `from` bytes dropped. Any other status is [`WebError::Status`]. The
+/// request stops when `signal` is aborted ([`WebError::Aborted`]).
 pub async fn fetch_from(
     url: &str,
     from: u64,
+    end: Option<u64>,
     signal: &AbortSignal,
 ) -> Result<BodyStream, WebError> {
     let init = RequestInit::new();
@@ -98,10 +103,14 @@ pub async fn fetch_from(
     init.set_signal(Some(signal));
     let request =
         Request::new_with_str_and_init(url, &init).map_err(|e| WebError::js("new Request", &e))?;
-    if from > 0 {
+    let range = match end {
+        Some(end) => Some(format!("bytes={from}-{}", end.saturating_sub(1))),
+        None => (from > 0).then(|| format!("bytes={from}-")),
+    };
+    if let Some(range) = range {
         request
             .headers()
-            .set("Range", &format!("bytes={from}-"))
+            .set("Range", &range)
             .map_err(|e| WebError::js("Headers.set", &e))?;
     }
     let response = JsFuture::from(fetch_with_request(&request))
@@ -132,6 +141,11 @@ pub async fn fetch_from(
     } else {
         (from, length.map(|l| l.saturating_sub(from)))
     };
+    let left = end.map(|e| e.saturating_sub(from));
+    let content_length = match (content_length, left) {
+        (Some(c), Some(l)) => Some(c.min(l)),
+        (c, _) => c,
+    };
     let body = response.body().ok_or(WebError::Js {
         what: "Response.body",
         message: "no body".into(),
@@ -141,6 +155,7 @@ pub async fn fetch_from(
         status,
         content_length,
         skip,
+        left,
         reader,
     })
 }
@@ -149,6 +164,10 @@ impl BodyStream {
     /// The next piece of the body (never empty); `None` at its end.
     pub async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, WebError> {
         loop {
+            if self.left == Some(0) {
+                // The range's end: what the server sends past it is not read.
+                return Ok(None);
+            }
             let result = JsFuture::from(self.reader.read())
                 .await
                 .map_err(|e| fetch_error("reading the body", &e))?;
@@ -171,7 +190,13 @@ impl BodyStream {
             }
             let start = u32::try_from(self.skip).unwrap_or(u32::MAX);
             self.skip = 0;
-            let bytes = chunk.subarray(start, chunk.length()).to_vec();
+            let mut stop = chunk.length();
+            if let Some(left) = self.left.as_mut() {
+                let n = u64::from(stop - start).min(*left);
+                *left -= n;
+                stop = start + n as u32;
+            }
+            let bytes = chunk.subarray(start, stop).to_vec();
             if !bytes.is_empty() {
                 return Ok(Some(bytes));
             }
