@@ -140,7 +140,7 @@ try {
       serveFile(res, opts.pkg, url.pathname.slice(5))
     } else if (opts.media && url.pathname.startsWith('/media/')) {
       report.origin.requests += 1
-      report.origin.bytes += serveFile(res, opts.media, url.pathname.slice(7))
+      report.origin.bytes += serveFile(res, opts.media, url.pathname.slice(7), req)
     } else {
       res.writeHead(404)
       res.end()
