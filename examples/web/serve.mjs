@@ -186,7 +186,7 @@ try {
       res.end(config)
     } else if (path.startsWith('/pkg/')) serveFile(res, pkg, path.slice(5))
     else if (path === '/vendor/hls.mjs') serveFile(res, hlsDist, 'hls.mjs')
-    else if (!opts.seeder && path.startsWith('/media/')) serveFile(res, media, path.slice(7))
+    else if (!opts.seeder && path.startsWith('/media/')) serveFile(res, media, path.slice(7), req)
     else {
       res.writeHead(404)
       res.end()
