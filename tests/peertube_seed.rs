@@ -66,6 +66,16 @@ fn seed_peertube_videos(urls: &[&str], cache: &std::path::Path) -> Proc {
     Proc::start("seed", &args)
 }
 
+/// `segswarm play --id-scheme pml-2.2 MASTER` for `seconds`, as a PeerTube 7.1–8.x player would
+/// join: its report when it ends.
+fn play_pml22(tracker_url: &str, master: &str, seconds: u32) -> Value {
+    let mut args = strings(&["play", "--tracker", tracker_url, "--id-scheme", "pml-2.2"]);
+    args.extend(strings(&["--json", "--seconds", &seconds.to_string()]));
+    args.extend(strings(&LOOPBACK));
+    args.push(master.to_owned());
+    Proc::start("viewer", &args).finish(Duration::from_secs(40))
+}
+
 fn segments_seeded(stats: &Value) -> u64 {
     stats["streams"]
         .as_array()
@@ -93,11 +103,7 @@ fn a_peertube_video_is_seeded_to_its_players_swarm_on_the_instance_tracker() {
                 ready.is_some(),
                 "the seeder did not load the PeerTube video"
             );
-            let mut args = strings(&["play", "--tracker", &tracker_url, "--id-scheme"]);
-            args.extend(strings(&["pml-2.2", "--json", "--seconds", "12"]));
-            args.extend(strings(&LOOPBACK));
-            args.push(master.clone());
-            let report = Proc::start("viewer", &args).finish(Duration::from_secs(40));
+            let report = play_pml22(&tracker_url, &master, 12);
             (report, seeder.stop(Duration::from_secs(8)))
         });
         eprintln!("viewer: {report}\nseeder: {seeded}");
@@ -277,11 +283,7 @@ fn a_live_peertube_video_is_followed_shared_and_left_when_it_ends() {
             let seeder = seed_peertube(&watch, cache.path());
             let ready = seeder.wait_json(Duration::from_secs(30), |v| segments_seeded(v) >= 2);
             assert!(ready.is_some(), "the seeder did not follow the live video");
-            let mut args = strings(&["play", "--tracker", &tracker_url, "--id-scheme"]);
-            args.extend(strings(&["pml-2.2", "--json", "--seconds", "24"]));
-            args.extend(strings(&LOOPBACK));
-            args.push(master.clone());
-            let report = Proc::start("viewer", &args).finish(Duration::from_secs(40));
+            let report = play_pml22(&tracker_url, &master, 24);
             // The live ends: ffmpeg closes the playlists with #EXT-X-ENDLIST, the API says so,
             // and the seeder leaves by itself.
             ffmpeg.terminate();

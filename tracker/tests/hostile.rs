@@ -166,6 +166,20 @@ async fn a_silent_holder_gives_its_peer_id_to_a_reconnecting_client() {
     drop(old);
 }
 
+/// A client with a 4 KiB receive window that will never read: the tracker's writes to it stall
+/// as soon as the socket buffers are full.
+async fn non_reading_client(tracker: &Tracker) -> Ws {
+    Ws::try_connect(
+        tracker.addr(),
+        WsOptions {
+            recv_buffer: Some(4096),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("connect")
+}
+
 /// A ping frame as a client writes it (masked), with a 125-byte payload.
 fn ping_frame() -> Vec<u8> {
     const MASK: [u8; 4] = [1, 2, 3, 4];
@@ -178,15 +192,7 @@ fn ping_frame() -> Vec<u8> {
 #[tokio::test]
 async fn a_ping_flood_from_a_client_that_never_reads_stays_bounded() {
     let tracker = Tracker::start("");
-    let ws = Ws::try_connect(
-        tracker.addr(),
-        WsOptions {
-            recv_buffer: Some(4096),
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("connect");
+    let ws = non_reading_client(&tracker).await;
     let before = rss_bytes(tracker.pid());
     // 64 MiB of pings, never reading a pong.
     let mut stream = ws.inner.into_inner();
@@ -274,15 +280,7 @@ async fn replies_to_a_client_that_never_reads_are_bounded_in_bytes() {
     let tracker = Tracker::start(&format!(
         "{UNLIMITED_RATE}max_outbound_queue = 1000000\nslow_consumer_timeout_secs = 600\n"
     ));
-    let ws = Ws::try_connect(
-        tracker.addr(),
-        WsOptions {
-            recv_buffer: Some(4096),
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("connect");
+    let ws = non_reading_client(&tracker).await;
     let before = rss_bytes(tracker.pid());
     let ids: Vec<Id> = (0..64).map(|_| Id::random()).collect();
     let request = scrape(Some(&ids)).to_string();
