@@ -304,6 +304,50 @@ fn a_live_peertube_video_is_followed_shared_and_left_when_it_ends() {
 }
 
 #[test]
+fn a_seeder_whose_instance_is_down_copies_from_the_mirror_and_seeds() {
+    support::enter_private_network_namespace();
+    let media = tempfile::tempdir().expect("tempdir");
+    let cache = tempfile::tempdir().expect("tempdir");
+    let video = video(media.path());
+    support::runtime().block_on(async {
+        let (tracker, tracker_url) = support::start_tracker().await;
+        let origin = PeerTubeOrigin::start(vec![video.clone()], "7.2.3").await;
+        origin.set(|c| {
+            c.tracker_ws = Some(tracker_url.clone());
+            c.origin_static_down = true;
+        });
+        let master = master_url(&origin, &video);
+        let watch = origin.watch_url(0);
+        let (report, seeded) = tokio::task::block_in_place(|| {
+            let seeder = seed_peertube(&watch, cache.path());
+            let ready = seeder.wait_json(Duration::from_secs(30), |v| segments_seeded(v) >= 10);
+            assert!(
+                ready.is_some(),
+                "the seeder did not load the video from the mirror"
+            );
+            // The instance's files come back for the viewer's playlist and HTTP fallback.
+            origin.set(|c| c.origin_static_down = false);
+            let report = play_pml22(&tracker_url, &master, 12);
+            (report, seeder.stop(Duration::from_secs(8)))
+        });
+        eprintln!("viewer: {report}\nseeder: {seeded}");
+        let mirror_files = origin
+            .controls()
+            .mirror_requests
+            .iter()
+            .filter(|p| p.ends_with("-fragmented.mp4"))
+            .count();
+        assert!(mirror_files >= 1, "the copy came from the mirror");
+        assert!(
+            num(&report, "p2p_bytes") > 0.0,
+            "the viewer took from the seeder: {report}"
+        );
+        assert_eq!(num(&report, "stall_count"), 0.0, "{report}");
+        tracker.shutdown().await;
+    });
+}
+
+#[test]
 fn several_videos_in_one_process_share_one_tracker_socket() {
     support::enter_private_network_namespace();
     let media = tempfile::tempdir().expect("tempdir");

@@ -21,7 +21,9 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use peertube_origin::{make_vod_video, PtResolution, PtVideo};
+use peertube_origin::{
+    live_video, make_vod_video, start_live_video, write_live_manifest, PtResolution, PtVideo,
+};
 use serde_json::Value;
 
 /// The figures one page reported at the end of its run.
@@ -131,6 +133,9 @@ fn run_pages(video: &PtVideo, pages: &[&str], seconds: u32) -> Value {
         "--seconds".into(),
         seconds.to_string(),
     ];
+    if video.live {
+        args.push("--live".into());
+    }
     for p in pages {
         args.push("--page".into());
         args.push((*p).into());
@@ -178,6 +183,48 @@ fn browser_segswarm_and_peertube_player_exchange_byterange_segments() {
     let (a, b) = (page(&report, "a"), page(&report, "b"));
     check_page("segswarm+PeerTube player byte-range VOD", &a, 12.0);
     check_page("segswarm+PeerTube player byte-range VOD", &b, 12.0);
+    assert!(
+        b.p2p > 0,
+        "the PeerTube player got nothing from the segswarm page: {b:?}"
+    );
+    assert!(
+        a.p2p > 0,
+        "the segswarm page got nothing from the PeerTube player: {a:?}"
+    );
+}
+
+/// The same pair on PeerTube's live format (`.ts` segments of 4 s in a window of 15, a flat
+/// `segments-sha256.json` rewritten as segments come): the two players, joining together, take
+/// segments from each other, both ways.
+#[test]
+fn browser_segswarm_and_peertube_player_exchange_live_segments() {
+    let media = tempfile::tempdir().expect("tempdir");
+    let video = live_video(media.path(), 51, PtResolution::new(360, 480, 360, "400k"));
+    let ffmpeg = start_live_video(&video, 4);
+    let variant = media.path().join(&video.resolutions[0].playlist_file);
+    assert!(
+        support::wait_for_segments(&variant, 3, Duration::from_secs(30)),
+        "ffmpeg wrote no live segments"
+    );
+    // PeerTube rewrites the live manifest as segments come; so does this thread, every 500 ms.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let manifest = {
+        let (dir, done) = (media.path().to_owned(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                write_live_manifest(&dir);
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        })
+    };
+    write_live_manifest(media.path());
+    let report = run_pages(&video, &["segswarm:a:0", "pml-2.2:b:0"], 30);
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = manifest.join();
+    drop(ffmpeg);
+    let (a, b) = (page(&report, "a"), page(&report, "b"));
+    check_page("segswarm+PeerTube player live", &a, 15.0);
+    check_page("segswarm+PeerTube player live", &b, 15.0);
     assert!(
         b.p2p > 0,
         "the PeerTube player got nothing from the segswarm page: {b:?}"

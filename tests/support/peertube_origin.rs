@@ -262,6 +262,15 @@ pub fn start_live_video(video: &PtVideo, segment_seconds: u32) -> super::support
     )
 }
 
+/// Writes `dir/segments-sha256.json` as PeerTube rewrites it while a live runs (atomically: a
+/// temporary file renamed), for a page server that only serves files.
+pub fn write_live_manifest(dir: &Path) {
+    let tmp = dir.join("segments-sha256.json.tmp");
+    if std::fs::write(&tmp, live_manifest(dir)).is_ok() {
+        let _ = std::fs::rename(&tmp, dir.join("segments-sha256.json"));
+    }
+}
+
 /// PeerTube's live `segments-sha256.json`: `{ "<segment>.ts": "<sha256 hex>" }` for the segments
 /// in `dir` now.
 fn live_manifest(dir: &Path) -> String {
