@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use segswarm_core::engine::{Engine, EngineConfig, Input, Output, SegmentInfo};
-use segswarm_core::hls::{parse_media_playlist, MAX_DURATION_SECS};
+use segswarm_core::hls::{parse_media_playlist, MAX_DURATION_SECS, MAX_MEDIA_SEQUENCE};
 
 fn engine(live: bool) -> Engine {
     Engine::new(EngineConfig::new(
@@ -21,9 +21,13 @@ fn drain(e: &mut Engine) -> Vec<Output> {
 
 #[test]
 fn a_playlist_with_huge_durations_is_clamped_and_played_without_panic() {
-    let text = "#EXTM3U\n#EXT-X-TARGETDURATION:1e20\n#EXT-X-MEDIA-SEQUENCE:18446744073709551615\n\
-#EXTINF:1e20,\na.ts\n#EXTINF:4,\nb.ts\n";
-    let mut p = parse_media_playlist(text).unwrap();
+    // The largest media sequence accepted (larger ones are refused: segment ids must stay
+    // distinct i64s).
+    let text = format!(
+        "#EXTM3U\n#EXT-X-TARGETDURATION:1e20\n#EXT-X-MEDIA-SEQUENCE:{MAX_MEDIA_SEQUENCE}\n\
+         #EXTINF:1e20,\na.ts\n#EXTINF:4,\nb.ts\n"
+    );
+    let mut p = parse_media_playlist(&text).unwrap();
     assert_eq!(p.target_duration, MAX_DURATION_SECS);
     assert_eq!(p.segments[1].start, MAX_DURATION_SECS);
     // A refresh that jumps the whole sequence space stays on a finite timeline.
