@@ -34,6 +34,13 @@ fn video(dir: &std::path::Path) -> PtVideo {
     make_vod_video(dir, 7, 20, &[PtResolution::new(360, 480, 360, "500k")])
 }
 
+/// A segswarm-tracker standing where a PeerTube instance's tracker is (`/tracker/socket`, as
+/// nginx routes it in `examples/deploy/`): the running server and that URL.
+async fn instance_tracker() -> (segswarm::tracker::server::RunningServer, String) {
+    let (tracker, url) = support::start_tracker().await;
+    (tracker, format!("{url}/tracker/socket"))
+}
+
 /// The master playlist URL PeerTube's API gives for `video` (the player's `swarmId`).
 fn master_url(origin: &PeerTubeOrigin, video: &PtVideo) -> String {
     format!(
@@ -90,7 +97,7 @@ fn a_peertube_video_is_seeded_to_its_players_swarm_on_the_instance_tracker() {
     let cache = tempfile::tempdir().expect("tempdir");
     let video = video(media.path());
     support::runtime().block_on(async {
-        let (tracker, tracker_url) = support::start_tracker().await;
+        let (tracker, tracker_url) = instance_tracker().await;
         let origin = PeerTubeOrigin::start(vec![video.clone()], "7.2.3").await;
         origin.set(|c| c.tracker_ws = Some(tracker_url.clone()));
         let master = master_url(&origin, &video);
@@ -152,7 +159,7 @@ fn peertube_player_with_seeder(video: &PtVideo, seeded_first: u64) -> (Value, Va
     );
     let cache = tempfile::tempdir().expect("tempdir");
     support::runtime().block_on(async {
-        let (tracker, tracker_url) = support::start_tracker().await;
+        let (tracker, tracker_url) = instance_tracker().await;
         let origin = PeerTubeOrigin::start(vec![video.clone()], "7.2.3").await;
         origin.set(|c| c.tracker_ws = Some(tracker_url.clone()));
         let master = master_url(&origin, video);
@@ -274,7 +281,7 @@ fn a_live_peertube_video_is_followed_shared_and_left_when_it_ends() {
         "ffmpeg wrote no live segments"
     );
     support::runtime().block_on(async {
-        let (tracker, tracker_url) = support::start_tracker().await;
+        let (tracker, tracker_url) = instance_tracker().await;
         let origin = PeerTubeOrigin::start(vec![video.clone()], "7.2.3").await;
         origin.set(|c| c.tracker_ws = Some(tracker_url.clone()));
         let master = master_url(&origin, &video);
@@ -310,7 +317,7 @@ fn a_seeder_whose_instance_is_down_copies_from_the_mirror_and_seeds() {
     let cache = tempfile::tempdir().expect("tempdir");
     let video = video(media.path());
     support::runtime().block_on(async {
-        let (tracker, tracker_url) = support::start_tracker().await;
+        let (tracker, tracker_url) = instance_tracker().await;
         let origin = PeerTubeOrigin::start(vec![video.clone()], "7.2.3").await;
         origin.set(|c| {
             c.tracker_ws = Some(tracker_url.clone());
@@ -356,7 +363,7 @@ fn several_videos_in_one_process_share_one_tracker_socket() {
     let a = make_vod_video(&media.path().join("a"), 41, 8, &resolution);
     let b = make_vod_video(&media.path().join("b"), 42, 8, &resolution);
     support::runtime().block_on(async {
-        let (tracker, tracker_url) = support::start_tracker().await;
+        let (tracker, tracker_url) = instance_tracker().await;
         let origin = PeerTubeOrigin::start(vec![a, b], "7.2.3").await;
         origin.set(|c| c.tracker_ws = Some(tracker_url.clone()));
         let (watch_a, watch_b) = (origin.watch_url(0), origin.watch_url(1));
@@ -395,7 +402,7 @@ fn a_segment_that_does_not_match_the_manifest_is_never_seeded() {
     let cache = tempfile::tempdir().expect("tempdir");
     let video = video(media.path());
     support::runtime().block_on(async {
-        let (tracker, tracker_url) = support::start_tracker().await;
+        let (tracker, tracker_url) = instance_tracker().await;
         let origin = PeerTubeOrigin::start(vec![video.clone()], "7.2.3").await;
         let mp4 = video.resolutions[0].mp4_file.clone();
         origin.set(|c| {
