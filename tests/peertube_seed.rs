@@ -34,11 +34,21 @@ fn video(dir: &std::path::Path) -> PtVideo {
     make_vod_video(dir, 7, 20, &[PtResolution::new(360, 480, 360, "500k")])
 }
 
-/// A segswarm-tracker standing where a PeerTube instance's tracker is (`/tracker/socket`, as
-/// nginx routes it in `examples/deploy/`): the running server and that URL.
-async fn instance_tracker() -> (segswarm::tracker::server::RunningServer, String) {
+/// A PeerTube 7.2.3-shaped instance serving `videos`, its `trackerUrls` naming a segswarm-tracker
+/// at `/tracker/socket` (where nginx routes it in `examples/deploy/`): the tracker, its URL and the
+/// instance.
+async fn instance(
+    videos: Vec<PtVideo>,
+) -> (
+    segswarm::tracker::server::RunningServer,
+    String,
+    PeerTubeOrigin,
+) {
     let (tracker, url) = support::start_tracker().await;
-    (tracker, format!("{url}/tracker/socket"))
+    let tracker_url = format!("{url}/tracker/socket");
+    let origin = PeerTubeOrigin::start(videos, "7.2.3").await;
+    origin.set(|c| c.tracker_ws = Some(tracker_url.clone()));
+    (tracker, tracker_url, origin)
 }
 
 /// The master playlist URL PeerTube's API gives for `video` (the player's `swarmId`).
@@ -97,9 +107,7 @@ fn a_peertube_video_is_seeded_to_its_players_swarm_on_the_instance_tracker() {
     let cache = tempfile::tempdir().expect("tempdir");
     let video = video(media.path());
     support::runtime().block_on(async {
-        let (tracker, tracker_url) = instance_tracker().await;
-        let origin = PeerTubeOrigin::start(vec![video.clone()], "7.2.3").await;
-        origin.set(|c| c.tracker_ws = Some(tracker_url.clone()));
+        let (tracker, tracker_url, origin) = instance(vec![video.clone()]).await;
         let master = master_url(&origin, &video);
         let watch = origin.watch_url(0);
         let (report, seeded) = tokio::task::block_in_place(|| {
@@ -159,9 +167,7 @@ fn peertube_player_with_seeder(video: &PtVideo, seeded_first: u64) -> (Value, Va
     );
     let cache = tempfile::tempdir().expect("tempdir");
     support::runtime().block_on(async {
-        let (tracker, tracker_url) = instance_tracker().await;
-        let origin = PeerTubeOrigin::start(vec![video.clone()], "7.2.3").await;
-        origin.set(|c| c.tracker_ws = Some(tracker_url.clone()));
+        let (tracker, tracker_url, origin) = instance(vec![video.clone()]).await;
         let master = master_url(&origin, video);
         let manifest = format!(
             "{}/static/streaming-playlists/hls/{}/{}",
@@ -281,9 +287,7 @@ fn a_live_peertube_video_is_followed_shared_and_left_when_it_ends() {
         "ffmpeg wrote no live segments"
     );
     support::runtime().block_on(async {
-        let (tracker, tracker_url) = instance_tracker().await;
-        let origin = PeerTubeOrigin::start(vec![video.clone()], "7.2.3").await;
-        origin.set(|c| c.tracker_ws = Some(tracker_url.clone()));
+        let (tracker, tracker_url, origin) = instance(vec![video.clone()]).await;
         let master = master_url(&origin, &video);
         let watch = origin.watch_url(0);
         let (report, seeded) = tokio::task::block_in_place(|| {
@@ -317,10 +321,8 @@ fn a_seeder_whose_instance_is_down_copies_from_the_mirror_and_seeds() {
     let cache = tempfile::tempdir().expect("tempdir");
     let video = video(media.path());
     support::runtime().block_on(async {
-        let (tracker, tracker_url) = instance_tracker().await;
-        let origin = PeerTubeOrigin::start(vec![video.clone()], "7.2.3").await;
+        let (tracker, tracker_url, origin) = instance(vec![video.clone()]).await;
         origin.set(|c| {
-            c.tracker_ws = Some(tracker_url.clone());
             c.origin_static_down = true;
         });
         let master = master_url(&origin, &video);
@@ -363,9 +365,7 @@ fn several_videos_in_one_process_share_one_tracker_socket() {
     let a = make_vod_video(&media.path().join("a"), 41, 8, &resolution);
     let b = make_vod_video(&media.path().join("b"), 42, 8, &resolution);
     support::runtime().block_on(async {
-        let (tracker, tracker_url) = instance_tracker().await;
-        let origin = PeerTubeOrigin::start(vec![a, b], "7.2.3").await;
-        origin.set(|c| c.tracker_ws = Some(tracker_url.clone()));
+        let (tracker, _, origin) = instance(vec![a, b]).await;
         let (watch_a, watch_b) = (origin.watch_url(0), origin.watch_url(1));
         let seeder = tokio::task::block_in_place(|| {
             let seeder = seed_peertube_videos(&[&watch_a, &watch_b], cache.path());
@@ -402,11 +402,9 @@ fn a_segment_that_does_not_match_the_manifest_is_never_seeded() {
     let cache = tempfile::tempdir().expect("tempdir");
     let video = video(media.path());
     support::runtime().block_on(async {
-        let (tracker, tracker_url) = instance_tracker().await;
-        let origin = PeerTubeOrigin::start(vec![video.clone()], "7.2.3").await;
+        let (tracker, _, origin) = instance(vec![video.clone()]).await;
         let mp4 = video.resolutions[0].mp4_file.clone();
         origin.set(|c| {
-            c.tracker_ws = Some(tracker_url.clone());
             c.corrupt = Some((mp4, 5000));
             c.mirror_down = true;
         });
