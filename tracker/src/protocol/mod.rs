@@ -22,14 +22,28 @@ pub type OfferId = Id20;
 impl Id20 {
     /// Decodes a "binary string": exactly 20 characters, each U+0000..=U+00FF being one byte.
     pub fn from_binary_str(s: &str) -> Option<Id20> {
+        // Characters U+0000..=U+00FF are one byte (ASCII) or two (lead byte 0xC2 or 0xC3) in UTF-8;
+        // `s` is valid UTF-8, so a lead byte is always followed by its continuation byte.
+        let bytes = s.as_bytes();
+        if !(20..=40).contains(&bytes.len()) {
+            return None;
+        }
         let mut out = [0u8; 20];
         let mut n = 0;
-        for c in s.chars() {
-            let code = u32::from(c);
-            if code > 0xFF || n == 20 {
-                return None;
+        let mut i = 0;
+        while i < bytes.len() {
+            let slot = out.get_mut(n)?;
+            match bytes[i] {
+                b @ 0..=0x7f => {
+                    *slot = b;
+                    i += 1;
+                }
+                lead @ (0xc2 | 0xc3) => {
+                    *slot = ((lead & 0x1f) << 6) | (bytes.get(i + 1)? & 0x3f);
+                    i += 2;
+                }
+                _ => return None,
             }
-            out[n] = code as u8;
             n += 1;
         }
         (n == 20).then_some(Id20(out))
@@ -297,6 +311,21 @@ mod tests {
         assert!(Id20::from_binary_str(&long).is_none());
         let high: String = "\u{0100}".repeat(20);
         assert!(Id20::from_binary_str(&high).is_none());
+    }
+
+    proptest::proptest! {
+        /// Any string decodes as an id exactly when it is 20 characters of U+0000..=U+00FF.
+        #[test]
+        fn binary_strings_decode_exactly_the_byte_range(
+            chars in proptest::collection::vec(
+                proptest::prop_oneof![0u32..0x100, 0x100u32..0x11_0000], 0..24
+            )
+        ) {
+            let s: String = chars.iter().filter_map(|&c| char::from_u32(c)).collect();
+            let expected = (s.chars().count() == 20 && s.chars().all(|c| u32::from(c) <= 0xff))
+                .then(|| Id20(std::array::from_fn(|i| s.chars().nth(i).map_or(0, |c| c as u8))));
+            proptest::prop_assert_eq!(Id20::from_binary_str(&s), expected);
+        }
     }
 
     #[test]

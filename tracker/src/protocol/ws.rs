@@ -10,6 +10,10 @@ use serde_json::value::RawValue;
 
 use super::{AnnounceEvent, ErrorKind, Id20};
 
+mod fields;
+
+use fields::{ActionField, EventField, IdField, IdsField, OffersField};
+
 /// The `action` of a message, where it could be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -97,34 +101,28 @@ pub struct WsParseError {
     pub info_hash: Option<Id20>,
 }
 
+/// The fields of a message that are read, each decoded in the message's one pass; every other
+/// field is skipped.
 #[derive(Deserialize)]
 struct Envelope<'a> {
-    #[serde(borrow, default)]
-    action: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    info_hash: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    peer_id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    event: Option<&'a RawValue>,
+    #[serde(default)]
+    action: Option<ActionField>,
+    #[serde(default)]
+    info_hash: Option<IdsField>,
+    #[serde(default)]
+    peer_id: Option<IdField>,
+    #[serde(default)]
+    event: Option<EventField>,
     #[serde(borrow, default)]
     left: Option<&'a RawValue>,
     #[serde(borrow, default)]
-    offers: Option<&'a RawValue>,
+    offers: Option<OffersField<'a>>,
     #[serde(borrow, default)]
     answer: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    to_peer_id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    offer_id: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-struct RawOffer<'a> {
-    #[serde(borrow, default)]
-    offer: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    offer_id: Option<&'a RawValue>,
+    #[serde(default)]
+    to_peer_id: Option<IdField>,
+    #[serde(default)]
+    offer_id: Option<IdField>,
 }
 
 /// Most offers read from one message; the rest are ignored (the relay uses at most `max_offers`).
@@ -134,14 +132,19 @@ fn is_null(raw: &RawValue) -> bool {
     raw.get() == "null"
 }
 
-/// Reads a raw JSON value as a string (borrowed when it has no escapes).
-fn raw_str(raw: &RawValue) -> Option<std::borrow::Cow<'_, str>> {
-    serde_json::from_str::<std::borrow::Cow<'_, str>>(raw.get()).ok()
+fn id(field: Option<IdField>) -> Option<Id20> {
+    field.and_then(|f| f.0)
 }
 
-fn raw_id(raw: Option<&RawValue>) -> Option<Id20> {
-    raw.and_then(raw_str)
-        .and_then(|s| Id20::from_binary_str(&s))
+/// `left == 0` (a number, or a string holding one): the peer is a seeder.
+fn left_is_zero(raw: &RawValue) -> bool {
+    let text = raw.get();
+    if text.starts_with('"') {
+        serde_json::from_str::<std::borrow::Cow<'_, str>>(text)
+            .is_ok_and(|s| s.trim().parse::<f64>() == Ok(0.0))
+    } else {
+        text.parse::<f64>() == Ok(0.0)
+    }
 }
 
 /// Parses one text message.
@@ -157,45 +160,38 @@ pub fn parse(text: &str) -> Result<WsRequest<'_>, WsParseError> {
     }
     let env: Envelope<'_> =
         serde_json::from_str(text).map_err(|_| fail(ErrorKind::MalformedJson, None, None))?;
-    let action = env.action.and_then(raw_str);
-    match action.as_deref() {
-        Some("announce") => parse_announce(env),
-        Some("scrape") => parse_scrape(env),
-        _ => Err(fail(ErrorKind::UnknownAction, None, None)),
+    match env.action.and_then(|a| a.0) {
+        Some(Action::Announce) => parse_announce(env),
+        Some(Action::Scrape) => parse_scrape(env),
+        None => Err(fail(ErrorKind::UnknownAction, None, None)),
     }
 }
 
 fn parse_announce(env: Envelope<'_>) -> Result<WsRequest<'_>, WsParseError> {
     let action = Some(Action::Announce);
-    let info_hash = raw_id(env.info_hash).ok_or(WsParseError {
-        kind: ErrorKind::InvalidInfoHash,
-        action,
-        info_hash: None,
-    })?;
+    let Some(IdsField::One(Some(info_hash))) = env.info_hash else {
+        return Err(WsParseError {
+            kind: ErrorKind::InvalidInfoHash,
+            action,
+            info_hash: None,
+        });
+    };
     let fail = |kind| WsParseError {
         kind,
         action,
         info_hash: Some(info_hash),
     };
-    let peer_id = raw_id(env.peer_id).ok_or(fail(ErrorKind::InvalidPeerId))?;
-    let event = match env.event.filter(|raw| !is_null(raw)) {
+    let peer_id = id(env.peer_id).ok_or(fail(ErrorKind::InvalidPeerId))?;
+    let event = match env.event {
         None => AnnounceEvent::Update,
-        Some(raw) => raw_str(raw)
-            .and_then(|s| AnnounceEvent::parse(&s))
-            .ok_or(fail(ErrorKind::InvalidEvent))?,
+        Some(EventField(event)) => event.ok_or(fail(ErrorKind::InvalidEvent))?,
     };
-    let seeder = env.left.is_some_and(|raw| {
-        let text = raw.get();
-        match raw_str(raw) {
-            Some(s) => s.trim().parse::<f64>() == Ok(0.0),
-            None => text.parse::<f64>() == Ok(0.0),
-        }
-    });
+    let seeder = env.left.is_some_and(left_is_zero);
     let answer = match env.answer.filter(|raw| !is_null(raw)) {
         None => None,
         Some(answer) => {
-            let to_peer_id = raw_id(env.to_peer_id).ok_or(fail(ErrorKind::InvalidToPeerId))?;
-            let offer_id = raw_id(env.offer_id).ok_or(fail(ErrorKind::InvalidOfferId))?;
+            let to_peer_id = id(env.to_peer_id).ok_or(fail(ErrorKind::InvalidToPeerId))?;
+            let offer_id = id(env.offer_id).ok_or(fail(ErrorKind::InvalidOfferId))?;
             Some(WsAnswer {
                 to_peer_id,
                 offer_id,
@@ -203,22 +199,10 @@ fn parse_announce(env: Envelope<'_>) -> Result<WsRequest<'_>, WsParseError> {
             })
         }
     };
-    let mut offers = Vec::new();
-    let mut offers_unparsed = 0;
-    if let Some(raw) = env.offers.filter(|raw| !is_null(raw)) {
-        let list: Vec<RawOffer<'_>> =
-            serde_json::from_str(raw.get()).map_err(|_| fail(ErrorKind::InvalidOffers))?;
-        offers_unparsed = list.len().saturating_sub(MAX_PARSED_OFFERS);
-        offers.reserve(list.len().min(MAX_PARSED_OFFERS));
-        for item in list.into_iter().take(MAX_PARSED_OFFERS) {
-            let offer = item
-                .offer
-                .filter(|raw| !is_null(raw))
-                .ok_or(fail(ErrorKind::InvalidOffers))?;
-            let offer_id = raw_id(item.offer_id).ok_or(fail(ErrorKind::InvalidOfferId))?;
-            offers.push(WsOffer { offer_id, offer });
-        }
-    }
+    let (offers, offers_unparsed) = match env.offers {
+        None => (Vec::new(), 0),
+        Some(field) => (field.offers.map_err(fail)?, field.unparsed),
+    };
     Ok(WsRequest::Announce(WsAnnounce {
         info_hash,
         peer_id,
@@ -236,20 +220,12 @@ fn parse_scrape(env: Envelope<'_>) -> Result<WsRequest<'_>, WsParseError> {
         action: Some(Action::Scrape),
         info_hash: None,
     };
-    let Some(raw) = env.info_hash.filter(|raw| !is_null(raw)) else {
-        return Ok(WsRequest::Scrape(WsScrape::All));
-    };
-    if let Some(id) = raw_str(raw) {
-        let id = Id20::from_binary_str(&id).ok_or(invalid)?;
-        return Ok(WsRequest::Scrape(WsScrape::Some(vec![id])));
+    match env.info_hash {
+        None => Ok(WsRequest::Scrape(WsScrape::All)),
+        Some(IdsField::One(Some(id))) => Ok(WsRequest::Scrape(WsScrape::Some(vec![id]))),
+        Some(IdsField::Many(Some(ids))) => Ok(WsRequest::Scrape(WsScrape::Some(ids))),
+        Some(IdsField::One(None) | IdsField::Many(None)) => Err(invalid),
     }
-    let list: Vec<std::borrow::Cow<'_, str>> =
-        serde_json::from_str(raw.get()).map_err(|_| invalid)?;
-    let ids = list
-        .iter()
-        .map(|s| Id20::from_binary_str(s).ok_or(invalid))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(WsRequest::Scrape(WsScrape::Some(ids)))
 }
 
 /// Appends `bytes` as a JSON string literal in binary-string form.
@@ -269,6 +245,18 @@ pub fn push_binary_string(out: &mut String, bytes: &[u8]) {
         }
     }
     out.push('"');
+}
+
+/// The length of [`push_binary_string`]'s output for `bytes`, quotes included.
+pub fn binary_string_len(bytes: &[u8]) -> usize {
+    2 + bytes
+        .iter()
+        .map(|&b| match b {
+            b'"' | b'\\' | 0x80.. => 2,
+            0..=0x1f => 6,
+            _ => 1,
+        })
+        .sum::<usize>()
 }
 
 fn push_field_id(out: &mut String, name: &str, id: &Id20) {
@@ -303,26 +291,58 @@ pub fn encode_announce_response(
     out
 }
 
+/// Builds the relayed offers of one announce: the sender's and the swarm's ids, the same in each,
+/// are encoded once.
+pub struct OfferRelays {
+    /// `,"peer_id":<sender>,"info_hash":<swarm>}`.
+    tail: String,
+}
+
+impl OfferRelays {
+    /// The relays of `from`'s offers in swarm `info_hash`.
+    pub fn new(info_hash: &Id20, from: &Id20) -> OfferRelays {
+        OfferRelays {
+            tail: relay_tail(from, info_hash),
+        }
+    }
+
+    /// `{"action":"announce","offer":..,"offer_id":..,"peer_id":<sender>,"info_hash":..}`.
+    pub fn encode(&self, offer_id: &Id20, offer: &RawValue) -> String {
+        relay("offer", offer, offer_id, &self.tail)
+    }
+}
+
 /// A relayed offer: `{"action":"announce","offer":..,"offer_id":..,"peer_id":<sender>,"info_hash":..}`.
 pub fn encode_offer(info_hash: &Id20, from: &Id20, offer_id: &Id20, offer: &RawValue) -> String {
-    relay("offer", offer, offer_id, from, info_hash)
+    OfferRelays::new(info_hash, from).encode(offer_id, offer)
 }
 
 /// A relayed answer: `{"action":"announce","answer":..,"offer_id":..,"peer_id":<answerer>,"info_hash":..}`.
 pub fn encode_answer(info_hash: &Id20, from: &Id20, offer_id: &Id20, answer: &RawValue) -> String {
-    relay("answer", answer, offer_id, from, info_hash)
+    relay("answer", answer, offer_id, &relay_tail(from, info_hash))
 }
 
-fn relay(name: &str, sdp: &RawValue, offer_id: &Id20, from: &Id20, info_hash: &Id20) -> String {
-    let mut out = String::with_capacity(sdp.get().len() + 160);
-    out.push_str("{\"action\":\"announce\",\"");
+fn relay_tail(from: &Id20, info_hash: &Id20) -> String {
+    let mut tail =
+        String::with_capacity(binary_string_len(&from.0) + binary_string_len(&info_hash.0) + 26);
+    push_field_id(&mut tail, "peer_id", from);
+    push_field_id(&mut tail, "info_hash", info_hash);
+    tail.push('}');
+    tail
+}
+
+fn relay(name: &str, sdp: &RawValue, offer_id: &Id20, tail: &str) -> String {
+    const HEAD: &str = "{\"action\":\"announce\",\"";
+    let sdp = sdp.get();
+    let mut out = String::with_capacity(
+        HEAD.len() + name.len() + 2 + sdp.len() + 12 + binary_string_len(&offer_id.0) + tail.len(),
+    );
+    out.push_str(HEAD);
     out.push_str(name);
     out.push_str("\":");
-    out.push_str(sdp.get());
+    out.push_str(sdp);
     push_field_id(&mut out, "offer_id", offer_id);
-    push_field_id(&mut out, "peer_id", from);
-    push_field_id(&mut out, "info_hash", info_hash);
-    out.push('}');
+    out.push_str(tail);
     out
 }
 
@@ -495,6 +515,102 @@ mod tests {
             parse(&all).unwrap(),
             WsRequest::Scrape(WsScrape::All)
         ));
+    }
+
+    proptest::proptest! {
+        /// Every id encodes to a JSON string of the predicted length that decodes back to it.
+        #[test]
+        fn binary_string_round_trip(bytes in proptest::array::uniform20(proptest::num::u8::ANY)) {
+            let mut out = String::new();
+            push_binary_string(&mut out, &bytes);
+            proptest::prop_assert_eq!(out.len(), binary_string_len(&bytes));
+            let decoded: String = serde_json::from_str(&out).unwrap();
+            proptest::prop_assert_eq!(Id20::from_binary_str(&decoded), Some(Id20(bytes)));
+        }
+    }
+
+    #[test]
+    fn lenient_fields_give_their_own_error() {
+        let many: Vec<Value> = (0..70)
+            .map(|i| json!({"offer_id": bin(i), "offer": {"type": "offer", "sdp": "v=0"}}))
+            .collect();
+        let msg =
+            json!({"action": "announce", "info_hash": bin(1), "peer_id": bin(2), "offers": many})
+                .to_string();
+        let WsRequest::Announce(a) = parse(&msg).unwrap() else {
+            panic!("not an announce")
+        };
+        assert_eq!((a.offers.len(), a.offers_unparsed), (MAX_PARSED_OFFERS, 6));
+        assert_eq!(a.offers[63].offer_id, Id20([63; 20]));
+        let base = || json!({"action": "announce", "info_hash": bin(1), "peer_id": bin(2)});
+        let with = |key: &str, value: Value| {
+            let mut msg = base();
+            msg[key] = value;
+            parse(&msg.to_string()).map(|_| ()).map_err(|e| e.kind)
+        };
+        let offer = |id: Value| json!({"offer_id": id, "offer": {"sdp": "v=0"}});
+        let cases = [
+            ("offers", json!("x"), Err(ErrorKind::InvalidOffers)),
+            ("offers", json!({"a": [1]}), Err(ErrorKind::InvalidOffers)),
+            (
+                "offers",
+                json!([offer(json!(bin(3))), 4]),
+                Err(ErrorKind::InvalidOffers),
+            ),
+            (
+                "offers",
+                json!([[bin(3), {"sdp": "v=0"}]]),
+                Err(ErrorKind::InvalidOffers),
+            ),
+            (
+                "offers",
+                json!([{"offer_id": bin(3), "offer": null}]),
+                Err(ErrorKind::InvalidOffers),
+            ),
+            (
+                "offers",
+                json!([offer(json!(null))]),
+                Err(ErrorKind::InvalidOfferId),
+            ),
+            (
+                "offers",
+                json!([offer(json!([1, 2]))]),
+                Err(ErrorKind::InvalidOfferId),
+            ),
+            // The first bad offer decides the error.
+            (
+                "offers",
+                json!([offer(json!(7)), 4]),
+                Err(ErrorKind::InvalidOfferId),
+            ),
+            ("offers", json!(null), Ok(())),
+            (
+                "action",
+                json!({"announce": 1}),
+                Err(ErrorKind::UnknownAction),
+            ),
+            (
+                "info_hash",
+                json!([bin(1)]),
+                Err(ErrorKind::InvalidInfoHash),
+            ),
+            (
+                "peer_id",
+                json!({"x": bin(1)}),
+                Err(ErrorKind::InvalidPeerId),
+            ),
+            ("event", json!(["started"]), Err(ErrorKind::InvalidEvent)),
+            ("event", json!(null), Ok(())),
+            ("left", json!("abc"), Ok(())),
+        ];
+        for (key, value, expected) in cases {
+            assert_eq!(with(key, value.clone()), expected, "{key}: {value}");
+        }
+        let scrape = json!({"action": "scrape", "info_hash": [bin(1), null]}).to_string();
+        assert_eq!(parse(&scrape).unwrap_err().kind, ErrorKind::InvalidInfoHash);
+        // Syntax errors anywhere, even inside a skipped value, are malformed JSON.
+        let broken = r#"{"action":"announce","numwant":[1,}"#;
+        assert_eq!(parse(broken).unwrap_err().kind, ErrorKind::MalformedJson);
     }
 
     #[test]

@@ -627,12 +627,13 @@ fn handle_announce(
             warning.as_deref(),
         ),
     ));
+    let relays = proto::OfferRelays::new(&info_hash, &announce.peer_id);
     for (index, to) in outcome.offer_targets {
         if let Some(offer) = announce.offers.get(index) {
             relay(
                 shared,
                 to,
-                proto::encode_offer(&info_hash, &announce.peer_id, &offer.offer_id, offer.offer),
+                relays.encode(&offer.offer_id, offer.offer),
                 MessageKind::Offer,
                 Some(now),
                 now,

@@ -315,11 +315,11 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     ) -> Result<Incoming<'_>, FrameError> {
         Ok(match kind {
             MessageKind::TextInPlace => Incoming::Text(
-                std::str::from_utf8(&self.rbuf[start..total])
+                simdutf8::basic::from_utf8(&self.rbuf[start..total])
                     .map_err(|_| FrameError::InvalidUtf8)?,
             ),
             MessageKind::TextAssembled => Incoming::Text(
-                std::str::from_utf8(&self.assembled).map_err(|_| FrameError::InvalidUtf8)?,
+                simdutf8::basic::from_utf8(&self.assembled).map_err(|_| FrameError::InvalidUtf8)?,
             ),
             MessageKind::Binary(n) => Incoming::Binary(n),
             MessageKind::Ping => Incoming::Ping(&self.rbuf[start..total]),

@@ -1,0 +1,308 @@
+//! Lenient readers for the fields of a WebSocket message, decoded in the message's one pass.
+//!
+//! Each reader accepts any JSON value: a value of the wrong type becomes "invalid" (so the caller
+//! can answer with that field's error) instead of failing the whole message, and ids are decoded
+//! from serde_json's unescaped string without an allocation.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::{Action, WsOffer, MAX_PARSED_OFFERS};
+use crate::protocol::{AnnounceEvent, ErrorKind, Id20};
+
+/// Implements the `Visitor` methods for every JSON type a reader does not want: the value is
+/// consumed and read as `$invalid`.
+macro_rules! other_types_are {
+    ($invalid:expr) => {
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($invalid)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($invalid)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($invalid)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($invalid)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok($invalid)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok($invalid)
+        }
+    };
+}
+
+/// Implements `visit_seq` as "consume the array, read as `$invalid`".
+macro_rules! arrays_are {
+    ($invalid:expr) => {
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok($invalid)
+        }
+    };
+}
+
+/// Implements `visit_str` and its borrowed and owned forms through one `fn(&str) -> Value`.
+macro_rules! strings_through {
+    ($read:expr) => {
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+            Ok($read(s))
+        }
+        fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
+            Ok($read(s))
+        }
+        fn visit_string<E: de::Error>(self, s: String) -> Result<Self::Value, E> {
+            Ok($read(&s))
+        }
+    };
+}
+
+/// A binary-string id (`peer_id`, `to_peer_id`, `offer_id`); `None` when it is not one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct IdField(pub Option<Id20>);
+
+impl<'de> Deserialize<'de> for IdField {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = IdField;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a 20-character binary string")
+            }
+            strings_through!(|s: &str| IdField(Id20::from_binary_str(s)));
+            other_types_are!(IdField(None));
+            arrays_are!(IdField(None));
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `info_hash`: one id (announce, scrape), or a list of them (scrape).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum IdsField {
+    /// A string: the id, or `None` when it is not one.
+    One(Option<Id20>),
+    /// An array: every id, or `None` when one of them is not an id.
+    Many(Option<Vec<Id20>>),
+}
+
+impl<'de> Deserialize<'de> for IdsField {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = IdsField;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a binary-string id or a list of them")
+            }
+            strings_through!(|s: &str| IdsField::One(Id20::from_binary_str(s)));
+            other_types_are!(IdsField::One(None));
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut ids = Some(Vec::new());
+                while let Some(item) = seq.next_element::<Option<IdField>>()? {
+                    match (item.and_then(|id| id.0), &mut ids) {
+                        (Some(id), Some(list)) => list.push(id),
+                        _ => ids = None,
+                    }
+                }
+                Ok(IdsField::Many(ids))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `action`: `None` for anything but `"announce"` and `"scrape"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct ActionField(pub Option<Action>);
+
+impl<'de> Deserialize<'de> for ActionField {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ActionField;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("\"announce\" or \"scrape\"")
+            }
+            strings_through!(|s: &str| ActionField(match s {
+                "announce" => Some(Action::Announce),
+                "scrape" => Some(Action::Scrape),
+                _ => None,
+            }));
+            other_types_are!(ActionField(None));
+            arrays_are!(ActionField(None));
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `event`: `None` for an unknown name or a value that is not a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct EventField(pub Option<AnnounceEvent>);
+
+impl<'de> Deserialize<'de> for EventField {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = EventField;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an announce event name")
+            }
+            strings_through!(|s: &str| EventField(AnnounceEvent::parse(s)));
+            other_types_are!(EventField(None));
+            arrays_are!(EventField(None));
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `offers`: the first [`MAX_PARSED_OFFERS`] offers, or the first error among them in order.
+#[derive(Debug)]
+pub(super) struct OffersField<'a> {
+    /// The offers read, or the error of the first one that is not an offer.
+    pub offers: Result<Vec<WsOffer<'a>>, ErrorKind>,
+    /// Offers beyond [`MAX_PARSED_OFFERS`], counted and skipped.
+    pub unparsed: usize,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for OffersField<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = OffersField<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of offers")
+            }
+            strings_through!(|_: &str| OffersField::invalid());
+            other_types_are!(OffersField::invalid());
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut offers = Ok(Vec::new());
+                let mut unparsed = 0;
+                loop {
+                    let parsed = offers.as_ref().map_or(0, Vec::len);
+                    if parsed >= MAX_PARSED_OFFERS || offers.is_err() {
+                        match seq.next_element::<IgnoredAny>()? {
+                            Some(_) if offers.is_ok() => unparsed += 1,
+                            Some(_) => {}
+                            None => break,
+                        }
+                        continue;
+                    }
+                    let Some(item) = seq.next_element::<OfferItem<'a>>()? else {
+                        break;
+                    };
+                    match (item, &mut offers) {
+                        (OfferItem::Offer(offer), Ok(list)) => list.push(offer),
+                        (OfferItem::Invalid(kind), _) => offers = Err(kind),
+                        (OfferItem::Offer(_), Err(_)) => {}
+                    }
+                }
+                Ok(OffersField { offers, unparsed })
+            }
+        }
+        d.deserialize_any(V(PhantomData))
+    }
+}
+
+impl OffersField<'_> {
+    fn invalid() -> Self {
+        OffersField {
+            offers: Err(ErrorKind::InvalidOffers),
+            unparsed: 0,
+        }
+    }
+}
+
+/// One element of `offers`: an object with an `offer` (raw JSON, not `null`) and an `offer_id`.
+enum OfferItem<'a> {
+    Offer(WsOffer<'a>),
+    Invalid(ErrorKind),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for OfferItem<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = OfferItem<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an offer object")
+            }
+            strings_through!(|_: &str| OfferItem::Invalid(ErrorKind::InvalidOffers));
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(OfferItem::Invalid(ErrorKind::InvalidOffers))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(OfferItem::Invalid(ErrorKind::InvalidOffers))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(OfferItem::Invalid(ErrorKind::InvalidOffers))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(OfferItem::Invalid(ErrorKind::InvalidOffers))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(OfferItem::Invalid(ErrorKind::InvalidOffers))
+            }
+            arrays_are!(OfferItem::Invalid(ErrorKind::InvalidOffers));
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut offer: Option<&'de RawValue> = None;
+                let mut offer_id = IdField(None);
+                while let Some(key) = map.next_key::<OfferKey>()? {
+                    match key {
+                        OfferKey::Offer => offer = Some(map.next_value()?),
+                        OfferKey::OfferId => {
+                            offer_id = map
+                                .next_value::<Option<IdField>>()?
+                                .unwrap_or(IdField(None))
+                        }
+                        OfferKey::Other => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                let Some(offer) = offer.filter(|raw| raw.get() != "null") else {
+                    return Ok(OfferItem::Invalid(ErrorKind::InvalidOffers));
+                };
+                Ok(match offer_id.0 {
+                    Some(offer_id) => OfferItem::Offer(WsOffer { offer_id, offer }),
+                    None => OfferItem::Invalid(ErrorKind::InvalidOfferId),
+                })
+            }
+        }
+        d.deserialize_any(V(PhantomData))
+    }
+}
+
+/// The keys of an offer object that are read.
+enum OfferKey {
+    Offer,
+    OfferId,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for OfferKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = OfferKey;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(match s {
+                    "offer" => OfferKey::Offer,
+                    "offer_id" => OfferKey::OfferId,
+                    _ => OfferKey::Other,
+                })
+            }
+        }
+        d.deserialize_identifier(V)
+    }
+}
