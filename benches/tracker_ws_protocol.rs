@@ -1,11 +1,12 @@
 //! The tracker's WebSocket message codec on the messages aquatic's load tester sends: an announce
-//! with 10 offers, an announce carrying an answer, and the relayed offers built from the first.
+//! with 10 offers, an announce carrying an answer, and the relayed offers built from the first
+//! (parsing included).
 //!
 //! `cargo bench -p segswarm-tracker --bench tracker_ws_protocol`; figures in BENCHMARKS.md.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
-use segswarm_tracker::protocol::ws::{encode_offer, parse, WsRequest};
+use segswarm_tracker::protocol::ws::{parse, OfferRelays, WsRequest};
 use segswarm_tracker::protocol::Id20;
 use serde_json::json;
 
@@ -67,9 +68,10 @@ fn bench(c: &mut Criterion) {
             let Ok(WsRequest::Announce(a)) = parse(&announces[i]) else {
                 unreachable!("the bench's announces parse")
             };
+            let relays = OfferRelays::new(a.info_hash_json, a.peer_id_json);
             a.offers
                 .iter()
-                .map(|o| encode_offer(&a.info_hash, &a.peer_id, &o.offer_id, o.offer).len())
+                .map(|o| relays.encode(o.offer_id_json, o.offer).len())
                 .sum::<usize>()
         })
     });

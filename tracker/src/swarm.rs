@@ -7,6 +7,7 @@
 //! share a swarm and its seeder/leecher counts; offers only go to WebSocket peers, HTTP peer lists
 //! only hold HTTP peers.
 
+use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
 use std::net::SocketAddr;
@@ -64,11 +65,12 @@ impl Default for RosterSettings {
     }
 }
 
-/// An offer delivered to a peer that it may answer.
+/// An offer delivered to a peer that it may answer: the roster's keyed hash of the offer id and
+/// the offering peer ([`Roster::offer_key`]), so that an answer is checked by comparing one word
+/// per pending offer, and when it was delivered.
 #[derive(Debug, Clone, Copy)]
 struct PendingOffer {
-    offer_id: Id20,
-    from: Id20,
+    key: u64,
     at: Instant,
 }
 
@@ -216,6 +218,7 @@ impl Swarm {
         announce: &WsAnnounceRequest<'_>,
         conns: &impl ConnView,
         settings: &RosterSettings,
+        keys: &RandomState,
         now: Instant,
         rng: &mut impl Rng,
     ) -> WsAnnounceOutcome {
@@ -240,8 +243,7 @@ impl Swarm {
                         remember_offer(
                             &mut target.pending,
                             PendingOffer {
-                                offer_id: offer_ids[offer_index],
-                                from: peer_id,
+                                key: offer_key(keys, &offer_ids[offer_index], &peer_id),
                                 at: now,
                             },
                             now,
@@ -436,7 +438,7 @@ pub struct ExpireReport {
 #[derive(Debug)]
 pub struct Roster {
     settings: RosterSettings,
-    hasher: std::collections::hash_map::RandomState,
+    hasher: RandomState,
     shards: Box<[Mutex<Shard>]>,
 }
 
@@ -446,7 +448,7 @@ impl Roster {
         let n = settings.shards.max(1);
         Roster {
             settings,
-            hasher: std::collections::hash_map::RandomState::new(),
+            hasher: RandomState::new(),
             shards: (0..n).map(|_| Mutex::new(Shard::default())).collect(),
         }
     }
@@ -527,10 +529,11 @@ impl Roster {
         }
         let max_peers = self.settings.max_peers_per_swarm;
         let settings = &self.settings;
+        let keys = &self.hasher;
         shard
             .change(info_hash, Some(max_peers), |swarm| {
                 swarm.ws_join(announce, conns, max_peers, now)?;
-                Ok(swarm.pick_offer_targets(announce, conns, settings, now, rng))
+                Ok(swarm.pick_offer_targets(announce, conns, settings, keys, now, rng))
             })
             .unwrap_or(Err(ErrorKind::SwarmFull))
     }
@@ -547,6 +550,7 @@ impl Roster {
         offer_id: Id20,
         now: Instant,
     ) -> Result<ConnId, ErrorKind> {
+        let key = offer_key(&self.hasher, &offer_id, &to_peer_id);
         let mut shard = self.shard(&info_hash);
         let check = self.settings.check_answers;
         let ttl = self.settings.offer_ttl;
@@ -561,11 +565,10 @@ impl Roster {
             Some(answerer) => {
                 answerer.last_seen = now;
                 if check {
-                    let found = answerer.pending.iter().position(|p| {
-                        p.offer_id == offer_id
-                            && p.from == to_peer_id
-                            && now.saturating_duration_since(p.at) <= ttl
-                    });
+                    let found = answerer
+                        .pending
+                        .iter()
+                        .position(|p| p.key == key && now.saturating_duration_since(p.at) <= ttl);
                     match found {
                         Some(i) => {
                             answerer.pending.remove(i);
@@ -763,6 +766,12 @@ impl Roster {
         }
         report
     }
+}
+
+/// The key under which an offer `offer_id` from `from` is remembered: a hash keyed with the
+/// roster's random state, so that no client can make another offer's key collide with its own.
+fn offer_key(keys: &RandomState, offer_id: &Id20, from: &Id20) -> u64 {
+    keys.hash_one((offer_id, from))
 }
 
 /// Records a delivered offer, dropping expired ones and the oldest beyond `max`. Offers are

@@ -12,7 +12,7 @@ use super::{AnnounceEvent, ErrorKind, Id20};
 
 mod fields;
 
-use fields::{ActionField, EventField, IdField, IdsField, OffersField};
+use fields::{ActionField, EventField, OffersField};
 
 /// The `action` of a message, where it could be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,8 +47,12 @@ pub enum WsRequest<'a> {
 pub struct WsAnnounce<'a> {
     /// The swarm.
     pub info_hash: Id20,
+    /// `info_hash` as the JSON string literal the client wrote (relays forward it as is).
+    pub info_hash_json: &'a str,
     /// The sender's id in this swarm.
     pub peer_id: Id20,
+    /// `peer_id` as the JSON string literal the client wrote.
+    pub peer_id_json: &'a str,
     /// The event (missing, `empty` and `update` are [`AnnounceEvent::Update`]).
     pub event: AnnounceEvent,
     /// `left == 0`: the peer has everything.
@@ -66,6 +70,8 @@ pub struct WsAnnounce<'a> {
 pub struct WsOffer<'a> {
     /// The offer id chosen by the sender.
     pub offer_id: Id20,
+    /// `offer_id` as the JSON string literal the client wrote.
+    pub offer_id_json: &'a str,
     /// The SDP object, raw JSON.
     pub offer: &'a RawValue,
 }
@@ -77,6 +83,8 @@ pub struct WsAnswer<'a> {
     pub to_peer_id: Id20,
     /// The offer being answered.
     pub offer_id: Id20,
+    /// `offer_id` as the JSON string literal the client wrote.
+    pub offer_id_json: &'a str,
     /// The SDP object, raw JSON.
     pub answer: &'a RawValue,
 }
@@ -107,10 +115,10 @@ pub struct WsParseError {
 struct Envelope<'a> {
     #[serde(default)]
     action: Option<ActionField>,
-    #[serde(default)]
-    info_hash: Option<IdsField>,
-    #[serde(default)]
-    peer_id: Option<IdField>,
+    #[serde(borrow, default)]
+    info_hash: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    peer_id: Option<&'a RawValue>,
     #[serde(default)]
     event: Option<EventField>,
     #[serde(borrow, default)]
@@ -119,10 +127,10 @@ struct Envelope<'a> {
     offers: Option<OffersField<'a>>,
     #[serde(borrow, default)]
     answer: Option<&'a RawValue>,
-    #[serde(default)]
-    to_peer_id: Option<IdField>,
-    #[serde(default)]
-    offer_id: Option<IdField>,
+    #[serde(borrow, default)]
+    to_peer_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    offer_id: Option<&'a RawValue>,
 }
 
 /// Most offers read from one message; the rest are ignored (the relay uses at most `max_offers`).
@@ -132,8 +140,58 @@ fn is_null(raw: &RawValue) -> bool {
     raw.get() == "null"
 }
 
-fn id(field: Option<IdField>) -> Option<Id20> {
-    field.and_then(|f| f.0)
+/// Decodes a binary-string id from the JSON string literal of a message (as serde_json checked
+/// it: quoted, escapes well formed, valid UTF-8); `None` unless it is 20 characters of
+/// U+0000..=U+00FF.
+pub fn id_from_json(literal: &str) -> Option<Id20> {
+    let inner = literal.strip_prefix('"')?.strip_suffix('"')?.as_bytes();
+    let mut out = [0u8; 20];
+    let mut n = 0;
+    let mut i = 0;
+    while i < inner.len() {
+        let (byte, used) = match inner[i] {
+            b'\\' => decode_escape(&inner[i..])?,
+            ascii @ 0..=0x7f => (ascii, 1),
+            // U+0080..=U+00FF in UTF-8: a lead byte 0xC2 or 0xC3 and a continuation byte.
+            lead @ (0xc2 | 0xc3) => (((lead & 0x1f) << 6) | (inner.get(i + 1)? & 0x3f), 2),
+            _ => return None,
+        };
+        *out.get_mut(n)? = byte;
+        n += 1;
+        i += used;
+    }
+    (n == 20).then_some(Id20(out))
+}
+
+/// The escape at the start of `text` (a backslash and `"`, `n`, `u00XX`, ...): its byte and its
+/// length; `None` for a character above U+00FF.
+fn decode_escape(text: &[u8]) -> Option<(u8, usize)> {
+    let byte = match *text.get(1)? {
+        escape @ (b'"' | b'\\' | b'/') => escape,
+        b'b' => 0x08,
+        b'f' => 0x0c,
+        b'n' => b'\n',
+        b'r' => b'\r',
+        b't' => b'\t',
+        b'u' => {
+            return match text.get(2..6)? {
+                [b'0', b'0', hi, lo] => Some(((hex_digit(*hi)? << 4) | hex_digit(*lo)?, 6)),
+                _ => None,
+            }
+        }
+        _ => return None,
+    };
+    Some((byte, 2))
+}
+
+fn hex_digit(b: u8) -> Option<u8> {
+    char::from(b).to_digit(16).map(|d| d as u8)
+}
+
+/// An id field: its value and its literal (`""` when absent).
+fn id_field(raw: Option<&RawValue>) -> (Option<Id20>, &str) {
+    let json = raw.map_or("", RawValue::get);
+    (id_from_json(json), json)
 }
 
 /// `left == 0` (a number, or a string holding one): the peer is a seeder.
@@ -169,7 +227,7 @@ pub fn parse(text: &str) -> Result<WsRequest<'_>, WsParseError> {
 
 fn parse_announce(env: Envelope<'_>) -> Result<WsRequest<'_>, WsParseError> {
     let action = Some(Action::Announce);
-    let Some(IdsField::One(Some(info_hash))) = env.info_hash else {
+    let (Some(info_hash), info_hash_json) = id_field(env.info_hash) else {
         return Err(WsParseError {
             kind: ErrorKind::InvalidInfoHash,
             action,
@@ -181,7 +239,8 @@ fn parse_announce(env: Envelope<'_>) -> Result<WsRequest<'_>, WsParseError> {
         action,
         info_hash: Some(info_hash),
     };
-    let peer_id = id(env.peer_id).ok_or(fail(ErrorKind::InvalidPeerId))?;
+    let (peer_id, peer_id_json) = id_field(env.peer_id);
+    let peer_id = peer_id.ok_or(fail(ErrorKind::InvalidPeerId))?;
     let event = match env.event {
         None => AnnounceEvent::Update,
         Some(EventField(event)) => event.ok_or(fail(ErrorKind::InvalidEvent))?,
@@ -190,11 +249,15 @@ fn parse_announce(env: Envelope<'_>) -> Result<WsRequest<'_>, WsParseError> {
     let answer = match env.answer.filter(|raw| !is_null(raw)) {
         None => None,
         Some(answer) => {
-            let to_peer_id = id(env.to_peer_id).ok_or(fail(ErrorKind::InvalidToPeerId))?;
-            let offer_id = id(env.offer_id).ok_or(fail(ErrorKind::InvalidOfferId))?;
+            let to_peer_id = id_field(env.to_peer_id)
+                .0
+                .ok_or(fail(ErrorKind::InvalidToPeerId))?;
+            let (offer_id, offer_id_json) = id_field(env.offer_id);
+            let offer_id = offer_id.ok_or(fail(ErrorKind::InvalidOfferId))?;
             Some(WsAnswer {
                 to_peer_id,
                 offer_id,
+                offer_id_json,
                 answer,
             })
         }
@@ -205,7 +268,9 @@ fn parse_announce(env: Envelope<'_>) -> Result<WsRequest<'_>, WsParseError> {
     };
     Ok(WsRequest::Announce(WsAnnounce {
         info_hash,
+        info_hash_json,
         peer_id,
+        peer_id_json,
         event,
         seeder,
         offers,
@@ -220,28 +285,61 @@ fn parse_scrape(env: Envelope<'_>) -> Result<WsRequest<'_>, WsParseError> {
         action: Some(Action::Scrape),
         info_hash: None,
     };
-    match env.info_hash {
-        None => Ok(WsRequest::Scrape(WsScrape::All)),
-        Some(IdsField::One(Some(id))) => Ok(WsRequest::Scrape(WsScrape::Some(vec![id]))),
-        Some(IdsField::Many(Some(ids))) => Ok(WsRequest::Scrape(WsScrape::Some(ids))),
-        Some(IdsField::One(None) | IdsField::Many(None)) => Err(invalid),
+    let Some(raw) = env.info_hash else {
+        return Ok(WsRequest::Scrape(WsScrape::All));
+    };
+    if !raw.get().starts_with('[') {
+        let id = id_from_json(raw.get()).ok_or(invalid)?;
+        return Ok(WsRequest::Scrape(WsScrape::Some(vec![id])));
     }
+    let list: Vec<&RawValue> = serde_json::from_str(raw.get()).map_err(|_| invalid)?;
+    let ids = list
+        .iter()
+        .map(|raw| id_from_json(raw.get()).ok_or(invalid))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(WsRequest::Scrape(WsScrape::Some(ids)))
 }
 
 /// Appends `bytes` as a JSON string literal in binary-string form.
 pub fn push_binary_string(out: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push('"');
-    for &b in bytes {
-        match b {
-            b'"' => out.push_str("\\\""),
-            b'\\' => out.push_str("\\\\"),
-            0..=0x1f => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.push_str("\\u00");
-                out.push(char::from(HEX[usize::from(b >> 4)]));
-                out.push(char::from(HEX[usize::from(b & 15)]));
+    // Encoded 20 bytes at a time into a buffer that fits the longest encoding (6 bytes each).
+    for chunk in bytes.chunks(20) {
+        let mut buf = [0u8; 120];
+        let mut n = 0;
+        for &b in chunk {
+            match b {
+                b'"' | b'\\' => {
+                    buf[n..n + 2].copy_from_slice(&[b'\\', b]);
+                    n += 2;
+                }
+                0..=0x1f => {
+                    let escape = [
+                        b'\\',
+                        b'u',
+                        b'0',
+                        b'0',
+                        HEX[usize::from(b >> 4)],
+                        HEX[usize::from(b & 15)],
+                    ];
+                    buf[n..n + 6].copy_from_slice(&escape);
+                    n += 6;
+                }
+                0x20..=0x7f => {
+                    buf[n] = b;
+                    n += 1;
+                }
+                // U+0080..=U+00FF in UTF-8.
+                _ => {
+                    buf[n..n + 2].copy_from_slice(&[0xc0 | (b >> 6), 0x80 | (b & 0x3f)]);
+                    n += 2;
+                }
             }
-            _ => out.push(char::from(b)),
+        }
+        // Always valid UTF-8: ASCII and complete two-byte sequences only.
+        if let Ok(text) = std::str::from_utf8(&buf[..n]) {
+            out.push_str(text);
         }
     }
     out.push('"');
@@ -291,57 +389,93 @@ pub fn encode_announce_response(
     out
 }
 
-/// Builds the relayed offers of one announce: the sender's and the swarm's ids, the same in each,
-/// are encoded once.
+/// Builds the relayed offers of one announce. Ids are forwarded as the JSON string literals the
+/// sender wrote (see [`WsAnnounce::info_hash_json`]); the sender's and the swarm's, the same in
+/// each relay, are put together once.
 pub struct OfferRelays {
     /// `,"peer_id":<sender>,"info_hash":<swarm>}`.
     tail: String,
 }
 
 impl OfferRelays {
-    /// The relays of `from`'s offers in swarm `info_hash`.
-    pub fn new(info_hash: &Id20, from: &Id20) -> OfferRelays {
+    /// The relays of sender `from_json`'s offers in swarm `info_hash_json` (JSON string literals).
+    pub fn new(info_hash_json: &str, from_json: &str) -> OfferRelays {
         OfferRelays {
-            tail: relay_tail(from, info_hash),
+            tail: relay_tail(from_json, info_hash_json),
         }
     }
 
     /// `{"action":"announce","offer":..,"offer_id":..,"peer_id":<sender>,"info_hash":..}`.
-    pub fn encode(&self, offer_id: &Id20, offer: &RawValue) -> String {
-        relay("offer", offer, offer_id, &self.tail)
+    pub fn encode(&self, offer_id_json: &str, offer: &RawValue) -> String {
+        relay("offer", offer, offer_id_json, &self.tail)
     }
+}
+
+/// A relayed answer from the JSON string literals of its ids:
+/// `{"action":"announce","answer":..,"offer_id":..,"peer_id":<answerer>,"info_hash":..}`.
+pub fn encode_answer_json(
+    info_hash_json: &str,
+    from_json: &str,
+    offer_id_json: &str,
+    answer: &RawValue,
+) -> String {
+    relay(
+        "answer",
+        answer,
+        offer_id_json,
+        &relay_tail(from_json, info_hash_json),
+    )
 }
 
 /// A relayed offer: `{"action":"announce","offer":..,"offer_id":..,"peer_id":<sender>,"info_hash":..}`.
 pub fn encode_offer(info_hash: &Id20, from: &Id20, offer_id: &Id20, offer: &RawValue) -> String {
-    OfferRelays::new(info_hash, from).encode(offer_id, offer)
+    OfferRelays::new(&id_json(info_hash), &id_json(from)).encode(&id_json(offer_id), offer)
 }
 
 /// A relayed answer: `{"action":"announce","answer":..,"offer_id":..,"peer_id":<answerer>,"info_hash":..}`.
 pub fn encode_answer(info_hash: &Id20, from: &Id20, offer_id: &Id20, answer: &RawValue) -> String {
-    relay("answer", answer, offer_id, &relay_tail(from, info_hash))
+    encode_answer_json(
+        &id_json(info_hash),
+        &id_json(from),
+        &id_json(offer_id),
+        answer,
+    )
 }
 
-fn relay_tail(from: &Id20, info_hash: &Id20) -> String {
-    let mut tail =
-        String::with_capacity(binary_string_len(&from.0) + binary_string_len(&info_hash.0) + 26);
-    push_field_id(&mut tail, "peer_id", from);
-    push_field_id(&mut tail, "info_hash", info_hash);
+/// `id` as a JSON string literal in binary-string form.
+pub fn id_json(id: &Id20) -> String {
+    let mut out = String::with_capacity(binary_string_len(&id.0));
+    push_binary_string(&mut out, &id.0);
+    out
+}
+
+fn relay_tail(from_json: &str, info_hash_json: &str) -> String {
+    const PEER_ID: &str = ",\"peer_id\":";
+    const INFO_HASH: &str = ",\"info_hash\":";
+    let mut tail = String::with_capacity(
+        PEER_ID.len() + from_json.len() + INFO_HASH.len() + info_hash_json.len() + 1,
+    );
+    tail.push_str(PEER_ID);
+    tail.push_str(from_json);
+    tail.push_str(INFO_HASH);
+    tail.push_str(info_hash_json);
     tail.push('}');
     tail
 }
 
-fn relay(name: &str, sdp: &RawValue, offer_id: &Id20, tail: &str) -> String {
+fn relay(name: &str, sdp: &RawValue, offer_id_json: &str, tail: &str) -> String {
     const HEAD: &str = "{\"action\":\"announce\",\"";
+    const OFFER_ID: &str = ",\"offer_id\":";
     let sdp = sdp.get();
     let mut out = String::with_capacity(
-        HEAD.len() + name.len() + 2 + sdp.len() + 12 + binary_string_len(&offer_id.0) + tail.len(),
+        HEAD.len() + name.len() + 2 + sdp.len() + OFFER_ID.len() + offer_id_json.len() + tail.len(),
     );
     out.push_str(HEAD);
     out.push_str(name);
     out.push_str("\":");
     out.push_str(sdp);
-    push_field_id(&mut out, "offer_id", offer_id);
+    out.push_str(OFFER_ID);
+    out.push_str(offer_id_json);
     out.push_str(tail);
     out
 }
@@ -526,6 +660,48 @@ mod tests {
             proptest::prop_assert_eq!(out.len(), binary_string_len(&bytes));
             let decoded: String = serde_json::from_str(&out).unwrap();
             proptest::prop_assert_eq!(Id20::from_binary_str(&decoded), Some(Id20(bytes)));
+        }
+    }
+
+    proptest::proptest! {
+        /// However a client escapes an id's characters, the literal decodes as serde_json reads
+        /// it, and relays carry that literal so receivers read the same id.
+        #[test]
+        fn id_literals_decode_as_json_does(
+            chars in proptest::collection::vec(
+                (proptest::prop_oneof![40 => 0u32..0x100, 1 => 0x100u32..0x180], 0u8..3),
+                18..22,
+            )
+        ) {
+            let mut literal = String::from("\"");
+            for &(c, style) in &chars {
+                let c = char::from_u32(c).unwrap_or('a');
+                match (style, c) {
+                    (0, '"' | '\\' | '\0'..='\u{1f}') | (1, _) => {
+                        literal.push_str(&format!("\\u{:04X}", u32::from(c)))
+                    }
+                    (2, '\n') => literal.push_str("\\n"),
+                    (2, '/') => literal.push_str("\\/"),
+                    (_, '"' | '\\' | '\0'..='\u{1f}') => {
+                        literal.push_str(&format!("\\u{:04x}", u32::from(c)))
+                    }
+                    _ => literal.push(c),
+                }
+            }
+            literal.push('"');
+            let decoded: String = serde_json::from_str(&literal).unwrap();
+            let expected = Id20::from_binary_str(&decoded);
+            proptest::prop_assert_eq!(id_from_json(&literal), expected);
+            if let Some(id) = expected {
+                let sdp = RawValue::from_string("{}".to_owned()).unwrap();
+                let relay: Value = serde_json::from_str(
+                    &OfferRelays::new(&literal, &literal).encode(&literal, &sdp),
+                )
+                .unwrap();
+                for field in ["offer_id", "peer_id", "info_hash"] {
+                    proptest::prop_assert_eq!(relay[field].as_str().and_then(Id20::from_binary_str), Some(id));
+                }
+            }
         }
     }
 

@@ -487,10 +487,10 @@ fn handle_answer(
         Ok(to) => relay(
             shared,
             to,
-            proto::encode_answer(
-                info_hash,
-                &announce.peer_id,
-                &answer.offer_id,
+            proto::encode_answer_json(
+                announce.info_hash_json,
+                announce.peer_id_json,
+                answer.offer_id_json,
                 answer.answer,
             ),
             MessageKind::Answer,
@@ -627,13 +627,13 @@ fn handle_announce(
             warning.as_deref(),
         ),
     ));
-    let relays = proto::OfferRelays::new(&info_hash, &announce.peer_id);
+    let relays = proto::OfferRelays::new(announce.info_hash_json, announce.peer_id_json);
     for (index, to) in outcome.offer_targets {
         if let Some(offer) = announce.offers.get(index) {
             relay(
                 shared,
                 to,
-                relays.encode(&offer.offer_id, offer.offer),
+                relays.encode(offer.offer_id_json, offer.offer),
                 MessageKind::Offer,
                 Some(now),
                 now,

@@ -1,8 +1,8 @@
 //! Lenient readers for the fields of a WebSocket message, decoded in the message's one pass.
 //!
 //! Each reader accepts any JSON value: a value of the wrong type becomes "invalid" (so the caller
-//! can answer with that field's error) instead of failing the whole message, and ids are decoded
-//! from serde_json's unescaped string without an allocation.
+//! can answer with that field's error) instead of failing the whole message. Ids are read as raw
+//! JSON and decoded by [`id_from_json`], so relays can forward the literal the client wrote.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -11,8 +11,8 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{Action, WsOffer, MAX_PARSED_OFFERS};
-use crate::protocol::{AnnounceEvent, ErrorKind, Id20};
+use super::{id_from_json, Action, WsOffer, MAX_PARSED_OFFERS};
+use crate::protocol::{AnnounceEvent, ErrorKind};
 
 /// Implements the `Visitor` methods for every JSON type a reader does not want: the value is
 /// consumed and read as `$invalid`.
@@ -63,60 +63,6 @@ macro_rules! strings_through {
             Ok($read(&s))
         }
     };
-}
-
-/// A binary-string id (`peer_id`, `to_peer_id`, `offer_id`); `None` when it is not one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct IdField(pub Option<Id20>);
-
-impl<'de> Deserialize<'de> for IdField {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = IdField;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a 20-character binary string")
-            }
-            strings_through!(|s: &str| IdField(Id20::from_binary_str(s)));
-            other_types_are!(IdField(None));
-            arrays_are!(IdField(None));
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// `info_hash`: one id (announce, scrape), or a list of them (scrape).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum IdsField {
-    /// A string: the id, or `None` when it is not one.
-    One(Option<Id20>),
-    /// An array: every id, or `None` when one of them is not an id.
-    Many(Option<Vec<Id20>>),
-}
-
-impl<'de> Deserialize<'de> for IdsField {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = IdsField;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a binary-string id or a list of them")
-            }
-            strings_through!(|s: &str| IdsField::One(Id20::from_binary_str(s)));
-            other_types_are!(IdsField::One(None));
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut ids = Some(Vec::new());
-                while let Some(item) = seq.next_element::<Option<IdField>>()? {
-                    match (item.and_then(|id| id.0), &mut ids) {
-                        (Some(id), Some(list)) => list.push(id),
-                        _ => ids = None,
-                    }
-                }
-                Ok(IdsField::Many(ids))
-            }
-        }
-        d.deserialize_any(V)
-    }
 }
 
 /// `action`: `None` for anything but `"announce"` and `"scrape"`.
@@ -253,15 +199,11 @@ impl<'de: 'a, 'a> Deserialize<'de> for OfferItem<'a> {
             arrays_are!(OfferItem::Invalid(ErrorKind::InvalidOffers));
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut offer: Option<&'de RawValue> = None;
-                let mut offer_id = IdField(None);
+                let mut offer_id: Option<&'de RawValue> = None;
                 while let Some(key) = map.next_key::<OfferKey>()? {
                     match key {
                         OfferKey::Offer => offer = Some(map.next_value()?),
-                        OfferKey::OfferId => {
-                            offer_id = map
-                                .next_value::<Option<IdField>>()?
-                                .unwrap_or(IdField(None))
-                        }
+                        OfferKey::OfferId => offer_id = Some(map.next_value()?),
                         OfferKey::Other => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -270,8 +212,13 @@ impl<'de: 'a, 'a> Deserialize<'de> for OfferItem<'a> {
                 let Some(offer) = offer.filter(|raw| raw.get() != "null") else {
                     return Ok(OfferItem::Invalid(ErrorKind::InvalidOffers));
                 };
-                Ok(match offer_id.0 {
-                    Some(offer_id) => OfferItem::Offer(WsOffer { offer_id, offer }),
+                let offer_id_json = offer_id.map_or("", |raw| raw.get());
+                Ok(match id_from_json(offer_id_json) {
+                    Some(offer_id) => OfferItem::Offer(WsOffer {
+                        offer_id,
+                        offer_id_json,
+                        offer,
+                    }),
                     None => OfferItem::Invalid(ErrorKind::InvalidOfferId),
                 })
             }
