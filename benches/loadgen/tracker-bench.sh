@@ -8,6 +8,7 @@
 #       (TESTER_CONNS="1000 10000", TESTER_TRACKERS="seg aq", TESTER_DURATION=60, TESTER_TIMEOUT=300
 #       override the runs;
 #       segswarm's /metrics at the end of each run is saved as results/lt-seg-cC.metrics)
+#   benches/loadgen/tracker-bench.sh rounds       # paired tester rounds, both orders (TESTER_ROUNDS=3 each)
 #   benches/loadgen/tracker-bench.sh churn        # 10 minutes of churn against segswarm-tracker
 #   benches/loadgen/tracker-bench.sh memory       # RSS per connection at 10,000 (idle, and with offers)
 #
@@ -156,6 +157,32 @@ EOF
   done
 }
 
+# The tester's figure for one run: the mean of its 5-second "Responses in" windows after it
+# reports "Max connections reached", or of all its windows when it never does.
+figure() { # lt-*.out
+  awk '/Max connections reached/ { after = 1; next }
+       /^Responses in:/ { v = $3 + 0; if (after) { s += v; n++ } else { s0 += v; n0++ } }
+       END { if (n) printf "%.0f\n", s / n;
+             else if (n0) printf "%.0f (never had every connection open)\n", s0 / n0;
+             else print "no figure" }' "$1"
+}
+
+# Paired rounds of `tester`, alternating which tracker runs first (TESTER_ROUNDS per order, 3 by
+# default); each run's output is kept as results/round<R>-<tracker>-c<C>.out.
+rounds() {
+  local per_order=${TESTER_ROUNDS:-3} r order c t
+  for r in $(seq 1 $((2 * per_order))); do
+    order="seg aq"
+    [ $((r % 2)) = 0 ] && order="aq seg"
+    TESTER_TRACKERS="$order" tester
+    for c in ${TESTER_CONNS:-1000 10000}; do
+      for t in seg aq; do cp "$OUT/results/lt-$t-c$c.out" "$OUT/results/round$r-$t-c$c.out"; done
+      echo "round $r ($order) C=$c: segswarm $(figure "$OUT/results/round$r-seg-c$c.out")" \
+        "aquatic_ws $(figure "$OUT/results/round$r-aq-c$c.out")"
+    done
+  done
+}
+
 churn() {
   local pid
   pid=$(start seg plain); sleep 2
@@ -183,4 +210,4 @@ memory() {
   done
 }
 
-"${1:?usage: tracker-bench.sh setup|loadgen|tester|churn|memory}"
+"${1:?usage: tracker-bench.sh setup|loadgen|tester|rounds|churn|memory}"
