@@ -13,7 +13,7 @@
 //! back-pressure), and received messages arrive on a bounded tokio channel.
 //!
 //! mDNS is off by default ([`RtcSettings::mdns`]): with it on, the crate needs multicast, which
-//! loopback-only hosts and many containers lack (see `PROTOCOLS.md` §5).
+//! loopback-only hosts and many containers lack.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
