@@ -74,26 +74,18 @@ pub struct EngineConfig {
     /// arrival order) instead of being answered `SegmentAbsent` at once. 0 turns queueing off.
     /// Default 1.
     pub max_queued_uploads: usize,
-    /// A request is queued only when the bytes ahead of it (the running uploads' rest and the
-    /// queued ones), at [`EngineConfig::upload_rate`], go out within this time; otherwise it is
-    /// answered `SegmentAbsent`. The requester's deadline is not on the wire: this bound stays
-    /// below the time a requester waits for a first byte (p2p-media-loader and our scheduler give
-    /// up after 2 s, see `SchedulerConfig::p2p_stall_timeout`). Without an upload rate only the
-    /// queue length bounds the wait. Default 0.5 s (measured in the simulator, live N = 100:
-    /// 1.5 s let queued requests run late and move to HTTP, p2p_share 0.78; 0.5 s gave 0.888,
-    /// against 0.858 without a queue).
+    /// A request is queued only when the bytes ahead of it, at [`EngineConfig::upload_rate`], go
+    /// out within this time (below the requester's 2 s first-byte timeout); otherwise it is
+    /// answered `SegmentAbsent`. Without an upload rate only the queue length bounds the wait.
+    /// Default 0.5 s (why: BENCHMARKS.md, "Why the peer settings are what they are").
     pub max_upload_queue_wait: Duration,
     /// Upload nothing: answer every request with `SegmentAbsent` and announce nothing.
     /// Default false.
     pub consume_only: bool,
-    /// Cut-through relay: serve a request for a segment that is still downloading (over HTTP or
-    /// from a peer) once its size is known, streaming its bytes as they arrive; the last byte
-    /// goes out only after the whole segment passed the integrity check (a bad segment ends the
-    /// relay with `SegmentAbsent`). Segments loading from peers are then announced as loading
-    /// (`p`) too, like HTTP downloads. p2p-media-loader 2.3 peers never ask for a segment announced
-    /// as loading (they wait until it is announced loaded, and skip it for their random HTTP
-    /// fetches, as for our HTTP downloads), and they accept `SegmentAbsent` at any point of a
-    /// transfer, so nothing changes for them. Default true.
+    /// Cut-through relay: serve a request for a segment still downloading once its size is known,
+    /// streaming its bytes as they arrive (the last byte only after the integrity check), and
+    /// announce segments loading from peers as loading (`p`). p2p-media-loader peers never ask
+    /// for a loading segment, so nothing changes for them. Default true.
     pub relay_partial: bool,
     /// Largest data-channel message we send, bytes. Default [`MAX_MESSAGE_BYTES`] (64 KiB − 1).
     pub max_message_bytes: usize,

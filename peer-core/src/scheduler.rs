@@ -63,11 +63,7 @@ pub struct SchedulerConfig {
     pub vod_peer_wait: Duration,
     /// Segswarm: while no connected peer has announced what it holds yet and one of them
     /// connected less than this long ago, segments that are not urgent are not fetched early over
-    /// HTTP: that first announcement is on its way (urgent segments still go to HTTP at once).
-    /// Measured natively: the plan run as the seeder's data channel opened started HTTP downloads
-    /// of segments the seeder announced 2 ms later. Simulator (N = 100, seed 1): VOD p2p_share
-    /// 0.845 -> 0.852, startup p95 1.23 -> 1.12 s; live unchanged (applied whenever any peer
-    /// had not announced yet, it cost live 0.007 on seed 2). Default 500 ms.
+    /// HTTP (urgent ones still are). Default 500 ms (why: BENCHMARKS.md, "Why the peer settings are what they are").
     pub first_announce_wait: Duration,
     /// Segswarm VOD: each peer fetches a segment nobody near it holds or loads once it is due
     /// within a random share of [`SchedulerConfig::vod_http_lead`], between `1 − this` and 1, so
@@ -78,16 +74,14 @@ pub struct SchedulerConfig {
     /// `max(live_min_seeds / swarm size, live_http_seeds / 2^g, ...)`, where `g` is how many times
     /// the holders can double (peer to peer) before the segment turns urgent; the others wait for it
     /// from peers. This is the expected number of early HTTP fetches per doubling tree. Default
-    /// 0.25 (with relays of partial segments a tree grows faster than whole-segment doubling
-    /// predicts; measured in the simulator, 1.0 fetched about 20 copies per segment at N = 100).
+    /// 0.25 (why: BENCHMARKS.md, "Why the peer settings are what they are").
     pub live_http_seeds: f64,
     /// Segswarm live: how many transfer times one doubling of a segment's holders takes (holders
     /// are also busy with other segments and requests meet busy holders). Default 1.5.
     pub live_doubling_factor: f64,
     /// Segswarm live: fewest early HTTP fetches wanted in the whole swarm per segment (the swarm
-    /// size comes from the tracker). Default 0 (off): [`SchedulerConfig::live_seed_spread`] gets a
-    /// small swarm its one fetch per segment; with 2.0 both peers of a 2-peer swarm fetched every
-    /// segment (simulator, N = 2: 2 % of bytes from peers instead of 45 %).
+    /// size comes from the tracker). Default 0 (off; [`SchedulerConfig::live_seed_spread`] gets a
+    /// small swarm its one fetch per segment) (why: BENCHMARKS.md, "Why the peer settings are what they are").
     pub live_min_seeds: f64,
     /// Segswarm live: how many of the newest segments count as the live edge (seeded over HTTP by
     /// a few peers as soon as they appear). Default 2.

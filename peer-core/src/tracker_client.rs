@@ -56,14 +56,10 @@ pub struct TrackerClientConfig {
     pub max_interval: Duration,
     /// Largest server message accepted, in bytes. Default 256 KiB.
     pub max_message_bytes: usize,
-    /// Re-announce sooner while filling up: after an announce that carried offers, the next one
-    /// comes after this time (if shorter than the interval) instead of the interval, for as long
-    /// as offers are answered: after [`TrackerClientConfig::fill_idle_rounds`] rounds in a row
-    /// whose offers got no answer (the swarm's reachable peers are connected already) it waits
-    /// for the normal interval again.
-    /// For a seeder that must reach more peers than one announce's offers reach (trackers relay
-    /// 10 to 20). The tracker's announce rate limits must allow it (PeerTube's, when on: 15
-    /// announces per info hash per 5 minutes). Default `None`: always the interval.
+    /// Re-announce after this time (if shorter than the interval) after an announce that carried
+    /// offers, until [`TrackerClientConfig::fill_idle_rounds`] rounds in a row get no answer: a
+    /// seeder reaches more peers than one announce's offers do. The tracker's rate limit must
+    /// allow it. Default `None` (always the interval) (why: BENCHMARKS.md, "Why the peer settings are what they are").
     pub fill_interval: Option<Duration>,
     /// Rounds in a row without an answer that end early re-announcing (the tracker picks the
     /// peers an announce's offers go to at random, so one round can miss the few peers not yet
@@ -73,9 +69,7 @@ pub struct TrackerClientConfig {
     /// an answer: a private tracker that does not know the info_hash, a rate limit, a full
     /// swarm) is not announced again for this long; each further refusal in a row doubles it, up
     /// to [`TrackerClientConfig::refused_announce_max`]; an accepted announce of the swarm ends
-    /// the series. On PeerTube's tracker each refused announce also gets the IP blocked for
-    /// 3 minutes (every swarm of the socket), so re-announcing it soon costs every other swarm.
-    /// Default 10 min.
+    /// the series. Default 10 min (PeerTube's tracker blocks the IP for 3 minutes per refusal).
     pub refused_announce_delay: Duration,
     /// Longest pause of a refused swarm. Default 1 h.
     pub refused_announce_max: Duration,

@@ -724,18 +724,10 @@ pub struct SeederConfig {
     /// WebRTC offers sent with each announce (and `numwant`): how many viewers the seeder reaches
     /// per announce. Trackers cap what they relay (segswarm-tracker and aquatic: 10). Default 10.
     pub offers_per_announce: u32,
-    /// Re-announce with fresh offers after this time (instead of the tracker's interval, 120 s
-    /// on segswarm-tracker and bittorrent-tracker) while the seeder has room for more peers and
-    /// the last round's offers found takers: one announce reaches only
-    /// [`SeederConfig::offers_per_announce`] viewers, picked at random by the tracker, so a
-    /// seeder reaches a larger swarm over several rounds. Two rounds in a row whose offers nobody
-    /// answered (every reachable viewer is connected or full), or an announce without offers (no
-    /// room), return it to the tracker's interval. Viewers' own offers reach the seeder too (the engine
-    /// answers every offer while it has room), but a p2p-media-loader viewer sends at most 5
-    /// offers per announce to random peers of the swarm, so in a swarm of N viewers the seeder
-    /// receives about 5 of them per announce interval whatever N is: not enough to fill it.
-    /// `None` = the tracker's interval only. Default 30 s (PeerTube's tracker, with its rate
-    /// limit on, allows 15 announces per info hash and IP in 5 minutes).
+    /// Re-announce with fresh offers after this time instead of the tracker's interval while the
+    /// seeder has room and the last round's offers found takers (one announce reaches only
+    /// [`SeederConfig::offers_per_announce`] viewers). `None` = the tracker's interval only.
+    /// Default 30 s (why: BENCHMARKS.md, "Why the peer settings are what they are").
     pub fill_announce_interval: Option<Duration>,
     /// Early announces in a row whose offers got no answer that end the fill. The tracker sends
     /// an announce's offers to random peers of the swarm, connected ones included, so with few
