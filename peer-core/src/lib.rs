@@ -16,6 +16,7 @@
 //! - `scheduler`: per wanted segment, which peer or which HTTP source, and when;
 //! - `engine`: ties them together behind an Input/Output API;
 //! - `hls`: HLS media playlists parsed into the engine's segment list;
+//! - `segment_check`: whole MPEG-TS packets and fMP4 boxes, to skip half-written segment files;
 //! - `sim`: a deterministic swarm simulator driving many engines in memory.
 //! - `rng`: the engine's seeded random number generator (smaller one in the wasm build);
 //! - [`peertube`]: PeerTube video URLs, REST API answers and the id scheme of its players;
@@ -34,6 +35,7 @@ pub mod native;
 pub mod peertube;
 pub mod rng;
 pub mod scheduler;
+pub mod segment_check;
 pub mod sim;
 pub mod store;
 pub mod stream;
