@@ -16,6 +16,7 @@
 //! - `scheduler`: per wanted segment, which peer or which HTTP source, and when;
 //! - `engine`: ties them together behind an Input/Output API;
 //! - `hls`: HLS media playlists parsed into the engine's segment list;
+//! - `http_range`: the `Range` header and `Content-Range` parsing of both drivers' HTTP downloads;
 //! - `segment_check`: whole MPEG-TS packets and fMP4 boxes, to skip half-written segment files;
 //! - `sim`: a deterministic swarm simulator driving many engines in memory.
 //! - `rng`: the engine's seeded random number generator (smaller one in the wasm build);
@@ -27,6 +28,7 @@
 pub mod backoff;
 pub mod engine;
 pub mod hls;
+pub mod http_range;
 pub mod id_hash;
 pub mod id_scheme;
 pub mod integrity;
