@@ -20,6 +20,7 @@
 //! - `segment_check`: whole MPEG-TS packets and fMP4 boxes, to skip half-written segment files;
 //! - `sim`: a deterministic swarm simulator driving many engines in memory.
 //! - `rng`: the engine's seeded random number generator (smaller one in the wasm build);
+//! - `rtc_settings`: ICE servers and the data-channel limits' defaults of both drivers;
 //! - [`peertube`]: PeerTube video URLs, REST API answers and the id scheme of its players;
 //! - `vecmap`: a sorted-vector map for the engine's small maps (smaller wasm than `BTreeMap`).
 //! - `native` (feature `native`): the tokio driver — WebRTC data channels, the tracker socket and
@@ -36,6 +37,7 @@ pub mod integrity;
 pub mod native;
 pub mod peertube;
 pub mod rng;
+pub mod rtc_settings;
 pub mod scheduler;
 pub mod segment_check;
 pub mod sim;
