@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use segswarm_core::native::rtc::{RtcConnection, RtcPeer, RtcSettings};
 
+#[allow(unsafe_code)] // unshare(2) is an FFI call.
 fn private_netns() -> bool {
     // SAFETY: unshare only changes this thread's namespace membership.
     if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
@@ -31,6 +32,7 @@ fn private_netns() -> bool {
         .unwrap_or(false)
 }
 
+#[allow(unsafe_code)] // getrusage(2) is an FFI call.
 fn cpu_seconds() -> f64 {
     // SAFETY: getrusage writes into the struct we pass.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };

@@ -68,6 +68,7 @@ fn count_free(size: usize) {
 }
 
 // SAFETY: every call is forwarded to the system allocator unchanged; only sizes are counted.
+#[allow(unsafe_code)] // A bench-only global allocator that counts allocations.
 unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let p = unsafe { System.alloc(layout) };
@@ -129,6 +130,7 @@ fn write_vod(dir: &Path, segments: usize) {
 }
 
 /// (user + system CPU seconds, resident bytes) of a process.
+#[allow(unsafe_code)] // sysconf(3) is an FFI call.
 fn proc_usage(pid: u32) -> (f64, u64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name (which may hold spaces) start at index 2 (state).

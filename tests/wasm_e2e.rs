@@ -343,6 +343,7 @@ fn collect_lines(out: std::process::ChildStdout) -> std::sync::Arc<std::sync::Mu
 struct ProcessGroupGuard(support::ChildGuard);
 
 impl Drop for ProcessGroupGuard {
+    #[allow(unsafe_code)] // killpg(2) is an FFI call.
     fn drop(&mut self) {
         let Ok(group) = i32::try_from(self.0.child.id()) else {
             return;

@@ -16,8 +16,11 @@
 //! - `scheduler`: per wanted segment, which peer or which HTTP source, and when;
 //! - `engine`: ties them together behind an Input/Output API;
 //! - `hls`: HLS media playlists parsed into the engine's segment list;
+//! - `http_range`: the `Range` header and `Content-Range` parsing of both drivers' HTTP downloads;
+//! - `segment_check`: whole MPEG-TS packets and fMP4 boxes, to skip half-written segment files;
 //! - `sim`: a deterministic swarm simulator driving many engines in memory.
 //! - `rng`: the engine's seeded random number generator (smaller one in the wasm build);
+//! - `rtc_settings`: ICE servers and the data-channel limits' defaults of both drivers;
 //! - [`peertube`]: PeerTube video URLs, REST API answers and the id scheme of its players;
 //! - `vecmap`: a sorted-vector map for the engine's small maps (smaller wasm than `BTreeMap`).
 //! - `native` (feature `native`): the tokio driver — WebRTC data channels, the tracker socket and
@@ -26,6 +29,7 @@
 pub mod backoff;
 pub mod engine;
 pub mod hls;
+pub mod http_range;
 pub mod id_hash;
 pub mod id_scheme;
 pub mod integrity;
@@ -33,7 +37,9 @@ pub mod integrity;
 pub mod native;
 pub mod peertube;
 pub mod rng;
+pub mod rtc_settings;
 pub mod scheduler;
+pub mod segment_check;
 pub mod sim;
 pub mod store;
 pub mod stream;

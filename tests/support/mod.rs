@@ -6,6 +6,8 @@
 //! anything but loopback.
 
 #![allow(dead_code)]
+// unshare(2), kill(2) and killpg(2) are FFI calls.
+#![allow(unsafe_code)]
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

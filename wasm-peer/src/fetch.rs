@@ -5,6 +5,7 @@
 //! server ignored the Range) is accepted, its first `from` bytes dropped and the body cut at the
 //! range's end. The body is read piece by piece, so the engine sees progress.
 
+use segswarm_core::http_range::{parse_content_range, range_header};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, AbortSignal, Request, RequestInit, Response};
@@ -47,24 +48,6 @@ impl Drop for Abort {
     }
 }
 
-/// Parses `Content-Range: bytes start-end/total` (total may be `*`) into
-/// `(start, end_inclusive, total)`.
-pub fn parse_content_range(value: &str) -> Option<(u64, u64, Option<u64>)> {
-    let rest = value.trim().strip_prefix("bytes")?.trim_start();
-    let (span, total) = rest.split_once('/')?;
-    let (start, end) = span.trim().split_once('-')?;
-    let start: u64 = start.trim().parse().ok()?;
-    let end: u64 = end.trim().parse().ok()?;
-    let total = match total.trim() {
-        "*" => None,
-        t => Some(t.parse().ok()?),
-    };
-    if end < start || total.is_some_and(|t| end >= t) {
-        return None;
-    }
-    Some((start, end, total))
-}
-
 fn fetch_error(what: &'static str, e: &JsValue) -> WebError {
     if is_abort_error(e) {
         WebError::Aborted
@@ -103,10 +86,7 @@ pub async fn fetch_from(
     init.set_signal(Some(signal));
     let request =
         Request::new_with_str_and_init(url, &init).map_err(|e| WebError::js("new Request", &e))?;
-    let range = match end {
-        Some(end) => Some(format!("bytes={from}-{}", end.saturating_sub(1))),
-        None => (from > 0).then(|| format!("bytes={from}-")),
-    };
+    let range = range_header(from, end);
     if let Some(range) = range {
         request
             .headers()

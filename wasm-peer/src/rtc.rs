@@ -19,6 +19,7 @@ use std::rc::Rc;
 use std::task::Poll;
 use std::time::Duration;
 
+use segswarm_core::rtc_settings;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
@@ -31,16 +32,7 @@ use crate::error::WebError;
 use crate::timer;
 use crate::wake::Wakers;
 
-/// An ICE (STUN/TURN) server.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct IceServer {
-    /// Its URLs (`stun:...`, `turn:...`).
-    pub urls: Vec<String>,
-    /// TURN user name (empty for none).
-    pub username: String,
-    /// TURN credential (empty for none).
-    pub credential: String,
-}
+pub use segswarm_core::rtc_settings::IceServer;
 
 /// Settings of an [`RtcPeer`] and its [`DataChannel`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,11 +58,11 @@ impl Default for RtcSettings {
     fn default() -> Self {
         Self {
             ice_servers: Vec::new(),
-            ice_gathering_timeout: Duration::from_secs(5),
-            open_timeout: Duration::from_secs(15),
-            max_message_bytes: 64 * 1024,
-            send_buffer_bytes: 1024 * 1024,
-            buffered_amount_low_threshold: 64 * 1024,
+            ice_gathering_timeout: rtc_settings::ICE_GATHERING_TIMEOUT,
+            open_timeout: rtc_settings::OPEN_TIMEOUT,
+            max_message_bytes: rtc_settings::MAX_CHANNEL_MESSAGE_BYTES,
+            send_buffer_bytes: rtc_settings::SEND_BUFFER_BYTES,
+            buffered_amount_low_threshold: rtc_settings::BUFFERED_AMOUNT_LOW_THRESHOLD,
             receive_queue_bytes: 16 * 1024 * 1024,
         }
     }

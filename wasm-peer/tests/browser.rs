@@ -5,7 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use segswarm_wasm::error::WebError;
-use segswarm_wasm::fetch::{fetch_from, parse_content_range, Abort};
+use segswarm_wasm::fetch::{fetch_from, Abort};
 use segswarm_wasm::rtc::{RtcPeer, RtcSettings};
 use segswarm_wasm::timer::{sleep, timeout, Timeout};
 use wasm_bindgen_test::*;
@@ -224,18 +224,6 @@ async fn fetch_errors_name_the_cause() {
     abort.abort();
     let aborted = fetch_body(FIXTURE_URL, 0, &abort).await;
     assert_eq!(aborted, Err(WebError::Aborted));
-}
-
-#[wasm_bindgen_test]
-fn range_headers_and_content_ranges() {
-    assert_eq!(
-        parse_content_range("bytes 10-19/100"),
-        Some((10, 19, Some(100)))
-    );
-    assert_eq!(parse_content_range("bytes 0-0/*"), Some((0, 0, None)));
-    assert_eq!(parse_content_range("bytes 10-9/100"), None);
-    assert_eq!(parse_content_range("bytes 10-100/100"), None);
-    assert_eq!(parse_content_range("items 0-1/2"), None);
 }
 
 #[wasm_bindgen_test]

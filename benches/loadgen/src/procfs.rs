@@ -45,6 +45,7 @@ pub fn sample(pid: u32) -> io::Result<ProcSample> {
     })
 }
 
+#[allow(unsafe_code)] // libc::sysconf is an FFI call.
 fn clock_ticks_per_sec() -> f64 {
     // SAFETY: sysconf has no preconditions.
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
@@ -56,6 +57,7 @@ fn clock_ticks_per_sec() -> f64 {
 }
 
 /// Raises this process's soft open-file limit to the hard limit; returns the new soft limit.
+#[allow(unsafe_code)] // getrlimit/setrlimit are FFI calls.
 pub fn raise_nofile_limit() -> io::Result<u64> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::http_range::{parse_content_range, range_header};
 use bytes::{Bytes, BytesMut};
 use reqwest::header::{CONTENT_RANGE, RANGE};
 use reqwest::{StatusCode, Url};
@@ -388,11 +389,7 @@ impl HttpFetcher {
             }
         }
         let first = seg_start + *received;
-        let range = match (seg_len, first) {
-            (Some(len), _) => Some(format!("bytes={first}-{}", seg_start + len - 1)),
-            (None, 0) => None,
-            (None, _) => Some(format!("bytes={first}-")),
-        };
+        let range = range_header(first, seg_len.map(|len| seg_start + len));
         let mut builder = self.client.get(url.clone());
         if let Some(r) = &range {
             builder = builder.header(RANGE, r);
@@ -492,47 +489,5 @@ impl HttpFetcher {
                 return Err(HttpError::Aborted);
             }
         }
-    }
-}
-
-/// Parses `bytes a-b/size` (size may be `*`) into `(a, b, size)`.
-fn parse_content_range(v: &str) -> Option<(u64, u64, Option<u64>)> {
-    let rest = v.trim().strip_prefix("bytes")?.trim_start();
-    let (range, size) = rest.split_once('/')?;
-    let (a, b) = range.trim().split_once('-')?;
-    let a: u64 = a.trim().parse().ok()?;
-    let b: u64 = b.trim().parse().ok()?;
-    if b < a {
-        return None;
-    }
-    let size = match size.trim() {
-        "*" => None,
-        s => {
-            let n: u64 = s.parse().ok()?;
-            if b >= n {
-                return None;
-            }
-            Some(n)
-        }
-    };
-    Some((a, b, size))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_content_range;
-
-    #[test]
-    fn content_range_parsing() {
-        assert_eq!(
-            parse_content_range("bytes 0-99/1000"),
-            Some((0, 99, Some(1000)))
-        );
-        assert_eq!(parse_content_range("bytes 5-9/*"), Some((5, 9, None)));
-        assert_eq!(parse_content_range("bytes 9-5/100"), None);
-        assert_eq!(parse_content_range("bytes 0-100/100"), None);
-        assert_eq!(parse_content_range("bytes */100"), None);
-        assert_eq!(parse_content_range("items 0-1/2"), None);
-        assert_eq!(parse_content_range(""), None);
     }
 }

@@ -13,12 +13,13 @@
 //! back-pressure), and received messages arrive on a bounded tokio channel.
 //!
 //! mDNS is off by default ([`RtcSettings::mdns`]): with it on, the crate needs multicast, which
-//! loopback-only hosts and many containers lack (see `PROTOCOLS.md` §5).
+//! loopback-only hosts and many containers lack.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::rtc_settings;
 use bytes::{Bytes, BytesMut};
 use rtc::ice::mdns::MulticastDnsMode;
 use tokio::sync::{mpsc, watch};
@@ -30,16 +31,7 @@ use webrtc::peer_connection::{
     SettingEngineBuilder,
 };
 
-/// A STUN or TURN server.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct IceServer {
-    /// `stun:host:port`, `turn:host:port?transport=udp`, ...
-    pub urls: Vec<String>,
-    /// TURN user name (empty for STUN).
-    pub username: String,
-    /// TURN credential (empty for STUN).
-    pub credential: String,
-}
+pub use crate::rtc_settings::IceServer;
 
 /// Settings of the WebRTC stack.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,11 +74,11 @@ impl Default for RtcSettings {
             udp_addrs: vec![SocketAddr::from(([0, 0, 0, 0], 0))],
             mdns: false,
             include_loopback_candidates: false,
-            ice_gathering_timeout: Duration::from_secs(5),
-            open_timeout: Duration::from_secs(15),
-            max_message_bytes: 64 * 1024,
-            send_buffer_bytes: 1024 * 1024,
-            buffered_amount_low_threshold: 64 * 1024,
+            ice_gathering_timeout: rtc_settings::ICE_GATHERING_TIMEOUT,
+            open_timeout: rtc_settings::OPEN_TIMEOUT,
+            max_message_bytes: rtc_settings::MAX_CHANNEL_MESSAGE_BYTES,
+            send_buffer_bytes: rtc_settings::SEND_BUFFER_BYTES as usize,
+            buffered_amount_low_threshold: rtc_settings::BUFFERED_AMOUNT_LOW_THRESHOLD,
             receive_queue_messages: 64,
             sctp_receive_window_bytes: 1024 * 1024,
         }

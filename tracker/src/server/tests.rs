@@ -295,6 +295,7 @@ fn track(size: usize, d: isize) {
         BIG[(size / 512).min(69)].fetch_add(d, std::sync::atomic::Ordering::Relaxed);
     }
 }
+#[allow(unsafe_code)] // A test-only global allocator that counts bytes.
 unsafe impl std::alloc::GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 {
         LIVE.fetch_add(l.size() as isize, std::sync::atomic::Ordering::Relaxed);

@@ -203,6 +203,7 @@ impl Tracker {
     }
 
     /// Sends a signal (`libc::SIGHUP`, `libc::SIGTERM`, ...) to the daemon.
+    #[allow(unsafe_code)] // kill(2) is an FFI call.
     pub fn signal(&self, signal: libc::c_int) {
         // SAFETY: kill(2) with the pid of our own child process.
         let rc = unsafe { libc::kill(self.pid(), signal) };
