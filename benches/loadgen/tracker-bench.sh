@@ -158,12 +158,16 @@ EOF
 }
 
 # The tester's figure for one run: the mean of its 5-second "Responses in" windows after it
-# reports "Max connections reached", or of all its windows when it never does.
+# reports "Max connections reached", or of all its windows when it never does; with the range of
+# "Active connections" over those windows.
 figure() { # lt-*.out
-  awk '/Max connections reached/ { after = 1; next }
+  awk 'function range(lo, hi) { return lo == "" ? "" : sprintf(", %d-%d connections open", lo, hi) }
+       function keep(c) { if (lo == "" || c < lo) lo = c; if (c > hi) hi = c }
+       /Max connections reached/ { after = 1; lo = ""; hi = 0; next }
        /^Responses in:/ { v = $3 + 0; if (after) { s += v; n++ } else { s0 += v; n0++ } }
-       END { if (n) printf "%.0f\n", s / n;
-             else if (n0) printf "%.0f (never had every connection open)\n", s0 / n0;
+       /^Active connections:/ { keep($3 + 0) }
+       END { if (n) printf "%.0f%s\n", s / n, range(lo, hi);
+             else if (n0) printf "%.0f (never had every connection open%s)\n", s0 / n0, range(lo, hi);
              else print "no figure" }' "$1"
 }
 
