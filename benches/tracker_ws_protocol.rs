@@ -4,7 +4,7 @@
 //!
 //! `cargo bench -p segswarm-tracker --bench tracker_ws_protocol`; figures in BENCHMARKS.md.
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 use segswarm_tracker::protocol::ws::{parse, OfferRelays, WsRequest};
 use segswarm_tracker::protocol::Id20;
@@ -78,5 +78,9 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+fn benches() {
+    let mut criterion = Criterion::default().configure_from_args();
+    bench(&mut criterion);
+}
+
 criterion_main!(benches);
