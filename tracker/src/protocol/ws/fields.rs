@@ -14,9 +14,9 @@ use serde_json::value::RawValue;
 use super::{id_from_json, Action, WsOffer, MAX_PARSED_OFFERS};
 use crate::protocol::{AnnounceEvent, ErrorKind};
 
-/// Implements the `Visitor` methods for every JSON type a reader does not want: the value is
-/// consumed and read as `$invalid`.
-macro_rules! other_types_are {
+/// Implements the `Visitor` methods for JSON scalars other than strings: each is read as
+/// `$invalid`.
+macro_rules! scalars_are {
     ($invalid:expr) => {
         fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
             Ok($invalid)
@@ -33,6 +33,14 @@ macro_rules! other_types_are {
         fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
             Ok($invalid)
         }
+    };
+}
+
+/// Implements the `Visitor` methods for every JSON type a reader does not want (scalars and
+/// objects): the value is consumed and read as `$invalid`.
+macro_rules! other_types_are {
+    ($invalid:expr) => {
+        scalars_are!($invalid);
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
             while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
             Ok($invalid)
@@ -181,21 +189,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for OfferItem<'a> {
                 f.write_str("an offer object")
             }
             strings_through!(|_: &str| OfferItem::Invalid(ErrorKind::InvalidOffers));
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(OfferItem::Invalid(ErrorKind::InvalidOffers))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(OfferItem::Invalid(ErrorKind::InvalidOffers))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(OfferItem::Invalid(ErrorKind::InvalidOffers))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(OfferItem::Invalid(ErrorKind::InvalidOffers))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(OfferItem::Invalid(ErrorKind::InvalidOffers))
-            }
+            scalars_are!(OfferItem::Invalid(ErrorKind::InvalidOffers));
             arrays_are!(OfferItem::Invalid(ErrorKind::InvalidOffers));
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut offer: Option<&'de RawValue> = None;
