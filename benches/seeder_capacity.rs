@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use segswarm::core::engine::{EngineConfig, Input};
+use segswarm::core::engine::EngineConfig;
 use segswarm::core::hls::parse_media_playlist;
 use segswarm::core::native::driver::{DriverEvent, DriverHandle, DriverSettings, PeerDriver};
 use segswarm::core::native::origin::{Origin, OriginConfig};
@@ -302,7 +302,7 @@ async fn run_once(
         let mut s = DriverSettings::new(vec![url.clone()]);
         s.rtc = support::loopback_rtc();
         let d = PeerDriver::spawn(c, s).ok()?;
-        d.input(Input::Playlist(playlist.segment_infos())).ok()?;
+        d.set_playlist(playlist.segment_infos()).ok()?;
         drivers.push(d);
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -339,7 +339,7 @@ async fn run_once(
     while t0.elapsed().as_secs_f64() < seconds {
         let pos = t0.elapsed().as_secs_f64() - 6.0;
         for d in &mut drivers {
-            let _ = d.input(Input::Playback(pos));
+            let _ = d.set_playback(pos);
             while d.try_event().is_some() {}
         }
         tokio::time::sleep(Duration::from_millis(250)).await;

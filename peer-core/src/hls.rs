@@ -139,7 +139,7 @@ pub struct MediaPlaylist {
 }
 
 impl MediaPlaylist {
-    /// The segments as the engine takes them ([`crate::engine::Input::Playlist`]).
+    /// The segments as the engine takes them ([`crate::engine::Engine::set_playlist`]).
     pub fn segment_infos(&self) -> Vec<SegmentInfo> {
         self.segments.iter().map(MediaSegment::info).collect()
     }
@@ -788,12 +788,12 @@ mod tests {
                     p.live,
                     vec!["http://o/".into()],
                 ));
-                e.handle_input(crate::engine::Input::Playlist(p.segment_infos()), now);
-                e.handle_input(crate::engine::Input::Playback(0.0), now);
+                e.set_playlist(p.segment_infos(), now);
+                e.set_playback(0.0, now);
                 for s in p.segments.iter().take(4) {
-                    e.handle_input(crate::engine::Input::WantSegment(s.id), now);
+                    e.want_segment(s.id, now);
                 }
-                while e.poll_output().is_some() {}
+                while e.poll_http().is_some() || e.poll_event().is_some() {}
             }
             let _ = parse_media_playlist(&lines.join("\n"));
         }

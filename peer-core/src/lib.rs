@@ -27,6 +27,7 @@
 //!   the HTTP fetcher.
 
 pub mod backoff;
+pub mod download_table;
 pub mod engine;
 pub mod hls;
 pub mod http_range;

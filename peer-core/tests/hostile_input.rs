@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use segswarm_core::engine::{Engine, EngineConfig, Input, Output, SegmentInfo};
+use segswarm_core::engine::{Engine, EngineConfig, SegmentInfo};
 use segswarm_core::hls::{parse_media_playlist, MAX_DURATION_SECS, MAX_MEDIA_SEQUENCE};
 
 fn engine(live: bool) -> Engine {
@@ -15,8 +15,13 @@ fn engine(live: bool) -> Engine {
     ))
 }
 
-fn drain(e: &mut Engine) -> Vec<Output> {
-    std::iter::from_fn(|| e.poll_output()).collect()
+/// Takes everything the engine queued.
+fn drain(e: &mut Engine) {
+    while e.poll_transmit().is_some()
+        || e.poll_rtc().is_some()
+        || e.poll_http().is_some()
+        || e.poll_event().is_some()
+    {}
 }
 
 #[test]
@@ -38,11 +43,11 @@ fn a_playlist_with_huge_durations_is_clamped_and_played_without_panic() {
 
     let now = Instant::now();
     let mut e = engine(true);
-    e.handle_input(Input::Playlist(p.segment_infos()), now);
-    e.handle_input(Input::Playback(0.0), now);
+    e.set_playlist(p.segment_infos(), now);
+    e.set_playback(0.0, now);
     let far = p.segments[1].id;
-    e.handle_input(Input::WantSegment(far), now);
-    e.handle_input(Input::Timer, now + Duration::from_secs(1));
+    e.want_segment(far, now);
+    e.handle_timeout(now + Duration::from_secs(1));
     drain(&mut e);
 }
 
@@ -58,14 +63,11 @@ fn segment_times_from_the_page_that_overflow_do_not_panic() {
         size_hint: None,
         byte_range: None,
     };
-    e.handle_input(
-        Input::Playlist(vec![seg(0, 0.0), seg(1, 1e300), seg(2, f64::NAN)]),
-        now,
-    );
-    e.handle_input(Input::Playback(-1e300), now);
+    e.set_playlist(vec![seg(0, 0.0), seg(1, 1e300), seg(2, f64::NAN)], now);
+    e.set_playback(-1e300, now);
     for id in 0..3 {
-        e.handle_input(Input::WantSegment(id), now);
+        e.want_segment(id, now);
     }
-    e.handle_input(Input::Timer, now + Duration::from_secs(1));
+    e.handle_timeout(now + Duration::from_secs(1));
     drain(&mut e);
 }

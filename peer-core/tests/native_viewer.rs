@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use segswarm_core::engine::{DeliverySource, EngineConfig, Input};
+use segswarm_core::engine::{DeliverySource, EngineConfig};
 use segswarm_core::hls::parse_media_playlist;
 use segswarm_core::native::driver::{DriverEvent, DriverHandle, DriverSettings, PeerDriver};
 use segswarm_core::native::origin::{Origin, OriginConfig};
@@ -75,14 +75,12 @@ fn driver_moves_segments_between_two_engines() {
         let config = || EngineConfig::new(peer_id(), id.info_hash, false, vec![origin.base_url()]);
 
         let mut holder = PeerDriver::spawn(config(), settings()).expect("holder");
-        holder
-            .input(Input::Playlist(playlist.segment_infos()))
-            .unwrap();
+        holder.set_playlist(playlist.segment_infos()).unwrap();
         let mut files = BTreeMap::new();
         for s in &playlist.segments {
             let data = bytes::Bytes::from(std::fs::read(tmp.join(&s.uri)).expect("segment"));
             files.insert(s.id, data.clone());
-            holder.input(Input::AddSegment { id: s.id, data }).unwrap();
+            holder.add_segment(s.id, data).unwrap();
         }
         assert!(
             wait_event(&mut holder, Duration::from_secs(10), |e| matches!(
@@ -95,9 +93,7 @@ fn driver_moves_segments_between_two_engines() {
         );
 
         let mut viewer = PeerDriver::spawn(config(), settings()).expect("viewer");
-        viewer
-            .input(Input::Playlist(playlist.segment_infos()))
-            .unwrap();
+        viewer.set_playlist(playlist.segment_infos()).unwrap();
         assert!(
             wait_event(&mut viewer, Duration::from_secs(20), |e| matches!(
                 e,
@@ -109,9 +105,9 @@ fn driver_moves_segments_between_two_engines() {
         );
         // Give the holder's announcement a moment to arrive, then start playing.
         tokio::time::sleep(Duration::from_millis(300)).await;
-        viewer.input(Input::Playback(0.0)).unwrap();
+        viewer.set_playback(0.0).unwrap();
         for id in files.keys() {
-            viewer.input(Input::WantSegment(*id)).unwrap();
+            viewer.want_segment(*id).unwrap();
         }
         let mut got = BTreeMap::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -136,7 +132,10 @@ fn driver_moves_segments_between_two_engines() {
             }
         }
         let stats = viewer.stats().await.expect("stats");
-        let from_peer = got.values().filter(|s| **s == DeliverySource::Peer).count();
+        let from_peer = got
+            .values()
+            .filter(|s| matches!(s, DeliverySource::Peer(_)))
+            .count();
         assert!(
             from_peer >= 3,
             "only {from_peer} of 6 segments from the peer: {got:?}, {stats:?}"

@@ -434,8 +434,8 @@ fn set(obj: &Object, name: &str, value: &JsValue) {
 fn source_name(source: DeliverySource) -> &'static str {
     match source {
         DeliverySource::Cache => "cache",
-        DeliverySource::Http => "http",
-        DeliverySource::Peer => "peer",
+        DeliverySource::Http(_) => "http",
+        DeliverySource::Peer(_) => "peer",
     }
 }
 

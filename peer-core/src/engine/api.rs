@@ -1,4 +1,5 @@
-//! What goes in and out of the engine: [`Input`], [`Output`], segment descriptions, statistics.
+//! What goes in and out of the engine: [`IoEvent`]s in; [`Transmit`], [`RtcCommand`],
+//! [`HttpCommand`] and [`Event`] out; segment descriptions, statistics.
 
 use super::*;
 
@@ -25,29 +26,35 @@ pub struct SegmentInfo {
     pub byte_range: Option<std::ops::Range<u64>>,
 }
 
-/// Where a delivered segment came from.
+/// Where a segment's bytes came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliverySource {
     /// Already in the store.
     Cache,
-    /// Loaded over HTTP (possibly resuming a P2P transfer).
-    Http,
-    /// Loaded from a peer.
-    Peer,
+    /// Loaded over HTTP from the base URL with this index (the last source of a resumed download).
+    Http(usize),
+    /// Loaded from this peer.
+    Peer(PeerHandle),
 }
 
-/// Something the engine was told.
+/// Something the network or the driver's IO did: fed to [`Engine::handle_event`].
 #[derive(Debug, Clone)]
-pub enum Input {
+pub enum IoEvent {
     /// The tracker socket opened.
     TrackerConnected,
     /// The tracker socket closed.
     TrackerDisconnected,
     /// A text frame from the tracker.
     TrackerMessage(String),
-    /// Offers made for [`Output::CreateOffers`]: `(handle, SDP)`; missing handles failed.
-    OffersCreated(Vec<(PeerHandle, String)>),
-    /// An answer made for [`Output::CreateAnswer`].
+    /// One offer asked for with [`RtcCommand::CreateOffers`] was made (`sdp`), or failed
+    /// (`None`). Every handle of the batch must be reported; the engine announces them together.
+    OfferCreated {
+        /// The connection.
+        peer: PeerHandle,
+        /// Offer SDP; `None` if it could not be made.
+        sdp: Option<String>,
+    },
+    /// An answer made for [`RtcCommand::CreateAnswer`].
     AnswerCreated {
         /// The connection.
         peer: PeerHandle,
@@ -91,40 +98,31 @@ pub enum Input {
         /// Why.
         reason: String,
     },
-    /// The current playlist (live: the sliding window; VOD: all segments). Replaces the previous.
-    Playlist(Vec<SegmentInfo>),
-    /// The integrity manifest (`segments-sha256.json`).
-    Manifest(SegmentManifest),
-    /// A segment this peer already holds from elsewhere (a seeder's own files): stored and
-    /// announced to peers like a downloaded one, but not counted as downloaded.
-    AddSegment {
-        /// Segment.
-        id: SegmentId,
-        /// Its bytes.
-        data: Bytes,
-    },
-    /// Where playback is now, media seconds.
-    Playback(f64),
-    /// The player needs this segment: answer with [`Output::SegmentReady`] or
-    /// [`Output::SegmentFailed`].
-    WantSegment(SegmentId),
-    /// The player no longer needs this segment.
-    CancelSegment(SegmentId),
-    /// [`Engine::poll_timeout`] was reached.
-    Timer,
-    /// Leave the swarm (announce `stopped`, close peers).
-    Shutdown,
 }
 
-/// Something the driver must do.
+/// Bytes to send: [`Engine::poll_transmit`].
 #[derive(Debug, Clone, PartialEq)]
-pub enum Output {
-    /// Send a text frame to the tracker.
-    TrackerSend(String),
-    /// Create one WebRTC offer per handle and report them with [`Input::OffersCreated`].
+pub enum Transmit {
+    /// A text frame for the tracker.
+    Tracker(String),
+    /// A data-channel message for a peer.
+    Peer {
+        /// The peer.
+        peer: PeerHandle,
+        /// The message.
+        data: Bytes,
+        /// Whether the message is raw segment bytes (else a command part).
+        segment_bytes: bool,
+    },
+}
+
+/// Peer-connection work for the driver: [`Engine::poll_rtc`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum RtcCommand {
+    /// Create one WebRTC offer per handle and report each with [`IoEvent::OfferCreated`].
     CreateOffers(Vec<PeerHandle>),
     /// Create an answer to a remote offer on a new connection `peer`; report with
-    /// [`Input::AnswerCreated`].
+    /// [`IoEvent::AnswerCreated`].
     CreateAnswer {
         /// The new connection.
         peer: PeerHandle,
@@ -139,18 +137,14 @@ pub enum Output {
         answer_sdp: String,
     },
     /// Close (destroy) a peer connection.
-    ClosePeer(PeerHandle),
-    /// Send a data-channel message.
-    SendToPeer {
-        /// The peer.
-        peer: PeerHandle,
-        /// The message.
-        data: Bytes,
-        /// Whether the message is raw segment bytes (else a command part).
-        segment_bytes: bool,
-    },
-    /// Start an HTTP GET.
-    HttpRequest {
+    Close(PeerHandle),
+}
+
+/// HTTP work for the driver: [`Engine::poll_http`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum HttpCommand {
+    /// Start a GET; report it with the `Http*` [`IoEvent`]s.
+    Get {
         /// Handle to report the response with.
         request: HttpHandle,
         /// Full URL.
@@ -161,24 +155,54 @@ pub enum Output {
         /// exclusive: fetch only these bytes. `None` = the whole resource.
         byte_range: Option<std::ops::Range<u64>>,
     },
-    /// Abort an HTTP request.
-    HttpAbort(HttpHandle),
-    /// A wanted segment is available.
+    /// Abort a request.
+    Abort(HttpHandle),
+}
+
+/// What happened, for the application: [`Engine::poll_event`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A segment asked for with [`Engine::want_segment`] is available.
     SegmentReady {
         /// Segment.
         segment: SegmentId,
         /// Its bytes.
         data: Bytes,
-        /// Where it came from (the last source for resumed downloads).
+        /// Where it came from.
         source: DeliverySource,
     },
-    /// A wanted segment cannot be loaded (not in the playlist).
+    /// A segment asked for cannot be loaded (not in the playlist).
     SegmentFailed {
         /// Segment.
         segment: SegmentId,
         /// Why.
         reason: String,
     },
+    /// A downloaded segment passed its checks and was stored (wanted or prefetched).
+    SegmentStored {
+        /// Segment.
+        segment: SegmentId,
+        /// Where its bytes came from (never [`DeliverySource::Cache`]).
+        source: DeliverySource,
+    },
+    /// Segment bytes received from an HTTP base or a peer.
+    BytesReceived {
+        /// The HTTP base or the peer.
+        source: DeliverySource,
+        /// How many.
+        bytes: u64,
+    },
+    /// Segment bytes sent to a peer.
+    BytesSent {
+        /// The peer.
+        peer: PeerHandle,
+        /// How many.
+        bytes: u64,
+    },
+    /// A peer's data channel opened.
+    PeerConnected(PeerHandle),
+    /// A connected peer closed or was destroyed.
+    PeerClosed(PeerHandle),
 }
 
 /// Transfer statistics of an [`Engine`].
@@ -221,7 +245,7 @@ pub struct Stats {
     /// counted in `peers_banned`).
     pub peers_banned_repeats: u64,
     /// Peers destroyed because the driver's send queue to them overflowed
-    /// ([`Input::PeerSendOverrun`]).
+    /// ([`IoEvent::PeerSendOverrun`]).
     pub peers_send_overrun: u64,
     /// Segments from peers held because the manifest did not list them yet
     /// ([`EngineConfig::unverified_wait`]).

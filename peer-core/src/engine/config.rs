@@ -59,7 +59,7 @@ pub struct EngineConfig {
     /// served again, both counted ([`Stats::upload_requests_repeated`]); the request after this
     /// many bans the peer (each one would queue the whole segment again). Default 4.
     pub max_repeated_requests: u32,
-    /// Refuse P2P without an integrity manifest: until [`Input::Manifest`] arrives, every
+    /// Refuse P2P without an integrity manifest: until [`Engine::set_manifest`] arrives, every
     /// segment is loaded over HTTP, and nothing is served or announced to peers (browser option
     /// `requireSegmentsSha256`). Without it and without a manifest, peer bytes are trusted as they
     /// come. Default false.

@@ -3,35 +3,67 @@
 use super::*;
 
 impl Engine {
+    /// The running HTTP transfer on `request`: its segment, base URL index and first byte.
+    fn http_transfer(&self, request: HttpHandle) -> Option<(SegmentId, usize, u64)> {
+        let seg = self.downloads.by_http(request)?;
+        let t = self.downloads.get(seg)?.transfer.as_ref()?;
+        match t.source {
+            Source::Http(base) => Some((seg, base, t.from_byte)),
+            Source::Peer(_) => None,
+        }
+    }
+
+    pub(super) fn http_started(
+        &mut self,
+        request: HttpHandle,
+        content_length: Option<u64>,
+        _now: Instant,
+    ) {
+        if let Some((seg, _, from_byte)) = self.http_transfer(request) {
+            self.downloads.truncate(seg, from_byte);
+            if let Some(d) = self.downloads.get_mut(seg) {
+                d.total = content_length.map(|l| l + from_byte);
+            }
+        }
+    }
+
+    pub(super) fn http_failed(&mut self, request: HttpHandle, reason: &str, now: Instant) {
+        if let Some((seg, base, _)) = self.http_transfer(request) {
+            tracing::debug!(segment = seg, "HTTP failed: {reason}");
+            self.downloads.stop(seg);
+            self.scheduler.failed(seg, Source::Http(base), now);
+            self.announce_dirty = true;
+        }
+    }
+
     pub(super) fn http_chunk(&mut self, request: HttpHandle, data: &[u8], now: Instant) {
-        let Some(r) = self.http.get(&request) else {
+        let Some((seg, base, _)) = self.http_transfer(request) else {
             return;
         };
-        let (seg, base) = (r.segment, r.base);
-        let part = partial_entry(&mut self.partials, &mut self.next_generation, seg);
-        part.data.extend_from_slice(data);
-        let have = part.data.len() as u64;
-        let total = part.total;
+        self.downloads.entry(seg).data.extend_from_slice(data);
+        self.downloads.progressed(seg, now);
         self.stats.http_bytes += data.len() as u64;
         *self.stats.http_bytes_by_base.get_or_insert_with(base, || 0) += data.len() as u64;
-        self.scheduler.progress(seg, have, total, now);
+        self.out.events.push_back(Event::BytesReceived {
+            source: DeliverySource::Http(base),
+            bytes: data.len() as u64,
+        });
     }
 
     pub(super) fn http_completed(&mut self, request: HttpHandle, now: Instant) {
-        let Some(r) = self.http.remove(&request) else {
+        let Some((seg, base, _)) = self.http_transfer(request) else {
             return;
         };
-        self.http_by_segment.remove(&r.segment);
         let complete = self
-            .partials
-            .get(&r.segment)
-            .is_some_and(|p| p.total.is_none_or(|t| t == p.data.len() as u64));
+            .downloads
+            .get(seg)
+            .is_some_and(|d| d.total.is_none_or(|t| t == d.held()));
         if !complete {
-            self.partials.remove(&r.segment);
-            self.scheduler.failed(r.segment, now);
+            self.downloads.remove(seg);
+            self.scheduler.failed(seg, Source::Http(base), now);
             return;
         }
-        self.segment_loaded(r.segment, None, now);
+        self.segment_loaded(seg, None, now);
     }
 
     /// A segment's bytes are complete: verify, store, deliver, announce.
@@ -41,12 +73,18 @@ impl Engine {
         from_peer: Option<PeerHandle>,
         now: Instant,
     ) {
-        let Some(part) = self.partials.remove(&seg) else {
+        let Some(part) = self.downloads.remove(seg) else {
             return;
         };
         // Relays that read an earlier generation of these bytes must not finish with these.
         self.end_relays(seg, Some(part.generation));
-        let mut contributors = part.peers;
+        let held = part.held();
+        let source = match (from_peer, part.transfer.map(|t| t.source)) {
+            (Some(peer), _) => DeliverySource::Peer(peer),
+            (None, Some(Source::Http(base))) => DeliverySource::Http(base),
+            (None, _) => DeliverySource::Http(0),
+        };
+        let mut contributors = part.contributors;
         if let Some(peer) = from_peer {
             if !contributors.iter().any(|(h, _)| *h == peer) {
                 let id = self.peers.get(&peer).and_then(|p| p.remote_id);
@@ -59,9 +97,14 @@ impl Engine {
             // A manifest is configured but does not list the segment (yet): bytes from peers wait
             // for a manifest that does, and are neither played nor relayed meanwhile.
             Some(Verification::Unknown) if !contributors.is_empty() => {
-                self.hold_unverified(seg, data, contributors, from_peer, now)
+                self.hold_unverified(seg, data, contributors, source, now)
             }
-            _ => self.accept_segment(seg, data, from_peer, now),
+            _ => {
+                if let Some(t) = &part.transfer {
+                    self.scheduler.completed(seg, t, held, now);
+                }
+                self.accept_segment(seg, data, source, now)
+            }
         }
     }
 
@@ -100,7 +143,6 @@ impl Engine {
     ) {
         self.stats.hash_mismatches += 1;
         self.abort_relays(seg);
-        self.scheduler.forget(seg);
         if blamed.is_empty() {
             tracing::warn!(segment = seg, "HTTP segment does not match the manifest");
             return;
@@ -117,7 +159,7 @@ impl Engine {
             }
         }
         // Fetch it again over HTTP right away.
-        let action = self.scheduler.start_http_now(seg, now);
+        let action = self.scheduler.http_now(seg, now);
         self.execute(action, now);
     }
 
@@ -128,18 +170,17 @@ impl Engine {
         seg: SegmentId,
         data: Bytes,
         contributors: Vec<(PeerHandle, Option<PeerId>)>,
-        from_peer: Option<PeerHandle>,
+        source: DeliverySource,
         now: Instant,
     ) {
         self.stats.segments_unverified += 1;
         self.abort_relays(seg);
-        self.scheduler.forget(seg);
         self.unverified.insert(
             seg,
             Unverified {
                 data,
                 contributors,
-                from_peer,
+                source,
                 until: now + self.config.unverified_wait,
             },
         );
@@ -164,7 +205,7 @@ impl Engine {
     fn refetch_unverified(&mut self, seg: SegmentId, now: Instant) {
         if self.unverified.remove(&seg).is_some() {
             self.stats.unverified_refetched += 1;
-            let action = self.scheduler.start_http_now(seg, now);
+            let action = self.scheduler.http_now(seg, now);
             self.execute(action, now);
         }
     }
@@ -179,7 +220,7 @@ impl Engine {
             match self.verify(seg, &u.data) {
                 Some(Verification::Valid) => {
                     if let Some(u) = self.unverified.remove(&seg) {
-                        self.accept_segment(seg, u.data, u.from_peer, now);
+                        self.accept_segment(seg, u.data, u.source, now);
                     }
                 }
                 Some(Verification::Mismatch) => {
@@ -201,27 +242,25 @@ impl Engine {
         &mut self,
         seg: SegmentId,
         data: Bytes,
-        from_peer: Option<PeerHandle>,
-        now: Instant,
+        source: DeliverySource,
+        _now: Instant,
     ) {
-        match from_peer {
-            Some(_) => self.stats.segments_p2p += 1,
-            None => self.stats.segments_http += 1,
+        match source {
+            DeliverySource::Peer(_) => self.stats.segments_p2p += 1,
+            _ => self.stats.segments_http += 1,
         }
-        self.scheduler.completed(seg, now);
         if let Err(e) = self.store.insert(STREAM, seg, data.clone()) {
             tracing::warn!("segment not stored: {e}");
         }
         self.announce_dirty = true;
         self.need_plan = true;
+        self.out.events.push_back(Event::SegmentStored {
+            segment: seg,
+            source,
+        });
         if self.player_wants.remove(&seg).is_some() {
             self.stats.segments_delivered += 1;
-            let source = if from_peer.is_some() {
-                DeliverySource::Peer
-            } else {
-                DeliverySource::Http
-            };
-            self.outputs.push_back(Output::SegmentReady {
+            self.out.events.push_back(Event::SegmentReady {
                 segment: seg,
                 data,
                 source,
@@ -281,7 +320,11 @@ impl Engine {
         self.plan_at = None;
         self.last_plan = Some(now);
         let wanted = self.wanted(now);
-        let actions = self.scheduler.plan(&wanted, now);
+        let view = PlanView {
+            wanted: &wanted,
+            downloads: &self.downloads,
+        };
+        let actions = self.scheduler.plan(&view, now);
         for a in actions {
             self.execute(a, now);
         }
@@ -313,55 +356,39 @@ impl Engine {
                 base,
                 from_byte,
             } => {
-                let from = usize::try_from(from_byte).unwrap_or(usize::MAX);
-                partial_entry(&mut self.partials, &mut self.next_generation, segment)
-                    .truncate(from, &mut self.next_generation);
+                self.end_transfer(segment);
                 self.open_http(segment, base, from_byte, now);
             }
             Action::SwitchToHttp {
                 segment,
-                peer,
                 base,
                 from_byte,
+                ..
             } => {
                 self.stats.stalls_avoided += 1;
-                self.cancel_peer_download(peer, segment);
-                let have = self
-                    .partials
-                    .get(&segment)
-                    .map_or(0, |p| p.data.len() as u64);
-                let from = from_byte.min(have);
-                if let Some(p) = self.partials.get_mut(&segment) {
-                    let from = usize::try_from(from).unwrap_or(usize::MAX);
-                    p.truncate(from, &mut self.next_generation);
-                }
-                self.open_http(segment, base, from, now);
+                self.end_transfer(segment);
+                let have = self.downloads.get(segment).map_or(0, Download::held);
+                self.open_http(segment, base, from_byte.min(have), now);
             }
             Action::StartP2p { segment, .. } if self.p2p_refused() => {
-                let action = self.scheduler.start_http_now(segment, now);
+                let action = self.scheduler.http_now(segment, now);
                 self.execute(action, now);
             }
             Action::StartP2p { segment, peer } => {
-                let request = self.next_request;
-                self.next_request += 1;
-                let Some(p) = self.peers.get_mut(&peer) else {
-                    self.scheduler.forget(segment);
-                    return;
-                };
-                if p.download.is_some() {
-                    self.scheduler.forget(segment);
+                if !self.peers.contains_key(&peer) || self.downloads.from_peer(peer).is_some() {
                     return;
                 }
-                let have = self
-                    .partials
-                    .get(&segment)
-                    .map_or(0, |p| p.data.len() as u64);
-                p.download = Some(PeerDownload {
-                    segment,
-                    request,
+                self.end_transfer(segment);
+                let id = self.next_request;
+                self.next_request += 1;
+                let have = self.downloads.get(segment).map_or(0, Download::held);
+                let request = Request::Peer {
+                    id,
                     expected: None,
                     received: 0,
-                });
+                };
+                self.downloads
+                    .start(segment, Source::Peer(peer), request, have, now);
                 let byte_from = (have > 0).then_some(have);
                 // Announced as loading when relaying partial segments.
                 self.announce_dirty |= self.config.relay_partial;
@@ -369,72 +396,64 @@ impl Engine {
                     peer,
                     &Command::SegmentRequest {
                         segment,
-                        request,
+                        request: id,
                         byte_from,
                     },
                 );
             }
             Action::Abort { segment } => {
-                if let Some(h) = self.http_by_segment.remove(&segment) {
-                    self.http.remove(&h);
-                    self.outputs.push_back(Output::HttpAbort(h));
-                    self.announce_dirty = true;
-                }
-                let peer = self
-                    .peers
-                    .iter()
-                    .find(|(_, p)| p.download.as_ref().is_some_and(|d| d.segment == segment))
-                    .map(|(h, _)| *h);
-                if let Some(peer) = peer {
-                    self.cancel_peer_download(peer, segment);
-                    self.announce_dirty |= self.config.relay_partial;
-                }
-                self.partials.remove(&segment);
+                self.end_transfer(segment);
+                self.downloads.remove(segment);
             }
         }
     }
 
-    fn cancel_peer_download(&mut self, peer: PeerHandle, segment: SegmentId) {
-        let Some(p) = self.peers.get_mut(&peer) else {
+    /// Stops `segment`'s running transfer, if any (HTTP aborted, peer request cancelled), keeping
+    /// its bytes.
+    pub(super) fn end_transfer(&mut self, segment: SegmentId) {
+        let Some(t) = self.downloads.stop(segment) else {
             return;
         };
-        if let Some(d) = p.download.take_if(|d| d.segment == segment) {
-            self.send_command(
-                peer,
-                &Command::CancelSegmentRequest {
-                    segment,
-                    request: d.request,
-                },
-            );
+        match (t.source, t.request) {
+            (_, Request::Http(h)) => {
+                self.out.http.push_back(HttpCommand::Abort(h));
+                self.announce_dirty = true;
+            }
+            (Source::Peer(peer), Request::Peer { id, .. }) => {
+                if self.peers.contains_key(&peer) {
+                    self.send_command(
+                        peer,
+                        &Command::CancelSegmentRequest {
+                            segment,
+                            request: id,
+                        },
+                    );
+                }
+                self.announce_dirty |= self.config.relay_partial;
+            }
+            (Source::Http(_), Request::Peer { .. }) => {}
         }
     }
 
-    fn open_http(&mut self, segment: SegmentId, base: usize, from_byte: u64, _now: Instant) {
+    fn open_http(&mut self, segment: SegmentId, base: usize, from_byte: u64, now: Instant) {
         let Some(url) = self.url_for(segment, base) else {
-            self.scheduler.forget(segment);
             return;
         };
-        if let Some(old) = self.http_by_segment.remove(&segment) {
-            self.http.remove(&old);
-            self.outputs.push_back(Output::HttpAbort(old));
-        }
         let byte_range = self
             .playlist
             .get(&segment)
             .and_then(|i| i.byte_range.clone());
         let h = HttpHandle(self.next_handle);
         self.next_handle += 1;
-        self.http.insert(
-            h,
-            HttpReq {
-                segment,
-                base,
-                from_byte,
-            },
+        self.downloads.start(
+            segment,
+            Source::Http(base),
+            Request::Http(h),
+            from_byte,
+            now,
         );
-        self.http_by_segment.insert(segment, h);
         self.announce_dirty = true;
-        self.outputs.push_back(Output::HttpRequest {
+        self.out.http.push_back(HttpCommand::Get {
             request: h,
             url,
             range_from: (from_byte > 0).then_some(from_byte),

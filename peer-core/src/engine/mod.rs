@@ -1,9 +1,13 @@
 //! The peer engine: one sans-IO state machine tying the store, integrity checks, the scheduler, the
 //! wire protocol and the tracker client together.
 //!
-//! The driver feeds [`Input`]s with the current time ([`Engine::handle_input`]), carries out every
-//! [`Output`] ([`Engine::poll_output`]) and calls [`Engine::handle_input`] with [`Input::Timer`]
-//! when [`Engine::poll_timeout`] is reached. The engine never reads a clock and never does IO.
+//! As in quinn-proto, the application acts through methods ([`Engine::want_segment`],
+//! [`Engine::set_playback`], [`Engine::add_segment`], ...), the network and the driver's IO come in
+//! through one path ([`Engine::handle_event`] with an [`IoEvent`]), time through
+//! [`Engine::handle_timeout`] when [`Engine::poll_timeout`] is reached, and everything comes out
+//! through `poll_*`: [`Transmit`]s to peers and the tracker, [`RtcCommand`]s, [`HttpCommand`]s and
+//! application [`Event`]s. Every entry point takes `now`; the engine never reads a clock and never
+//! does IO.
 //!
 //! Rules taken from p2p-media-loader: one download and one upload per peer at a time; a byte-count
 //! mismatch, a protocol violation or a failed segment validation destroys the peer; a segment whose
@@ -15,16 +19,17 @@
 //! a new live segment crosses the swarm in a few hops' latency instead of one whole transfer per
 //! hop.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use bytes::Bytes;
 use rand::Rng;
 
+use crate::download_table::{Download, DownloadTable, Request};
 use crate::integrity::{file_name_of, SegmentManifest, Verification};
 use crate::rng::CoreRng;
 use crate::scheduler::{
-    Action, Policy, Scheduler, SchedulerConfig, Source, UploadBudget, WantedSegment,
+    Action, PlanView, Policy, Scheduler, SchedulerConfig, Source, UploadBudget, WantedSegment,
 };
 use crate::store::{EvictionMode, SegmentStore, StoreConfig, StreamKey};
 use crate::time::Instant;
@@ -42,21 +47,18 @@ pub use crate::scheduler::PeerHandle;
 mod api;
 mod config;
 mod downloads;
+mod outbox;
 mod peers;
 mod signalling;
 mod uploads;
 
-pub use self::api::{DeliverySource, HttpHandle, Input, Output, SegmentInfo, Stats};
-pub use self::config::EngineConfig;
+use self::outbox::Outbox;
 
-#[derive(Debug)]
-struct PeerDownload {
-    segment: SegmentId,
-    request: RequestId,
-    /// Total bytes announced by `SegmentData`, once received.
-    expected: Option<u64>,
-    received: u64,
-}
+pub use self::api::{
+    DeliverySource, Event, HttpCommand, HttpHandle, IoEvent, RtcCommand, SegmentInfo, Stats,
+    Transmit,
+};
+pub use self::config::EngineConfig;
 
 #[derive(Debug)]
 struct Upload {
@@ -74,7 +76,7 @@ struct Upload {
     header_sent: bool,
     /// Waiting for an upload slot: its place in the queue (lower is served first).
     queued: Option<u64>,
-    /// For a relay: the [`Partial::generation`] it reads; another generation ends it.
+    /// For a relay: the [`Download::generation`] it reads; another generation ends it.
     generation: Option<u64>,
 }
 
@@ -84,43 +86,9 @@ struct Peer {
     offer_id: Option<OfferId>,
     connected: bool,
     decoder: MessageDecoder,
-    download: Option<PeerDownload>,
     upload: Option<Upload>,
     /// The segment last asked for by this peer and how many requests in a row named it.
     asked: Option<(SegmentId, u32)>,
-}
-
-#[derive(Debug)]
-struct HttpReq {
-    segment: SegmentId,
-    base: usize,
-    from_byte: u64,
-}
-
-#[derive(Debug, Default)]
-struct Partial {
-    data: Vec<u8>,
-    total: Option<u64>,
-    /// Changes whenever bytes are dropped (the download starts over, possibly from another
-    /// source): a relay reading an older generation must end, or it would splice two sources.
-    generation: u64,
-    /// Peers that supplied bytes of `data`, in order (their id when known): blamed for a hash
-    /// mismatch, whatever source completed the segment.
-    peers: Vec<(PeerHandle, Option<PeerId>)>,
-}
-
-impl Partial {
-    /// Keeps the first `len` bytes; a new generation if that drops any.
-    fn truncate(&mut self, len: usize, next_generation: &mut u64) {
-        if len < self.data.len() {
-            self.data.truncate(len);
-            *next_generation += 1;
-            self.generation = *next_generation;
-            if len == 0 {
-                self.peers.clear();
-            }
-        }
-    }
 }
 
 /// The manifest key range of a segment ([`SegmentInfo::byte_range`]).
@@ -135,24 +103,10 @@ fn manifest_range(info: &SegmentInfo) -> Option<crate::integrity::ByteRange> {
 struct Unverified {
     data: Bytes,
     contributors: Vec<(PeerHandle, Option<PeerId>)>,
-    from_peer: Option<PeerHandle>,
+    /// Where its bytes came from.
+    source: DeliverySource,
     /// Dropped and fetched over HTTP at this time.
     until: Instant,
-}
-
-/// The partial download of `seg`, created (with a fresh generation) if there is none.
-fn partial_entry<'a>(
-    partials: &'a mut VecMap<SegmentId, Partial>,
-    next_generation: &mut u64,
-    seg: SegmentId,
-) -> &'a mut Partial {
-    partials.get_or_insert_with(seg, || {
-        *next_generation += 1;
-        Partial {
-            generation: *next_generation,
-            ..Partial::default()
-        }
-    })
 }
 
 /// The peer engine. See the module documentation.
@@ -167,19 +121,19 @@ pub struct Engine {
     playback: Option<(f64, Instant)>,
     player_wants: VecMap<SegmentId, ()>,
     peers: VecMap<PeerHandle, Peer>,
-    /// Offers waiting for [`Input::OffersCreated`].
-    offers_requested: Vec<PeerHandle>,
+    /// Offers asked for with [`RtcCommand::CreateOffers`] and not yet reported
+    /// ([`IoEvent::OfferCreated`]).
+    offers_pending: Vec<PeerHandle>,
+    /// Offers of the current batch made so far: `(handle, SDP)`.
+    offers_made: Vec<(PeerHandle, String)>,
     banned: BTreeSet<PeerId>,
-    http: VecMap<HttpHandle, HttpReq>,
-    http_by_segment: VecMap<SegmentId, HttpHandle>,
-    partials: VecMap<SegmentId, Partial>,
-    /// Last [`Partial::generation`] handed out.
-    next_generation: u64,
+    /// Every segment in flight: its bytes, source and request.
+    downloads: DownloadTable,
     /// Segments from peers waiting for a manifest that lists them.
     unverified: VecMap<SegmentId, Unverified>,
     budget: UploadBudget,
     upload_cursor: Option<PeerHandle>,
-    outputs: VecDeque<Output>,
+    out: Outbox,
     rng: CoreRng,
     next_handle: u64,
     next_request: RequestId,
@@ -206,7 +160,7 @@ fn finite_or_zero(x: f64) -> f64 {
 }
 
 impl Engine {
-    /// A new engine; it joins the swarm once [`Input::TrackerConnected`] arrives.
+    /// A new engine; it joins the swarm once [`IoEvent::TrackerConnected`] arrives.
     pub fn new(config: EngineConfig) -> Self {
         let store = SegmentStore::new(StoreConfig {
             max_bytes: config.store_max_bytes,
@@ -236,15 +190,13 @@ impl Engine {
             playback: None,
             player_wants: VecMap::new(),
             peers: VecMap::new(),
-            offers_requested: Vec::new(),
+            offers_pending: Vec::new(),
+            offers_made: Vec::new(),
             banned: BTreeSet::new(),
-            http: VecMap::new(),
-            http_by_segment: VecMap::new(),
-            partials: VecMap::new(),
-            next_generation: 0,
+            downloads: DownloadTable::new(),
             unverified: VecMap::new(),
             upload_cursor: None,
-            outputs: VecDeque::new(),
+            out: Outbox::default(),
             next_handle: 1,
             next_request: 1,
             next_queue_seq: 0,
@@ -284,12 +236,27 @@ impl Engine {
         &self.banned
     }
 
-    /// The next thing to do, if any.
-    pub fn poll_output(&mut self) -> Option<Output> {
-        self.outputs.pop_front()
+    /// The next frame or message to send, if any.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.out.transmits.pop_front()
     }
 
-    /// When to send [`Input::Timer`] next.
+    /// The next peer-connection command, if any.
+    pub fn poll_rtc(&mut self) -> Option<RtcCommand> {
+        self.out.rtc.pop_front()
+    }
+
+    /// The next HTTP command, if any.
+    pub fn poll_http(&mut self) -> Option<HttpCommand> {
+        self.out.http.pop_front()
+    }
+
+    /// The next application event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.out.events.pop_front()
+    }
+
+    /// When to call [`Engine::handle_timeout`] next.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         if self.shut_down {
             return None;
@@ -303,7 +270,11 @@ impl Engine {
                 t = Some(t.map_or(x, |t| t.min(x)));
             }
         };
-        if self.playback.is_some() || !self.http.is_empty() || !self.player_wants.is_empty() {
+        let http_running = self
+            .downloads
+            .running()
+            .any(|(_, t)| matches!(t.source, Source::Http(_)));
+        if self.playback.is_some() || http_running || !self.player_wants.is_empty() {
             // Plan periodically while playing or downloading.
             consider(self.scheduler.next_wakeup(self.last_plan.unwrap_or(now)));
         }
@@ -326,7 +297,7 @@ impl Engine {
                 let available = match &u.data {
                     Some(d) => d.len(),
                     None => {
-                        let part = self.partials.get(&u.segment)?;
+                        let part = self.downloads.get(u.segment)?;
                         let total = usize::try_from(part.total?).ok()?;
                         part.data
                             .len()
@@ -346,161 +317,15 @@ impl Engine {
             .min()
     }
 
-    /// Handles one input at time `now`.
-    pub fn handle_input(&mut self, input: Input, now: Instant) {
+    /// Records `now`; whether the engine still runs (after [`Engine::shutdown`] nothing does).
+    fn begin(&mut self, now: Instant) -> bool {
         self.last_now = Some(now);
-        if self.shut_down {
-            return;
-        }
-        // Bytes arriving do not call for planning; nor does a timer that only paces uploads.
-        let plan_due = self.plan_at.is_some_and(|t| t <= now)
-            || self
-                .last_plan
-                .and_then(|t| self.scheduler.next_wakeup(t))
-                .is_none_or(|t| t <= now);
-        let routine = match input {
-            Input::PeerMessage { .. } | Input::HttpChunk { .. } | Input::HttpStarted { .. } => true,
-            Input::Timer => !plan_due,
-            _ => false,
-        };
-        if !routine {
-            self.need_plan = true;
-        }
-        match input {
-            Input::TrackerConnected => {
-                // Joining while disconnected only records the swarm; `connected` announces it.
-                let mut ev = self.tracker.join(self.config.info_hash, now);
-                ev.extend(self.tracker.connected(now));
-                self.tracker_events(ev, now);
-            }
-            Input::TrackerDisconnected => {
-                let ev = self.tracker.disconnected(now);
-                self.tracker_events(ev, now);
-            }
-            Input::TrackerMessage(text) => match self.tracker.handle_message(&text, now) {
-                Ok(ev) => self.tracker_events(ev, now),
-                Err(e) => tracing::debug!("tracker message refused: {e}"),
-            },
-            Input::OffersCreated(offers) => self.offers_created(offers, now),
-            Input::AnswerCreated { peer, sdp } => {
-                if let Some(p) = self.peers.get(&peer) {
-                    if let (Some(remote), Some(offer_id)) = (p.remote_id, p.offer_id) {
-                        self.tracker
-                            .send_answer(self.config.info_hash, remote, offer_id, &sdp);
-                    }
-                }
-            }
-            Input::PeerConnected(peer) => self.peer_connected(peer, now),
-            Input::PeerClosed(peer) => self.drop_peer(peer, false, now),
-            Input::PeerSendOverrun(peer) => {
-                if self.peers.contains_key(&peer) {
-                    self.stats.peers_send_overrun += 1;
-                    self.violation(peer, "send queue overrun", now);
-                }
-            }
-            Input::PeerMessage { peer, data } => self.peer_message(peer, &data, now),
-            Input::HttpStarted {
-                request,
-                content_length,
-            } => {
-                if let Some(r) = self.http.get(&request) {
-                    let seg = r.segment;
-                    let total = content_length.map(|l| l + r.from_byte);
-                    let from = usize::try_from(r.from_byte).unwrap_or(usize::MAX);
-                    let p = partial_entry(&mut self.partials, &mut self.next_generation, seg);
-                    p.total = total;
-                    p.truncate(from, &mut self.next_generation);
-                    let have = p.data.len() as u64;
-                    self.scheduler.progress(seg, have, total, now);
-                }
-            }
-            Input::HttpChunk { request, data } => self.http_chunk(request, &data, now),
-            Input::HttpCompleted(request) => self.http_completed(request, now),
-            Input::HttpFailed { request, reason } => {
-                if let Some(r) = self.http.remove(&request) {
-                    tracing::debug!(segment = r.segment, "HTTP failed: {reason}");
-                    self.http_by_segment.remove(&r.segment);
-                    self.scheduler.failed(r.segment, now);
-                    self.announce_dirty = true;
-                }
-            }
-            Input::Playlist(segments) => {
-                self.playlist = segments
-                    .into_iter()
-                    .map(|mut s| {
-                        // Remote numbers: keep them finite so that no time arithmetic overflows.
-                        s.start = finite_or_zero(s.start);
-                        s.duration = finite_or_zero(s.duration).max(0.0);
-                        (s.id, s)
-                    })
-                    .collect();
-                let failed: Vec<SegmentId> = self
-                    .player_wants
-                    .keys()
-                    .filter(|s| !self.playlist.contains_key(s) && !self.store.contains(STREAM, **s))
-                    .copied()
-                    .collect();
-                for s in failed {
-                    self.player_wants.remove(&s);
-                    self.outputs.push_back(Output::SegmentFailed {
-                        segment: s,
-                        reason: "not in the playlist".into(),
-                    });
-                }
-            }
-            Input::Manifest(m) => {
-                self.manifest = Some(m);
-                // Announcements were held back if P2P waited for the manifest.
-                self.announce_dirty = true;
-                self.check_unverified(now);
-            }
-            Input::AddSegment { id, data } => match self.store.insert(STREAM, id, data) {
-                Ok(_) => self.announce_dirty = true,
-                Err(e) => tracing::warn!(segment = id, "segment not added: {e}"),
-            },
-            Input::Playback(pos) => self.playback = Some((pos, now)),
-            Input::WantSegment(seg) => {
-                if let Some(data) = self.store.get(STREAM, seg) {
-                    self.stats.segments_delivered += 1;
-                    self.outputs.push_back(Output::SegmentReady {
-                        segment: seg,
-                        data,
-                        source: DeliverySource::Cache,
-                    });
-                } else if !self.playlist.contains_key(&seg) {
-                    self.outputs.push_back(Output::SegmentFailed {
-                        segment: seg,
-                        reason: "not in the playlist".into(),
-                    });
-                } else {
-                    self.player_wants.insert(seg, ());
-                }
-            }
-            Input::CancelSegment(seg) => {
-                self.player_wants.remove(&seg);
-            }
-            Input::Timer => {
-                let ev = self.tracker.handle_timeout(now);
-                self.tracker_events(ev, now);
-            }
-            Input::Shutdown => {
-                let ev = self.tracker.leave(self.config.info_hash, now);
-                self.tracker_events(ev, now);
-                let peers: Vec<PeerHandle> = self.peers.keys().copied().collect();
-                for p in peers {
-                    self.outputs.push_back(Output::ClosePeer(p));
-                }
-                self.peers.clear();
-                let reqs: Vec<HttpHandle> = self.http.keys().copied().collect();
-                for r in reqs {
-                    self.outputs.push_back(Output::HttpAbort(r));
-                }
-                self.http.clear();
-                self.flush_tracker();
-                self.shut_down = true;
-                return;
-            }
-        }
+        !self.shut_down
+    }
+
+    /// What every entry point ends with: held segments checked, a plan if one is due, uploads
+    /// moved, announcements and tracker frames queued.
+    fn finish(&mut self, now: Instant) {
         if self.unverified.values().any(|u| u.until <= now) {
             self.check_unverified(now);
         }
@@ -513,6 +338,213 @@ impl Engine {
         self.flush_tracker();
     }
 
+    /// Feeds what the network or the driver's IO did at `now`.
+    pub fn handle_event(&mut self, event: IoEvent, now: Instant) {
+        if !self.begin(now) {
+            return;
+        }
+        // Bytes arriving do not call for planning, nor does an offer that leaves its batch
+        // incomplete.
+        let routine = match &event {
+            IoEvent::PeerMessage { .. }
+            | IoEvent::HttpChunk { .. }
+            | IoEvent::HttpStarted { .. } => true,
+            IoEvent::OfferCreated { peer, .. } => self.offers_pending != [*peer],
+            _ => false,
+        };
+        if !routine {
+            self.need_plan = true;
+        }
+        match event {
+            IoEvent::TrackerConnected => {
+                // Joining while disconnected only records the swarm; `connected` announces it.
+                let mut ev = self.tracker.join(self.config.info_hash, now);
+                ev.extend(self.tracker.connected(now));
+                self.tracker_events(ev, now);
+            }
+            IoEvent::TrackerDisconnected => {
+                let ev = self.tracker.disconnected(now);
+                self.tracker_events(ev, now);
+            }
+            IoEvent::TrackerMessage(text) => match self.tracker.handle_message(&text, now) {
+                Ok(ev) => self.tracker_events(ev, now),
+                Err(e) => tracing::debug!("tracker message refused: {e}"),
+            },
+            IoEvent::OfferCreated { peer, sdp } => self.offer_created(peer, sdp, now),
+            IoEvent::AnswerCreated { peer, sdp } => {
+                if let Some(p) = self.peers.get(&peer) {
+                    if let (Some(remote), Some(offer_id)) = (p.remote_id, p.offer_id) {
+                        self.tracker
+                            .send_answer(self.config.info_hash, remote, offer_id, &sdp);
+                    }
+                }
+            }
+            IoEvent::PeerConnected(peer) => self.peer_connected(peer, now),
+            IoEvent::PeerClosed(peer) => self.drop_peer(peer, false, now),
+            IoEvent::PeerSendOverrun(peer) => {
+                if self.peers.contains_key(&peer) {
+                    self.stats.peers_send_overrun += 1;
+                    self.violation(peer, "send queue overrun", now);
+                }
+            }
+            IoEvent::PeerMessage { peer, data } => self.peer_message(peer, &data, now),
+            IoEvent::HttpStarted {
+                request,
+                content_length,
+            } => self.http_started(request, content_length, now),
+            IoEvent::HttpChunk { request, data } => self.http_chunk(request, &data, now),
+            IoEvent::HttpCompleted(request) => self.http_completed(request, now),
+            IoEvent::HttpFailed { request, reason } => self.http_failed(request, &reason, now),
+        }
+        self.finish(now);
+    }
+
+    /// [`Engine::poll_timeout`] was reached.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if !self.begin(now) {
+            return;
+        }
+        // A timer that only paces uploads does not call for planning.
+        let plan_due = self.plan_at.is_some_and(|t| t <= now)
+            || self
+                .last_plan
+                .and_then(|t| self.scheduler.next_wakeup(t))
+                .is_none_or(|t| t <= now);
+        self.need_plan |= plan_due;
+        let ev = self.tracker.handle_timeout(now);
+        self.tracker_events(ev, now);
+        self.finish(now);
+    }
+
+    /// The current playlist (live: the sliding window; VOD: all segments), replacing the previous.
+    /// Wanted segments it no longer lists fail.
+    pub fn set_playlist(&mut self, segments: Vec<SegmentInfo>, now: Instant) {
+        if !self.begin(now) {
+            return;
+        }
+        self.need_plan = true;
+        self.playlist = segments
+            .into_iter()
+            .map(|mut s| {
+                // Remote numbers: keep them finite so that no time arithmetic overflows.
+                s.start = finite_or_zero(s.start);
+                s.duration = finite_or_zero(s.duration).max(0.0);
+                (s.id, s)
+            })
+            .collect();
+        let failed: Vec<SegmentId> = self
+            .player_wants
+            .keys()
+            .filter(|s| !self.playlist.contains_key(s) && !self.store.contains(STREAM, **s))
+            .copied()
+            .collect();
+        for s in failed {
+            self.player_wants.remove(&s);
+            self.out.events.push_back(Event::SegmentFailed {
+                segment: s,
+                reason: "not in the playlist".into(),
+            });
+        }
+        self.finish(now);
+    }
+
+    /// The integrity manifest (`segments-sha256.json`).
+    pub fn set_manifest(&mut self, manifest: SegmentManifest, now: Instant) {
+        if !self.begin(now) {
+            return;
+        }
+        self.need_plan = true;
+        self.manifest = Some(manifest);
+        // Announcements were held back if P2P waited for the manifest.
+        self.announce_dirty = true;
+        self.check_unverified(now);
+        self.finish(now);
+    }
+
+    /// A segment this peer already holds from elsewhere (a seeder's own files): stored and
+    /// announced to peers like a downloaded one, but not counted as downloaded.
+    pub fn add_segment(&mut self, id: SegmentId, data: Bytes, now: Instant) {
+        if !self.begin(now) {
+            return;
+        }
+        self.need_plan = true;
+        match self.store.insert(STREAM, id, data) {
+            Ok(_) => self.announce_dirty = true,
+            Err(e) => tracing::warn!(segment = id, "segment not added: {e}"),
+        }
+        self.finish(now);
+    }
+
+    /// Where playback is now, media seconds.
+    pub fn set_playback(&mut self, position: f64, now: Instant) {
+        if !self.begin(now) {
+            return;
+        }
+        self.need_plan = true;
+        self.playback = Some((position, now));
+        self.finish(now);
+    }
+
+    /// The player needs this segment: answered with [`Event::SegmentReady`] or
+    /// [`Event::SegmentFailed`].
+    pub fn want_segment(&mut self, segment: SegmentId, now: Instant) {
+        if !self.begin(now) {
+            return;
+        }
+        self.need_plan = true;
+        if let Some(data) = self.store.get(STREAM, segment) {
+            self.stats.segments_delivered += 1;
+            self.out.events.push_back(Event::SegmentReady {
+                segment,
+                data,
+                source: DeliverySource::Cache,
+            });
+        } else if !self.playlist.contains_key(&segment) {
+            self.out.events.push_back(Event::SegmentFailed {
+                segment,
+                reason: "not in the playlist".into(),
+            });
+        } else {
+            self.player_wants.insert(segment, ());
+        }
+        self.finish(now);
+    }
+
+    /// The player no longer needs this segment.
+    pub fn cancel_segment(&mut self, segment: SegmentId, now: Instant) {
+        if !self.begin(now) {
+            return;
+        }
+        self.need_plan = true;
+        self.player_wants.remove(&segment);
+        self.finish(now);
+    }
+
+    /// Leaves the swarm: `stopped` to the tracker, every peer closed, every request aborted.
+    /// The engine does nothing after this.
+    pub fn shutdown(&mut self, now: Instant) {
+        if !self.begin(now) {
+            return;
+        }
+        let ev = self.tracker.leave(self.config.info_hash, now);
+        self.tracker_events(ev, now);
+        for (&h, p) in self.peers.iter() {
+            self.out.rtc.push_back(RtcCommand::Close(h));
+            if p.connected {
+                self.out.events.push_back(Event::PeerClosed(h));
+            }
+        }
+        self.peers.clear();
+        for (_, t) in self.downloads.running() {
+            if let Request::Http(r) = t.request {
+                self.out.http.push_back(HttpCommand::Abort(r));
+            }
+        }
+        self.downloads = DownloadTable::new();
+        self.flush_tracker();
+        self.shut_down = true;
+    }
+
     /// The scheduler policy in use.
     pub fn policy(&self) -> Policy {
         self.config.scheduler.policy
@@ -520,6 +552,9 @@ impl Engine {
 
     /// The source of a running download, if any.
     pub fn download_source(&self, segment: SegmentId) -> Option<Source> {
-        self.scheduler.download_source(segment)
+        self.downloads
+            .get(segment)
+            .and_then(|d| d.transfer.as_ref())
+            .map(|t| t.source)
     }
 }

@@ -13,11 +13,7 @@ impl Engine {
     /// Segments announced as loading: HTTP downloads, plus peer downloads when relaying partial
     /// segments ([`EngineConfig::relay_partial`]).
     pub(super) fn loading(&self) -> Vec<SegmentId> {
-        if self.config.relay_partial {
-            self.scheduler.loading()
-        } else {
-            self.scheduler.http_loading()
-        }
+        self.downloads.loading(!self.config.relay_partial)
     }
 
     pub(super) fn flush_announcements(&mut self) {
@@ -48,7 +44,7 @@ impl Engine {
 
     pub(super) fn send_command(&mut self, peer: PeerHandle, cmd: &Command) {
         for part in encode_command_with_max(cmd, self.config.max_message_bytes) {
-            self.outputs.push_back(Output::SendToPeer {
+            self.out.transmits.push_back(Transmit::Peer {
                 peer,
                 data: Bytes::from(part),
                 segment_bytes: false,
@@ -63,15 +59,16 @@ impl Engine {
         };
         self.need_plan = true;
         if close {
-            self.outputs.push_back(Output::ClosePeer(peer));
+            self.out.rtc.push_back(RtcCommand::Close(peer));
         }
-        if let Some(d) = p.download {
-            self.partials.remove(&d.segment);
+        if p.connected {
+            self.out.events.push_back(Event::PeerClosed(peer));
+        }
+        if let Some((seg, _)) = self.downloads.from_peer(peer) {
+            self.downloads.remove(seg);
             self.announce_dirty |= self.config.relay_partial;
         }
-        if let Some(seg) = self.scheduler.remove_peer(peer) {
-            self.partials.remove(&seg);
-        }
+        self.scheduler.remove_peer(peer);
         if self.upload_cursor == Some(peer) {
             self.upload_cursor = None;
         }
@@ -105,39 +102,71 @@ impl Engine {
         }
     }
 
+    /// The transfer from `peer` on request `request` (any request when `None`): its segment and
+    /// its [`Request::Peer`] counters `(expected, received)`.
+    fn peer_transfer(
+        &self,
+        peer: PeerHandle,
+        request: Option<(SegmentId, RequestId)>,
+    ) -> Option<(SegmentId, Option<u64>, u64)> {
+        let (seg, t) = self.downloads.from_peer(peer)?;
+        let Request::Peer {
+            id,
+            expected,
+            received,
+        } = t.request
+        else {
+            return None;
+        };
+        match request {
+            Some(r) if r != (seg, id) => None,
+            _ => Some((seg, expected, received)),
+        }
+    }
+
+    /// Sets the [`Request::Peer`] counters of `segment`'s transfer.
+    fn set_peer_counters(&mut self, segment: SegmentId, expected: Option<u64>, received: u64) {
+        let t = self
+            .downloads
+            .get_mut(segment)
+            .and_then(|d| d.transfer.as_mut());
+        if let Some(Request::Peer {
+            expected: e,
+            received: r,
+            ..
+        }) = t.map(|t| &mut t.request)
+        {
+            *e = expected;
+            *r = received;
+        }
+    }
+
     fn peer_bytes(&mut self, peer: PeerHandle, bytes: &[u8], now: Instant) {
-        let Some(p) = self.peers.get_mut(&peer) else {
-            return;
-        };
         // Bytes outside an answered request (e.g. after we cancelled) are ignored.
-        let Some(d) = p.download.as_mut() else {
+        let Some((seg, Some(expected), received)) = self.peer_transfer(peer, None) else {
             return;
         };
-        let Some(expected) = d.expected else {
-            return;
-        };
-        d.received += bytes.len() as u64;
-        let seg = d.segment;
-        if d.received > expected {
+        let received = received + bytes.len() as u64;
+        if received > expected {
             self.violation(peer, "more bytes than announced", now);
             return;
         }
-        let done = d.received == expected;
-        let remote = p.remote_id;
-        let part = partial_entry(&mut self.partials, &mut self.next_generation, seg);
-        if !part.peers.iter().any(|(h, _)| *h == peer) {
-            part.peers.push((peer, remote));
+        self.set_peer_counters(seg, Some(expected), received);
+        let done = received == expected;
+        let remote = self.peers.get(&peer).and_then(|p| p.remote_id);
+        let part = self.downloads.entry(seg);
+        if !part.contributors.iter().any(|(h, _)| *h == peer) {
+            part.contributors.push((peer, remote));
         }
         part.data.extend_from_slice(bytes);
-        let have = part.data.len() as u64;
-        let total = part.total;
+        self.downloads.progressed(seg, now);
         self.stats.p2p_bytes += bytes.len() as u64;
         *self.stats.p2p_bytes_by_peer.get_or_insert_with(peer, || 0) += bytes.len() as u64;
-        self.scheduler.progress(seg, have, total, now);
+        self.out.events.push_back(Event::BytesReceived {
+            source: DeliverySource::Peer(peer),
+            bytes: bytes.len() as u64,
+        });
         if done {
-            if let Some(p) = self.peers.get_mut(&peer) {
-                p.download = None;
-            }
             self.segment_loaded(seg, Some(peer), now);
         }
     }
@@ -177,63 +206,42 @@ impl Engine {
                 request,
                 size,
             } => {
-                let Some(p) = self.peers.get_mut(&peer) else {
-                    return;
-                };
-                let Some(d) = p
-                    .download
-                    .as_mut()
-                    .filter(|d| d.segment == segment && d.request == request)
+                let Some((_, expected, received)) =
+                    self.peer_transfer(peer, Some((segment, request)))
                 else {
                     // Answer to a cancelled request: ignore (its bytes are ignored too).
                     return;
                 };
-                if d.expected.is_some() {
+                if expected.is_some() {
                     self.violation(peer, "second SegmentData", now);
                     return;
                 }
-                let from = self
-                    .partials
-                    .get(&segment)
-                    .map_or(0, |p| p.data.len() as u64);
-                d.expected = Some(size);
+                self.set_peer_counters(segment, Some(size), received);
+                let from = self.downloads.get(segment).map_or(0, Download::held);
                 if size == 0 || from.saturating_add(size) > self.config.max_segment_bytes {
                     self.violation(peer, "SegmentData size out of bounds", now);
                     return;
                 }
-                let part = partial_entry(&mut self.partials, &mut self.next_generation, segment);
-                part.total = Some(from + size);
-                let total = part.total;
-                self.scheduler.progress(segment, from, total, now);
+                self.downloads.entry(segment).total = Some(from + size);
+                if from > 0 {
+                    // A resumed transfer counts as progressing from here.
+                    self.downloads.progressed(segment, now);
+                }
             }
             Command::SegmentDataSendingCompleted { segment, request } => {
-                let Some(p) = self.peers.get(&peer) else {
-                    return;
-                };
-                if let Some(d) = p
-                    .download
-                    .as_ref()
-                    .filter(|d| d.segment == segment && d.request == request)
+                if let Some((_, expected, received)) =
+                    self.peer_transfer(peer, Some((segment, request)))
                 {
                     // All bytes would have completed the download already.
-                    let short = d.expected.is_none_or(|e| d.received < e);
-                    if short {
+                    if expected.is_none_or(|e| received < e) {
                         self.violation(peer, "byte count mismatch", now);
-                        self.scheduler.forget(segment);
                     }
                 }
             }
             Command::SegmentAbsent { segment, request } => {
-                let Some(p) = self.peers.get_mut(&peer) else {
-                    return;
-                };
-                if p.download
-                    .as_ref()
-                    .is_some_and(|d| d.segment == segment && d.request == request)
-                {
-                    p.download = None;
-                    self.partials.remove(&segment);
-                    self.scheduler.absent(segment, now);
+                if self.peer_transfer(peer, Some((segment, request))).is_some() {
+                    self.downloads.remove(segment);
+                    self.scheduler.absent(peer, now);
                     self.need_plan = true;
                     self.announce_dirty |= self.config.relay_partial;
                 }
@@ -249,7 +257,6 @@ impl Peer {
             offer_id,
             connected: false,
             decoder: MessageDecoder::new(),
-            download: None,
             upload: None,
             asked: None,
         }

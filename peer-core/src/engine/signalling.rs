@@ -5,7 +5,7 @@ use super::*;
 impl Engine {
     pub(super) fn flush_tracker(&mut self) {
         while let Some(frame) = self.tracker.poll_transmit() {
-            self.outputs.push_back(Output::TrackerSend(frame));
+            self.out.transmits.push_back(Transmit::Tracker(frame));
         }
     }
 
@@ -18,7 +18,7 @@ impl Engine {
     fn peer_slots(&self) -> usize {
         self.config
             .max_peers
-            .saturating_sub(self.peers.len() + self.offers_requested.len())
+            .saturating_sub(self.peers.len() + self.offers_pending.len())
     }
 
     pub(super) fn tracker_events(&mut self, events: Vec<TrackerEvent>, now: Instant) {
@@ -32,8 +32,10 @@ impl Engine {
                         continue;
                     }
                     let handles: Vec<PeerHandle> = (0..n).map(|_| self.new_handle()).collect();
-                    self.offers_requested = handles.clone();
-                    self.outputs.push_back(Output::CreateOffers(handles));
+                    // A new batch replaces one still being made: its offers are dropped.
+                    self.offers_pending = handles.clone();
+                    self.offers_made.clear();
+                    self.out.rtc.push_back(RtcCommand::CreateOffers(handles));
                 }
                 TrackerEvent::Offer {
                     peer_id,
@@ -52,7 +54,7 @@ impl Engine {
                     let h = self.new_handle();
                     self.peers
                         .insert(h, Peer::new(Some(peer_id), Some(offer_id)));
-                    self.outputs.push_back(Output::CreateAnswer {
+                    self.out.rtc.push_back(RtcCommand::CreateAnswer {
                         peer: h,
                         offer_sdp: sdp,
                     });
@@ -73,13 +75,13 @@ impl Engine {
                     let dup = self.peers.values().any(|p| p.remote_id == Some(peer_id));
                     if dup || self.banned.contains(&peer_id) {
                         self.peers.remove(&h);
-                        self.outputs.push_back(Output::ClosePeer(h));
+                        self.out.rtc.push_back(RtcCommand::Close(h));
                         continue;
                     }
                     if let Some(p) = self.peers.get_mut(&h) {
                         p.remote_id = Some(peer_id);
                     }
-                    self.outputs.push_back(Output::AcceptAnswer {
+                    self.out.rtc.push_back(RtcCommand::AcceptAnswer {
                         peer: h,
                         answer_sdp: sdp,
                     });
@@ -89,7 +91,7 @@ impl Engine {
                         p.offer_id == Some(offer_id) && !p.connected && p.remote_id.is_none()
                     }) {
                         self.peers.remove(&h);
-                        self.outputs.push_back(Output::ClosePeer(h));
+                        self.out.rtc.push_back(RtcCommand::Close(h));
                     }
                 }
                 TrackerEvent::AnnounceAccepted {
@@ -109,13 +111,24 @@ impl Engine {
         }
     }
 
-    pub(super) fn offers_created(&mut self, offers: Vec<(PeerHandle, String)>, now: Instant) {
-        let requested = std::mem::take(&mut self.offers_requested);
+    /// Collects one offer of the batch; the last one sends them all to the tracker.
+    pub(super) fn offer_created(&mut self, peer: PeerHandle, sdp: Option<String>, now: Instant) {
+        let Some(i) = self.offers_pending.iter().position(|h| *h == peer) else {
+            return;
+        };
+        self.offers_pending.remove(i);
+        if let Some(sdp) = sdp {
+            self.offers_made.push((peer, sdp));
+        }
+        if self.offers_pending.is_empty() {
+            let made = std::mem::take(&mut self.offers_made);
+            self.offers_created(made, now);
+        }
+    }
+
+    fn offers_created(&mut self, offers: Vec<(PeerHandle, String)>, now: Instant) {
         let mut list = Vec::new();
         for (h, sdp) in offers {
-            if !requested.contains(&h) {
-                continue;
-            }
             let mut offer_id = [0u8; 20];
             self.rng.fill(&mut offer_id);
             self.peers.insert(h, Peer::new(None, Some(offer_id)));
@@ -130,7 +143,7 @@ impl Engine {
     pub(super) fn peer_connected(&mut self, peer: PeerHandle, now: Instant) {
         let Some(p) = self.peers.get_mut(&peer) else {
             // Unknown (already closed) connection.
-            self.outputs.push_back(Output::ClosePeer(peer));
+            self.out.rtc.push_back(RtcCommand::Close(peer));
             return;
         };
         if p.connected {
@@ -138,6 +151,7 @@ impl Engine {
         }
         p.connected = true;
         self.stats.peers_connected += 1;
+        self.out.events.push_back(Event::PeerConnected(peer));
         self.scheduler.add_peer(peer, now);
         if !self.config.consume_only && !self.p2p_refused() {
             let cmd = self.announcement();

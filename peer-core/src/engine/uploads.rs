@@ -70,9 +70,9 @@ impl Engine {
         let size = match &stored {
             Some(d) => Some(d.len().saturating_sub(from)),
             None => self
-                .partials
-                .get(&segment)
-                .and_then(|p| p.total)
+                .downloads
+                .get(segment)
+                .and_then(|d| d.total)
                 .and_then(|t| usize::try_from(t).ok())
                 .map(|t| t.saturating_sub(from)),
         };
@@ -95,7 +95,7 @@ impl Engine {
         let data = stored.map(|d| d.slice(from.min(d.len())..));
         let generation = match data {
             Some(_) => None,
-            None => self.partials.get(&segment).map(|p| p.generation),
+            None => self.downloads.get(segment).map(|d| d.generation),
         };
         if let Some(p) = self.peers.get_mut(&peer) {
             p.asked = Some((segment, repeats));
@@ -161,9 +161,13 @@ impl Engine {
     /// Whether `segment` is downloading now with bytes to relay (see
     /// [`EngineConfig::relay_partial`]).
     fn relayable(&self, segment: SegmentId) -> bool {
-        self.partials.contains_key(&segment)
-            && self.scheduler.download_source(segment).is_some()
-            && self.hash_known(segment)
+        // A peer transfer counts once the peer answered (its size is known) or bytes are held:
+        // requests are not chained onto a holder that may still refuse.
+        self.downloads.get(segment).is_some_and(|d| {
+            d.transfer.is_some_and(|t| {
+                matches!(t.source, Source::Http(_)) || d.total.is_some() || !d.data.is_empty()
+            })
+        }) && self.hash_known(segment)
     }
 
     /// The next step of the upload to `peer` (at most `max` bytes), without side effects other
@@ -191,7 +195,7 @@ impl Engine {
         let (available, partial) = match &u.data {
             Some(d) => (d.len(), None),
             None => {
-                let Some(part) = self.partials.get(&u.segment) else {
+                let Some(part) = self.downloads.get(u.segment) else {
                     return Some(UploadStep::Absent);
                 };
                 if u.generation != Some(part.generation) {
@@ -331,10 +335,14 @@ impl Engine {
                         }
                         if n > 0 {
                             self.stats.uploaded_bytes += n as u64;
-                            self.outputs.push_back(Output::SendToPeer {
+                            self.out.transmits.push_back(Transmit::Peer {
                                 peer: h,
                                 data: chunk,
                                 segment_bytes: true,
+                            });
+                            self.out.events.push_back(Event::BytesSent {
+                                peer: h,
+                                bytes: n as u64,
                             });
                         }
                         if finished {

@@ -1,18 +1,19 @@
 //! The peer driver: one [`Engine`] (one swarm) run on a tokio task over real sockets.
 //!
-//! [`PeerDriver::spawn`] starts the task and returns a [`DriverHandle`]. The task feeds the engine
-//! what happens and carries out every [`Output`]:
+//! [`PeerDriver::spawn`] starts the task and returns a [`DriverHandle`], whose methods are the
+//! engine's application actions. The task feeds the engine what happens ([`IoEvent`]s) and carries
+//! out what it polls:
 //!
-//! - `TrackerSend` → the shared tracker socket of each URL in [`DriverSettings::tracker_urls`]
+//! - [`Transmit::Tracker`] → the shared tracker socket of each URL in [`DriverSettings::tracker_urls`]
 //!   ([`TrackerHub`]: one WebSocket per URL for every engine of the process, frames routed by
 //!   `info_hash`, reconnect with backoff); frames go to every connected tracker;
-//! - `CreateOffers` / `CreateAnswer` / `AcceptAnswer` / `ClosePeer` → WebRTC peer connections
-//!   ([`rtc`](super::rtc)), one task each; `SendToPeer` → that peer's writer, which waits while the
+//! - [`RtcCommand`]s → WebRTC peer connections ([`rtc`](super::rtc)), one task each;
+//!   [`Transmit::Peer`] → that peer's writer, which waits while the
 //!   channel holds more than [`RtcSettings::send_buffer_bytes`] (back-pressure); the engine
 //!   already cuts messages to at most 64 KiB; bytes waiting for the writer are bounded by
 //!   [`DriverSettings::max_peer_queue_bytes`], past which the peer is closed
-//!   ([`Input::PeerSendOverrun`]);
-//! - `HttpRequest` / `HttpAbort` → the HTTP fetcher ([`http`](super::http)) with `Range` resume;
+//!   ([`IoEvent::PeerSendOverrun`]);
+//! - [`HttpCommand`]s → the HTTP fetcher ([`http`](super::http)) with `Range` resume;
 //!   the engine itself picks origin or mirror for each request;
 //! - timers from [`Engine::poll_timeout`].
 //!
@@ -33,8 +34,10 @@ use super::http::{FetchEvent, FetchRequest, HttpError, HttpFetcher, HttpSettings
 use super::rtc::{RtcPeer, RtcSettings};
 use super::tracker_hub::{LinkEvent, TrackerHub, TrackerLink};
 use crate::engine::{
-    DeliverySource, Engine, EngineConfig, HttpHandle, Input, Output, PeerHandle, Stats,
+    DeliverySource, Engine, EngineConfig, Event, HttpCommand, HttpHandle, IoEvent, PeerHandle,
+    RtcCommand, SegmentInfo, Stats, Transmit,
 };
+use crate::integrity::SegmentManifest;
 use crate::time::Instant;
 use crate::wire::SegmentId;
 
@@ -76,7 +79,7 @@ impl DriverSettings {
 /// What the driver reports to the application.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DriverEvent {
-    /// A segment asked for with [`Input::WantSegment`] is available.
+    /// A segment asked for with [`DriverControl::want_segment`] is available.
     SegmentReady {
         /// Segment id.
         segment: SegmentId,
@@ -94,7 +97,7 @@ pub enum DriverEvent {
     },
     /// A peer's data channel opened.
     PeerConnected(PeerHandle),
-    /// An open peer connection closed (by the remote side or the network).
+    /// An open peer connection closed (by the remote side, the network or the engine).
     PeerClosed(PeerHandle),
     /// A tracker socket opened.
     TrackerConnected {
@@ -138,8 +141,14 @@ pub enum DriverError {
     Ended,
 }
 
+/// What the handles ask of the task: the engine's application actions, statistics, shutdown.
 enum Cmd {
-    Input(Input),
+    Playlist(Vec<SegmentInfo>),
+    Manifest(SegmentManifest),
+    Playback(f64),
+    Want(SegmentId),
+    Cancel(SegmentId),
+    Add(SegmentId, Bytes),
     Stats(oneshot::Sender<DriverStats>),
     Shutdown,
 }
@@ -157,12 +166,39 @@ impl std::fmt::Debug for DriverControl {
 }
 
 impl DriverControl {
-    /// Hands an input to the engine (playlist, manifest, playback position, wanted segments,
-    /// segments held from elsewhere, ...).
-    pub fn input(&self, input: Input) -> Result<(), DriverError> {
-        self.tx
-            .send(Cmd::Input(input))
-            .map_err(|_| DriverError::Ended)
+    fn send(&self, cmd: Cmd) -> Result<(), DriverError> {
+        self.tx.send(cmd).map_err(|_| DriverError::Ended)
+    }
+
+    /// The current playlist ([`Engine::set_playlist`]).
+    pub fn set_playlist(&self, segments: Vec<SegmentInfo>) -> Result<(), DriverError> {
+        self.send(Cmd::Playlist(segments))
+    }
+
+    /// The integrity manifest ([`Engine::set_manifest`]).
+    pub fn set_manifest(&self, manifest: SegmentManifest) -> Result<(), DriverError> {
+        self.send(Cmd::Manifest(manifest))
+    }
+
+    /// Where playback is, media seconds ([`Engine::set_playback`]).
+    pub fn set_playback(&self, position: f64) -> Result<(), DriverError> {
+        self.send(Cmd::Playback(position))
+    }
+
+    /// The player needs this segment: [`DriverEvent::SegmentReady`] or
+    /// [`DriverEvent::SegmentFailed`] follows ([`Engine::want_segment`]).
+    pub fn want_segment(&self, segment: SegmentId) -> Result<(), DriverError> {
+        self.send(Cmd::Want(segment))
+    }
+
+    /// The player no longer needs this segment ([`Engine::cancel_segment`]).
+    pub fn cancel_segment(&self, segment: SegmentId) -> Result<(), DriverError> {
+        self.send(Cmd::Cancel(segment))
+    }
+
+    /// A segment held from elsewhere, offered to peers ([`Engine::add_segment`]).
+    pub fn add_segment(&self, segment: SegmentId, data: Bytes) -> Result<(), DriverError> {
+        self.send(Cmd::Add(segment, data))
     }
 
     /// Current statistics.
@@ -175,7 +211,8 @@ impl DriverControl {
     }
 }
 
-/// A running driver: send inputs, read events, shut down.
+/// A running driver: act on its engine (through [`DriverHandle::control`] or `Deref`), read events,
+/// shut down.
 #[derive(Debug)]
 pub struct DriverHandle {
     control: DriverControl,
@@ -183,18 +220,16 @@ pub struct DriverHandle {
     task: Option<JoinHandle<()>>,
 }
 
+impl std::ops::Deref for DriverHandle {
+    type Target = DriverControl;
+
+    fn deref(&self) -> &DriverControl {
+        &self.control
+    }
+}
+
 impl DriverHandle {
-    /// Hands an input to the engine. See [`DriverControl::input`].
-    pub fn input(&self, input: Input) -> Result<(), DriverError> {
-        self.control.input(input)
-    }
-
-    /// Current statistics.
-    pub async fn stats(&self) -> Result<DriverStats, DriverError> {
-        self.control.stats().await
-    }
-
-    /// A clonable handle for inputs and statistics.
+    /// A clonable handle for actions and statistics.
     pub fn control(&self) -> DriverControl {
         self.control.clone()
     }
@@ -264,8 +299,6 @@ impl PeerDriver {
             internal_tx,
             peers: HashMap::new(),
             http: HashMap::new(),
-            offer_batches: HashMap::new(),
-            next_batch: 0,
             peers_max: 0,
             deferred: Vec::new(),
         };
@@ -281,7 +314,6 @@ impl PeerDriver {
 /// What the IO tasks tell the driver task.
 enum Internal {
     OfferMade {
-        batch: u64,
         peer: PeerHandle,
         sdp: Option<String>,
     },
@@ -335,11 +367,6 @@ struct HttpSlot {
     task: JoinHandle<()>,
 }
 
-struct OfferBatch {
-    remaining: usize,
-    made: Vec<(PeerHandle, String)>,
-}
-
 struct Task {
     engine: Engine,
     settings: DriverSettings,
@@ -350,11 +377,9 @@ struct Task {
     internal_tx: mpsc::UnboundedSender<Internal>,
     peers: HashMap<PeerHandle, PeerSlot>,
     http: HashMap<HttpHandle, HttpSlot>,
-    offer_batches: HashMap<u64, OfferBatch>,
-    next_batch: u64,
     peers_max: usize,
-    /// Inputs raised while carrying out outputs, fed once those are done.
-    deferred: Vec<Input>,
+    /// IO events raised while carrying out commands, fed once those are done.
+    deferred: Vec<IoEvent>,
 }
 
 impl Task {
@@ -373,14 +398,19 @@ impl Task {
             };
             tokio::select! {
                 cmd = commands.recv() => match cmd {
-                    Some(Cmd::Input(input)) => self.feed(input),
+                    Some(Cmd::Playlist(segments)) => self.act(|e, now| e.set_playlist(segments, now)),
+                    Some(Cmd::Manifest(m)) => self.act(|e, now| e.set_manifest(m, now)),
+                    Some(Cmd::Playback(position)) => self.act(|e, now| e.set_playback(position, now)),
+                    Some(Cmd::Want(segment)) => self.act(|e, now| e.want_segment(segment, now)),
+                    Some(Cmd::Cancel(segment)) => self.act(|e, now| e.cancel_segment(segment, now)),
+                    Some(Cmd::Add(segment, data)) => self.act(|e, now| e.add_segment(segment, data, now)),
                     Some(Cmd::Stats(reply)) => {
                         let _ = reply.send(self.stats());
                     }
                     Some(Cmd::Shutdown) | None => break,
                 },
                 Some(ev) = internal.recv() => self.internal(ev),
-                _ = sleep => self.feed(Input::Timer),
+                _ = sleep => self.act(Engine::handle_timeout),
             }
         }
         self.shutdown().await;
@@ -401,56 +431,67 @@ impl Task {
         let _ = self.events.send(ev);
     }
 
-    /// Feeds one input and carries out everything the engine asks for.
-    fn feed(&mut self, input: Input) {
-        let mut next = Some(input);
-        while let Some(input) = next.take().or_else(|| self.deferred.pop()) {
-            self.engine.handle_input(input, Instant::now());
-            while let Some(out) = self.engine.poll_output() {
-                self.execute(out);
-            }
+    /// Feeds one IO event and carries out everything the engine asks for.
+    fn feed(&mut self, event: IoEvent) {
+        self.act(|e, now| e.handle_event(event, now));
+    }
+
+    /// Runs `f` on the engine with the current time, then carries out what the engine queued and
+    /// feeds the IO events that raised.
+    fn act(&mut self, f: impl FnOnce(&mut Engine, Instant)) {
+        f(&mut self.engine, Instant::now());
+        self.drain();
+        while let Some(event) = self.deferred.pop() {
+            self.engine.handle_event(event, Instant::now());
+            self.drain();
         }
         self.peers_max = self.peers_max.max(self.engine.connected_peers());
     }
 
-    fn execute(&mut self, out: Output) {
-        match out {
-            Output::TrackerSend(frame) => {
+    /// Carries out every transmit and command the engine queued, and reports its events.
+    fn drain(&mut self) {
+        while let Some(t) = self.engine.poll_transmit() {
+            self.transmit(t);
+        }
+        while let Some(c) = self.engine.poll_rtc() {
+            self.rtc(c);
+        }
+        while let Some(c) = self.engine.poll_http() {
+            self.http_command(c);
+        }
+        while let Some(ev) = self.engine.poll_event() {
+            let ev = match ev {
+                Event::SegmentReady {
+                    segment,
+                    data,
+                    source,
+                } => DriverEvent::SegmentReady {
+                    segment,
+                    data,
+                    source,
+                },
+                Event::SegmentFailed { segment, reason } => {
+                    DriverEvent::SegmentFailed { segment, reason }
+                }
+                Event::PeerConnected(peer) => DriverEvent::PeerConnected(peer),
+                Event::PeerClosed(peer) => DriverEvent::PeerClosed(peer),
+                // Byte counts and stored segments are read from the statistics.
+                _ => continue,
+            };
+            self.emit(ev);
+        }
+    }
+
+    fn transmit(&mut self, t: Transmit) {
+        match t {
+            Transmit::Tracker(frame) => {
                 for (link, connected) in &self.links {
                     if *connected {
                         link.send(frame.clone());
                     }
                 }
             }
-            Output::CreateOffers(handles) => {
-                let batch = self.next_batch;
-                self.next_batch += 1;
-                self.offer_batches.insert(
-                    batch,
-                    OfferBatch {
-                        remaining: handles.len(),
-                        made: Vec::new(),
-                    },
-                );
-                for h in handles {
-                    self.spawn_peer(h, Role::Offer { batch });
-                }
-            }
-            Output::CreateAnswer { peer, offer_sdp } => {
-                self.spawn_peer(peer, Role::Answer { offer_sdp });
-            }
-            Output::AcceptAnswer { peer, answer_sdp } => {
-                if let Some(slot) = self.peers.get(&peer) {
-                    let _ = slot.ctl.send(PeerCtl::Answer(answer_sdp));
-                }
-            }
-            Output::ClosePeer(peer) => {
-                if let Some(slot) = self.peers.remove(&peer) {
-                    // The task closes the connection and ends on its own.
-                    let _ = slot.ctl.send(PeerCtl::Close);
-                }
-            }
-            Output::SendToPeer { peer, data, .. } => {
+            Transmit::Peer { peer, data, .. } => {
                 let max = self.settings.max_peer_queue_bytes;
                 let Some(w) = self.peers.get(&peer).and_then(|s| s.writer.as_ref()) else {
                     return;
@@ -459,12 +500,40 @@ impl Task {
                     tracing::debug!(?peer, max, "peer send queue overrun; closing");
                     if let Some(slot) = self.peers.remove(&peer) {
                         let _ = slot.ctl.send(PeerCtl::Close);
-                        self.emit(DriverEvent::PeerClosed(peer));
                     }
-                    self.deferred.push(Input::PeerSendOverrun(peer));
+                    self.deferred.push(IoEvent::PeerSendOverrun(peer));
                 }
             }
-            Output::HttpRequest {
+        }
+    }
+
+    fn rtc(&mut self, c: RtcCommand) {
+        match c {
+            RtcCommand::CreateOffers(handles) => {
+                for h in handles {
+                    self.spawn_peer(h, Role::Offer);
+                }
+            }
+            RtcCommand::CreateAnswer { peer, offer_sdp } => {
+                self.spawn_peer(peer, Role::Answer { offer_sdp });
+            }
+            RtcCommand::AcceptAnswer { peer, answer_sdp } => {
+                if let Some(slot) = self.peers.get(&peer) {
+                    let _ = slot.ctl.send(PeerCtl::Answer(answer_sdp));
+                }
+            }
+            RtcCommand::Close(peer) => {
+                if let Some(slot) = self.peers.remove(&peer) {
+                    // The task closes the connection and ends on its own.
+                    let _ = slot.ctl.send(PeerCtl::Close);
+                }
+            }
+        }
+    }
+
+    fn http_command(&mut self, c: HttpCommand) {
+        match c {
+            HttpCommand::Get {
                 request,
                 url,
                 range_from,
@@ -486,22 +555,10 @@ impl Task {
                 });
                 self.http.insert(request, HttpSlot { resume_from, task });
             }
-            Output::HttpAbort(request) => {
+            HttpCommand::Abort(request) => {
                 if let Some(slot) = self.http.remove(&request) {
                     slot.task.abort();
                 }
-            }
-            Output::SegmentReady {
-                segment,
-                data,
-                source,
-            } => self.emit(DriverEvent::SegmentReady {
-                segment,
-                data,
-                source,
-            }),
-            Output::SegmentFailed { segment, reason } => {
-                self.emit(DriverEvent::SegmentFailed { segment, reason })
             }
         }
     }
@@ -527,26 +584,10 @@ impl Task {
 
     fn internal(&mut self, ev: Internal) {
         match ev {
-            Internal::OfferMade { batch, peer, sdp } => {
-                let Some(b) = self.offer_batches.get_mut(&batch) else {
-                    return;
-                };
-                b.remaining = b.remaining.saturating_sub(1);
-                if let Some(sdp) = sdp {
-                    b.made.push((peer, sdp));
-                }
-                if b.remaining == 0 {
-                    let made = self
-                        .offer_batches
-                        .remove(&batch)
-                        .map(|b| b.made)
-                        .unwrap_or_default();
-                    self.feed(Input::OffersCreated(made));
-                }
-            }
+            Internal::OfferMade { peer, sdp } => self.feed(IoEvent::OfferCreated { peer, sdp }),
             Internal::AnswerMade { peer, sdp } => {
                 if self.peers.contains_key(&peer) {
-                    self.feed(Input::AnswerCreated { peer, sdp });
+                    self.feed(IoEvent::AnswerCreated { peer, sdp });
                 }
             }
             Internal::PeerOpen(peer, writer) => {
@@ -554,23 +595,19 @@ impl Task {
                     return;
                 };
                 slot.writer = Some(writer);
-                self.emit(DriverEvent::PeerConnected(peer));
-                self.feed(Input::PeerConnected(peer));
+                self.feed(IoEvent::PeerConnected(peer));
             }
             Internal::PeerMessage(peer, data) => {
                 if self.peers.contains_key(&peer) {
-                    self.feed(Input::PeerMessage { peer, data });
+                    self.feed(IoEvent::PeerMessage { peer, data });
                 }
             }
             Internal::PeerEnded(peer, reason) => {
-                let Some(slot) = self.peers.remove(&peer) else {
+                if self.peers.remove(&peer).is_none() {
                     return;
-                };
-                tracing::debug!(?peer, %reason, "peer connection ended");
-                if slot.writer.is_some() {
-                    self.emit(DriverEvent::PeerClosed(peer));
                 }
-                self.feed(Input::PeerClosed(peer));
+                tracing::debug!(?peer, %reason, "peer connection ended");
+                self.feed(IoEvent::PeerClosed(peer));
             }
             Internal::Http(request, ev) => self.http_event(request, ev),
             Internal::Link(i, ev) => self.link_event(i, ev),
@@ -584,20 +621,20 @@ impl Task {
         match ev {
             FetchEvent::Response { total, .. } => {
                 let content_length = total.map(|t| t.saturating_sub(slot.resume_from));
-                self.feed(Input::HttpStarted {
+                self.feed(IoEvent::HttpStarted {
                     request,
                     content_length,
                 });
             }
-            FetchEvent::Chunk { data, .. } => self.feed(Input::HttpChunk { request, data }),
+            FetchEvent::Chunk { data, .. } => self.feed(IoEvent::HttpChunk { request, data }),
             FetchEvent::Failover { .. } => {}
             FetchEvent::Done { .. } => {
                 self.http.remove(&request);
-                self.feed(Input::HttpCompleted(request));
+                self.feed(IoEvent::HttpCompleted(request));
             }
             FetchEvent::Failed(e) => {
                 self.http.remove(&request);
-                self.feed(Input::HttpFailed {
+                self.feed(IoEvent::HttpFailed {
                     request,
                     reason: e.to_string(),
                 });
@@ -615,25 +652,25 @@ impl Task {
                 *connected = true;
                 self.emit(DriverEvent::TrackerConnected { url });
                 // (Re-)announces on every connected tracker, the new one included.
-                self.feed(Input::TrackerConnected);
+                self.feed(IoEvent::TrackerConnected);
             }
             LinkEvent::Disconnected { reason, .. } => {
                 let was = std::mem::replace(connected, false);
                 self.emit(DriverEvent::TrackerDisconnected { url, reason });
                 if was && !self.links.iter().any(|(_, c)| *c) {
-                    self.feed(Input::TrackerDisconnected);
+                    self.feed(IoEvent::TrackerDisconnected);
                 }
             }
             LinkEvent::Frame(text) => {
                 if *connected {
-                    self.feed(Input::TrackerMessage(text));
+                    self.feed(IoEvent::TrackerMessage(text));
                 }
             }
         }
     }
 
     async fn shutdown(mut self) {
-        self.feed(Input::Shutdown);
+        self.act(Engine::shutdown);
         let timeout = self.settings.close_timeout;
         for (link, _) in std::mem::take(&mut self.links) {
             link.close(timeout).await;
@@ -659,7 +696,7 @@ impl Task {
 }
 
 enum Role {
-    Offer { batch: u64 },
+    Offer,
     Answer { offer_sdp: String },
 }
 
@@ -677,9 +714,8 @@ async fn peer_task(
     let mut peer = match RtcPeer::new(&settings).await {
         Ok(p) => p,
         Err(e) => {
-            if let Role::Offer { batch } = role {
+            if let Role::Offer = role {
                 let _ = tx.send(Internal::OfferMade {
-                    batch,
                     peer: handle,
                     sdp: None,
                 });
@@ -688,10 +724,9 @@ async fn peer_task(
         }
     };
     match role {
-        Role::Offer { batch } => {
+        Role::Offer => {
             let sdp = peer.create_offer().await;
             let _ = tx.send(Internal::OfferMade {
-                batch,
                 peer: handle,
                 sdp: sdp.as_ref().ok().cloned(),
             });

@@ -1,8 +1,8 @@
 //! Raw-frame tracker sockets shared by every engine of the process.
 //!
 //! The [`Engine`](crate::engine::Engine) runs its own sans-IO tracker client and only needs a pipe
-//! for text frames ([`Output::TrackerSend`](crate::engine::Output::TrackerSend) out,
-//! [`Input::TrackerMessage`](crate::engine::Input::TrackerMessage) in). A [`TrackerHub`] keeps one
+//! for text frames ([`Transmit::Tracker`](crate::engine::Transmit::Tracker) out,
+//! [`IoEvent::TrackerMessage`](crate::engine::IoEvent::TrackerMessage) in). A [`TrackerHub`] keeps one
 //! WebSocket per tracker URL and lets many engines ([`TrackerHub::join`]) use it, as the JavaScript
 //! clients pool their sockets per URL: outgoing frames are written as they are, inbound frames are
 //! routed by their `info_hash` (a frame without one, such as a bare failure, goes to every swarm

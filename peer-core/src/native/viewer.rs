@@ -35,7 +35,7 @@ use super::driver::{
     DriverError, DriverEvent, DriverHandle, DriverSettings, DriverStats, PeerDriver,
 };
 use super::http::{FetchRequest, HttpError, HttpFetcher};
-use crate::engine::{EngineConfig, Input};
+use crate::engine::EngineConfig;
 use crate::hls::{is_master_playlist, parse_media_playlist, HlsError, InitSection, MediaPlaylist};
 use crate::id_scheme::{IdScheme, IdSchemeError, StreamKey};
 use crate::integrity::SegmentManifest;
@@ -427,7 +427,7 @@ impl Viewer {
         engine.scheduler = config.scheduler.clone();
         engine.seed = rand::random();
         let driver = PeerDriver::spawn(engine, config.driver.clone())?;
-        driver.input(Input::Playlist(playlist.segment_infos()))?;
+        driver.set_playlist(playlist.segment_infos())?;
         let mut viewer = Self {
             manifest_url: None,
             config,
@@ -490,7 +490,7 @@ impl Viewer {
         match fetched.map(|b| SegmentManifest::from_json(&b)) {
             Ok(Ok(m)) => {
                 self.manifest_url = Some(url);
-                let _ = self.driver.input(Input::Manifest(m));
+                let _ = self.driver.set_manifest(m);
             }
             Ok(Err(e)) => tracing::warn!(%url, error = %e, "integrity manifest refused"),
             Err(e) => tracing::debug!(%url, error = %e, "no integrity manifest"),
@@ -538,8 +538,7 @@ impl Viewer {
             return Ok(false);
         }
         self.playlist = next;
-        self.driver
-            .input(Input::Playlist(self.playlist.segment_infos()))?;
+        self.driver.set_playlist(self.playlist.segment_infos())?;
         if let Err(e) = self.fetch_init_sections().await {
             tracing::warn!(error = %e, "initialization section not fetched; retried on reload");
         }
@@ -560,9 +559,9 @@ impl Viewer {
         if let Some(s) = self.playlist.segment(id) {
             // Tell the engine when the segment is due: the playhead `deadline` before it.
             let pos = s.start - deadline.as_secs_f64();
-            self.driver.input(Input::Playback(pos))?;
+            self.driver.set_playback(pos)?;
         }
-        self.driver.input(Input::WantSegment(id))?;
+        self.driver.want_segment(id)?;
         let limit = tokio::time::Instant::now() + deadline + Duration::from_secs(30);
         loop {
             let ev = tokio::time::timeout_at(limit, self.driver.next_event())
@@ -659,10 +658,10 @@ impl Viewer {
                     // (and the first requests would all go to HTTP).
                     if last_playback_update.is_none_or(|t| now - t >= ps.playback_update) {
                         last_playback_update = Some(now);
-                        self.driver.input(Input::Playback(player.position))?;
+                        self.driver.set_playback(player.position)?;
                     }
                     for id in player.requests(now, &self.playlist) {
-                        self.driver.input(Input::WantSegment(id))?;
+                        self.driver.want_segment(id)?;
                     }
                     if self.playlist.live && reload.is_none() && now >= next_reload {
                         next_reload = now + reload_every;

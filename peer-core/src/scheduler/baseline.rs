@@ -7,82 +7,57 @@ impl Scheduler {
         &mut self,
         wanted: &[WantedSegment],
         now: Instant,
-        actions: &mut Vec<Action>,
+        pass: &mut Pass,
     ) {
         let high = self.config.baseline_high_demand_window;
         let http_window = self.config.baseline_http_window;
         let p2p_window = self.config.baseline_p2p_window;
         // P2P "no bytes" timeout.
         let timeout = self.config.p2p_stall_timeout;
-        self.abort_silent(now, timeout, |s| matches!(s, Source::Peer(_)), actions);
+        self.abort_silent(pass, now, timeout, |s| matches!(s, Source::Peer(_)));
         // The player's request gets no special treatment (p2p-media-loader starts it at once only
         // after a seek); the queue below covers it.
         for (i, w) in wanted.iter().enumerate() {
             let ahead = w.deadline.saturating_duration_since(now);
             let in_high = ahead <= high;
             if in_high {
-                match self.downloads.get(&w.id).map(|d| (d.source, d.received)) {
+                match pass.running.get(&w.id).map(|d| (d.source, d.received)) {
                     Some((Source::Peer(peer), received)) => {
-                        let (h, _) = self.running();
+                        let (h, _) = pass.counts();
                         if h < self.config.max_http_downloads
-                            || self.abort_last_after(wanted, i, true, actions)
+                            || Self::abort_last_after(pass, wanted, i, true)
                         {
-                            if let Some(p) = self.peers.get_mut(&peer) {
-                                p.downloading = None;
-                            }
-                            self.downloads.remove(&w.id);
-                            let base = self.pick_base(now);
-                            self.downloads.insert(
-                                w.id,
-                                Download {
-                                    source: Source::Http(base),
-                                    started: now,
-                                    from_byte: received,
-                                    received,
-                                    total: None,
-                                    last_progress: now,
-                                    first_byte: None,
-                                },
-                            );
-                            actions.push(Action::SwitchToHttp {
-                                segment: w.id,
-                                peer,
-                                base,
-                                from_byte: received,
-                            });
+                            self.switch_to_http(pass, w.id, peer, received, None, now);
                         }
                     }
                     Some((Source::Http(_), _)) => {}
                     None => {
-                        let (h, _) = self.running();
+                        let (h, _) = pass.counts();
                         if h < self.config.max_http_downloads
-                            || self.abort_last_after(wanted, i, true, actions)
+                            || Self::abort_last_after(pass, wanted, i, true)
                         {
-                            let a = self.start_http(w.id, 0, now);
-                            actions.push(a);
+                            self.start_http(pass, w.id, 0, now);
                             continue;
                         }
-                        let (_, p) = self.running();
+                        let (_, p) = pass.counts();
                         if self.someone_has(w.id)
                             && (p < self.config.max_p2p_downloads
-                                || self.abort_last_after(wanted, i, false, actions))
+                                || Self::abort_last_after(pass, wanted, i, false))
                         {
-                            if let Some(peer) = self.pick_weighted_holder(w.id, now) {
-                                let a = self.start_p2p(w.id, peer, now);
-                                actions.push(a);
+                            if let Some(peer) = self.pick_weighted_holder(pass, w.id, now) {
+                                Self::start_p2p(pass, w.id, peer, now);
                             }
                         }
                     }
                 }
             } else if ahead <= p2p_window
-                && !self.downloads.contains_key(&w.id)
+                && !pass.running.contains_key(&w.id)
                 && self.someone_loading_or_has(w.id)
             {
-                let (_, p) = self.running();
+                let (_, p) = pass.counts();
                 if p < self.config.max_p2p_downloads {
-                    if let Some(peer) = self.pick_weighted_holder(w.id, now) {
-                        let a = self.start_p2p(w.id, peer, now);
-                        actions.push(a);
+                    if let Some(peer) = self.pick_weighted_holder(pass, w.id, now) {
+                        Self::start_p2p(pass, w.id, peer, now);
                     }
                 }
             }
@@ -96,7 +71,7 @@ impl Scheduler {
                 self.next_random_http = Some(now + Duration::from_secs_f64(wait));
             }
             Some(t) if t <= now => {
-                self.random_http(wanted, now, http_window, actions);
+                self.random_http(wanted, now, http_window, pass);
                 let n = self.peers.len() as f64;
                 let wait = self.rng.random::<f64>() * interval * n + interval;
                 self.next_random_http = Some(now + Duration::from_secs_f64(wait));
@@ -110,16 +85,16 @@ impl Scheduler {
         wanted: &[WantedSegment],
         now: Instant,
         http_window: Duration,
-        actions: &mut Vec<Action>,
+        pass: &mut Pass,
     ) {
         let max_http = self.config.max_http_downloads;
-        if self.peers.is_empty() || self.running().0 >= max_http {
+        if self.peers.is_empty() || pass.counts().0 >= max_http {
             return;
         }
         let candidates: Vec<SegmentId> = wanted
             .iter()
             .filter(|w| w.deadline.saturating_duration_since(now) <= http_window)
-            .filter(|w| !self.someone_loading_or_has(w.id) && !self.downloads.contains_key(&w.id))
+            .filter(|w| !self.someone_loading_or_has(w.id) && !pass.running.contains_key(&w.id))
             .map(|w| w.id)
             .collect();
         if candidates.is_empty() {
@@ -135,12 +110,11 @@ impl Scheduler {
         }
         let mut probability = count as f64 / peers_count as f64;
         for i in idx {
-            if self.running().0 >= max_http {
+            if pass.counts().0 >= max_http {
                 break;
             }
             if probability >= 1.0 || self.rng.random::<f64>() <= probability {
-                let a = self.start_http(candidates[i], 0, now);
-                actions.push(a);
+                self.start_http(pass, candidates[i], 0, now);
             }
             probability -= 1.0;
             if probability <= 0.0 {
@@ -151,8 +125,13 @@ impl Scheduler {
 
     /// Baseline peer choice: weighted random by measured download bandwidth, unproven peers at a
     /// tenth of the best (as p2p-media-loader's `downloadSegment`).
-    fn pick_weighted_holder(&mut self, segment: SegmentId, now: Instant) -> Option<PeerHandle> {
-        let holders = self.free_holders(segment, now);
+    fn pick_weighted_holder(
+        &mut self,
+        pass: &Pass,
+        segment: SegmentId,
+        now: Instant,
+    ) -> Option<PeerHandle> {
+        let holders = self.free_holders(pass, segment, now);
         if holders.is_empty() {
             return None;
         }
@@ -199,24 +178,17 @@ impl Scheduler {
     }
 
     /// Baseline: abort the last download of the given kind queued after position `i`.
-    fn abort_last_after(
-        &mut self,
-        wanted: &[WantedSegment],
-        i: usize,
-        http: bool,
-        actions: &mut Vec<Action>,
-    ) -> bool {
+    fn abort_last_after(pass: &mut Pass, wanted: &[WantedSegment], i: usize, http: bool) -> bool {
         let victim = wanted[i + 1..]
             .iter()
             .rev()
-            .find(|w| match self.downloads.get(&w.id) {
+            .find(|w| match pass.running.get(&w.id) {
                 Some(d) => matches!(d.source, Source::Http(_)) == http,
                 None => false,
             })
             .map(|w| w.id);
         if let Some(v) = victim {
-            self.forget(v);
-            actions.push(Action::Abort { segment: v });
+            pass.abort(v);
             true
         } else {
             false

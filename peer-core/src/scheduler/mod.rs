@@ -1,8 +1,10 @@
 //! Download scheduling: for every wanted segment, which peer or which HTTP base URL, and when.
 //!
-//! The [`Scheduler`] is a plain state machine. The engine tells it what peers announce, how
-//! downloads progress and which segments are wanted with which deadline; [`Scheduler::plan`] returns
-//! the [`Action`]s to take now. Two policies share this state:
+//! The [`Scheduler`] is a policy over the engine's [`DownloadTable`]: the engine tells it what peers
+//! announce and how each finished transfer went (its sources' throughput), and
+//! [`Scheduler::plan`] reads the wanted segments and the table ([`PlanView`]) and returns the
+//! [`Action`]s to take now; the engine carries them out and keeps the table. Two policies share
+//! this state:
 //!
 //! - [`Policy::Segswarm`] plans by deadline: a segment due within the safety margin goes to HTTP, a
 //!   peer is used only when its measured rate can finish the transfer in time, and a P2P transfer
@@ -20,6 +22,7 @@ use std::time::Duration;
 
 use rand::Rng;
 
+use crate::download_table::{DownloadTable, Transfer};
 use crate::rng::{self, CoreRng};
 use crate::time::Instant;
 use crate::vecmap::VecMap;
@@ -183,7 +186,6 @@ struct PeerState {
     loaded: SegmentSet,
     http_loading: SegmentSet,
     rate: Ewma,
-    downloading: Option<SegmentId>,
     /// The peer said it is busy (or lacks a segment): not asked again before this time.
     busy_until: Option<Instant>,
     /// When its data channel opened, until its first announcement (then `None`).
@@ -197,18 +199,85 @@ struct HttpBase {
     backoff_until: Option<Instant>,
 }
 
-#[derive(Debug, Clone)]
-struct Download {
+/// What [`Scheduler::plan`] reads.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanView<'a> {
+    /// The segments from the playhead on that are not yet stored, in playback order, each with
+    /// its deadline.
+    pub wanted: &'a [WantedSegment],
+    /// The segments in flight.
+    pub downloads: &'a DownloadTable,
+}
+
+/// A running transfer as one planning pass sees it.
+#[derive(Debug, Clone, Copy)]
+struct Running {
     source: Source,
-    started: Instant,
-    /// Byte the current source started from.
-    from_byte: u64,
     /// Bytes held in total (including bytes from an earlier source).
     received: u64,
     total: Option<u64>,
     last_progress: Instant,
     /// When the first byte from the current source arrived, and the bytes held then.
     first_byte: Option<(Instant, u64)>,
+}
+
+/// One planning pass: the running transfers as the pass changes them, and the actions taken.
+#[derive(Debug, Default)]
+struct Pass {
+    running: VecMap<SegmentId, Running>,
+    actions: Vec<Action>,
+}
+
+impl Pass {
+    fn new(downloads: &DownloadTable) -> Self {
+        let running = downloads
+            .iter()
+            .filter_map(|(s, d)| {
+                let t = d.transfer.as_ref()?;
+                Some((
+                    s,
+                    Running {
+                        source: t.source,
+                        received: d.held(),
+                        total: d.total,
+                        last_progress: t.last_progress,
+                        first_byte: t.first_byte,
+                    },
+                ))
+            })
+            .collect();
+        Self {
+            running,
+            actions: Vec::new(),
+        }
+    }
+
+    /// Number of running downloads from HTTP and from peers.
+    fn counts(&self) -> (usize, usize) {
+        let http = self
+            .running
+            .values()
+            .filter(|d| matches!(d.source, Source::Http(_)))
+            .count();
+        (http, self.running.len() - http)
+    }
+
+    /// Whether a download from `peer` runs.
+    fn busy(&self, peer: PeerHandle) -> bool {
+        self.running
+            .values()
+            .any(|d| d.source == Source::Peer(peer))
+    }
+
+    fn is_http(&self, segment: SegmentId) -> bool {
+        matches!(self.running.get(&segment), Some(d) if matches!(d.source, Source::Http(_)))
+    }
+
+    /// Drops `segment`'s download from the pass and asks the engine to abort it.
+    fn abort(&mut self, segment: SegmentId) -> Option<Running> {
+        self.actions.push(Action::Abort { segment });
+        self.running.remove(&segment)
+    }
 }
 
 /// A live segment's seeding draw: the uniform number drawn and when the segment was first seen.
@@ -227,7 +296,6 @@ pub struct Scheduler {
     live: bool,
     peers: VecMap<PeerHandle, PeerState>,
     bases: Vec<HttpBase>,
-    downloads: VecMap<SegmentId, Download>,
     /// Live seed decisions already drawn (segment → fetch over HTTP early).
     seed_decisions: VecMap<SegmentId, SeedDraw>,
     rng: CoreRng,
@@ -260,7 +328,6 @@ impl Scheduler {
             live,
             peers: VecMap::new(),
             bases,
-            downloads: VecMap::new(),
             seed_decisions: VecMap::new(),
             rng: rng::seeded(seed),
             next_random_http: None,
@@ -286,22 +353,14 @@ impl Scheduler {
             loaded: SegmentSet::default(),
             http_loading: SegmentSet::default(),
             rate: Ewma::new(self.config.initial_peer_rate),
-            downloading: None,
             busy_until: None,
             awaiting_announce_since: Some(now),
         });
     }
 
-    /// A peer left; returns the segment that was being downloaded from it (that download is
-    /// forgotten, its bytes should be dropped).
-    pub fn remove_peer(&mut self, peer: PeerHandle) -> Option<SegmentId> {
-        let state = self.peers.remove(&peer)?;
-        let seg = state.downloading?;
-        if matches!(self.downloads.get(&seg), Some(d) if d.source == Source::Peer(peer)) {
-            self.downloads.remove(&seg);
-            return Some(seg);
-        }
-        None
+    /// A peer left (the engine drops its download).
+    pub fn remove_peer(&mut self, peer: PeerHandle) {
+        self.peers.remove(&peer);
     }
 
     /// Number of connected peers.
@@ -323,75 +382,21 @@ impl Scheduler {
         self.peers.values().any(|p| p.loaded.contains(&segment))
     }
 
-    /// The current source of `segment`'s download, if one runs.
-    pub fn download_source(&self, segment: SegmentId) -> Option<Source> {
-        self.downloads.get(&segment).map(|d| d.source)
-    }
-
-    /// Segments currently loading over HTTP (announced to peers as `p`).
-    pub fn http_loading(&self) -> Vec<SegmentId> {
-        self.downloads
-            .iter()
-            .filter(|(_, d)| matches!(d.source, Source::Http(_)))
-            .map(|(s, _)| *s)
-            .collect()
-    }
-
-    /// Segments downloading now, from HTTP or from peers.
-    pub fn loading(&self) -> Vec<SegmentId> {
-        self.downloads.keys().copied().collect()
-    }
-
-    /// Number of running downloads from HTTP and from peers.
-    pub fn running(&self) -> (usize, usize) {
-        let http = self
-            .downloads
-            .values()
-            .filter(|d| matches!(d.source, Source::Http(_)))
-            .count();
-        (http, self.downloads.len() - http)
-    }
-
     /// Measured (or assumed) throughput of a peer, bytes/s.
     pub fn peer_rate(&self, peer: PeerHandle) -> Option<f64> {
         self.peers.get(&peer).map(|p| p.rate.get())
     }
 
-    /// Bytes arrived for `segment`: `received` is the total held now (all sources), `total` the full
-    /// segment size once known.
-    pub fn progress(
-        &mut self,
-        segment: SegmentId,
-        received: u64,
-        total: Option<u64>,
-        now: Instant,
-    ) {
-        if let Some(d) = self.downloads.get_mut(&segment) {
-            if received > d.received {
-                d.last_progress = now;
-                if d.first_byte.is_none() {
-                    d.first_byte = Some((now, received));
-                }
-            }
-            d.received = received;
-            if total.is_some() {
-                d.total = total;
-            }
-        }
-    }
-
-    /// The download of `segment` finished with all bytes; updates the source's throughput.
-    pub fn completed(&mut self, segment: SegmentId, now: Instant) {
-        let Some(d) = self.downloads.remove(&segment) else {
-            return;
-        };
+    /// A transfer of `segment` ended with all `held` bytes; updates its source's throughput (and
+    /// notes that a peer source holds the segment).
+    pub fn completed(&mut self, segment: SegmentId, transfer: &Transfer, held: u64, now: Instant) {
         let secs = now
-            .saturating_duration_since(d.started)
+            .saturating_duration_since(transfer.started)
             .as_secs_f64()
             .max(1e-3);
-        let sample = d.received.saturating_sub(d.from_byte) as f64 / secs;
+        let sample = held.saturating_sub(transfer.from_byte) as f64 / secs;
         let alpha = self.config.ewma_alpha;
-        match d.source {
+        match transfer.source {
             Source::Http(b) => {
                 if let Some(base) = self.bases.get_mut(b) {
                     base.rate.add(sample, alpha);
@@ -401,26 +406,21 @@ impl Scheduler {
             Source::Peer(p) => {
                 if let Some(peer) = self.peers.get_mut(&p) {
                     peer.rate.add(sample, alpha);
-                    peer.downloading = None;
                     peer.loaded.insert(segment);
                 }
             }
         }
     }
 
-    /// The download of `segment` failed (HTTP error, peer said absent, bad data). HTTP failures back
-    /// the base URL off; a peer failure forgets that the peer has the segment.
-    pub fn failed(&mut self, segment: SegmentId, now: Instant) {
-        let Some(d) = self.downloads.remove(&segment) else {
-            return;
-        };
-        match d.source {
+    /// A transfer of `segment` from `source` failed (HTTP error, bad data). HTTP failures back the
+    /// base URL off; a peer failure forgets that the peer has the segment and counts as a very
+    /// slow transfer.
+    pub fn failed(&mut self, segment: SegmentId, source: Source, now: Instant) {
+        match source {
             Source::Http(b) => self.fail_base(b, now),
             Source::Peer(p) => {
                 if let Some(peer) = self.peers.get_mut(&p) {
-                    peer.downloading = None;
                     peer.loaded.remove(&segment);
-                    // A failed transfer counts as a very slow one.
                     let slow = peer.rate.get() * 0.25;
                     peer.rate.add(slow, self.config.ewma_alpha);
                 }
@@ -428,31 +428,11 @@ impl Scheduler {
         }
     }
 
-    /// The peer answered `SegmentAbsent` (it is at its upload limit, or dropped the segment): the
-    /// download ends and the peer is not asked again for [`SchedulerConfig::peer_busy_backoff`].
-    pub fn absent(&mut self, segment: SegmentId, now: Instant) {
-        let Some(d) = self.downloads.remove(&segment) else {
-            return;
-        };
-        match d.source {
-            Source::Http(b) => self.fail_base(b, now),
-            Source::Peer(p) => {
-                if let Some(peer) = self.peers.get_mut(&p) {
-                    peer.downloading = None;
-                    peer.busy_until = Some(now + self.config.peer_busy_backoff);
-                }
-            }
-        }
-    }
-
-    /// Forgets the download of `segment` without judging its source (the engine aborted it).
-    pub fn forget(&mut self, segment: SegmentId) {
-        if let Some(d) = self.downloads.remove(&segment) {
-            if let Source::Peer(p) = d.source {
-                if let Some(peer) = self.peers.get_mut(&p) {
-                    peer.downloading = None;
-                }
-            }
+    /// The peer answered `SegmentAbsent` (it is at its upload limit, or dropped the segment): it
+    /// is not asked again for [`SchedulerConfig::peer_busy_backoff`].
+    pub fn absent(&mut self, peer: PeerHandle, now: Instant) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.busy_until = Some(now + self.config.peer_busy_backoff);
         }
     }
 
@@ -500,60 +480,90 @@ impl Scheduler {
         self.config.request_latency.as_secs_f64() + bytes as f64 / self.http_rate(now)
     }
 
-    /// Starts an HTTP download of `segment` now, outside [`Scheduler::plan`] (e.g. after a peer sent
-    /// a segment with a bad hash). Returns the action to carry out.
-    pub fn start_http_now(&mut self, segment: SegmentId, now: Instant) -> Action {
-        self.forget(segment);
-        self.start_http(segment, 0, now)
+    /// An HTTP download of `segment` from its start, to begin now outside [`Scheduler::plan`]
+    /// (e.g. after a peer sent a segment with a bad hash).
+    pub fn http_now(&self, segment: SegmentId, now: Instant) -> Action {
+        Action::StartHttp {
+            segment,
+            base: self.pick_base(now),
+            from_byte: 0,
+        }
     }
 
-    fn start_http(&mut self, segment: SegmentId, from_byte: u64, now: Instant) -> Action {
+    fn start_http(&self, pass: &mut Pass, segment: SegmentId, from_byte: u64, now: Instant) {
         let base = self.pick_base(now);
-        self.downloads.insert(
+        pass.running.insert(
             segment,
-            Download {
+            Running {
                 source: Source::Http(base),
-                started: now,
-                from_byte,
                 received: from_byte,
                 total: None,
                 last_progress: now,
                 first_byte: None,
             },
         );
-        Action::StartHttp {
+        pass.actions.push(Action::StartHttp {
             segment,
             base,
             from_byte,
-        }
+        });
     }
 
-    fn start_p2p(&mut self, segment: SegmentId, peer: PeerHandle, now: Instant) -> Action {
-        if let Some(p) = self.peers.get_mut(&peer) {
-            p.downloading = Some(segment);
-        }
-        self.downloads.insert(
+    /// Moves `segment`'s peer transfer to HTTP from `from_byte`, keeping its bytes.
+    fn switch_to_http(
+        &self,
+        pass: &mut Pass,
+        segment: SegmentId,
+        peer: PeerHandle,
+        from_byte: u64,
+        total: Option<u64>,
+        now: Instant,
+    ) {
+        let base = self.pick_base(now);
+        pass.running.insert(
             segment,
-            Download {
+            Running {
+                source: Source::Http(base),
+                received: from_byte,
+                total,
+                last_progress: now,
+                first_byte: None,
+            },
+        );
+        pass.actions.push(Action::SwitchToHttp {
+            segment,
+            peer,
+            base,
+            from_byte,
+        });
+    }
+
+    fn start_p2p(pass: &mut Pass, segment: SegmentId, peer: PeerHandle, now: Instant) {
+        pass.running.insert(
+            segment,
+            Running {
                 source: Source::Peer(peer),
-                started: now,
-                from_byte: 0,
                 received: 0,
                 total: None,
                 last_progress: now,
                 first_byte: None,
             },
         );
-        Action::StartP2p { segment, peer }
+        pass.actions.push(Action::StartP2p { segment, peer });
     }
 
     /// Free peers that announced `segment` as loaded, fastest first (ties by handle).
-    fn free_holders(&self, segment: SegmentId, now: Instant) -> Vec<(PeerHandle, f64)> {
+    fn free_holders(
+        &self,
+        pass: &Pass,
+        segment: SegmentId,
+        now: Instant,
+    ) -> Vec<(PeerHandle, f64)> {
         let mut v: Vec<(PeerHandle, f64)> = self
             .peers
             .iter()
-            .filter(|(_, p)| {
-                p.downloading.is_none()
+            .filter(|(h, p)| {
+                !pass.busy(**h)
                     && p.loaded.contains(&segment)
                     && p.busy_until.is_none_or(|t| t <= now)
             })
@@ -565,12 +575,17 @@ impl Scheduler {
     }
 
     /// Free peers that announced `segment` as loading (not yet whole), fastest first.
-    fn free_loading_holders(&self, segment: SegmentId, now: Instant) -> Vec<(PeerHandle, f64)> {
+    fn free_loading_holders(
+        &self,
+        pass: &Pass,
+        segment: SegmentId,
+        now: Instant,
+    ) -> Vec<(PeerHandle, f64)> {
         let mut v: Vec<(PeerHandle, f64)> = self
             .peers
             .iter()
-            .filter(|(_, p)| {
-                p.downloading.is_none()
+            .filter(|(h, p)| {
+                !pass.busy(**h)
                     && p.http_loading.contains(&segment)
                     && !p.loaded.contains(&segment)
                     && p.busy_until.is_none_or(|t| t <= now)
@@ -588,54 +603,49 @@ impl Scheduler {
             .any(|p| p.loaded.contains(&segment) || p.http_loading.contains(&segment))
     }
 
-    /// Decides what to do now. `wanted` lists the segments from the playhead on that are not yet
-    /// stored, in playback order, each with its deadline. Downloads of segments no longer wanted
-    /// are aborted.
-    pub fn plan(&mut self, wanted: &[WantedSegment], now: Instant) -> Vec<Action> {
-        let mut actions = Vec::new();
+    /// Decides what to do now from the wanted segments and the downloads in flight. Downloads of
+    /// segments no longer wanted are aborted.
+    pub fn plan(&mut self, view: &PlanView, now: Instant) -> Vec<Action> {
+        let wanted = view.wanted;
+        let mut pass = Pass::new(view.downloads);
         // Drop downloads of segments that are no longer wanted.
         let mut wanted_ids: Vec<SegmentId> = wanted.iter().map(|w| w.id).collect();
         if !wanted_ids.is_sorted() {
             wanted_ids.sort_unstable();
         }
-        let stale: Vec<SegmentId> = self
-            .downloads
+        let stale: Vec<SegmentId> = pass
+            .running
             .keys()
             .filter(|s| wanted_ids.binary_search(s).is_err())
             .copied()
             .collect();
         for s in stale {
-            self.forget(s);
-            actions.push(Action::Abort { segment: s });
+            pass.abort(s);
         }
         if let Some(first) = wanted.first() {
             self.seed_decisions.retain(|s, _| *s >= first.id);
         }
-        self.check_http_stalls(now, &mut actions);
+        let timeout = self.config.http_stall_timeout;
+        self.abort_silent(&mut pass, now, timeout, |s| matches!(s, Source::Http(_)));
         self.first_plan.get_or_insert(now);
         match self.config.policy {
-            Policy::Segswarm => self.plan_segswarm(wanted, now, &mut actions),
-            Policy::Baseline => self.plan_baseline(wanted, now, &mut actions),
+            Policy::Segswarm => self.plan_segswarm(wanted, now, &mut pass),
+            Policy::Baseline => self.plan_baseline(wanted, now, &mut pass),
         }
-        actions
-    }
-
-    fn check_http_stalls(&mut self, now: Instant, actions: &mut Vec<Action>) {
-        let timeout = self.config.http_stall_timeout;
-        self.abort_silent(now, timeout, |s| matches!(s, Source::Http(_)), actions);
+        pass.actions
     }
 
     /// Aborts (as failed) the downloads from sources matching `of_kind` that received nothing
     /// for longer than `timeout`.
     fn abort_silent(
         &mut self,
+        pass: &mut Pass,
         now: Instant,
         timeout: Duration,
         of_kind: impl Fn(&Source) -> bool,
-        actions: &mut Vec<Action>,
     ) {
-        let stalled: Vec<SegmentId> = self
-            .downloads
+        let stalled: Vec<SegmentId> = pass
+            .running
             .iter()
             .filter(|(_, d)| {
                 of_kind(&d.source) && now.saturating_duration_since(d.last_progress) > timeout
@@ -643,8 +653,14 @@ impl Scheduler {
             .map(|(s, _)| *s)
             .collect();
         for s in stalled {
-            self.failed(s, now);
-            actions.push(Action::Abort { segment: s });
+            self.fail_in_pass(pass, s, now);
+        }
+    }
+
+    /// Aborts `segment`'s download as failed ([`Scheduler::failed`]).
+    fn fail_in_pass(&mut self, pass: &mut Pass, segment: SegmentId, now: Instant) {
+        if let Some(d) = pass.abort(segment) {
+            self.failed(segment, d.source, now);
         }
     }
 

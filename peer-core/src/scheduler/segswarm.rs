@@ -15,13 +15,13 @@ impl Scheduler {
         &mut self,
         wanted: &[WantedSegment],
         now: Instant,
-        actions: &mut Vec<Action>,
+        pass: &mut Pass,
     ) {
         let margin = self.config.safety_margin.as_secs_f64();
         let latency = self.config.request_latency.as_secs_f64();
         // 1. P2P transfers that can no longer finish in time move to HTTP (resuming).
         for w in wanted {
-            let Some(d) = self.downloads.get(&w.id) else {
+            let Some(d) = pass.running.get(&w.id).copied() else {
                 continue;
             };
             let Source::Peer(peer) = d.source else {
@@ -52,19 +52,17 @@ impl Scheduler {
             let too_slow = eta > time_left - margin * 0.5 && http_eta < eta;
             if stalled || too_slow {
                 let from_byte = d.received;
-                let (http_running, _) = self.running();
+                let (http_running, _) = pass.counts();
                 if http_running >= self.config.max_http_downloads
-                    && !self.preempt_http(wanted, w, now, actions)
+                    && !self.preempt_http(wanted, w, now, pass)
                 {
                     if stalled {
                         // No HTTP slot: drop the stalled transfer, retry later.
-                        self.failed(w.id, now);
-                        actions.push(Action::Abort { segment: w.id });
+                        self.fail_in_pass(pass, w.id, now);
                     }
                     continue;
                 }
                 if let Some(p) = self.peers.get_mut(&peer) {
-                    p.downloading = None;
                     let slow = if stalled {
                         p.rate.get() * 0.25
                     } else {
@@ -72,26 +70,7 @@ impl Scheduler {
                     };
                     p.rate.add(slow, self.config.ewma_alpha);
                 }
-                self.downloads.remove(&w.id);
-                let base = self.pick_base(now);
-                self.downloads.insert(
-                    w.id,
-                    Download {
-                        source: Source::Http(base),
-                        started: now,
-                        from_byte,
-                        received: from_byte,
-                        total: Some(size),
-                        last_progress: now,
-                        first_byte: None,
-                    },
-                );
-                actions.push(Action::SwitchToHttp {
-                    segment: w.id,
-                    peer,
-                    base,
-                    from_byte,
-                });
+                self.switch_to_http(pass, w.id, peer, from_byte, Some(size), now);
             }
         }
 
@@ -107,20 +86,19 @@ impl Scheduler {
             + 1;
         let awaiting_announce = self.awaiting_first_announce(now);
         for w in order {
-            if self.downloads.contains_key(&w.id) {
+            if pass.running.contains_key(&w.id) {
                 continue;
             }
             let size = self.size_of(w);
             let time_left = secs_until(w.deadline, now);
             let http_eta = self.expected_http_secs(size, now);
             let slack = time_left - http_eta - margin;
-            let (http_running, p2p_running) = self.running();
+            let (http_running, p2p_running) = pass.counts();
             if slack <= 0.0 {
                 if http_running < self.config.max_http_downloads
-                    || self.preempt_http(wanted, w, now, actions)
+                    || self.preempt_http(wanted, w, now, pass)
                 {
-                    let a = self.start_http(w.id, 0, now);
-                    actions.push(a);
+                    self.start_http(pass, w.id, 0, now);
                 }
                 continue;
             }
@@ -134,14 +112,14 @@ impl Scheduler {
                     latency + size as f64 / rate.max(1.0) <= time_left - margin * 0.5
                 };
                 let mut fit: Vec<PeerHandle> = self
-                    .free_holders(w.id, now)
+                    .free_holders(pass, w.id, now)
                     .into_iter()
                     .filter(fits)
                     .map(|(p, _)| p)
                     .collect();
                 if fit.is_empty() && self.config.request_from_loading {
                     fit = self
-                        .free_loading_holders(w.id, now)
+                        .free_loading_holders(pass, w.id, now)
                         .into_iter()
                         .filter(fits)
                         .map(|(p, _)| p)
@@ -149,8 +127,7 @@ impl Scheduler {
                 }
                 if !fit.is_empty() {
                     let peer = fit[self.rng.random_range(0..fit.len())];
-                    let a = self.start_p2p(w.id, peer, now);
-                    actions.push(a);
+                    Self::start_p2p(pass, w.id, peer, now);
                     continue;
                 }
             }
@@ -194,8 +171,7 @@ impl Scheduler {
                 true
             };
             if fetch_now {
-                let a = self.start_http(w.id, 0, now);
-                actions.push(a);
+                self.start_http(pass, w.id, 0, now);
             }
         }
     }
@@ -255,18 +231,17 @@ impl Scheduler {
         wanted: &[WantedSegment],
         urgent: &WantedSegment,
         now: Instant,
-        actions: &mut Vec<Action>,
+        pass: &mut Pass,
     ) -> bool {
         let margin = self.config.safety_margin.as_secs_f64();
         let victim = wanted
             .iter()
             .rev()
             .filter(|w| w.deadline > urgent.deadline && !self.is_urgent(w, now, margin))
-            .find(|w| matches!(self.downloads.get(&w.id), Some(d) if matches!(d.source, Source::Http(_))))
+            .find(|w| pass.is_http(w.id))
             .map(|w| w.id);
         if let Some(v) = victim {
-            self.forget(v);
-            actions.push(Action::Abort { segment: v });
+            pass.abort(v);
             true
         } else {
             false

@@ -1,7 +1,119 @@
 //! Unit tests of the scheduler's policies and limits.
 
 use super::*;
+use crate::download_table::Request;
+use crate::engine::HttpHandle;
+use crate::wire::RequestId;
 use std::collections::BTreeSet;
+
+/// A scheduler with the download table the engine would keep: planned actions are applied to it.
+struct Harness {
+    s: Scheduler,
+    table: DownloadTable,
+    next_request: RequestId,
+}
+
+impl std::ops::Deref for Harness {
+    type Target = Scheduler;
+    fn deref(&self) -> &Scheduler {
+        &self.s
+    }
+}
+
+impl std::ops::DerefMut for Harness {
+    fn deref_mut(&mut self) -> &mut Scheduler {
+        &mut self.s
+    }
+}
+
+impl Harness {
+    fn new(s: Scheduler) -> Self {
+        Self {
+            s,
+            table: DownloadTable::new(),
+            next_request: 0,
+        }
+    }
+
+    fn plan(&mut self, wanted: &[WantedSegment], now: Instant) -> Vec<Action> {
+        let view = PlanView {
+            wanted,
+            downloads: &self.table,
+        };
+        let actions = self.s.plan(&view, now);
+        for a in &actions {
+            self.next_request += 1;
+            match *a {
+                Action::StartHttp {
+                    segment,
+                    base,
+                    from_byte,
+                }
+                | Action::SwitchToHttp {
+                    segment,
+                    base,
+                    from_byte,
+                    ..
+                } => {
+                    let request = Request::Http(HttpHandle(self.next_request.unsigned_abs()));
+                    self.table
+                        .start(segment, Source::Http(base), request, from_byte, now);
+                }
+                Action::StartP2p { segment, peer } => {
+                    let request = Request::Peer {
+                        id: self.next_request,
+                        expected: None,
+                        received: 0,
+                    };
+                    let held = self.table.get(segment).map_or(0, |d| d.held());
+                    self.table
+                        .start(segment, Source::Peer(peer), request, held, now);
+                }
+                Action::Abort { segment } => {
+                    self.table.remove(segment);
+                }
+            }
+        }
+        actions
+    }
+
+    /// `segment`'s download holds `held` bytes of `total` at `now`.
+    fn progress(&mut self, segment: SegmentId, held: u64, total: Option<u64>, now: Instant) {
+        let d = self.table.entry(segment);
+        d.data.resize(held as usize, 0);
+        d.total = total;
+        self.table.progressed(segment, now);
+    }
+
+    fn completed(&mut self, segment: SegmentId, now: Instant) {
+        if let Some(d) = self.table.remove(segment) {
+            if let Some(t) = d.transfer {
+                self.s.completed(segment, &t, d.held(), now);
+            }
+        }
+    }
+
+    fn failed(&mut self, segment: SegmentId, now: Instant) {
+        if let Some(d) = self.table.remove(segment) {
+            if let Some(t) = d.transfer {
+                self.s.failed(segment, t.source, now);
+            }
+        }
+    }
+
+    /// Running downloads from HTTP and from peers.
+    fn running(&self) -> (usize, usize) {
+        let http = self.table.loading(true).len();
+        (http, self.table.loading(false).len() - http)
+    }
+
+    fn download_source(&self, segment: SegmentId) -> Option<Source> {
+        self.table
+            .get(segment)
+            .and_then(|d| d.transfer)
+            .map(|t| t.source)
+    }
+}
 
 fn seg(id: SegmentId, now: Instant, secs: f64, size: u64) -> WantedSegment {
     WantedSegment {
@@ -15,7 +127,7 @@ fn seg(id: SegmentId, now: Instant, secs: f64, size: u64) -> WantedSegment {
 #[test]
 fn urgent_segment_goes_to_http_even_when_a_peer_has_it() {
     let now = Instant::now();
-    let mut s = Scheduler::new(SchedulerConfig::default(), 1, false, 1);
+    let mut s = Harness::new(Scheduler::new(SchedulerConfig::default(), 1, false, 1));
     s.add_peer(PeerHandle(1), now);
     s.announce(PeerHandle(1), &[5], &[]);
     let a = s.plan(&[seg(5, now, 2.0, 500_000)], now);
@@ -32,7 +144,7 @@ fn urgent_segment_goes_to_http_even_when_a_peer_has_it() {
 #[test]
 fn distant_segment_comes_from_the_peer_that_has_it() {
     let now = Instant::now();
-    let mut s = Scheduler::new(SchedulerConfig::default(), 1, false, 1);
+    let mut s = Harness::new(Scheduler::new(SchedulerConfig::default(), 1, false, 1));
     s.add_peer(PeerHandle(1), now);
     s.add_peer(PeerHandle(2), now);
     s.announce(PeerHandle(2), &[5], &[]);
@@ -56,7 +168,7 @@ fn distant_segment_comes_from_the_peer_that_has_it() {
 #[test]
 fn slow_peer_transfer_switches_to_http_resuming_from_received_bytes() {
     let t0 = Instant::now();
-    let mut s = Scheduler::new(SchedulerConfig::default(), 2, false, 1);
+    let mut s = Harness::new(Scheduler::new(SchedulerConfig::default(), 2, false, 1));
     s.add_peer(PeerHandle(1), t0);
     s.announce(PeerHandle(1), &[7], &[]);
     let w = [seg(7, t0, 12.0, 1_000_000)];
@@ -93,7 +205,7 @@ fn a_segment_only_loading_at_a_peer_is_asked_of_it_unless_relays_are_off() {
             request_from_loading: relays,
             ..SchedulerConfig::default()
         };
-        let mut s = Scheduler::new(cfg, 1, false, 1);
+        let mut s = Harness::new(Scheduler::new(cfg, 1, false, 1));
         s.add_peer(PeerHandle(1), now);
         s.announce(PeerHandle(1), &[], &[5]);
         let a = s.plan(&[seg(5, now, 30.0, 500_000)], now);
@@ -112,7 +224,7 @@ fn a_segment_only_loading_at_a_peer_is_asked_of_it_unless_relays_are_off() {
 #[test]
 fn fast_peer_transfer_is_kept() {
     let t0 = Instant::now();
-    let mut s = Scheduler::new(SchedulerConfig::default(), 1, false, 1);
+    let mut s = Harness::new(Scheduler::new(SchedulerConfig::default(), 1, false, 1));
     s.add_peer(PeerHandle(1), t0);
     s.announce(PeerHandle(1), &[7], &[]);
     let w = [seg(7, t0, 12.0, 1_000_000)];
@@ -125,7 +237,7 @@ fn fast_peer_transfer_is_kept() {
 #[test]
 fn failed_base_is_backed_off_and_mirror_used() {
     let t0 = Instant::now();
-    let mut s = Scheduler::new(SchedulerConfig::default(), 2, false, 1);
+    let mut s = Harness::new(Scheduler::new(SchedulerConfig::default(), 2, false, 1));
     let w = [seg(1, t0, 1.0, 1000)];
     assert_eq!(
         s.plan(&w, t0),
@@ -153,7 +265,7 @@ fn failed_base_is_backed_off_and_mirror_used() {
 #[test]
 fn vod_prefetch_is_bounded_by_the_window() {
     let t0 = Instant::now();
-    let mut s = Scheduler::new(SchedulerConfig::default(), 1, false, 1);
+    let mut s = Harness::new(Scheduler::new(SchedulerConfig::default(), 1, false, 1));
     s.add_peer(PeerHandle(1), t0);
     let ids: Vec<SegmentId> = (0..100).collect();
     s.announce(PeerHandle(1), &ids, &[]);
@@ -184,7 +296,7 @@ fn vod_prefetch_is_bounded_by_the_window() {
 #[test]
 fn concurrency_limits_hold() {
     let t0 = Instant::now();
-    let mut s = Scheduler::new(SchedulerConfig::default(), 1, false, 1);
+    let mut s = Harness::new(Scheduler::new(SchedulerConfig::default(), 1, false, 1));
     for p in 0..10 {
         s.add_peer(PeerHandle(p), t0);
         s.announce(PeerHandle(p), &(0..20).collect::<Vec<_>>(), &[]);
@@ -216,7 +328,7 @@ fn baseline_loads_high_demand_over_http_and_the_rest_from_peers() {
         policy: Policy::Baseline,
         ..SchedulerConfig::default()
     };
-    let mut s = Scheduler::new(cfg, 1, false, 1);
+    let mut s = Harness::new(Scheduler::new(cfg, 1, false, 1));
     s.add_peer(PeerHandle(1), t0);
     s.announce(PeerHandle(1), &[10], &[]);
     let a = s.plan(&[seg(1, t0, 5.0, 1000), seg(10, t0, 40.0, 1000)], t0);
@@ -246,7 +358,7 @@ fn early_http_waits_for_a_new_peers_first_announcement() {
         // Segment 0 is urgent, 3 is due in 10 s (within the VOD HTTP lead, and at the live
         // edge): the channel to a peer just opened, its announcement is on the way.
         let wanted = [seg(0, t0, 0.5, 100_000), seg(3, t0, 10.0, 100_000)];
-        let mut s = Scheduler::new(SchedulerConfig::default(), 1, live, 1);
+        let mut s = Harness::new(Scheduler::new(SchedulerConfig::default(), 1, live, 1));
         s.add_peer(PeerHandle(1), t0);
         assert_eq!(http_starts(&s.plan(&wanted, t0)), vec![0], "live {live}");
         // It announces 3: that comes from the peer.
@@ -264,14 +376,14 @@ fn early_http_waits_for_a_new_peers_first_announcement() {
         // A peer that never announces holds nothing back for longer than the wait (VOD, where
         // an unannounced segment within the lead goes to HTTP at once).
         if !live {
-            let mut s = Scheduler::new(SchedulerConfig::default(), 1, live, 1);
+            let mut s = Harness::new(Scheduler::new(SchedulerConfig::default(), 1, live, 1));
             s.add_peer(PeerHandle(1), t0);
             assert!(http_starts(&s.plan(&wanted[1..], t0)).is_empty());
             let late = t0 + SchedulerConfig::default().first_announce_wait;
             let wanted_late = [seg(3, late, 9.5, 100_000)];
             assert_eq!(http_starts(&s.plan(&wanted_late, late)), vec![3]);
             // Once some peer has announced, a newcomer's silence holds nothing back.
-            let mut s = Scheduler::new(SchedulerConfig::default(), 1, live, 1);
+            let mut s = Harness::new(Scheduler::new(SchedulerConfig::default(), 1, live, 1));
             s.add_peer(PeerHandle(1), t0);
             s.announce(PeerHandle(1), &[], &[]);
             s.add_peer(PeerHandle(2), t0);

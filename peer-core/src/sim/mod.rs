@@ -27,7 +27,10 @@ use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::engine::{Engine, EngineConfig, HttpHandle, Input, Output, PeerHandle, SegmentInfo};
+use crate::engine::{
+    Engine, EngineConfig, Event, HttpCommand, HttpHandle, IoEvent, PeerHandle, RtcCommand,
+    SegmentInfo, Transmit,
+};
 use crate::integrity::SegmentManifest;
 use crate::scheduler::Policy;
 use crate::time::Instant;
@@ -49,7 +52,7 @@ enum Ev {
     Join(usize),
     Leave(usize),
     Timer(usize, u64),
-    Deliver(usize, Input),
+    Deliver(usize, IoEvent),
     TrackerIn(usize, String),
     HttpNext(usize, HttpHandle),
     HttpData(usize, HttpHandle, usize, usize),
@@ -351,7 +354,7 @@ impl Simulation {
             Ev::Timer(v, t) => {
                 if self.viewers[v].timer_at == Some(t) {
                     self.viewers[v].timer_at = None;
-                    self.input(v, Input::Timer);
+                    self.with_engine(v, Engine::handle_timeout);
                 }
             }
             Ev::Deliver(v, input) => self.input(v, input),
@@ -362,7 +365,7 @@ impl Simulation {
                 let out = self.tracker.handle(v, &text);
                 for (to, frame) in out {
                     let t = self.now + 20_000;
-                    self.push(t, Ev::Deliver(to, Input::TrackerMessage(frame)));
+                    self.push(t, Ev::Deliver(to, IoEvent::TrackerMessage(frame)));
                 }
             }
             Ev::HttpNext(v, h) => self.http_next(v, h),
@@ -375,7 +378,7 @@ impl Simulation {
                 if let Some(f) = self.viewers[v].flows.get_mut(&h) {
                     f.offset = offset + len;
                 }
-                self.input(v, Input::HttpChunk { request: h, data });
+                self.input(v, IoEvent::HttpChunk { request: h, data });
                 self.http_next(v, h);
             }
             Ev::PlayerTick(v) => {
@@ -390,10 +393,11 @@ impl Simulation {
                 let pl = self.playlist();
                 for v in 0..self.viewers.len() {
                     if self.alive(v) {
-                        self.input(v, Input::Playlist(pl.clone()));
+                        let pl = pl.clone();
+                        self.with_engine(v, |e, now| e.set_playlist(pl, now));
                         if self.cfg.verify {
                             let m = self.manifest.clone();
-                            self.input(v, Input::Manifest(m));
+                            self.with_engine(v, |e, now| e.set_manifest(m, now));
                         }
                     }
                 }
@@ -421,7 +425,7 @@ impl Simulation {
             Ev::AnswerTimeout(v, h) => {
                 if self.viewers[v].links.get(&h).is_some_and(|l| !l.connected) {
                     self.viewers[v].links.remove(&h);
-                    self.input(v, Input::PeerClosed(h));
+                    self.input(v, IoEvent::PeerClosed(h));
                 }
             }
         }
@@ -432,9 +436,9 @@ impl Simulation {
         let mut engine = Engine::new(cfg);
         let now = self.instant(self.now);
         let pl = self.playlist();
-        engine.handle_input(Input::Playlist(pl), now);
+        engine.set_playlist(pl, now);
         if self.cfg.verify {
-            engine.handle_input(Input::Manifest(self.manifest.clone()), now);
+            engine.set_manifest(self.manifest.clone(), now);
         }
         self.viewers[v].engine = Some(engine);
         let d = self.cfg.segment_seconds;
@@ -450,7 +454,7 @@ impl Simulation {
         p.joined_at = self.now;
         p.last_update = self.now;
         if self.cfg.policy != SimPolicy::HttpOnly {
-            self.input(v, Input::TrackerConnected);
+            self.input(v, IoEvent::TrackerConnected);
         }
         self.player_update(v);
         let t = self.now + 200_000;
@@ -467,7 +471,7 @@ impl Simulation {
             p.stall_secs += (self.now - p.stall_started) as f64 / US;
         }
         p.state = PlayState::Left;
-        self.input(v, Input::Shutdown);
+        self.with_engine(v, Engine::shutdown);
         let links: Vec<(PeerHandle, Link)> = std::mem::take(&mut self.viewers[v].links)
             .into_iter()
             .collect();
@@ -478,7 +482,7 @@ impl Simulation {
                 .is_some()
             {
                 let t = self.now + self.viewers[v].latency_us + self.viewers[l.other].latency_us;
-                self.push(t, Ev::Deliver(l.other, Input::PeerClosed(l.other_handle)));
+                self.push(t, Ev::Deliver(l.other, IoEvent::PeerClosed(l.other_handle)));
             }
         }
         self.viewers[v].flows.clear();
@@ -487,25 +491,39 @@ impl Simulation {
         self.tracker.disconnect(v);
     }
 
-    fn input(&mut self, v: usize, input: Input) {
+    /// Feeds viewer `v`'s engine an IO event.
+    fn input(&mut self, v: usize, event: IoEvent) {
+        self.with_engine(v, |e, now| e.handle_event(event, now));
+    }
+
+    /// Calls `f` on viewer `v`'s engine (if it runs) with the current time, then carries out
+    /// what the engine queued.
+    pub(super) fn with_engine(&mut self, v: usize, f: impl FnOnce(&mut Engine, Instant)) {
         let now = self.instant(self.now);
         let Some(engine) = self.viewers[v].engine.as_mut() else {
             return;
         };
-        engine.handle_input(input, now);
+        f(engine, now);
         self.drain(v);
     }
 
     fn drain(&mut self, v: usize) {
+        // The engine's queues, one kind after another; what they cause may queue more.
         loop {
-            let Some(out) = self.viewers[v]
-                .engine
-                .as_mut()
-                .and_then(|e| e.poll_output())
-            else {
-                break;
+            let Some(e) = self.viewers[v].engine.as_mut() else {
+                return;
             };
-            self.output(v, out);
+            if let Some(t) = e.poll_transmit() {
+                self.transmit(v, t);
+            } else if let Some(c) = e.poll_rtc() {
+                self.rtc(v, c);
+            } else if let Some(c) = e.poll_http() {
+                self.http(v, c);
+            } else if let Some(ev) = e.poll_event() {
+                self.event(v, ev);
+            } else {
+                break;
+            }
         }
         let Some(engine) = self.viewers[v].engine.as_mut() else {
             return;

@@ -1,4 +1,5 @@
-//! The network model: peer links with upload and download FIFOs, engine outputs carried out, HTTP responses.
+//! The network model: peer links with upload and download FIFOs, the engine's commands and
+//! transmits carried out, HTTP responses.
 
 use super::*;
 
@@ -26,21 +27,68 @@ impl Simulation {
         Some((v, PeerHandle(h)))
     }
 
-    pub(super) fn output(&mut self, v: usize, out: Output) {
+    pub(super) fn transmit(&mut self, v: usize, t: Transmit) {
         let now = self.now;
-        match out {
-            Output::TrackerSend(text) => {
+        match t {
+            Transmit::Tracker(text) => {
                 let t = now + 20_000;
                 self.push(t, Ev::TrackerIn(v, text));
             }
-            Output::CreateOffers(handles) => {
-                let offers = handles
-                    .into_iter()
-                    .map(|h| (h, format!("o:{v}:{}", h.0)))
-                    .collect();
-                self.push(now + 5_000, Ev::Deliver(v, Input::OffersCreated(offers)));
+            Transmit::Peer {
+                peer,
+                data,
+                segment_bytes,
+            } => {
+                let Some(l) = self.viewers[v].links.get(&peer).copied() else {
+                    return;
+                };
+                if !l.connected {
+                    return;
+                }
+                let w = l.other;
+                let cost = if segment_bytes {
+                    data.len() as f64
+                } else {
+                    0.0
+                };
+                let up = &mut self.viewers[v];
+                let depart = up.up_free.max(now) + us(cost / up.up_rate);
+                up.up_free = depart;
+                let lat = up.latency_us + self.viewers[w].latency_us;
+                // The download side is not a shared queue for peer messages (it is much faster than
+                // the uploads feeding it); messages of one link keep their order.
+                let mut arrive = depart + lat + us(cost / self.viewers[w].down_rate);
+                if let Some(link) = self.viewers[v].links.get_mut(&peer) {
+                    arrive = arrive.max(link.last_arrival);
+                    link.last_arrival = arrive;
+                }
+                self.push(
+                    arrive,
+                    Ev::Deliver(
+                        w,
+                        IoEvent::PeerMessage {
+                            peer: l.other_handle,
+                            data,
+                        },
+                    ),
+                );
             }
-            Output::CreateAnswer { peer, offer_sdp } => {
+        }
+    }
+
+    pub(super) fn rtc(&mut self, v: usize, c: RtcCommand) {
+        let now = self.now;
+        match c {
+            RtcCommand::CreateOffers(handles) => {
+                for peer in handles {
+                    let sdp = Some(format!("o:{v}:{}", peer.0));
+                    self.push(
+                        now + 5_000,
+                        Ev::Deliver(v, IoEvent::OfferCreated { peer, sdp }),
+                    );
+                }
+            }
+            RtcCommand::CreateAnswer { peer, offer_sdp } => {
                 let Some((o, oh)) = Self::parse_sdp(&offer_sdp) else {
                     return;
                 };
@@ -79,7 +127,7 @@ impl Simulation {
                     now + 5_000,
                     Ev::Deliver(
                         v,
-                        Input::AnswerCreated {
+                        IoEvent::AnswerCreated {
                             peer,
                             sdp: format!("a:{v}:{}", peer.0),
                         },
@@ -87,7 +135,7 @@ impl Simulation {
                 );
                 self.push(now + 30_000_000, Ev::AnswerTimeout(v, peer));
             }
-            Output::AcceptAnswer { peer, answer_sdp } => {
+            RtcCommand::AcceptAnswer { peer, answer_sdp } => {
                 let Some((a, ah)) = Self::parse_sdp(&answer_sdp) else {
                     return;
                 };
@@ -97,15 +145,15 @@ impl Simulation {
                     .is_some_and(|l| l.other == a && l.other_handle == ah);
                 if !ok_link || !self.alive(a) {
                     self.viewers[v].links.remove(&peer);
-                    self.push(now + 1_000_000, Ev::Deliver(v, Input::PeerClosed(peer)));
+                    self.push(now + 1_000_000, Ev::Deliver(v, IoEvent::PeerClosed(peer)));
                     return;
                 }
                 let rtt = self.viewers[v].latency_us + self.viewers[a].latency_us;
                 if self.viewers[v].unreachable && self.viewers[a].unreachable {
                     self.viewers[v].links.remove(&peer);
                     self.viewers[a].links.remove(&ah);
-                    self.push(now + 5_000_000, Ev::Deliver(v, Input::PeerClosed(peer)));
-                    self.push(now + 5_000_000, Ev::Deliver(a, Input::PeerClosed(ah)));
+                    self.push(now + 5_000_000, Ev::Deliver(v, IoEvent::PeerClosed(peer)));
+                    self.push(now + 5_000_000, Ev::Deliver(a, IoEvent::PeerClosed(ah)));
                     return;
                 }
                 for (x, hx) in [(v, peer), (a, ah)] {
@@ -114,10 +162,10 @@ impl Simulation {
                     }
                 }
                 let t = now + rtt * 3;
-                self.push(t, Ev::Deliver(v, Input::PeerConnected(peer)));
-                self.push(t, Ev::Deliver(a, Input::PeerConnected(ah)));
+                self.push(t, Ev::Deliver(v, IoEvent::PeerConnected(peer)));
+                self.push(t, Ev::Deliver(a, IoEvent::PeerConnected(ah)));
             }
-            Output::ClosePeer(h) => {
+            RtcCommand::Close(h) => {
                 if let Some(l) = self.viewers[v].links.remove(&h) {
                     if self.viewers[l.other]
                         .links
@@ -125,50 +173,17 @@ impl Simulation {
                         .is_some()
                     {
                         let t = now + self.viewers[v].latency_us + self.viewers[l.other].latency_us;
-                        self.push(t, Ev::Deliver(l.other, Input::PeerClosed(l.other_handle)));
+                        self.push(t, Ev::Deliver(l.other, IoEvent::PeerClosed(l.other_handle)));
                     }
                 }
             }
-            Output::SendToPeer {
-                peer,
-                data,
-                segment_bytes,
-            } => {
-                let Some(l) = self.viewers[v].links.get(&peer).copied() else {
-                    return;
-                };
-                if !l.connected {
-                    return;
-                }
-                let w = l.other;
-                let cost = if segment_bytes {
-                    data.len() as f64
-                } else {
-                    0.0
-                };
-                let up = &mut self.viewers[v];
-                let depart = up.up_free.max(now) + us(cost / up.up_rate);
-                up.up_free = depart;
-                let lat = up.latency_us + self.viewers[w].latency_us;
-                // The download side is not a shared queue for peer messages (it is much faster than
-                // the uploads feeding it); messages of one link keep their order.
-                let mut arrive = depart + lat + us(cost / self.viewers[w].down_rate);
-                if let Some(link) = self.viewers[v].links.get_mut(&peer) {
-                    arrive = arrive.max(link.last_arrival);
-                    link.last_arrival = arrive;
-                }
-                self.push(
-                    arrive,
-                    Ev::Deliver(
-                        w,
-                        Input::PeerMessage {
-                            peer: l.other_handle,
-                            data,
-                        },
-                    ),
-                );
-            }
-            Output::HttpRequest {
+        }
+    }
+
+    pub(super) fn http(&mut self, v: usize, c: HttpCommand) {
+        let now = self.now;
+        match c {
+            HttpCommand::Get {
                 request,
                 url,
                 range_from,
@@ -184,7 +199,7 @@ impl Simulation {
                         now + 1000,
                         Ev::Deliver(
                             v,
-                            Input::HttpFailed {
+                            IoEvent::HttpFailed {
                                 request,
                                 reason: "404".into(),
                             },
@@ -204,10 +219,15 @@ impl Simulation {
                 let t = now + us(self.cfg.http_ttfb_ms / 1000.0);
                 self.push(t, Ev::HttpNext(v, request));
             }
-            Output::HttpAbort(h) => {
+            HttpCommand::Abort(h) => {
                 self.viewers[v].flows.remove(&h);
             }
-            Output::SegmentReady { segment, .. } => {
+        }
+    }
+
+    pub(super) fn event(&mut self, v: usize, e: Event) {
+        match e {
+            Event::SegmentReady { segment, .. } => {
                 let p = &mut self.viewers[v].player;
                 if p.pending == Some(segment) {
                     p.pending = None;
@@ -216,7 +236,7 @@ impl Simulation {
                 }
                 self.player_update(v);
             }
-            Output::SegmentFailed { segment, .. } => {
+            Event::SegmentFailed { segment, .. } => {
                 let p = &mut self.viewers[v].player;
                 if p.pending == Some(segment) {
                     // Fell out of the live window: skip ahead.
@@ -226,6 +246,7 @@ impl Simulation {
                     p.position = p.position.max(segment as f64 * self.cfg.segment_seconds);
                 }
             }
+            _ => {}
         }
     }
 
@@ -239,7 +260,7 @@ impl Simulation {
             let len = (size - flow.offset) as u64;
             self.input(
                 v,
-                Input::HttpStarted {
+                IoEvent::HttpStarted {
                     request: h,
                     content_length: Some(len),
                 },
@@ -250,7 +271,7 @@ impl Simulation {
         };
         if flow.offset >= size {
             self.viewers[v].flows.remove(&h);
-            self.input(v, Input::HttpCompleted(h));
+            self.input(v, IoEvent::HttpCompleted(h));
             return;
         }
         let offset = flow.offset;

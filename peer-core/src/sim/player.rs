@@ -95,14 +95,15 @@ impl Simulation {
         };
         if pending.is_none() && available && buffer_end - position < self.cfg.player_buffer_secs {
             self.viewers[v].player.pending = Some(next);
-            self.input(v, Input::WantSegment(next));
+            self.with_engine(v, |e, now| e.want_segment(next, now));
         }
         let changed = before != self.viewers[v].player.state;
         if changed || self.now >= last_sent + 1_000_000 || last_sent == 0 {
             self.viewers[v].player.last_playback_sent = self.now.max(1);
             // While starting or stalled the playhead waits at `position`.
             let _ = d;
-            self.input(v, Input::Playback(self.viewers[v].player.position));
+            let position = self.viewers[v].player.position;
+            self.with_engine(v, |e, now| e.set_playback(position, now));
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use super::*;
 
-/// One HTTP request: headers → [`Input::HttpStarted`], body pieces → [`Input::HttpChunk`], then
+/// One HTTP request: headers → [`IoEvent::HttpStarted`], body pieces → [`IoEvent::HttpChunk`], then
 /// completed or failed. An aborted request ends quietly (the engine already forgot it).
 pub(super) async fn run_http(
     weak: Weak<RefCell<State>>,
@@ -13,9 +13,9 @@ pub(super) async fn run_http(
 ) {
     let result = http_body(&weak, request, &url, range, &signal).await;
     let input = match result {
-        Ok(()) => Input::HttpCompleted(request),
+        Ok(()) => IoEvent::HttpCompleted(request),
         Err(WebError::Aborted) => return,
-        Err(e) => Input::HttpFailed {
+        Err(e) => IoEvent::HttpFailed {
             request,
             reason: e.to_string(),
         },
@@ -38,7 +38,7 @@ async fn http_body(
     let mut body = fetch_from(url, from, end, signal).await?;
     feed_weak(
         weak,
-        Input::HttpStarted {
+        IoEvent::HttpStarted {
             request,
             content_length: body.content_length,
         },
@@ -49,7 +49,7 @@ async fn http_body(
         }
         feed_weak(
             weak,
-            Input::HttpChunk {
+            IoEvent::HttpChunk {
                 request,
                 data: Bytes::from(chunk),
             },

@@ -1,6 +1,6 @@
 //! The engine loop in the page: one [`Engine`] (one swarm) driven by the browser.
 //!
-//! Every [`Output`] is carried out here: tracker frames go to a `WebSocket` (reconnected with
+//! Everything the engine polls out is carried out here: tracker frames go to a `WebSocket` (reconnected with
 //! exponential backoff, rotating through the tracker URLs), offers and answers are made on
 //! [`RtcPeer`]s whose data channels carry the engine's messages (at most 64 KiB each, sent in
 //! order through a per-peer queue that waits on `bufferedAmount`), HTTP requests are `fetch`es
@@ -8,11 +8,11 @@
 //! progress, and the engine's [`Engine::poll_timeout`] is a `setTimeout`.
 //!
 //! Each peer connection runs in its own task that owns its `RTCPeerConnection` and data channel;
-//! [`Output::ClosePeer`] (or the channel closing) ends the task, which drops the connection and
+//! [`RtcCommand::Close`] (or the channel closing) ends the task, which drops the connection and
 //! with it every event handler it installed. The tracker socket's handlers live in
 //! `TrackerWs` (in `tracker.rs`), dropped when the socket is replaced or the driver shuts down.
 //!
-//! Inputs reach the engine only through [`Driver`]'s methods and the tasks, never while the
+//! Actions and IO events reach the engine only through [`Driver`]'s methods and the tasks, never while the
 //! driver's state is borrowed; [`DriverEvent`]s are handed to the listener after the state is
 //! released, so a listener may call back into the driver.
 
@@ -24,7 +24,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use segswarm_core::backoff::{Backoff, BackoffConfig};
-use segswarm_core::engine::{DeliverySource, Engine, EngineConfig, HttpHandle, Input, Output};
+use segswarm_core::engine::{
+    DeliverySource, Engine, EngineConfig, Event as EngineEvent, HttpCommand, HttpHandle, IoEvent,
+    RtcCommand, Transmit,
+};
 use segswarm_core::integrity::SegmentManifest;
 use segswarm_core::scheduler::PeerHandle;
 use segswarm_core::time::Instant;
@@ -52,7 +55,7 @@ mod tracker;
 pub use self::config::DriverConfig;
 pub use self::events::{ByteSource, DriverEvent, LoadError};
 use self::http::run_http;
-use self::peers::{close_with, run_peer, OfferBatch, PeerSlot, Role};
+use self::peers::{close_with, run_peer, PeerSlot, Role};
 use self::tracker::{connect_tracker, TrackerWs};
 
 type Listener = Box<dyn FnMut(DriverEvent)>;
@@ -74,14 +77,10 @@ struct State {
     listener: Option<Listener>,
     /// Whether [`dispatch`] is handing events to the listener now.
     dispatching: bool,
-    /// HTTP, P2P and upload byte totals last reported.
-    reported: [u64; 3],
-    /// Ids of the current playlist.
-    playlist_ids: Vec<SegmentId>,
-    /// Where stored segments came from (HTTP or a peer).
+    /// HTTP, P2P and upload bytes not yet reported.
+    unreported: [u64; 3],
+    /// Where stored segments came from (an HTTP base, a peer, or the page).
     origins: VecMap<SegmentId, DeliverySource>,
-    /// The engine's counts of segments stored after HTTP and P2P downloads, last seen.
-    stored: (u64, u64),
     shut_down: bool,
 }
 
@@ -116,10 +115,8 @@ impl Driver {
             events: VecDeque::new(),
             listener: None,
             dispatching: false,
-            reported: [0; 3],
-            playlist_ids: Vec::new(),
+            unreported: [0; 3],
             origins: VecMap::new(),
-            stored: (0, 0),
             shut_down: false,
         }));
         connect_tracker(&inner);
@@ -133,39 +130,33 @@ impl Driver {
 
     /// The current playlist (live: the sliding window; VOD: every segment).
     pub fn set_playlist(&self, segments: Vec<SegmentInfo>) {
-        {
-            let mut s = self.inner.borrow_mut();
-            s.playlist_ids = segments.iter().map(|x| x.id).collect();
-            s.playlist_ids.sort_unstable();
-            let State {
-                origins,
-                playlist_ids,
-                ..
-            } = &mut *s;
-            origins.retain(|id, _| playlist_ids.binary_search(id).is_ok());
-        }
-        feed(&self.inner, Input::Playlist(segments));
+        act(&self.inner, |e, now| e.set_playlist(segments, now));
     }
 
-    /// Where a stored segment's bytes came from: `Http` or `Peer` (also for segments prefetched
-    /// before the player asked), `None` when unknown or not stored.
+    /// Where a stored segment's bytes came from: an HTTP base or a peer (also for segments
+    /// prefetched before the player asked), `Cache` for one the page added, `None` when not
+    /// stored.
     pub fn segment_origin(&self, segment: SegmentId) -> Option<DeliverySource> {
-        self.inner.borrow().origins.get(&segment).copied()
+        let s = self.inner.borrow();
+        s.origins
+            .get(&segment)
+            .copied()
+            .filter(|_| s.engine.has_segment(segment))
     }
 
     /// The integrity manifest (`segments-sha256.json` text).
     pub fn set_manifest(&self, manifest: SegmentManifest) {
-        feed(&self.inner, Input::Manifest(manifest));
+        act(&self.inner, |e, now| e.set_manifest(manifest, now));
     }
 
     /// Where playback is, media seconds.
     pub fn set_playback(&self, position: f64) {
-        feed(&self.inner, Input::Playback(position));
+        act(&self.inner, |e, now| e.set_playback(position, now));
     }
 
     /// A segment the page holds from elsewhere, offered to peers.
     pub fn add_segment(&self, segment: SegmentId, data: Bytes) {
-        feed(&self.inner, Input::AddSegment { id: segment, data });
+        act(&self.inner, |e, now| e.add_segment(segment, data, now));
         let mut s = self.inner.borrow_mut();
         if s.engine.has_segment(segment) {
             s.origins.insert(segment, DeliverySource::Cache);
@@ -186,7 +177,7 @@ impl Driver {
             }
             s.waiting.get_or_insert_with(segment, Vec::new).push(tx);
         }
-        feed(&self.inner, Input::WantSegment(segment));
+        act(&self.inner, |e, now| e.want_segment(segment, now));
         rx.recv().await.unwrap_or(Err(LoadError::Cancelled))
     }
 
@@ -199,7 +190,7 @@ impl Driver {
                 w.send(Err(LoadError::Cancelled));
             }
         }
-        feed(&self.inner, Input::CancelSegment(segment));
+        act(&self.inner, |e, now| e.cancel_segment(segment, now));
     }
 
     /// The engine's transfer statistics.
@@ -227,7 +218,7 @@ impl Driver {
         if self.inner.borrow().shut_down {
             return;
         }
-        feed(&self.inner, Input::Shutdown);
+        act(&self.inner, Engine::shutdown);
         let (waiting, tracker, peers) = {
             let mut s = self.inner.borrow_mut();
             s.shut_down = true;
@@ -250,22 +241,28 @@ impl Driver {
     }
 }
 
-/// Feeds one input, carries out the outputs, then hands events to the listener.
-fn feed(inner: &Rc<RefCell<State>>, input: Input) {
+/// Runs `f` on the engine with the current time, carries out what it queued, then hands events
+/// to the listener.
+fn act(inner: &Rc<RefCell<State>>, f: impl FnOnce(&mut Engine, Instant)) {
     {
         let mut s = inner.borrow_mut();
         if s.shut_down {
             return;
         }
-        s.engine.handle_input(input, now());
+        f(&mut s.engine, now());
         drain(&mut s, inner);
     }
     dispatch(inner);
 }
 
-fn feed_weak(weak: &Weak<RefCell<State>>, input: Input) {
+/// Feeds one IO event ([`act`]).
+fn feed(inner: &Rc<RefCell<State>>, event: IoEvent) {
+    act(inner, |e, now| e.handle_event(event, now));
+}
+
+fn feed_weak(weak: &Weak<RefCell<State>>, event: IoEvent) {
     if let Some(inner) = weak.upgrade() {
-        feed(&inner, input);
+        feed(&inner, event);
     }
 }
 
@@ -307,59 +304,31 @@ fn dispatch(inner: &Rc<RefCell<State>>) {
     }
 }
 
-/// Carries out every output of the engine, re-arms the timer and queues byte counts.
+/// Carries out everything the engine queued, queues its events for the listener (byte counts
+/// summed into one event per kind) and re-arms the timer.
 fn drain(s: &mut State, inner: &Rc<RefCell<State>>) {
-    while let Some(output) = s.engine.poll_output() {
-        execute(s, inner, output);
+    while let Some(t) = s.engine.poll_transmit() {
+        transmit(s, inner, t);
     }
-    track_origins(s);
-    let stats = s.engine.stats();
-    let totals = [stats.http_bytes, stats.p2p_bytes, stats.uploaded_bytes];
+    while let Some(c) = s.engine.poll_rtc() {
+        rtc(s, inner, c);
+    }
+    while let Some(c) = s.engine.poll_http() {
+        http(s, inner, c);
+    }
+    while let Some(ev) = s.engine.poll_event() {
+        event(s, ev);
+    }
     for (i, source) in [ByteSource::Http, ByteSource::P2p, ByteSource::Upload]
         .into_iter()
         .enumerate()
     {
-        let delta = totals[i].saturating_sub(s.reported[i]);
-        if delta > 0 {
-            s.events.push_back(DriverEvent::Bytes {
-                source,
-                bytes: delta,
-            });
+        let bytes = std::mem::take(&mut s.unreported[i]);
+        if bytes > 0 {
+            s.events.push_back(DriverEvent::Bytes { source, bytes });
         }
     }
-    s.reported = totals;
     arm_timer(s, inner);
-}
-
-/// Records where newly stored segments came from: when the engine's count of segments stored
-/// after HTTP or P2P downloads grew, the playlist's stored segments without an origin are the
-/// new ones (both counts growing in one step is ambiguous: HTTP is assumed).
-fn track_origins(s: &mut State) {
-    let stats = s.engine.stats();
-    let now = (stats.segments_http, stats.segments_p2p);
-    if now == s.stored {
-        return;
-    }
-    let origin = if now.0 == s.stored.0 {
-        DeliverySource::Peer
-    } else {
-        DeliverySource::Http
-    };
-    s.stored = now;
-    let State {
-        engine,
-        origins,
-        playlist_ids,
-        ..
-    } = s;
-    for id in playlist_ids.iter() {
-        let stored = engine.has_segment(*id);
-        if !stored {
-            origins.remove(id);
-        } else if !origins.contains_key(id) {
-            origins.insert(*id, origin);
-        }
-    }
 }
 
 fn arm_timer(s: &mut State, inner: &Rc<RefCell<State>>) {
@@ -379,65 +348,23 @@ fn arm_timer(s: &mut State, inner: &Rc<RefCell<State>>) {
             if let Some(inner) = weak.upgrade() {
                 // The timer that is running is spent: forget it before arming the next.
                 let spent = inner.borrow_mut().timer.take();
-                feed(&inner, Input::Timer);
+                act(&inner, Engine::handle_timeout);
                 drop(spent);
             }
         }),
     ));
 }
 
-fn execute(s: &mut State, inner: &Rc<RefCell<State>>, output: Output) {
-    let weak = Rc::downgrade(inner);
-    match output {
-        Output::TrackerSend(frame) => {
+fn transmit(s: &mut State, inner: &Rc<RefCell<State>>, t: Transmit) {
+    match t {
+        Transmit::Tracker(frame) => {
             if let Some(t) = s.tracker.as_ref().filter(|_| s.tracker_open) {
                 if let Err(e) = t.ws.send_with_str(&frame) {
                     tracing::debug!(error = %crate::error::js_message(&e), "tracker send failed");
                 }
             }
         }
-        Output::CreateOffers(handles) => {
-            let batch = Rc::new(RefCell::new(OfferBatch {
-                remaining: handles.len(),
-                offers: Vec::new(),
-            }));
-            for h in handles {
-                let slot = PeerSlot::new(h);
-                s.peers.insert(h, Rc::clone(&slot));
-                spawn_local(run_peer(
-                    weak.clone(),
-                    slot,
-                    Role::Offer(Rc::clone(&batch)),
-                    s.config.rtc.clone(),
-                ));
-            }
-        }
-        Output::CreateAnswer { peer, offer_sdp } => {
-            let slot = PeerSlot::new(peer);
-            s.peers.insert(peer, Rc::clone(&slot));
-            spawn_local(run_peer(
-                weak,
-                slot,
-                Role::Answer(offer_sdp),
-                s.config.rtc.clone(),
-            ));
-        }
-        Output::AcceptAnswer { peer, answer_sdp } => {
-            if let Some(slot) = s.peers.get(&peer) {
-                let mut st = slot.state.borrow_mut();
-                st.answer = Some(answer_sdp);
-                st.wakers.wake_all();
-            }
-        }
-        Output::ClosePeer(peer) => {
-            if let Some(slot) = s.peers.remove(&peer) {
-                let was_connected = slot.state.borrow().connected;
-                if slot.close() && was_connected {
-                    s.events.push_back(DriverEvent::PeerClosed(peer));
-                }
-            }
-        }
-        Output::SendToPeer { peer, data, .. } => {
+        Transmit::Peer { peer, data, .. } => {
             let limit = s.config.max_peer_queue_bytes;
             let Some(slot) = s.peers.get(&peer) else {
                 return;
@@ -455,10 +382,61 @@ fn execute(s: &mut State, inner: &Rc<RefCell<State>>, output: Output) {
             if overrun {
                 tracing::debug!(?peer, "peer send queue overrun; closing");
                 let slot = Rc::clone(slot);
-                close_with(s, &slot, &weak, Input::PeerSendOverrun(peer));
+                close_with(
+                    s,
+                    &slot,
+                    &Rc::downgrade(inner),
+                    IoEvent::PeerSendOverrun(peer),
+                );
             }
         }
-        Output::HttpRequest {
+    }
+}
+
+fn rtc(s: &mut State, inner: &Rc<RefCell<State>>, c: RtcCommand) {
+    let weak = Rc::downgrade(inner);
+    match c {
+        RtcCommand::CreateOffers(handles) => {
+            for h in handles {
+                let slot = PeerSlot::new(h);
+                s.peers.insert(h, Rc::clone(&slot));
+                spawn_local(run_peer(
+                    weak.clone(),
+                    slot,
+                    Role::Offer,
+                    s.config.rtc.clone(),
+                ));
+            }
+        }
+        RtcCommand::CreateAnswer { peer, offer_sdp } => {
+            let slot = PeerSlot::new(peer);
+            s.peers.insert(peer, Rc::clone(&slot));
+            spawn_local(run_peer(
+                weak,
+                slot,
+                Role::Answer(offer_sdp),
+                s.config.rtc.clone(),
+            ));
+        }
+        RtcCommand::AcceptAnswer { peer, answer_sdp } => {
+            if let Some(slot) = s.peers.get(&peer) {
+                let mut st = slot.state.borrow_mut();
+                st.answer = Some(answer_sdp);
+                st.wakers.wake_all();
+            }
+        }
+        RtcCommand::Close(peer) => {
+            if let Some(slot) = s.peers.remove(&peer) {
+                slot.close();
+            }
+        }
+    }
+}
+
+fn http(s: &mut State, inner: &Rc<RefCell<State>>, c: HttpCommand) {
+    let weak = Rc::downgrade(inner);
+    match c {
+        HttpCommand::Get {
             request,
             url,
             range_from,
@@ -476,26 +454,26 @@ fn execute(s: &mut State, inner: &Rc<RefCell<State>>, output: Output) {
             Err(e) => {
                 let reason = e.to_string();
                 spawn_local(async move {
-                    feed_weak(&weak, Input::HttpFailed { request, reason });
+                    feed_weak(&weak, IoEvent::HttpFailed { request, reason });
                 });
             }
         },
-        Output::HttpAbort(request) => {
+        HttpCommand::Abort(request) => {
             // Dropping the controller aborts the fetch; its task then ends quietly.
             s.http.remove(&request);
         }
-        Output::SegmentReady {
+    }
+}
+
+/// Turns an engine event into what the listener and the waiters hear.
+fn event(s: &mut State, ev: EngineEvent) {
+    match ev {
+        EngineEvent::SegmentReady {
             segment,
             data,
             source,
         } => {
-            let origin = match source {
-                DeliverySource::Cache => s.origins.get(&segment).copied(),
-                other => {
-                    s.origins.insert(segment, other);
-                    Some(other)
-                }
-            };
+            let origin = s.origins.get(&segment).copied();
             s.events.push_back(DriverEvent::SegmentLoaded {
                 segment,
                 source,
@@ -506,7 +484,7 @@ fn execute(s: &mut State, inner: &Rc<RefCell<State>>, output: Output) {
                 w.send(Ok((data.clone(), source)));
             }
         }
-        Output::SegmentFailed { segment, reason } => {
+        EngineEvent::SegmentFailed { segment, reason } => {
             s.events.push_back(DriverEvent::SegmentFailed {
                 segment,
                 reason: reason.clone(),
@@ -515,5 +493,20 @@ fn execute(s: &mut State, inner: &Rc<RefCell<State>>, output: Output) {
                 w.send(Err(LoadError::Failed(reason.clone())));
             }
         }
+        EngineEvent::SegmentStored { segment, source } => {
+            // Evicted segments' origins go (the store is small: this stays cheap).
+            let State {
+                engine, origins, ..
+            } = s;
+            origins.retain(|id, _| engine.has_segment(*id));
+            origins.insert(segment, source);
+        }
+        EngineEvent::BytesReceived { source, bytes } => {
+            let i = usize::from(!matches!(source, DeliverySource::Http(_)));
+            s.unreported[i] += bytes;
+        }
+        EngineEvent::BytesSent { bytes, .. } => s.unreported[2] += bytes,
+        EngineEvent::PeerConnected(peer) => s.events.push_back(DriverEvent::PeerConnected(peer)),
+        EngineEvent::PeerClosed(peer) => s.events.push_back(DriverEvent::PeerClosed(peer)),
     }
 }

@@ -89,55 +89,30 @@ impl PeerSlot {
     }
 }
 
-/// Offers being made for one [`Output::CreateOffers`], reported together.
-pub(super) struct OfferBatch {
-    pub(super) remaining: usize,
-    pub(super) offers: Vec<(PeerHandle, String)>,
-}
-
-/// Closes a peer the engine still knows: the slot now, `PeerClosed` to the engine soon after
-/// (not from inside the current step).
 /// Closes a peer from the driver side and tells the engine `why` (`PeerClosed`, or
-/// `PeerSendOverrun` when the peer let its send queue overflow).
+/// `PeerSendOverrun` when the peer let its send queue overflow) soon after, not from inside the
+/// current step.
 pub(super) fn close_with(
     s: &mut State,
     slot: &Rc<PeerSlot>,
     weak: &Weak<RefCell<State>>,
-    why: Input,
+    why: IoEvent,
 ) {
     s.peers.remove(&slot.handle);
-    let was_connected = slot.state.borrow().connected;
     if slot.close() {
-        if was_connected {
-            s.events.push_back(DriverEvent::PeerClosed(slot.handle));
-        }
         let weak = weak.clone();
         spawn_local(async move { feed_weak(&weak, why) });
     }
 }
 
 pub(super) enum Role {
-    Offer(Rc<RefCell<OfferBatch>>),
+    Offer,
     Answer(String),
 }
 
-/// Reports one offer (or its failure, `None`) to the batch; the last one feeds the engine.
-fn offer_done(
-    weak: &Weak<RefCell<State>>,
-    batch: &Rc<RefCell<OfferBatch>>,
-    offer: Option<(PeerHandle, String)>,
-) {
-    let ready = {
-        let mut b = batch.borrow_mut();
-        if let Some(o) = offer {
-            b.offers.push(o);
-        }
-        b.remaining = b.remaining.saturating_sub(1);
-        (b.remaining == 0).then(|| std::mem::take(&mut b.offers))
-    };
-    if let Some(offers) = ready {
-        feed_weak(weak, Input::OffersCreated(offers));
-    }
+/// Reports one offer (or its failure, `None`) to the engine.
+fn offer_done(weak: &Weak<RefCell<State>>, peer: PeerHandle, sdp: Option<String>) {
+    feed_weak(weak, IoEvent::OfferCreated { peer, sdp });
 }
 
 /// One peer connection from signalling to close. Owns the `RTCPeerConnection` and its channel,
@@ -157,18 +132,12 @@ pub(super) async fn run_peer(
                 let mut st = slot.state.borrow_mut();
                 st.connected = true;
             }
-            if let Some(inner) = weak.upgrade() {
-                inner
-                    .borrow_mut()
-                    .events
-                    .push_back(DriverEvent::PeerConnected(h));
-                feed(&inner, Input::PeerConnected(h));
-            }
+            feed_weak(&weak, IoEvent::PeerConnected(h));
             spawn_local(send_loop(weak.clone(), Rc::clone(&slot), Rc::clone(&dc)));
             while let Some(Some(message)) = unless(Rc::clone(&slot).closed(), dc.recv()).await {
                 feed_weak(
                     &weak,
-                    Input::PeerMessage {
+                    IoEvent::PeerMessage {
                         peer: h,
                         data: Bytes::from(message),
                     },
@@ -196,14 +165,8 @@ fn end_peer(weak: &Weak<RefCell<State>>, slot: &Rc<PeerSlot>) {
     }
     let h = slot.handle;
     if let Some(inner) = weak.upgrade() {
-        {
-            let mut s = inner.borrow_mut();
-            s.peers.remove(&h);
-            if slot.state.borrow().connected {
-                s.events.push_back(DriverEvent::PeerClosed(h));
-            }
-        }
-        feed(&inner, Input::PeerClosed(h));
+        inner.borrow_mut().peers.remove(&h);
+        feed(&inner, IoEvent::PeerClosed(h));
     }
 }
 
@@ -218,23 +181,23 @@ async fn connect_peer(
     let mut pc = match RtcPeer::new(settings) {
         Ok(pc) => pc,
         Err(e) => {
-            if let Role::Offer(batch) = &role {
-                offer_done(weak, batch, None);
+            if let Role::Offer = role {
+                offer_done(weak, h, None);
             }
             return Err(e);
         }
     };
     match role {
-        Role::Offer(batch) => {
+        Role::Offer => {
             let sdp = unless(Rc::clone(slot).closed(), pc.create_offer()).await;
             match sdp {
-                Some(Ok(sdp)) => offer_done(weak, &batch, Some((h, sdp))),
+                Some(Ok(sdp)) => offer_done(weak, h, Some(sdp)),
                 Some(Err(e)) => {
-                    offer_done(weak, &batch, None);
+                    offer_done(weak, h, None);
                     return Err(e);
                 }
                 None => {
-                    offer_done(weak, &batch, None);
+                    offer_done(weak, h, None);
                     return Ok(None);
                 }
             }
@@ -248,7 +211,7 @@ async fn connect_peer(
             let Some(sdp) = unless(Rc::clone(slot).closed(), pc.accept_offer(&offer)).await else {
                 return Ok(None);
             };
-            feed_weak(weak, Input::AnswerCreated { peer: h, sdp: sdp? });
+            feed_weak(weak, IoEvent::AnswerCreated { peer: h, sdp: sdp? });
         }
     }
     match unless(Rc::clone(slot).closed(), pc.open_channel()).await {

@@ -51,7 +51,7 @@ pub(super) fn connect_tracker(inner: &Rc<RefCell<State>>) {
                 s.events
                     .push_back(DriverEvent::TrackerConnected(url.clone()));
             }
-            feed(&inner, Input::TrackerConnected);
+            feed(&inner, IoEvent::TrackerConnected);
         })
     };
     let on_message = {
@@ -63,7 +63,7 @@ pub(super) fn connect_tracker(inner: &Rc<RefCell<State>>) {
                         inner.borrow_mut().backoff.reset();
                     }
                 }
-                feed_weak(&weak, Input::TrackerMessage(text))
+                feed_weak(&weak, IoEvent::TrackerMessage(text))
             }
             None => tracing::debug!("binary tracker frame ignored"),
         })
@@ -87,7 +87,7 @@ pub(super) fn connect_tracker(inner: &Rc<RefCell<State>>) {
                 was_open
             };
             if was_open {
-                feed(&inner, Input::TrackerDisconnected);
+                feed(&inner, IoEvent::TrackerDisconnected);
             } else {
                 dispatch(&inner);
             }

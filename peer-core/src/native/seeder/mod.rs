@@ -10,8 +10,8 @@
 //!   [`SeederConfig::swarm_id`], or for the `peertube` scheme from
 //!   [`SeederConfig::peertube_uuid`] and each variant's resolution;
 //! - rescans the directory every [`SeederConfig::rescan_interval`]: new segments are checked, hashed
-//!   and handed to that stream's engine ([`Input::AddSegment`]), the playlist window is followed
-//!   ([`Input::Playlist`]);
+//!   and handed to that stream's engine ([`Engine::add_segment`](crate::engine::Engine::add_segment)), the playlist window is followed
+//!   ([`Engine::set_playlist`](crate::engine::Engine::set_playlist));
 //! - writes `segments-sha256.json` (PeerTube's format, [`SegmentManifest`]) next to the segments, so
 //!   players that verify can, and rewrites it as a live window slides;
 //! - refuses what it cannot vouch for: a playlist that does not parse is reported and the previous
@@ -44,7 +44,7 @@ use rand::Rng;
 use tokio::sync::watch;
 
 use super::driver::{DriverHandle, DriverSettings, PeerDriver};
-use crate::engine::{EngineConfig, Input, SegmentInfo};
+use crate::engine::{EngineConfig, SegmentInfo};
 use crate::hls::{is_master_playlist, parse_media_playlist};
 use crate::id_scheme::{IdScheme, IdSchemeError, StreamKey};
 use crate::integrity::{sha256, ByteRange, SegmentManifest, Sha256Digest};

@@ -144,7 +144,7 @@ pub(super) async fn run(
             state.skipped = media.skipped;
             let infos: Vec<SegmentInfo> = media.segments.iter().map(|s| s.info.clone()).collect();
             if infos != state.playlist {
-                let _ = state.driver.input(Input::Playlist(infos.clone()));
+                let _ = state.driver.set_playlist(infos.clone());
                 state.playlist = infos;
             }
             for seg in &media.segments {
@@ -161,10 +161,7 @@ pub(super) async fn run(
                         } else {
                             data
                         };
-                        let _ = state.driver.input(Input::AddSegment {
-                            id: seg.info.id,
-                            data,
-                        });
+                        let _ = state.driver.add_segment(seg.info.id, data);
                         state.added.insert(seg.info.id, (len, seg.digest));
                     }
                     Ok(Err(e)) => tracing::warn!(segment = %seg.info.path, "seeder: {e}, skipped"),
