@@ -120,10 +120,11 @@ fn main() {
             .and_then(|v| v.parse::<usize>().ok())
     };
     if let Some(kib) = env("SEGSWARM_BENCH_SEND_BUFFER_KIB") {
-        settings.send_buffer_bytes = kib * 1024;
+        settings.channel.send_buffer_bytes = u32::try_from(kib * 1024).unwrap_or(u32::MAX);
     }
     if let Some(kib) = env("SEGSWARM_BENCH_LOW_THRESHOLD_KIB") {
-        settings.buffered_amount_low_threshold = u32::try_from(kib * 1024).unwrap_or(u32::MAX);
+        settings.channel.buffered_amount_low_threshold =
+            u32::try_from(kib * 1024).unwrap_or(u32::MAX);
     }
     if let Some(n) = env("SEGSWARM_BENCH_RECV_QUEUE") {
         settings.receive_queue_messages = n;
@@ -143,8 +144,8 @@ fn main() {
         },
         mb,
         runs,
-        settings.send_buffer_bytes / 1024,
-        settings.buffered_amount_low_threshold / 1024,
+        settings.channel.send_buffer_bytes / 1024,
+        settings.channel.buffered_amount_low_threshold / 1024,
         settings.receive_queue_messages,
     );
     println!("msg_bytes  run  MB/s    cpu_s_per_GB");

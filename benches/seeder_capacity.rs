@@ -521,19 +521,20 @@ fn memory(counts: &[usize]) {
             "defaults (send buffer 1 MiB, SCTP window 1 MiB)".into(),
             base.clone(),
         ),
-        (
-            "send buffer 256 KiB".into(),
-            RtcSettings {
-                send_buffer_bytes: 256 * 1024,
-                ..base.clone()
-            },
-        ),
+        ("send buffer 256 KiB".into(), {
+            let mut s = base.clone();
+            s.channel.send_buffer_bytes = 256 * 1024;
+            s
+        }),
         (
             "send buffer 256 KiB, SCTP window 256 KiB".into(),
             RtcSettings {
-                send_buffer_bytes: 256 * 1024,
                 sctp_receive_window_bytes: 256 * 1024,
-                ..base.clone()
+                ..{
+                    let mut s = base.clone();
+                    s.channel.send_buffer_bytes = 256 * 1024;
+                    s
+                }
             },
         ),
     ];

@@ -145,7 +145,7 @@ async fn run(args: PlayArgs) -> anyhow::Result<()> {
         config.scheduler.vod_http_lead = seconds(lead, "--vod-http-lead")?;
     }
     if !args.ice.is_empty() {
-        config.driver.rtc.ice_servers = vec![IceServer {
+        config.driver.rtc.channel.ice_servers = vec![IceServer {
             urls: args.ice.clone(),
             ..IceServer::default()
         }];

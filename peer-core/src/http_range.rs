@@ -1,5 +1,5 @@
-//! HTTP byte ranges, shared by both drivers: the `Range` header of a resumed or partial download
-//! and the parsing of a `206` answer's `Content-Range`.
+//! HTTP byte ranges, shared by both drivers and the PeerTube client: the `Range` header of a
+//! resumed or partial download, and the parsing and checking of a `206` answer's `Content-Range`.
 
 /// The `Range` header value for bytes `from..end` of a resource (`end` exclusive; `None` = to the
 /// end): `bytes=from-(end-1)`, `bytes=from-`, or `None` when the whole resource is wanted.
@@ -29,9 +29,39 @@ pub fn parse_content_range(value: &str) -> Option<(u64, u64, Option<u64>)> {
     Some((start, end, total))
 }
 
+/// Checks a `206` answer's `Content-Range` against a request for bytes `from..end` (`end`
+/// exclusive; `None` = to the end of the resource): it must start at `from` and, when `end` is
+/// given, end at `end - 1`. Returns `(start, end_inclusive, total)`, `None` when it does not.
+pub fn check_content_range(
+    value: &str,
+    from: u64,
+    end: Option<u64>,
+) -> Option<(u64, u64, Option<u64>)> {
+    let (start, last, total) = parse_content_range(value)?;
+    let end_ok = end.is_none_or(|e| e.checked_sub(1) == Some(last));
+    (start == from && end_ok).then_some((start, last, total))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{parse_content_range, range_header};
+    use super::{check_content_range, parse_content_range, range_header};
+
+    #[test]
+    fn content_ranges_are_checked_against_the_request() {
+        assert_eq!(
+            check_content_range("bytes 10-19/100", 10, Some(20)),
+            Some((10, 19, Some(100)))
+        );
+        assert_eq!(
+            check_content_range("bytes 10-99/100", 10, None),
+            Some((10, 99, Some(100)))
+        );
+        // Another start, another end, or an empty request: refused.
+        assert_eq!(check_content_range("bytes 0-19/100", 10, Some(20)), None);
+        assert_eq!(check_content_range("bytes 10-18/100", 10, Some(20)), None);
+        assert_eq!(check_content_range("bytes 10-19/100", 10, Some(0)), None);
+        assert_eq!(check_content_range("bytes x-19/100", 10, Some(20)), None);
+    }
 
     #[test]
     fn range_headers() {

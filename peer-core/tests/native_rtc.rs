@@ -59,7 +59,7 @@ fn ten_megabytes_over_a_loopback_data_channel() {
         assert_eq!(a.label(), b.label(), "both sides see the same channel");
 
         // A message over the limit is refused before it reaches the wire.
-        let too_big = vec![0u8; settings.max_message_bytes + 1];
+        let too_big = vec![0u8; settings.channel.max_message_bytes + 1];
         assert!(matches!(
             a.sender().send(&too_big).await,
             Err(RtcError::MessageTooLarge { .. })
@@ -69,7 +69,7 @@ fn ten_megabytes_over_a_loopback_data_channel() {
         let data = payload(TOTAL);
         let sender = a.sender();
         let to_send = data.clone();
-        let max = settings.max_message_bytes;
+        let max = settings.channel.max_message_bytes;
         let send_task = tokio::spawn(async move {
             let mut max_buffered = 0usize;
             for chunk in to_send.chunks(max) {
@@ -107,9 +107,9 @@ fn ten_megabytes_over_a_loopback_data_channel() {
         assert_eq!(messages, TOTAL.div_ceil(max), "message boundaries kept");
         // Back-pressure: the sender never had much more than the send buffer outstanding.
         assert!(
-            max_buffered <= settings.send_buffer_bytes + max,
+            max_buffered <= settings.channel.send_buffer_bytes as usize + max,
             "{max_buffered} bytes outstanding, limit {}",
-            settings.send_buffer_bytes
+            settings.channel.send_buffer_bytes as usize
         );
 
         // Closing one side ends the other side's stream.

@@ -260,7 +260,7 @@ impl SegswarmEngine {
         engine.require_manifest = get(&options, "requireSegmentsSha256").as_bool() == Some(true);
         engine.seed = get_f64(&options, "seed").map_or_else(random_seed, |s| s as u64);
         let mut config = DriverConfig::new(engine, get_strings(&options, "trackers"));
-        config.rtc.ice_servers = ice_servers(&get(&options, "rtcConfig"));
+        config.rtc.channel.ice_servers = ice_servers(&get(&options, "rtcConfig"));
         if let Some(ms) = get_f64(&options, "reconnectMaxMs").filter(|v| *v > 0.0) {
             config.reconnect_max = Duration::from_millis(ms as u64);
         }

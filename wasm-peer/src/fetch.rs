@@ -5,7 +5,7 @@
 //! server ignored the Range) is accepted, its first `from` bytes dropped and the body cut at the
 //! range's end. The body is read piece by piece, so the engine sees progress.
 
-use segswarm_core::http_range::{parse_content_range, range_header};
+use segswarm_core::http_range::{check_content_range, range_header};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, AbortSignal, Request, RequestInit, Response};
@@ -112,12 +112,9 @@ pub async fn fetch_from(
     };
     let (skip, content_length) = if status == 206 {
         let value = header("Content-Range").unwrap_or_default();
-        let (start, end, _total) =
-            parse_content_range(&value).ok_or_else(|| WebError::BadRange(value.clone()))?;
-        if start != from {
-            return Err(WebError::BadRange(value));
-        }
-        (0, Some(end + 1 - start))
+        let (start, last, _total) = check_content_range(&value, from, end)
+            .ok_or_else(|| WebError::BadRange(value.clone()))?;
+        (0, Some(last + 1 - start))
     } else {
         (from, length.map(|l| l.saturating_sub(from)))
     };

@@ -4,22 +4,21 @@
 //! takes the channel that arrives).
 //!
 //! Signalling is full SDP, no trickle: [`RtcPeer::create_offer`] and [`RtcPeer::accept_offer`]
-//! return the SDP only once ICE gathering is complete (or [`RtcSettings::ice_gathering_timeout`]
+//! return the SDP only once ICE gathering is complete (or [`ChannelSettings::ice_gathering_timeout`]
 //! has passed), so the tracker can relay it as one message.
 //!
-//! A [`DataChannel`] sends binary messages of at most [`RtcSettings::max_message_bytes`];
-//! [`DataChannel::send`] waits while `bufferedAmount` is above [`RtcSettings::send_buffer_bytes`]
+//! A [`DataChannel`] sends binary messages of at most [`ChannelSettings::max_message_bytes`];
+//! [`DataChannel::send`] waits while `bufferedAmount` is above [`ChannelSettings::send_buffer_bytes`]
 //! until the browser's `bufferedamountlow` event (threshold
-//! [`RtcSettings::buffered_amount_low_threshold`]). Received messages are queued, bounded by
+//! [`ChannelSettings::buffered_amount_low_threshold`]). Received messages are queued, bounded by
 //! [`RtcSettings::receive_queue_bytes`].
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 use std::task::Poll;
-use std::time::Duration;
 
-use segswarm_core::rtc_settings;
+use segswarm_core::rtc_settings::ChannelSettings;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
@@ -37,19 +36,8 @@ pub use segswarm_core::rtc_settings::IceServer;
 /// Settings of an [`RtcPeer`] and its [`DataChannel`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RtcSettings {
-    /// ICE servers. Default none (host candidates only).
-    pub ice_servers: Vec<IceServer>,
-    /// Longest wait for ICE gathering before the SDP is handed out as it is. Default 5 s.
-    pub ice_gathering_timeout: Duration,
-    /// Longest wait for the data channel to open once signalling is done. Default 15 s.
-    pub open_timeout: Duration,
-    /// Largest message sent or accepted. Default 64 KiB (larger messages are dropped by some
-    /// stacks, and p2p-media-loader never sends more).
-    pub max_message_bytes: usize,
-    /// `send` waits while more than this many bytes are buffered. Default 1 MiB.
-    pub send_buffer_bytes: u32,
-    /// `bufferedAmountLowThreshold`: the level at which waiting sends resume. Default 64 KiB.
-    pub buffered_amount_low_threshold: u32,
+    /// ICE servers, signalling timeouts and data-channel limits, as natively.
+    pub channel: ChannelSettings,
     /// Most received bytes queued before the channel is closed as overrun. Default 16 MiB.
     pub receive_queue_bytes: usize,
 }
@@ -57,12 +45,7 @@ pub struct RtcSettings {
 impl Default for RtcSettings {
     fn default() -> Self {
         Self {
-            ice_servers: Vec::new(),
-            ice_gathering_timeout: rtc_settings::ICE_GATHERING_TIMEOUT,
-            open_timeout: rtc_settings::OPEN_TIMEOUT,
-            max_message_bytes: rtc_settings::MAX_CHANNEL_MESSAGE_BYTES,
-            send_buffer_bytes: rtc_settings::SEND_BUFFER_BYTES,
-            buffered_amount_low_threshold: rtc_settings::BUFFERED_AMOUNT_LOW_THRESHOLD,
+            channel: ChannelSettings::default(),
             receive_queue_bytes: 16 * 1024 * 1024,
         }
     }
@@ -92,7 +75,7 @@ impl RtcPeer {
     pub fn new(settings: RtcSettings) -> Result<Self, WebError> {
         let config = RtcConfiguration::new();
         let servers = js_sys::Array::new();
-        for s in &settings.ice_servers {
+        for s in &settings.channel.ice_servers {
             let server = RtcIceServer::new();
             let urls: js_sys::Array = s.urls.iter().map(|u| JsValue::from_str(u)).collect();
             server.set_urls(&urls);
@@ -211,7 +194,7 @@ impl RtcPeer {
         Ok(())
     }
 
-    /// Waits (at most [`RtcSettings::open_timeout`]) for the data channel to exist and open, and
+    /// Waits (at most [`ChannelSettings::open_timeout`]) for the data channel to exist and open, and
     /// hands it out. The channel lives on when the caller keeps it, but closes with this peer.
     pub async fn open_channel(&mut self) -> Result<DataChannel, WebError> {
         let shared = Rc::clone(&self.shared);
@@ -229,7 +212,7 @@ impl RtcPeer {
             .await;
             channel.opened().await.map(|()| channel)
         };
-        timer::timeout(self.settings.open_timeout, wait)
+        timer::timeout(self.settings.channel.open_timeout, wait)
             .await
             .unwrap_or(Err(WebError::Timeout("the data channel to open")))
     }
@@ -251,7 +234,7 @@ impl RtcPeer {
                 Poll::Pending
             }
         });
-        if timer::timeout(self.settings.ice_gathering_timeout, gathered)
+        if timer::timeout(self.settings.channel.ice_gathering_timeout, gathered)
             .await
             .is_none()
         {
@@ -320,7 +303,7 @@ pub struct DataChannel {
 impl DataChannel {
     fn attach(dc: RtcDataChannel, settings: &RtcSettings) -> Self {
         dc.set_binary_type(RtcDataChannelType::Arraybuffer);
-        dc.set_buffered_amount_low_threshold(settings.buffered_amount_low_threshold);
+        dc.set_buffered_amount_low_threshold(settings.channel.buffered_amount_low_threshold);
         let shared = Rc::new(RefCell::new(ChannelShared {
             open: dc.ready_state() == RtcDataChannelState::Open,
             ..ChannelShared::default()
@@ -350,7 +333,7 @@ impl DataChannel {
         let on_message = {
             let shared = Rc::clone(&shared);
             let dc = dc.clone();
-            let max_message = settings.max_message_bytes;
+            let max_message = settings.channel.max_message_bytes;
             let max_queue = settings.receive_queue_bytes;
             Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
                 let data = e.data();
@@ -392,8 +375,8 @@ impl DataChannel {
         Self {
             dc,
             shared,
-            max_message_bytes: settings.max_message_bytes,
-            send_buffer_bytes: settings.send_buffer_bytes,
+            max_message_bytes: settings.channel.max_message_bytes,
+            send_buffer_bytes: settings.channel.send_buffer_bytes,
             _handlers: ChannelHandlers {
                 _on_open: on_open,
                 _on_close: on_close,
@@ -436,7 +419,7 @@ impl DataChannel {
     }
 
     /// Sends one binary message, first waiting while more than
-    /// [`RtcSettings::send_buffer_bytes`] are buffered.
+    /// [`ChannelSettings::send_buffer_bytes`] are buffered.
     pub async fn send(&self, data: &[u8]) -> Result<(), WebError> {
         if data.len() > self.max_message_bytes {
             return Err(WebError::TooLarge {

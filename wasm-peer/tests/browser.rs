@@ -45,12 +45,10 @@ fn pattern(len: usize) -> Vec<u8> {
 
 #[wasm_bindgen_test]
 async fn data_channel_carries_one_mebibyte_in_64_kib_messages() {
-    let settings = RtcSettings {
-        // Small enough that 1 MiB has to wait for `bufferedamountlow` several times.
-        send_buffer_bytes: 128 * 1024,
-        buffered_amount_low_threshold: 32 * 1024,
-        ..RtcSettings::default()
-    };
+    let mut settings = RtcSettings::default();
+    // Small enough that 1 MiB has to wait for `bufferedamountlow` several times.
+    settings.channel.send_buffer_bytes = 128 * 1024;
+    settings.channel.buffered_amount_low_threshold = 32 * 1024;
     let ((_a, ca), (_b, cb)) = pair(settings).await;
     let data = pattern(1024 * 1024);
     let sender = async {
@@ -134,10 +132,8 @@ async fn oversized_message_is_refused_and_close_reaches_the_other_side() {
 
 #[wasm_bindgen_test]
 async fn unanswered_offer_times_out_opening() {
-    let settings = RtcSettings {
-        open_timeout: Duration::from_millis(300),
-        ..RtcSettings::default()
-    };
+    let mut settings = RtcSettings::default();
+    settings.channel.open_timeout = Duration::from_millis(300);
     let mut a = RtcPeer::new(settings).expect("peer");
     let _offer = a.create_offer().await.expect("offer");
     assert_eq!(

@@ -9,7 +9,7 @@
 //!   `info_hash`, reconnect with backoff); frames go to every connected tracker;
 //! - [`RtcCommand`]s → WebRTC peer connections ([`rtc`](super::rtc)), one task each;
 //!   [`Transmit::Peer`] → that peer's writer, which waits while the
-//!   channel holds more than [`RtcSettings::send_buffer_bytes`] (back-pressure); the engine
+//!   channel holds more than [`ChannelSettings::send_buffer_bytes`](crate::rtc_settings::ChannelSettings::send_buffer_bytes) (back-pressure); the engine
 //!   already cuts messages to at most 64 KiB; bytes waiting for the writer are bounded by
 //!   [`DriverSettings::max_peer_queue_bytes`], past which the peer is closed
 //!   ([`IoEvent::PeerSendOverrun`]);
@@ -56,7 +56,7 @@ pub struct DriverSettings {
     /// Default 2 s.
     pub close_timeout: Duration,
     /// Most bytes queued for one peer's data channel beyond what the channel itself buffers
-    /// ([`RtcSettings::send_buffer_bytes`]); a peer that lets more pile up (it asks for segments
+    /// ([`ChannelSettings::send_buffer_bytes`](crate::rtc_settings::ChannelSettings::send_buffer_bytes)); a peer that lets more pile up (it asks for segments
     /// and does not read them) is closed and counted in [`Stats::peers_send_overrun`].
     /// Default 32 MiB (as the browser driver's `max_peer_queue_bytes`).
     pub max_peer_queue_bytes: usize,

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::http_range::{parse_content_range, range_header};
+use crate::http_range::{check_content_range, range_header};
 use bytes::{Bytes, BytesMut};
 use reqwest::header::{CONTENT_RANGE, RANGE};
 use reqwest::{StatusCode, Url};
@@ -409,13 +409,11 @@ impl HttpFetcher {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("")
                     .to_owned();
-                let Some((a, b, size)) = parse_content_range(&header) else {
+                let want_end = seg_len.map(|len| seg_start + len);
+                let checked = check_content_range(&header, first, want_end);
+                let (Some((_, _, size)), Some(_)) = (checked, &range) else {
                     return Err(HttpError::BadContentRange { got: header, asked });
                 };
-                let want_end = seg_len.map(|len| seg_start + len - 1);
-                if a != first || want_end.is_some_and(|e| b != e) || range.is_none() {
-                    return Err(HttpError::BadContentRange { got: header, asked });
-                }
                 let total = match (seg_len, size) {
                     (Some(len), _) => Some(len),
                     (None, Some(size)) => Some(size),

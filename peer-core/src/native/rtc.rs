@@ -4,12 +4,12 @@
 //! p2p-media-loader's peers (simple-peer under bittorrent-tracker) open it: the offerer creates an
 //! in-band negotiated (DCEP), ordered, reliable channel with a random 40-hex-digit label, and the
 //! answerer takes whatever channel arrives. Signalling is "full SDP, no trickle": an offer or answer
-//! is returned only once ICE gathering is complete (or [`RtcSettings::ice_gathering_timeout`] has
+//! is returned only once ICE gathering is complete (or [`ChannelSettings::ice_gathering_timeout`] has
 //! passed), so the tracker can relay it as one message.
 //!
 //! Once the channel is open, [`RtcPeer::connect`] gives an [`RtcConnection`]: binary messages of at
-//! most [`RtcSettings::max_message_bytes`] go out through [`RtcSender::send`], which waits while
-//! more than [`RtcSettings::send_buffer_bytes`] are unacknowledged (the crate's bufferedAmount
+//! most [`ChannelSettings::max_message_bytes`] go out through [`RtcSender::send`], which waits while
+//! more than [`ChannelSettings::send_buffer_bytes`] are unacknowledged (the crate's bufferedAmount
 //! back-pressure), and received messages arrive on a bounded tokio channel.
 //!
 //! mDNS is off by default ([`RtcSettings::mdns`]): with it on, the crate needs multicast, which
@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::rtc_settings;
+use crate::rtc_settings::ChannelSettings;
 use bytes::{Bytes, BytesMut};
 use rtc::ice::mdns::MulticastDnsMode;
 use tokio::sync::{mpsc, watch};
@@ -36,9 +36,8 @@ pub use crate::rtc_settings::IceServer;
 /// Settings of the WebRTC stack.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RtcSettings {
-    /// STUN/TURN servers. Default none: host candidates only (a server with a public address
-    /// needs nothing more; viewers behind NAT should be given a STUN server).
-    pub ice_servers: Vec<IceServer>,
+    /// ICE servers, signalling timeouts and data-channel limits, as in the browser.
+    pub channel: ChannelSettings,
     /// Local UDP addresses to bind. A wildcard address binds every non-loopback interface.
     /// Default `0.0.0.0:0`.
     pub udp_addrs: Vec<SocketAddr>,
@@ -47,17 +46,6 @@ pub struct RtcSettings {
     pub mdns: bool,
     /// Offer loopback addresses as candidates (tests, single-host setups). Default `false`.
     pub include_loopback_candidates: bool,
-    /// Longest wait for ICE gathering before the offer/answer is sent with the candidates found so
-    /// far. Default 5 s (simple-peer's `iceCompleteTimeout`).
-    pub ice_gathering_timeout: Duration,
-    /// Longest wait, after the answer is applied, for the data channel to open. Default 15 s.
-    pub open_timeout: Duration,
-    /// Largest message sent or accepted, bytes. Default 65 536 (64 KiB).
-    pub max_message_bytes: usize,
-    /// Unacknowledged bytes a channel may hold before [`RtcSender::send`] waits. Default 1 MiB.
-    pub send_buffer_bytes: usize,
-    /// The channel's `bufferedAmountLowThreshold`, bytes. Default 64 KiB (as simple-peer).
-    pub buffered_amount_low_threshold: u32,
     /// Received messages queued for the reader before the channel stops reading (and SCTP flow
     /// control slows the sender). Default 64.
     pub receive_queue_messages: usize,
@@ -70,15 +58,10 @@ pub struct RtcSettings {
 impl Default for RtcSettings {
     fn default() -> Self {
         Self {
-            ice_servers: Vec::new(),
+            channel: ChannelSettings::default(),
             udp_addrs: vec![SocketAddr::from(([0, 0, 0, 0], 0))],
             mdns: false,
             include_loopback_candidates: false,
-            ice_gathering_timeout: rtc_settings::ICE_GATHERING_TIMEOUT,
-            open_timeout: rtc_settings::OPEN_TIMEOUT,
-            max_message_bytes: rtc_settings::MAX_CHANNEL_MESSAGE_BYTES,
-            send_buffer_bytes: rtc_settings::SEND_BUFFER_BYTES as usize,
-            buffered_amount_low_threshold: rtc_settings::BUFFERED_AMOUNT_LOW_THRESHOLD,
             receive_queue_messages: 64,
             sctp_receive_window_bytes: 1024 * 1024,
         }
@@ -91,7 +74,7 @@ pub enum RtcError {
     /// The WebRTC stack refused an operation.
     #[error("webrtc: {0}")]
     WebRtc(#[from] webrtc::error::Error),
-    /// A message larger than [`RtcSettings::max_message_bytes`].
+    /// A message larger than [`ChannelSettings::max_message_bytes`].
     #[error("message of {len} bytes exceeds the limit of {max} bytes")]
     MessageTooLarge {
         /// Its size.
@@ -226,6 +209,7 @@ impl RtcPeer {
     /// Creates a peer connection (binds its UDP sockets). Must run inside a tokio runtime.
     pub async fn new(settings: &RtcSettings) -> Result<Self, RtcError> {
         let ice_servers = settings
+            .channel
             .ice_servers
             .iter()
             .map(|s| RTCIceServer {
@@ -259,7 +243,7 @@ impl RtcPeer {
                 incoming: incoming_tx,
             }))
             .with_udp_addrs(settings.udp_addrs.clone())
-            .with_data_channel_send_buffer_limit(settings.send_buffer_bytes)
+            .with_data_channel_send_buffer_limit(settings.channel.send_buffer_bytes as usize)
             .build()
             .await?;
         Ok(Self {
@@ -288,7 +272,7 @@ impl RtcPeer {
             .pc
             .create_data_channel(&label, Some(RTCDataChannelInit::default()))
             .await?;
-        dc.set_buffered_amount_low_threshold(self.settings.buffered_amount_low_threshold)
+        dc.set_buffered_amount_low_threshold(self.settings.channel.buffered_amount_low_threshold)
             .await?;
         self.role = Role::Offerer(dc);
         let offer = self.pc.create_offer(None).await?;
@@ -333,7 +317,7 @@ impl RtcPeer {
         // Only whether it completed: the watch guard inside must not live across an await (the
         // future would not be `Send`).
         let completed = tokio::time::timeout(
-            self.settings.ice_gathering_timeout,
+            self.settings.channel.ice_gathering_timeout,
             gathering.wait_for(|done| *done),
         )
         .await
@@ -348,13 +332,13 @@ impl RtcPeer {
             .ok_or(RtcError::NoLocalDescription)
     }
 
-    /// Waits (up to [`RtcSettings::open_timeout`]) for the data channel to open and returns the
+    /// Waits (up to [`ChannelSettings::open_timeout`]) for the data channel to open and returns the
     /// open connection.
     pub async fn connect(mut self) -> Result<RtcConnection, RtcError> {
         if !self.remote_set {
             return Err(RtcError::WrongState("no remote description yet"));
         }
-        let timeout = self.settings.open_timeout;
+        let timeout = self.settings.channel.open_timeout;
         let role = std::mem::replace(&mut self.role, Role::Fresh);
         let opened = tokio::time::timeout(timeout, async {
             match role {
@@ -415,7 +399,7 @@ impl RtcPeer {
             tokio::select! {
                 dc = self.incoming.recv() => {
                     let dc = dc.ok_or(RtcError::Closed)?;
-                    dc.set_buffered_amount_low_threshold(self.settings.buffered_amount_low_threshold)
+                    dc.set_buffered_amount_low_threshold(self.settings.channel.buffered_amount_low_threshold)
                         .await?;
                     return Ok(dc);
                 }
@@ -454,7 +438,7 @@ impl std::fmt::Debug for RtcSender {
 
 impl RtcSender {
     /// Sends one binary message. Waits while the channel holds more than
-    /// [`RtcSettings::send_buffer_bytes`] unacknowledged bytes.
+    /// [`ChannelSettings::send_buffer_bytes`] unacknowledged bytes.
     pub async fn send(&self, data: &[u8]) -> Result<(), RtcError> {
         if data.len() > self.max_message_bytes {
             return Err(RtcError::MessageTooLarge {
@@ -513,13 +497,13 @@ impl RtcConnection {
             dc.clone(),
             state.clone(),
             tx,
-            settings.max_message_bytes,
+            settings.channel.max_message_bytes,
         ));
         Self {
             pc,
             sender: RtcSender {
                 dc,
-                max_message_bytes: settings.max_message_bytes,
+                max_message_bytes: settings.channel.max_message_bytes,
             },
             incoming,
             state,

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use crate::download_table::{DownloadTable, Transfer};
+use crate::download_table::Transfer;
 use crate::rng::{self, CoreRng};
 use crate::time::Instant;
 use crate::vecmap::VecMap;
@@ -31,10 +31,17 @@ use crate::wire::SegmentId;
 mod baseline;
 mod budget;
 mod config;
+mod ewma;
+mod pass;
+mod segment_set;
 mod segswarm;
 
 pub use self::budget::UploadBudget;
 pub use self::config::SchedulerConfig;
+pub use self::ewma::Ewma;
+pub use self::pass::PlanView;
+use self::pass::{Pass, Running};
+use self::segment_set::SegmentSet;
 
 /// An opaque handle for one peer connection, chosen by the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -109,78 +116,6 @@ pub enum Action {
     },
 }
 
-/// An exponentially weighted moving average of a throughput, bytes/s.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Ewma {
-    value: f64,
-    samples: u32,
-}
-
-impl Ewma {
-    /// An average that reports `initial` until the first sample.
-    pub fn new(initial: f64) -> Self {
-        Self {
-            value: initial,
-            samples: 0,
-        }
-    }
-
-    /// Adds a sample with weight `alpha` (the first sample replaces the initial value).
-    pub fn add(&mut self, sample: f64, alpha: f64) {
-        if !sample.is_finite() || sample <= 0.0 {
-            return;
-        }
-        if self.samples == 0 {
-            self.value = sample;
-        } else {
-            self.value = alpha * sample + (1.0 - alpha) * self.value;
-        }
-        self.samples = self.samples.saturating_add(1);
-    }
-
-    /// The current estimate.
-    pub fn get(&self) -> f64 {
-        self.value
-    }
-
-    /// How many samples were added.
-    pub fn samples(&self) -> u32 {
-        self.samples
-    }
-}
-
-/// A set of segment ids as a sorted vector: announcements replace it whole, lookups are binary
-/// searches (much cheaper than a tree for the planner's many lookups).
-#[derive(Debug, Clone, Default)]
-struct SegmentSet(Vec<SegmentId>);
-
-impl SegmentSet {
-    fn set(&mut self, ids: &[SegmentId]) {
-        self.0.clear();
-        self.0.extend_from_slice(ids);
-        if !self.0.is_sorted() {
-            self.0.sort_unstable();
-        }
-        self.0.dedup();
-    }
-
-    fn contains(&self, id: &SegmentId) -> bool {
-        self.0.binary_search(id).is_ok()
-    }
-
-    fn insert(&mut self, id: SegmentId) {
-        if let Err(i) = self.0.binary_search(&id) {
-            self.0.insert(i, id);
-        }
-    }
-
-    fn remove(&mut self, id: &SegmentId) {
-        if let Ok(i) = self.0.binary_search(id) {
-            self.0.remove(i);
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 struct PeerState {
     loaded: SegmentSet,
@@ -197,87 +132,6 @@ struct HttpBase {
     rate: Ewma,
     failures: u32,
     backoff_until: Option<Instant>,
-}
-
-/// What [`Scheduler::plan`] reads.
-#[derive(Debug, Clone, Copy)]
-pub struct PlanView<'a> {
-    /// The segments from the playhead on that are not yet stored, in playback order, each with
-    /// its deadline.
-    pub wanted: &'a [WantedSegment],
-    /// The segments in flight.
-    pub downloads: &'a DownloadTable,
-}
-
-/// A running transfer as one planning pass sees it.
-#[derive(Debug, Clone, Copy)]
-struct Running {
-    source: Source,
-    /// Bytes held in total (including bytes from an earlier source).
-    received: u64,
-    total: Option<u64>,
-    last_progress: Instant,
-    /// When the first byte from the current source arrived, and the bytes held then.
-    first_byte: Option<(Instant, u64)>,
-}
-
-/// One planning pass: the running transfers as the pass changes them, and the actions taken.
-#[derive(Debug, Default)]
-struct Pass {
-    running: VecMap<SegmentId, Running>,
-    actions: Vec<Action>,
-}
-
-impl Pass {
-    fn new(downloads: &DownloadTable) -> Self {
-        let running = downloads
-            .iter()
-            .filter_map(|(s, d)| {
-                let t = d.transfer.as_ref()?;
-                Some((
-                    s,
-                    Running {
-                        source: t.source,
-                        received: d.held(),
-                        total: d.total,
-                        last_progress: t.last_progress,
-                        first_byte: t.first_byte,
-                    },
-                ))
-            })
-            .collect();
-        Self {
-            running,
-            actions: Vec::new(),
-        }
-    }
-
-    /// Number of running downloads from HTTP and from peers.
-    fn counts(&self) -> (usize, usize) {
-        let http = self
-            .running
-            .values()
-            .filter(|d| matches!(d.source, Source::Http(_)))
-            .count();
-        (http, self.running.len() - http)
-    }
-
-    /// Whether a download from `peer` runs.
-    fn busy(&self, peer: PeerHandle) -> bool {
-        self.running
-            .values()
-            .any(|d| d.source == Source::Peer(peer))
-    }
-
-    fn is_http(&self, segment: SegmentId) -> bool {
-        matches!(self.running.get(&segment), Some(d) if matches!(d.source, Source::Http(_)))
-    }
-
-    /// Drops `segment`'s download from the pass and asks the engine to abort it.
-    fn abort(&mut self, segment: SegmentId) -> Option<Running> {
-        self.actions.push(Action::Abort { segment });
-        self.running.remove(&segment)
-    }
 }
 
 /// A live segment's seeding draw: the uniform number drawn and when the segment was first seen.

@@ -1,7 +1,7 @@
 //! Unit tests of the scheduler's policies and limits.
 
 use super::*;
-use crate::download_table::Request;
+use crate::download_table::{DownloadTable, Request};
 use crate::engine::HttpHandle;
 use crate::wire::RequestId;
 use std::collections::BTreeSet;

@@ -7,6 +7,7 @@ use bytes::{Bytes, BytesMut};
 use reqwest::header::{CONTENT_RANGE, RANGE};
 use reqwest::StatusCode;
 
+use crate::http_range::{check_content_range, range_header};
 use crate::id_scheme::IdScheme;
 use crate::peertube::api::{parse_server_config, parse_video_details, ApiError, VideoDetails};
 use crate::peertube::version::{id_scheme_for_version, VersionError};
@@ -168,7 +169,9 @@ impl PeerTubeClient {
                     asked: format!("{}..{}", r.start, r.end),
                 });
             }
-            req = req.header(RANGE, format!("bytes={}-{}", r.start, r.end - 1));
+            if let Some(value) = range_header(r.start, Some(r.end)) {
+                req = req.header(RANGE, value);
+            }
         }
         let mut resp = req.send().await.map_err(req_err)?;
         let status = resp.status();
@@ -181,8 +184,7 @@ impl PeerTubeClient {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("")
                     .to_owned();
-                let expected = format!("bytes {}-{}/", r.start, r.end - 1);
-                if !got.starts_with(&expected) {
+                if check_content_range(&got, r.start, Some(r.end)).is_none() {
                     return Err(PeerTubeError::BadContentRange {
                         url: url.to_owned(),
                         got,
