@@ -174,14 +174,23 @@ impl DownloadTable {
 
     /// The segment whose transfer runs on HTTP request `request`.
     pub fn by_http(&self, request: HttpHandle) -> Option<SegmentId> {
-        self.running()
-            .find(|(_, t)| t.request == Request::Http(request))
+        self.find(|t| t.request == Request::Http(request))
             .map(|(s, _)| s)
     }
 
     /// The segment downloading from `peer`, with its transfer.
     pub fn from_peer(&self, peer: PeerHandle) -> Option<(SegmentId, &Transfer)> {
-        self.running().find(|(_, t)| t.source == Source::Peer(peer))
+        self.find(|t| t.source == Source::Peer(peer))
+    }
+
+    /// The first running transfer `matches` accepts.
+    fn find(&self, matches: impl Fn(&Transfer) -> bool) -> Option<(SegmentId, &Transfer)> {
+        for (s, d) in self.entries.iter() {
+            if let Some(t) = d.transfer.as_ref().filter(|t| matches(t)) {
+                return Some((*s, t));
+            }
+        }
+        None
     }
 
     /// Segments downloading now: over HTTP only, or from any source.

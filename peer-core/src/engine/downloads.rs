@@ -44,7 +44,7 @@ impl Engine {
         self.downloads.progressed(seg, now);
         self.stats.http_bytes += data.len() as u64;
         *self.stats.http_bytes_by_base.get_or_insert_with(base, || 0) += data.len() as u64;
-        self.out.events.push_back(Event::BytesReceived {
+        self.out.events.push(Event::BytesReceived {
             source: DeliverySource::Http(base),
             bytes: data.len() as u64,
         });
@@ -254,13 +254,13 @@ impl Engine {
         }
         self.announce_dirty = true;
         self.need_plan = true;
-        self.out.events.push_back(Event::SegmentStored {
+        self.out.events.push(Event::SegmentStored {
             segment: seg,
             source,
         });
         if self.player_wants.remove(&seg).is_some() {
             self.stats.segments_delivered += 1;
-            self.out.events.push_back(Event::SegmentReady {
+            self.out.events.push(Event::SegmentReady {
                 segment: seg,
                 data,
                 source,
@@ -416,7 +416,7 @@ impl Engine {
         };
         match (t.source, t.request) {
             (_, Request::Http(h)) => {
-                self.out.http.push_back(HttpCommand::Abort(h));
+                self.out.http.push(HttpCommand::Abort(h));
                 self.announce_dirty = true;
             }
             (Source::Peer(peer), Request::Peer { id, .. }) => {
@@ -453,7 +453,7 @@ impl Engine {
             now,
         );
         self.announce_dirty = true;
-        self.out.http.push_back(HttpCommand::Get {
+        self.out.http.push(HttpCommand::Get {
             request: h,
             url,
             range_from: (from_byte > 0).then_some(from_byte),

@@ -238,22 +238,22 @@ impl Engine {
 
     /// The next frame or message to send, if any.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.out.transmits.pop_front()
+        outbox::take_first(&mut self.out.transmits)
     }
 
     /// The next peer-connection command, if any.
     pub fn poll_rtc(&mut self) -> Option<RtcCommand> {
-        self.out.rtc.pop_front()
+        outbox::take_first(&mut self.out.rtc)
     }
 
     /// The next HTTP command, if any.
     pub fn poll_http(&mut self) -> Option<HttpCommand> {
-        self.out.http.pop_front()
+        outbox::take_first(&mut self.out.http)
     }
 
     /// The next application event, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.out.events.pop_front()
+        outbox::take_first(&mut self.out.events)
     }
 
     /// When to call [`Engine::handle_timeout`] next.
@@ -440,7 +440,7 @@ impl Engine {
             .collect();
         for s in failed {
             self.player_wants.remove(&s);
-            self.out.events.push_back(Event::SegmentFailed {
+            self.out.events.push(Event::SegmentFailed {
                 segment: s,
                 reason: "not in the playlist".into(),
             });
@@ -494,13 +494,13 @@ impl Engine {
         self.need_plan = true;
         if let Some(data) = self.store.get(STREAM, segment) {
             self.stats.segments_delivered += 1;
-            self.out.events.push_back(Event::SegmentReady {
+            self.out.events.push(Event::SegmentReady {
                 segment,
                 data,
                 source: DeliverySource::Cache,
             });
         } else if !self.playlist.contains_key(&segment) {
-            self.out.events.push_back(Event::SegmentFailed {
+            self.out.events.push(Event::SegmentFailed {
                 segment,
                 reason: "not in the playlist".into(),
             });
@@ -529,15 +529,15 @@ impl Engine {
         let ev = self.tracker.leave(self.config.info_hash, now);
         self.tracker_events(ev, now);
         for (&h, p) in self.peers.iter() {
-            self.out.rtc.push_back(RtcCommand::Close(h));
+            self.out.rtc.push(RtcCommand::Close(h));
             if p.connected {
-                self.out.events.push_back(Event::PeerClosed(h));
+                self.out.events.push(Event::PeerClosed(h));
             }
         }
         self.peers.clear();
         for (_, t) in self.downloads.running() {
             if let Request::Http(r) = t.request {
-                self.out.http.push_back(HttpCommand::Abort(r));
+                self.out.http.push(HttpCommand::Abort(r));
             }
         }
         self.downloads = DownloadTable::new();

@@ -44,7 +44,7 @@ impl Engine {
 
     pub(super) fn send_command(&mut self, peer: PeerHandle, cmd: &Command) {
         for part in encode_command_with_max(cmd, self.config.max_message_bytes) {
-            self.out.transmits.push_back(Transmit::Peer {
+            self.out.transmits.push(Transmit::Peer {
                 peer,
                 data: Bytes::from(part),
                 segment_bytes: false,
@@ -59,10 +59,10 @@ impl Engine {
         };
         self.need_plan = true;
         if close {
-            self.out.rtc.push_back(RtcCommand::Close(peer));
+            self.out.rtc.push(RtcCommand::Close(peer));
         }
         if p.connected {
-            self.out.events.push_back(Event::PeerClosed(peer));
+            self.out.events.push(Event::PeerClosed(peer));
         }
         if let Some((seg, _)) = self.downloads.from_peer(peer) {
             self.downloads.remove(seg);
@@ -162,7 +162,7 @@ impl Engine {
         self.downloads.progressed(seg, now);
         self.stats.p2p_bytes += bytes.len() as u64;
         *self.stats.p2p_bytes_by_peer.get_or_insert_with(peer, || 0) += bytes.len() as u64;
-        self.out.events.push_back(Event::BytesReceived {
+        self.out.events.push(Event::BytesReceived {
             source: DeliverySource::Peer(peer),
             bytes: bytes.len() as u64,
         });

@@ -5,7 +5,7 @@ use super::*;
 impl Engine {
     pub(super) fn flush_tracker(&mut self) {
         while let Some(frame) = self.tracker.poll_transmit() {
-            self.out.transmits.push_back(Transmit::Tracker(frame));
+            self.out.transmits.push(Transmit::Tracker(frame));
         }
     }
 
@@ -35,7 +35,7 @@ impl Engine {
                     // A new batch replaces one still being made: its offers are dropped.
                     self.offers_pending = handles.clone();
                     self.offers_made.clear();
-                    self.out.rtc.push_back(RtcCommand::CreateOffers(handles));
+                    self.out.rtc.push(RtcCommand::CreateOffers(handles));
                 }
                 TrackerEvent::Offer {
                     peer_id,
@@ -54,7 +54,7 @@ impl Engine {
                     let h = self.new_handle();
                     self.peers
                         .insert(h, Peer::new(Some(peer_id), Some(offer_id)));
-                    self.out.rtc.push_back(RtcCommand::CreateAnswer {
+                    self.out.rtc.push(RtcCommand::CreateAnswer {
                         peer: h,
                         offer_sdp: sdp,
                     });
@@ -75,13 +75,13 @@ impl Engine {
                     let dup = self.peers.values().any(|p| p.remote_id == Some(peer_id));
                     if dup || self.banned.contains(&peer_id) {
                         self.peers.remove(&h);
-                        self.out.rtc.push_back(RtcCommand::Close(h));
+                        self.out.rtc.push(RtcCommand::Close(h));
                         continue;
                     }
                     if let Some(p) = self.peers.get_mut(&h) {
                         p.remote_id = Some(peer_id);
                     }
-                    self.out.rtc.push_back(RtcCommand::AcceptAnswer {
+                    self.out.rtc.push(RtcCommand::AcceptAnswer {
                         peer: h,
                         answer_sdp: sdp,
                     });
@@ -91,7 +91,7 @@ impl Engine {
                         p.offer_id == Some(offer_id) && !p.connected && p.remote_id.is_none()
                     }) {
                         self.peers.remove(&h);
-                        self.out.rtc.push_back(RtcCommand::Close(h));
+                        self.out.rtc.push(RtcCommand::Close(h));
                     }
                 }
                 TrackerEvent::AnnounceAccepted {
@@ -143,7 +143,7 @@ impl Engine {
     pub(super) fn peer_connected(&mut self, peer: PeerHandle, now: Instant) {
         let Some(p) = self.peers.get_mut(&peer) else {
             // Unknown (already closed) connection.
-            self.out.rtc.push_back(RtcCommand::Close(peer));
+            self.out.rtc.push(RtcCommand::Close(peer));
             return;
         };
         if p.connected {
@@ -151,7 +151,7 @@ impl Engine {
         }
         p.connected = true;
         self.stats.peers_connected += 1;
-        self.out.events.push_back(Event::PeerConnected(peer));
+        self.out.events.push(Event::PeerConnected(peer));
         self.scheduler.add_peer(peer, now);
         if !self.config.consume_only && !self.p2p_refused() {
             let cmd = self.announcement();

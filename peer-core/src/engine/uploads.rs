@@ -335,12 +335,12 @@ impl Engine {
                         }
                         if n > 0 {
                             self.stats.uploaded_bytes += n as u64;
-                            self.out.transmits.push_back(Transmit::Peer {
+                            self.out.transmits.push(Transmit::Peer {
                                 peer: h,
                                 data: chunk,
                                 segment_bytes: true,
                             });
-                            self.out.events.push_back(Event::BytesSent {
+                            self.out.events.push(Event::BytesSent {
                                 peer: h,
                                 bytes: n as u64,
                             });

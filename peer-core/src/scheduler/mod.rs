@@ -348,13 +348,7 @@ impl Scheduler {
         let base = self.pick_base(now);
         pass.running.insert(
             segment,
-            Running {
-                source: Source::Http(base),
-                received: from_byte,
-                total: None,
-                last_progress: now,
-                first_byte: None,
-            },
+            Running::starting(Source::Http(base), from_byte, None, now),
         );
         pass.actions.push(Action::StartHttp {
             segment,
@@ -376,13 +370,7 @@ impl Scheduler {
         let base = self.pick_base(now);
         pass.running.insert(
             segment,
-            Running {
-                source: Source::Http(base),
-                received: from_byte,
-                total,
-                last_progress: now,
-                first_byte: None,
-            },
+            Running::starting(Source::Http(base), from_byte, total, now),
         );
         pass.actions.push(Action::SwitchToHttp {
             segment,
@@ -393,16 +381,8 @@ impl Scheduler {
     }
 
     fn start_p2p(pass: &mut Pass, segment: SegmentId, peer: PeerHandle, now: Instant) {
-        pass.running.insert(
-            segment,
-            Running {
-                source: Source::Peer(peer),
-                received: 0,
-                total: None,
-                last_progress: now,
-                first_byte: None,
-            },
-        );
+        pass.running
+            .insert(segment, Running::starting(Source::Peer(peer), 0, None, now));
         pass.actions.push(Action::StartP2p { segment, peer });
     }
 

@@ -29,6 +29,24 @@ pub(super) struct Running {
     pub(super) first_byte: Option<(Instant, u64)>,
 }
 
+impl Running {
+    /// A transfer from `source` starting at `now` with `received` bytes held.
+    pub(super) fn starting(
+        source: Source,
+        received: u64,
+        total: Option<u64>,
+        now: Instant,
+    ) -> Self {
+        Self {
+            source,
+            received,
+            total,
+            last_progress: now,
+            first_byte: None,
+        }
+    }
+}
+
 /// One planning pass: the running transfers as the pass changes them, and the actions taken.
 #[derive(Debug, Default)]
 pub(super) struct Pass {

@@ -130,7 +130,7 @@ impl Driver {
 
     /// The current playlist (live: the sliding window; VOD: every segment).
     pub fn set_playlist(&self, segments: Vec<SegmentInfo>) {
-        act(&self.inner, |e, now| e.set_playlist(segments, now));
+        call(&self.inner, Call::Playlist(segments));
     }
 
     /// Where a stored segment's bytes came from: an HTTP base or a peer (also for segments
@@ -146,17 +146,17 @@ impl Driver {
 
     /// The integrity manifest (`segments-sha256.json` text).
     pub fn set_manifest(&self, manifest: SegmentManifest) {
-        act(&self.inner, |e, now| e.set_manifest(manifest, now));
+        call(&self.inner, Call::Manifest(manifest));
     }
 
     /// Where playback is, media seconds.
     pub fn set_playback(&self, position: f64) {
-        act(&self.inner, |e, now| e.set_playback(position, now));
+        call(&self.inner, Call::Playback(position));
     }
 
     /// A segment the page holds from elsewhere, offered to peers.
     pub fn add_segment(&self, segment: SegmentId, data: Bytes) {
-        act(&self.inner, |e, now| e.add_segment(segment, data, now));
+        call(&self.inner, Call::Add(segment, data));
         let mut s = self.inner.borrow_mut();
         if s.engine.has_segment(segment) {
             s.origins.insert(segment, DeliverySource::Cache);
@@ -177,7 +177,7 @@ impl Driver {
             }
             s.waiting.get_or_insert_with(segment, Vec::new).push(tx);
         }
-        act(&self.inner, |e, now| e.want_segment(segment, now));
+        call(&self.inner, Call::Want(segment));
         rx.recv().await.unwrap_or(Err(LoadError::Cancelled))
     }
 
@@ -190,7 +190,7 @@ impl Driver {
                 w.send(Err(LoadError::Cancelled));
             }
         }
-        act(&self.inner, |e, now| e.cancel_segment(segment, now));
+        call(&self.inner, Call::Cancel(segment));
     }
 
     /// The engine's transfer statistics.
@@ -218,7 +218,7 @@ impl Driver {
         if self.inner.borrow().shut_down {
             return;
         }
-        act(&self.inner, Engine::shutdown);
+        call(&self.inner, Call::Shutdown);
         let (waiting, tracker, peers) = {
             let mut s = self.inner.borrow_mut();
             s.shut_down = true;
@@ -241,23 +241,48 @@ impl Driver {
     }
 }
 
-/// Runs `f` on the engine with the current time, carries out what it queued, then hands events
-/// to the listener.
-fn act(inner: &Rc<RefCell<State>>, f: impl FnOnce(&mut Engine, Instant)) {
+/// One engine entry point, carried to [`call`] (one function with a match keeps the package
+/// smaller than a closure per call site).
+enum Call {
+    Io(IoEvent),
+    Timeout,
+    Playlist(Vec<SegmentInfo>),
+    Manifest(SegmentManifest),
+    Playback(f64),
+    Add(SegmentId, Bytes),
+    Want(SegmentId),
+    Cancel(SegmentId),
+    Shutdown,
+}
+
+/// Calls the engine with the current time, carries out what it queued, then hands events to the
+/// listener.
+fn call(inner: &Rc<RefCell<State>>, call: Call) {
     {
         let mut s = inner.borrow_mut();
         if s.shut_down {
             return;
         }
-        f(&mut s.engine, now());
+        let (e, now) = (&mut s.engine, now());
+        match call {
+            Call::Io(event) => e.handle_event(event, now),
+            Call::Timeout => e.handle_timeout(now),
+            Call::Playlist(segments) => e.set_playlist(segments, now),
+            Call::Manifest(m) => e.set_manifest(m, now),
+            Call::Playback(position) => e.set_playback(position, now),
+            Call::Add(segment, data) => e.add_segment(segment, data, now),
+            Call::Want(segment) => e.want_segment(segment, now),
+            Call::Cancel(segment) => e.cancel_segment(segment, now),
+            Call::Shutdown => e.shutdown(now),
+        }
         drain(&mut s, inner);
     }
     dispatch(inner);
 }
 
-/// Feeds one IO event ([`act`]).
+/// Feeds one IO event ([`call`]).
 fn feed(inner: &Rc<RefCell<State>>, event: IoEvent) {
-    act(inner, |e, now| e.handle_event(event, now));
+    call(inner, Call::Io(event));
 }
 
 fn feed_weak(weak: &Weak<RefCell<State>>, event: IoEvent) {
@@ -348,7 +373,7 @@ fn arm_timer(s: &mut State, inner: &Rc<RefCell<State>>) {
             if let Some(inner) = weak.upgrade() {
                 // The timer that is running is spent: forget it before arming the next.
                 let spent = inner.borrow_mut().timer.take();
-                act(&inner, Engine::handle_timeout);
+                call(&inner, Call::Timeout);
                 drop(spent);
             }
         }),
