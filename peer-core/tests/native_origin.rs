@@ -300,6 +300,19 @@ async fn raw_from(origin: &Origin, from: [u8; 4], request: &str, wait: Duration)
 const GET_PLAYLIST: &str = "GET /index.m3u8 HTTP/1.1\r\nHost: o\r\nConnection: close\r\n\r\n";
 
 /// Opens a connection that sends `request` (if any) and then never reads.
+/// Waits (at most 5 s) until the origin serves `n` connections.
+async fn connections_open(origin: &Origin, n: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while origin.stats().connections_open < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{n} connections not open: {:?}",
+            origin.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 async fn never_reads(origin: &Origin, request: Option<&str>) -> tokio::net::TcpStream {
     let socket = tokio::net::TcpSocket::new_v4().expect("socket");
     socket
@@ -327,7 +340,7 @@ async fn clients_that_never_read_are_closed_and_others_are_served() {
         let get = "GET /big.bin HTTP/1.1\r\nHost: o\r\n\r\n";
         stuck.push(never_reads(&origin, Some(get)).await);
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    connections_open(&origin, 4).await;
     let started = std::time::Instant::now();
     let mut served = None;
     while started.elapsed() < Duration::from_secs(8) {
@@ -370,7 +383,7 @@ async fn connections_over_the_cap_are_refused_at_once() {
         never_reads(&origin, None).await,
         never_reads(&origin, None).await,
     ];
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    connections_open(&origin, 2).await;
     let r = raw_from(
         &origin,
         [127, 0, 0, 1],
@@ -395,7 +408,7 @@ async fn one_address_cannot_take_every_connection() {
         never_reads(&origin, None).await,
         never_reads(&origin, None).await,
     ];
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    connections_open(&origin, 2).await;
     let r = raw_from(
         &origin,
         [127, 0, 0, 1],

@@ -476,6 +476,7 @@ fn master_playlist_joins_one_swarm_per_variant() {
 async fn waiting_viewers(
     n: usize,
     info_hash: [u8; 20],
+    server: &segswarm_tracker::server::RunningServer,
     tracker: &str,
 ) -> Vec<segswarm_core::native::driver::DriverHandle> {
     let mut viewers = Vec::new();
@@ -502,7 +503,7 @@ async fn waiting_viewers(
         }
     }
     // Their `started` announces reach the tracker.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    support::wait_for_tracker_peers(server, |peers| peers >= n as u64).await;
     viewers
 }
 
@@ -562,7 +563,7 @@ fn seeder_fills_up_over_several_announce_rounds() {
             )
             .info_hash;
             // Viewers first: each waits for an offer from the seeder.
-            let viewers = waiting_viewers(VIEWERS, info_hash, &url).await;
+            let viewers = waiting_viewers(VIEWERS, info_hash, &tracker, &url).await;
             let seeder = Seeder::start(config).await.unwrap();
             let wait = if fill.is_some() { 30 } else { 8 };
             let connected = connected_viewers(&viewers, VIEWERS, Duration::from_secs(wait)).await;
@@ -579,6 +580,8 @@ fn seeder_fills_up_over_several_announce_rounds() {
             }
             seeder.shutdown().await;
             origin.shutdown().await;
+            // Every `stopped` handled: the next round's viewers are counted alone.
+            support::wait_for_tracker_peers(&tracker, |peers| peers == 0).await;
         }
         // With the tracker's interval alone, one announce reaches at most OFFERS viewers.
         let (_, once, _) = results[0];

@@ -344,6 +344,33 @@ pub async fn start_tracker() -> (segswarm_tracker::server::RunningServer, String
     (server, format!("ws://{addr}"))
 }
 
+/// Peers the tracker holds in all swarms, from its metrics (`segswarm_peers` over both kinds).
+pub fn tracker_peers(server: &segswarm_tracker::server::RunningServer) -> u64 {
+    server
+        .metrics_text()
+        .lines()
+        .filter_map(|l| l.strip_prefix("segswarm_peers{"))
+        .filter_map(|l| l.rsplit(' ').next()?.trim().parse::<u64>().ok())
+        .sum()
+}
+
+/// Waits (at most 10 s) until the number of peers the tracker holds satisfies `done` (their
+/// announces, or their `stopped`, were handled).
+pub async fn wait_for_tracker_peers(
+    server: &segswarm_tracker::server::RunningServer,
+    done: impl Fn(u64) -> bool,
+) {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !done(tracker_peers(server)) {
+        assert!(
+            std::time::Instant::now() < end,
+            "the tracker holds {} peers",
+            tracker_peers(server)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// A free TCP port on 127.0.0.1 (bound and released; good enough in a private namespace).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

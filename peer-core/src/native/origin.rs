@@ -128,6 +128,8 @@ pub struct OriginStats {
     pub refused_per_ip: AtomicU64,
     /// Connections closed after [`OriginConfig::write_timeout`] without write progress.
     pub write_timeouts: AtomicU64,
+    /// Connections being served now (a gauge).
+    pub connections_open: AtomicU64,
 }
 
 /// A point-in-time copy of [`OriginStats`].
@@ -149,6 +151,8 @@ pub struct OriginStatsSnapshot {
     pub refused_per_ip: u64,
     /// Connections closed for lack of write progress.
     pub write_timeouts: u64,
+    /// Connections being served now.
+    pub connections_open: u64,
 }
 
 impl OriginStats {
@@ -163,6 +167,7 @@ impl OriginStats {
             refused_busy: self.refused_busy.load(Ordering::Relaxed),
             refused_per_ip: self.refused_per_ip.load(Ordering::Relaxed),
             write_timeouts: self.write_timeouts.load(Ordering::Relaxed),
+            connections_open: self.connections_open.load(Ordering::Relaxed),
         }
     }
 }
@@ -334,8 +339,16 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
                 let _ = stream.set_nodelay(true);
                 let shared = shared.clone();
                 let stop = stop.clone();
+                shared
+                    .stats
+                    .connections_open
+                    .fetch_add(1, Ordering::Relaxed);
                 conns.spawn(async move {
-                    serve_connection(shared, stream, stop).await;
+                    serve_connection(shared.clone(), stream, stop).await;
+                    shared
+                        .stats
+                        .connections_open
+                        .fetch_sub(1, Ordering::Relaxed);
                     drop(ip_slot);
                     drop(permit);
                 });
