@@ -157,10 +157,10 @@ impl TrackerHub {
                 .find(|(_, e)| !e.swarms.contains(&info_hash) && !e.cmd.is_closed())
                 .map(|(id, e)| (*id, e))
         });
-        let (id, cmd) = match reusable {
+        let (id, cmd, new_socket) = match reusable {
             Some((id, entry)) => {
                 entry.swarms.insert(info_hash);
-                (id, entry.cmd.clone())
+                (id, entry.cmd.clone(), None)
             }
             None => {
                 let id = state.next_id;
@@ -175,11 +175,15 @@ impl TrackerHub {
                     .entry(url.to_owned())
                     .or_default()
                     .insert(id, entry);
-                tokio::spawn(run_socket(self.clone(), url.to_owned(), id, rx));
-                (id, cmd)
+                (id, cmd, Some(rx))
             }
         };
+        // Queued before a new socket's task starts: the outcome of its first attempt reaches
+        // this swarm even when that attempt fails at once.
         let _ = cmd.send(SocketCmd::Join(info_hash, tx));
+        if let Some(rx) = new_socket {
+            tokio::spawn(run_socket(self.clone(), url.to_owned(), id, rx));
+        }
         drop(state);
         let link = TrackerLink {
             hub: self.clone(),
