@@ -1,6 +1,7 @@
 //! Download scheduling: for every wanted segment, which peer or which HTTP base URL, and when.
 //!
-//! The [`Scheduler`] is a policy over the engine's [`DownloadTable`]: the engine tells it what peers
+//! The [`Scheduler`] is a policy over the engine's download table
+//! ([`DownloadTable`](crate::download_table::DownloadTable)): the engine tells it what peers
 //! announce and how each finished transfer went (its sources' throughput), and
 //! [`Scheduler::plan`] reads the wanted segments and the table ([`PlanView`]) and returns the
 //! [`Action`]s to take now; the engine carries them out and keeps the table. Two policies share
