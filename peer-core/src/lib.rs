@@ -18,7 +18,7 @@
 //! - `hls`: HLS media playlists parsed into the engine's segment list;
 //! - `http_range`: the `Range` header and `Content-Range` parsing of both drivers' HTTP downloads;
 //! - `segment_check`: whole MPEG-TS packets and fMP4 boxes, to skip half-written segment files;
-//! - `sim`: a deterministic swarm simulator driving many engines in memory.
+//! - `sim` (not in the wasm build): a deterministic swarm simulator driving many engines in memory.
 //! - `rng`: the engine's seeded random number generator (smaller one in the wasm build);
 //! - `rtc_settings`: ICE servers and the data-channel limits' defaults of both drivers;
 //! - [`peertube`]: PeerTube video URLs, REST API answers and the id scheme of its players;
@@ -41,6 +41,7 @@ pub mod rng;
 pub mod rtc_settings;
 pub mod scheduler;
 pub mod segment_check;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod sim;
 pub mod store;
 pub mod stream;

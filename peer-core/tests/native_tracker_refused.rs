@@ -18,7 +18,8 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use segswarm_core::backoff::BackoffConfig;
 use segswarm_core::native::tracker_hub::{LinkEvent, LinkEvents, TrackerHub, TrackerHubSettings};
-use segswarm_core::tracker_client::{announce_refusal, decode_binary_string, InfoHash};
+use segswarm_core::tracker_client::{announce_refusal, InfoHash};
+use segswarm_ws_protocol::Id20;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -97,7 +98,7 @@ async fn peertube_stand_in(
                     let Message::Text(text) = msg else { continue };
                     let v: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
                     let raw = v["info_hash"].as_str().unwrap().to_owned();
-                    let hash = decode_binary_string(&raw).unwrap();
+                    let hash = Id20::from_binary_str(&raw).unwrap().0;
                     if known.contains(&hash) {
                         let reply = serde_json::json!({
                             "action": "announce", "info_hash": raw, "interval": 120,

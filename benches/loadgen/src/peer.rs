@@ -11,9 +11,13 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Message;
 
+use segswarm_ws_protocol::{
+    AnnounceEvent, AnnounceRequest, AnswerRequest, Id20, OfferRequest, TrackerFrame, TrackerMessage,
+};
+
 use crate::stats::{Counters, Latencies};
 use crate::target::Ws;
-use crate::wire::{self, Incoming, Offer};
+use crate::wire;
 
 /// Messages a peer may have queued for sending; beyond this, new ones are skipped and counted.
 const SEND_QUEUE: usize = 64;
@@ -81,10 +85,10 @@ impl Shared {
 pub struct Peer {
     /// Index, used to spread histogram updates.
     pub index: usize,
-    /// 20-character peer id.
-    pub peer_id: String,
-    /// 20-character info hash of its swarm.
-    pub info_hash: String,
+    /// Its peer id (`-LG0001-` and 12 digits).
+    pub peer_id: Id20,
+    /// The info hash of its swarm.
+    pub info_hash: Id20,
     /// `left` value: 0 makes it a seeder.
     pub left: u64,
     seq: u32,
@@ -92,10 +96,11 @@ pub struct Peer {
 
 impl Peer {
     /// A peer with a unique id number `id` in swarm `info_hash`.
-    pub fn new(index: usize, id: u64, info_hash: String, seeder: bool) -> Peer {
+    pub fn new(index: usize, id: u64, info_hash: Id20, seeder: bool) -> Peer {
+        let peer_id = format!("-LG0001-{:012}", id % 1_000_000_000_000);
         Peer {
             index,
-            peer_id: format!("-LG0001-{:012}", id % 1_000_000_000_000),
+            peer_id: Id20::from_bytes(peer_id.as_bytes()).unwrap_or_default(),
             info_hash,
             left: if seeder { 0 } else { 1_000_000 },
             seq: 0,
@@ -103,81 +108,123 @@ impl Peer {
     }
 
     /// An announce with fresh offers stamped with the current time.
-    pub fn announce(&mut self, shared: &Shared, event: Option<&str>) -> String {
+    pub fn announce(&mut self, shared: &Shared, event: AnnounceEvent) -> String {
         let now = shared.now_micros();
-        let ids: Vec<String> = (0..shared.offers_per_announce)
+        let offers: Vec<OfferRequest<'_>> = (0..shared.offers_per_announce)
             .map(|_| {
                 self.seq = self.seq.wrapping_add(1);
-                wire::offer_id(now, self.seq)
-            })
-            .collect();
-        let offers: Vec<Offer<'_>> = ids
-            .iter()
-            .map(|id| Offer {
-                id,
-                sdp: &shared.offer_sdp,
+                OfferRequest {
+                    offer_id: wire::offer_id(now, self.seq),
+                    sdp: &shared.offer_sdp,
+                }
             })
             .collect();
         let c = &shared.counters;
         c.announces_sent.fetch_add(1, Ordering::Relaxed);
         c.offers_sent
             .fetch_add(offers.len() as u64, Ordering::Relaxed);
-        wire::announce(&self.info_hash, &self.peer_id, event, self.left, &offers)
+        AnnounceRequest {
+            info_hash: self.info_hash,
+            peer_id: self.peer_id,
+            event,
+            numwant: u32::try_from(offers.len()).unwrap_or(u32::MAX),
+            uploaded: 0,
+            downloaded: 0,
+            left: Some(self.left),
+            offers: Some(&offers),
+            tracker_id: None,
+        }
+        .to_json()
+    }
+
+    /// A `stopped` announce (leaving the swarm), without offers.
+    pub fn stopped(&self) -> String {
+        AnnounceRequest {
+            info_hash: self.info_hash,
+            peer_id: self.peer_id,
+            event: AnnounceEvent::Stopped,
+            numwant: 0,
+            uploaded: 0,
+            downloaded: 0,
+            left: Some(0),
+            offers: None,
+            tracker_id: None,
+        }
+        .to_json()
     }
 
     /// Handles one text message from the tracker; returns the answer to send, if it was an offer.
     pub fn on_text(&mut self, shared: &Shared, text: &str) -> Option<String> {
         let c = &shared.counters;
-        let msg: Incoming<'_> = match serde_json::from_str(text) {
-            Ok(m) => m,
-            Err(_) => {
-                c.bad_json.fetch_add(1, Ordering::Relaxed);
+        let Ok(msg) = TrackerFrame::parse(text).and_then(|frame| frame.message()) else {
+            c.bad_json.fetch_add(1, Ordering::Relaxed);
+            return None;
+        };
+        let announce = match msg {
+            TrackerMessage::Failure { reason, .. } => {
+                c.failures.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut reasons) = shared.failure_reasons.lock() {
+                    if reasons.len() < MAX_REASONS && !reasons.contains(&reason) {
+                        reasons.push(reason);
+                    }
+                }
                 return None;
             }
-        };
-        if let Some(reason) = &msg.failure {
-            c.failures.fetch_add(1, Ordering::Relaxed);
-            if let Ok(mut reasons) = shared.failure_reasons.lock() {
-                if reasons.len() < MAX_REASONS && !reasons.iter().any(|r| r == reason) {
-                    reasons.push(reason.to_string());
-                }
+            TrackerMessage::Warning { .. }
+            | TrackerMessage::Scrape {
+                warning: Some(_), ..
+            } => {
+                c.warnings.fetch_add(1, Ordering::Relaxed);
+                c.other_msgs.fetch_add(1, Ordering::Relaxed);
+                return None;
             }
-            return None;
-        }
-        if msg.warning.is_some() {
+            TrackerMessage::Scrape { warning: None, .. } => {
+                c.other_msgs.fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
+            TrackerMessage::Announce(announce) => announce,
+        };
+        if announce.warning.is_some() {
             c.warnings.fetch_add(1, Ordering::Relaxed);
         }
         let now = shared.now_micros();
-        if msg.offer.is_some() {
+        if announce.offer.is_some() {
             c.offers_recv.fetch_add(1, Ordering::Relaxed);
-            let (Some(from), Some(offer_id)) = (&msg.peer_id, &msg.offer_id) else {
+            let (Some(from), Some(offer_id)) = (announce.peer_id, announce.offer_id) else {
                 c.other_msgs.fetch_add(1, Ordering::Relaxed);
                 return None;
             };
             if shared.measuring() {
-                if let Some(sent) = wire::offer_id_micros(offer_id) {
+                if let Some(sent) = wire::offer_id_micros(&offer_id) {
                     shared
                         .offer_latency
                         .record(self.index, now.saturating_sub(sent));
                 }
             }
-            let info_hash = msg.info_hash.as_deref().unwrap_or(&self.info_hash);
             let sdp = format!(
                 "v=0\r\no=- {now} 2 IN IP4 127.0.0.1\r\n{}",
                 shared.answer_sdp_tail
             );
             c.answers_sent.fetch_add(1, Ordering::Relaxed);
-            return Some(wire::answer(info_hash, &self.peer_id, from, offer_id, &sdp));
+            let answer = AnswerRequest {
+                info_hash: announce.info_hash,
+                peer_id: self.peer_id,
+                to_peer_id: from,
+                offer_id,
+                sdp: &sdp,
+                tracker_id: None,
+            };
+            return Some(answer.to_json());
         }
-        if let Some(answer) = &msg.answer {
+        if let Some(sdp) = &announce.answer {
             c.answers_recv.fetch_add(1, Ordering::Relaxed);
             if shared.measuring() {
-                if let Some(sent) = answer.sdp.as_deref().and_then(wire::sdp_session_micros) {
+                if let Some(sent) = wire::sdp_session_micros(sdp) {
                     shared
                         .answer_latency
                         .record(self.index, now.saturating_sub(sent));
                 }
-                if let Some(sent) = msg.offer_id.as_deref().and_then(wire::offer_id_micros) {
+                if let Some(sent) = announce.offer_id.as_ref().and_then(wire::offer_id_micros) {
                     shared
                         .offer_rtt
                         .record(self.index, now.saturating_sub(sent));
@@ -185,9 +232,7 @@ impl Peer {
             }
             return None;
         }
-        if msg.action.as_deref() == Some("announce")
-            && (msg.interval.is_some() || msg.complete.is_some())
-        {
+        if announce.interval.is_some() || announce.complete.is_some() {
             c.announce_responses.fetch_add(1, Ordering::Relaxed);
         } else {
             c.other_msgs.fetch_add(1, Ordering::Relaxed);
@@ -240,7 +285,7 @@ pub async fn drive(
             c.send_skipped.fetch_add(1, Ordering::Relaxed);
         }
     };
-    queue(peer.announce(&shared, Some("started")));
+    queue(peer.announce(&shared, AnnounceEvent::Started));
 
     let period = plan.announce_every.unwrap_or(Duration::from_secs(86_400));
     let mut ticker = tokio::time::interval_at(Instant::now() + plan.first_reannounce_in, period);
@@ -257,7 +302,7 @@ pub async fn drive(
                 _ = stop.changed() => break Exit::Stopped,
                 _ = &mut leave => break Exit::Left,
                 _ = ticker.tick(), if plan.announce_every.is_some() => {
-                    queue(peer.announce(&shared, None));
+                    queue(peer.announce(&shared, AnnounceEvent::Update));
                 }
                 m = stream.next() => match m {
                     Some(Ok(Message::Text(text))) => {
@@ -278,7 +323,7 @@ pub async fn drive(
     } else {
         if exit == Exit::Left && plan.send_stopped {
             c.stops_sent.fetch_add(1, Ordering::Relaxed);
-            queue(wire::stopped(&peer.info_hash, &peer.peer_id));
+            queue(peer.stopped());
         }
         drop(tx);
         let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
@@ -325,34 +370,41 @@ async fn write_loop(
 
 #[cfg(test)]
 mod tests {
+    use segswarm_ws_protocol::{
+        encode_announce_response, encode_answer, encode_offer, parse, WsRequest,
+    };
+
     use super::*;
+
+    fn ih() -> Id20 {
+        Id20(*b"ssbench0000000000001")
+    }
 
     #[test]
     fn offer_is_answered_to_its_sender_and_answer_is_timed() {
         let shared = Shared::new(2, 600);
         shared.measuring.store(true, Ordering::Relaxed);
-        let mut a = Peer::new(0, 1, "ssbench0000000000001".into(), false);
-        let mut b = Peer::new(1, 2, "ssbench0000000000001".into(), true);
-        let announce: serde_json::Value =
-            serde_json::from_str(&a.announce(&shared, Some("started"))).expect("json");
-        let offer = &announce["offers"][0];
+        let mut a = Peer::new(0, 1, ih(), false);
+        let mut b = Peer::new(1, 2, ih(), true);
+        let announce = a.announce(&shared, AnnounceEvent::Started);
+        let Ok(WsRequest::Announce(announce)) = parse(&announce) else {
+            panic!("{announce}")
+        };
+        let offer = &announce.offers[0];
         // What a tracker relays to b.
-        let relayed = serde_json::json!({
-            "action": "announce", "info_hash": a.info_hash, "peer_id": a.peer_id,
-            "offer_id": offer["offer_id"], "offer": offer["offer"],
-        })
-        .to_string();
+        let relayed = encode_offer(&a.info_hash, &a.peer_id, &offer.offer_id, offer.offer);
         let reply = b.on_text(&shared, &relayed).expect("b answers");
-        let reply: serde_json::Value = serde_json::from_str(&reply).expect("json");
-        assert_eq!(reply["to_peer_id"], a.peer_id.as_str());
-        assert_eq!(reply["offer_id"], offer["offer_id"]);
-        assert_eq!(reply["peer_id"], b.peer_id.as_str());
+        let Ok(WsRequest::Announce(reply)) = parse(&reply) else {
+            panic!("{reply}")
+        };
+        assert_eq!(reply.peer_id, b.peer_id);
+        let answer = reply.answer.expect("an answer");
+        assert_eq!(
+            (answer.to_peer_id, answer.offer_id),
+            (a.peer_id, offer.offer_id)
+        );
         // What a tracker relays back to a.
-        let back = serde_json::json!({
-            "action": "announce", "info_hash": a.info_hash, "peer_id": b.peer_id,
-            "offer_id": reply["offer_id"], "answer": reply["answer"],
-        })
-        .to_string();
+        let back = encode_answer(&a.info_hash, &b.peer_id, &answer.offer_id, answer.answer);
         assert_eq!(a.on_text(&shared, &back), None);
         let s = shared.counters.snapshot();
         assert_eq!((s.offers_recv, s.answers_sent, s.answers_recv), (1, 1, 1));
@@ -364,12 +416,9 @@ mod tests {
     #[test]
     fn failures_and_responses_are_counted() {
         let shared = Shared::new(1, 600);
-        let mut p = Peer::new(0, 1, "x".into(), false);
+        let mut p = Peer::new(0, 1, ih(), false);
         p.on_text(&shared, r#"{"failure reason":"too many"}"#);
-        p.on_text(
-            &shared,
-            r#"{"action":"announce","info_hash":"x","complete":1,"incomplete":2,"interval":120}"#,
-        );
+        p.on_text(&shared, &encode_announce_response(&ih(), 1, 2, 120, None));
         p.on_text(&shared, "not json");
         let s = shared.counters.snapshot();
         assert_eq!((s.failures, s.announce_responses, s.bad_json), (1, 1, 1));

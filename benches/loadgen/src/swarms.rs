@@ -1,6 +1,8 @@
 //! Which swarm each peer joins: S swarms whose popularity follows a Zipf law with exponent `skew`
 //! (swarm k, counted from 0, is chosen with weight 1/(k+1)^skew; skew 0 is uniform).
 
+use segswarm_ws_protocol::Id20;
+
 /// The swarm popularity distribution.
 pub struct Swarms {
     cdf: Vec<f64>,
@@ -35,11 +37,12 @@ impl Swarms {
         self.cdf.len()
     }
 
-    /// The 20-character info hash of swarm `index` in generation `epoch` (churn mode rotates
+    /// The info hash (`ssbench` and 13 digits) of swarm `index` in generation `epoch` (churn mode rotates
     /// generations so that old swarms empty out and new ones appear).
-    pub fn info_hash(&self, index: usize, epoch: u64) -> String {
+    pub fn info_hash(&self, index: usize, epoch: u64) -> Id20 {
         let n = epoch * self.cdf.len() as u64 + index as u64;
-        format!("ssbench{:013}", n % 10_000_000_000_000)
+        let text = format!("ssbench{:013}", n % 10_000_000_000_000);
+        Id20::from_bytes(text.as_bytes()).unwrap_or_default()
     }
 }
 
@@ -66,7 +69,7 @@ mod tests {
         assert_eq!(s.pick(0.0), 0);
         assert_eq!(s.pick(0.26), 1);
         assert_eq!(s.pick(0.999), 3);
-        assert_eq!(s.info_hash(3, 2).len(), 20);
+        assert_eq!(&s.info_hash(3, 2).0[..7], b"ssbench");
         assert_ne!(s.info_hash(3, 2), s.info_hash(3, 1));
     }
 }

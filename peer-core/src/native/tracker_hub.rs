@@ -29,8 +29,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
+use segswarm_ws_protocol::TrackerFrame;
+
 use crate::backoff::{is_refusal_status, Backoff, BackoffConfig};
-use crate::tracker_client::{announce_refusal, is_announce_accepted, InfoHash};
+use crate::tracker_client::InfoHash;
 
 /// Settings of the sockets a [`TrackerHub`] opens.
 #[derive(Debug, Clone, PartialEq)]
@@ -315,20 +317,6 @@ fn connect_refused(e: &tokio_tungstenite::tungstenite::Error) -> bool {
     }
 }
 
-/// The `info_hash` of an inbound frame as 20 bytes (each character one byte), if it has one.
-fn frame_info_hash(text: &str) -> Option<InfoHash> {
-    let v: serde_json::Value = serde_json::from_str(text).ok()?;
-    let s = v.get("info_hash")?.as_str()?;
-    let mut out = [0u8; 20];
-    let mut n = 0;
-    for c in s.chars() {
-        let b = u8::try_from(u32::from(c)).ok()?;
-        *out.get_mut(n)? = b;
-        n += 1;
-    }
-    (n == 20).then_some(out)
-}
-
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -382,17 +370,27 @@ impl SocketTask {
         }
     }
 
+    /// Routes an inbound frame by its `info_hash` (read once, with what the backoff needs).
     fn route(&mut self, text: String) {
-        if is_announce_accepted(&text) {
+        let (info_hash, accepted, refusal) = match TrackerFrame::parse(&text) {
+            Ok(frame) => (
+                frame.info_hash().map(|id| id.0),
+                frame.is_announce_accepted(),
+                frame.refusal(),
+            ),
+            Err(_) => (None, false, None),
+        };
+        if accepted {
             self.backoff.reset();
             self.refusal = None;
-        } else if let Some((ih, reason)) = announce_refusal(&text) {
+        } else if let Some((ih, reason)) = refusal {
+            let ih = ih.map(|id| id.0);
             tracing::debug!(url = %self.url, info_hash = %info_hash_label(ih.as_ref()), %reason,
                 "tracker refused an announce");
             self.backoff.refused();
             self.refusal = Some((ih, reason));
         }
-        match frame_info_hash(&text) {
+        match info_hash {
             Some(ih) => match self.routes.get(&ih) {
                 Some(tx) => {
                     if tx.send(LinkEvent::Frame(text)).is_err() {
@@ -550,26 +548,5 @@ async fn run_socket(
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn frames_are_routed_by_their_binary_info_hash() {
-        let ih = "AAAAAAAAAAAAAAAAAAA\u{ff}";
-        let frame = serde_json::json!({"action": "announce", "info_hash": ih}).to_string();
-        let mut want = [b'A'; 20];
-        want[19] = 0xff;
-        assert_eq!(frame_info_hash(&frame), Some(want));
-        assert_eq!(frame_info_hash(r#"{"failure reason":"x"}"#), None);
-        assert_eq!(frame_info_hash(r#"{"info_hash":"short"}"#), None);
-        assert_eq!(
-            frame_info_hash(r#"{"info_hash":"AAAAAAAAAAAAAAAAAAA\u0100"}"#),
-            None
-        );
-        assert_eq!(frame_info_hash("not json"), None);
     }
 }

@@ -1,6 +1,9 @@
 //! Tracker messages: handling what the server sends, building and sending announces.
 
-use super::codec::{count_field, id_field, sdp_field};
+use segswarm_ws_protocol::{
+    AnnounceRequest, OfferRequest, TrackerAnnounce, TrackerFrame, TrackerMessage,
+};
+
 use super::*;
 
 impl TrackerClient {
@@ -20,69 +23,40 @@ impl TrackerClient {
                 max: self.config.max_message_bytes,
             });
         }
-        let value: Value =
-            serde_json::from_str(text).map_err(|e| TrackerClientError::Json(e.to_string()))?;
-        let Value::Object(msg) = value else {
-            return Err(TrackerClientError::NotAnObject);
-        };
-        // A failure may answer a request whose info_hash was unreadable: tolerate a bad one there.
-        let info_hash = match msg.get("info_hash") {
-            None => None,
-            Some(_) if msg.contains_key("failure reason") => msg
-                .get("info_hash")
-                .and_then(|v| id_field(v, "info_hash").ok()),
-            Some(v) => Some(id_field(v, "info_hash")?),
-        };
+        let message = TrackerFrame::parse(text)?.message()?;
         let mut events = Vec::new();
-        if let Some(reason) = msg.get("failure reason") {
-            let reason = reason.as_str().ok_or(TrackerClientError::BadField {
-                field: "failure reason",
-                problem: "not a string",
-            })?;
-            events.push(TrackerEvent::Failure {
+        match message {
+            TrackerMessage::Failure {
                 info_hash,
-                reason: reason.to_owned(),
-            });
-            let refuses_announce = matches!(
-                msg.get("action").and_then(Value::as_str),
-                None | Some("announce")
-            );
-            if let Some(ih) = info_hash.filter(|_| refuses_announce) {
-                self.announce_refused(ih, now, &mut events);
+                reason,
+                to_announce,
+            } => {
+                let info_hash = info_hash.map(|id| id.0);
+                events.push(TrackerEvent::Failure { info_hash, reason });
+                if let Some(ih) = info_hash.filter(|_| to_announce) {
+                    self.announce_refused(ih, now, &mut events);
+                }
             }
-            return Ok(events);
-        }
-        if let Some(warning) = msg.get("warning message") {
-            let message = warning.as_str().ok_or(TrackerClientError::BadField {
-                field: "warning message",
-                problem: "not a string",
-            })?;
-            events.push(TrackerEvent::Warning {
-                info_hash,
-                message: message.to_owned(),
-            });
-        }
-        match msg.get("action") {
-            None if !events.is_empty() => Ok(events),
-            None => Err(TrackerClientError::MissingAction),
-            Some(Value::String(a)) if a == "announce" => {
-                let info_hash = info_hash.ok_or(TrackerClientError::BadField {
-                    field: "info_hash",
-                    problem: "missing",
-                })?;
-                self.handle_announce(&msg, info_hash, now, &mut events)?;
-                Ok(events)
+            TrackerMessage::Warning { info_hash, message } => {
+                events.push(TrackerEvent::Warning {
+                    info_hash: info_hash.map(|id| id.0),
+                    message,
+                });
             }
-            // We never send scrapes; a scrape response is harmless.
-            Some(Value::String(a)) if a == "scrape" => Ok(events),
-            Some(Value::String(a)) => Err(TrackerClientError::UnknownAction(
-                a.chars().take(40).collect(),
-            )),
-            Some(_) => Err(TrackerClientError::BadField {
-                field: "action",
-                problem: "not a string",
-            }),
+            TrackerMessage::Scrape { info_hash, warning } => {
+                // We never send scrapes; a scrape response is harmless.
+                if let Some(message) = warning {
+                    events.push(TrackerEvent::Warning {
+                        info_hash: info_hash.map(|id| id.0),
+                        message,
+                    });
+                }
+            }
+            TrackerMessage::Announce(announce) => {
+                self.handle_announce(announce, now, &mut events)?
+            }
         }
+        Ok(events)
     }
 
     /// A failure answered a frame of swarm `info_hash`: if an announce of it was waiting for an
@@ -136,56 +110,31 @@ impl TrackerClient {
 
     fn handle_announce(
         &mut self,
-        msg: &Map<String, Value>,
-        info_hash: InfoHash,
+        announce: TrackerAnnounce,
         now: Instant,
         events: &mut Vec<TrackerEvent>,
     ) -> Result<(), TrackerClientError> {
-        // Validate everything before changing state, so a bad message changes nothing.
-        let peer_id = match msg.get("peer_id") {
-            None => None,
-            Some(v) => Some(id_field(v, "peer_id")?),
-        };
-        let interval = match msg.get("interval").or_else(|| msg.get("min interval")) {
-            None => None,
-            Some(v) => Some(count_field(v, "interval")?),
-        };
-        let complete = msg
-            .get("complete")
-            .map(|v| count_field(v, "complete"))
-            .transpose()?;
-        let incomplete = msg
-            .get("incomplete")
-            .map(|v| count_field(v, "incomplete"))
-            .transpose()?;
-        let tracker_id = match msg.get("tracker id") {
-            None => None,
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => {
-                return Err(TrackerClientError::BadField {
-                    field: "tracker id",
-                    problem: "not a string",
-                })
-            }
-        };
-        let offer = msg
-            .get("offer")
-            .map(|v| sdp_field(v, "offer", "offer"))
-            .transpose()?;
-        let answer = msg
-            .get("answer")
-            .map(|v| sdp_field(v, "answer", "answer"))
-            .transpose()?;
-        let offer_id = if offer.is_some() || answer.is_some() {
-            let v = msg.get("offer_id").ok_or(TrackerClientError::BadField {
-                field: "offer_id",
-                problem: "missing",
-            })?;
-            Some(id_field(v, "offer_id")?)
-        } else {
-            None
-        };
-
+        let TrackerAnnounce {
+            info_hash,
+            warning,
+            peer_id,
+            interval,
+            complete,
+            incomplete,
+            tracker_id,
+            offer,
+            answer,
+            offer_id,
+        } = announce;
+        let info_hash = info_hash.0;
+        let peer_id = peer_id.map(|id| id.0);
+        let offer_id = offer_id.map(|id| id.0);
+        if let Some(message) = warning {
+            events.push(TrackerEvent::Warning {
+                info_hash: Some(info_hash),
+                message,
+            });
+        }
         let Some(swarm) = self.swarms.get_mut(&info_hash) else {
             tracing::debug!("ignoring tracker message for a swarm not joined");
             return Ok(());
@@ -298,43 +247,30 @@ impl TrackerClient {
         if let Some(s) = self.swarms.get_mut(&info_hash) {
             s.announce_pending = true;
         }
-        let mut msg = Map::new();
-        msg.insert("action".into(), json!("announce"));
-        msg.insert("info_hash".into(), json!(encode_binary_string(&info_hash)));
-        msg.insert(
-            "peer_id".into(),
-            json!(encode_binary_string(&self.config.peer_id)),
-        );
         let with_offers = matches!(event, AnnounceEvent::Started | AnnounceEvent::Update);
         let numwant = if with_offers {
             self.config.numwant.min(self.config.max_offers)
         } else {
             self.config.numwant
         };
-        msg.insert("numwant".into(), json!(numwant));
-        msg.insert("uploaded".into(), json!(swarm.uploaded));
-        msg.insert("downloaded".into(), json!(swarm.downloaded));
-        if let Some(left) = swarm.left {
-            msg.insert("left".into(), json!(left));
-        }
-        if let Some(e) = event.as_str() {
-            msg.insert("event".into(), json!(e));
-        }
-        if with_offers {
-            let list: Vec<Value> = offers
-                .iter()
-                .map(|(id, sdp)| {
-                    json!({
-                        "offer": {"type": "offer", "sdp": sdp},
-                        "offer_id": encode_binary_string(id),
-                    })
-                })
-                .collect();
-            msg.insert("offers".into(), Value::Array(list));
-        }
-        if let Some(id) = &self.tracker_id {
-            msg.insert("trackerid".into(), json!(id));
-        }
-        self.transmit.push_back(Value::Object(msg).to_string());
+        let offers: Vec<OfferRequest<'_>> = offers
+            .iter()
+            .map(|(id, sdp)| OfferRequest {
+                offer_id: Id20(*id),
+                sdp,
+            })
+            .collect();
+        let announce = AnnounceRequest {
+            info_hash: Id20(info_hash),
+            peer_id: Id20(self.config.peer_id),
+            event,
+            numwant,
+            uploaded: swarm.uploaded,
+            downloaded: swarm.downloaded,
+            left: swarm.left,
+            offers: with_offers.then_some(offers.as_slice()),
+            tracker_id: self.tracker_id.as_deref(),
+        };
+        self.transmit.push_back(announce.to_json());
     }
 }

@@ -13,15 +13,15 @@
 //!   [`TrackerEvent::Answer`] and closes them on [`TrackerEvent::OfferExpired`].
 //!
 //! Every input returns the events it caused. Ids (`info_hash`, `peer_id`, `offer_id`) are 20 bytes
-//! and travel as "binary strings" (one character per byte, U+0000..=U+00FF), see
-//! [`encode_binary_string`].
+//! and travel as "binary strings" (one character per byte, U+0000..=U+00FF). Frames are read and
+//! written by the shared codec, [`segswarm_ws_protocol`].
 
 use std::collections::VecDeque;
 
 use crate::vecmap::VecMap;
 use std::time::Duration;
 
-use serde_json::{json, Map, Value};
+use segswarm_ws_protocol::{AnnounceEvent, AnswerRequest, Id20, ResponseError};
 
 use crate::time::Instant;
 
@@ -29,9 +29,7 @@ mod codec;
 mod config;
 mod messages;
 
-pub use self::codec::{
-    announce_refusal, decode_binary_string, encode_binary_string, is_announce_accepted,
-};
+pub use self::codec::{announce_refusal, is_announce_accepted};
 pub use self::config::TrackerClientConfig;
 
 /// A swarm's 20-byte info hash.
@@ -143,22 +141,16 @@ pub enum TrackerClientError {
     },
 }
 
-/// The announce `event` field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum AnnounceEvent {
-    Started,
-    Update,
-    Stopped,
-    Completed,
-}
-
-impl AnnounceEvent {
-    fn as_str(self) -> Option<&'static str> {
-        match self {
-            AnnounceEvent::Started => Some("started"),
-            AnnounceEvent::Update => None,
-            AnnounceEvent::Stopped => Some("stopped"),
-            AnnounceEvent::Completed => Some("completed"),
+impl From<ResponseError> for TrackerClientError {
+    fn from(e: ResponseError) -> Self {
+        match e {
+            ResponseError::Json(e) => TrackerClientError::Json(e),
+            ResponseError::NotAnObject => TrackerClientError::NotAnObject,
+            ResponseError::MissingAction => TrackerClientError::MissingAction,
+            ResponseError::UnknownAction(a) => TrackerClientError::UnknownAction(a),
+            ResponseError::BadField { field, problem } => {
+                TrackerClientError::BadField { field, problem }
+            }
         }
     }
 }
@@ -450,23 +442,15 @@ impl TrackerClient {
         if !self.connected || !self.swarms.contains_key(&info_hash) {
             return;
         }
-        let mut msg = Map::new();
-        msg.insert("action".into(), json!("announce"));
-        msg.insert("info_hash".into(), json!(encode_binary_string(&info_hash)));
-        msg.insert(
-            "peer_id".into(),
-            json!(encode_binary_string(&self.config.peer_id)),
-        );
-        msg.insert(
-            "to_peer_id".into(),
-            json!(encode_binary_string(&to_peer_id)),
-        );
-        msg.insert("answer".into(), json!({"type": "answer", "sdp": sdp}));
-        msg.insert("offer_id".into(), json!(encode_binary_string(&offer_id)));
-        if let Some(id) = &self.tracker_id {
-            msg.insert("trackerid".into(), json!(id));
-        }
-        self.transmit.push_back(Value::Object(msg).to_string());
+        let answer = AnswerRequest {
+            info_hash: Id20(info_hash),
+            peer_id: Id20(self.config.peer_id),
+            to_peer_id: Id20(to_peer_id),
+            offer_id: Id20(offer_id),
+            sdp,
+            tracker_id: self.tracker_id.as_deref(),
+        };
+        self.transmit.push_back(answer.to_json());
     }
 
     /// The next JSON text frame to send, if any.

@@ -1,5 +1,8 @@
 //! Unit tests of the tracker client; the property tests are in `properties.rs`.
 
+use segswarm_ws_protocol::Id20;
+use serde_json::Value;
+
 use super::*;
 
 /// Ids with bytes that exercise the binary-string encoding (NUL, DEL, 0x80, 0xFF, quote).
@@ -15,8 +18,13 @@ fn oid(n: u8) -> OfferId {
     [n; 20]
 }
 
+/// `b` as a binary string (one character per byte).
 fn bin(b: &[u8]) -> String {
-    encode_binary_string(b)
+    b.iter().map(|&b| char::from(b)).collect()
+}
+
+fn decode(s: &str) -> Option<[u8; 20]> {
+    Id20::from_binary_str(s).map(|id| id.0)
 }
 
 fn client() -> (TrackerClient, Instant) {
@@ -53,25 +61,19 @@ fn server_msg(v: Value) -> String {
 #[test]
 fn binary_strings_round_trip() {
     let all: Vec<u8> = (0..=255).collect();
-    let s = encode_binary_string(&all);
+    let s = bin(&all);
     assert_eq!(s.chars().count(), 256);
     for chunk in all.chunks(20).filter(|c| c.len() == 20) {
-        assert_eq!(
-            decode_binary_string(&encode_binary_string(chunk)).unwrap(),
-            chunk
-        );
+        assert_eq!(decode(&bin(chunk)).unwrap(), chunk);
     }
-    assert_eq!(decode_binary_string("short"), None);
-    assert_eq!(decode_binary_string(&"a".repeat(21)), None);
+    assert_eq!(decode("short"), None);
+    assert_eq!(decode(&"a".repeat(21)), None);
     // 20 characters, one above U+00FF.
-    assert_eq!(
-        decode_binary_string(&format!("{}\u{100}", "a".repeat(19))),
-        None
-    );
+    assert_eq!(decode(&format!("{}\u{100}", "a".repeat(19))), None);
     // JSON carries them as in JavaScript: code points, UTF-8 on the wire.
     let json = serde_json::to_string(&bin(&IH)).unwrap();
     let back: String = serde_json::from_str(&json).unwrap();
-    assert_eq!(decode_binary_string(&back), Some(IH));
+    assert_eq!(decode(&back), Some(IH));
 }
 
 #[test]
