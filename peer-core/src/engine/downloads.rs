@@ -13,12 +13,7 @@ impl Engine {
         }
     }
 
-    pub(super) fn http_started(
-        &mut self,
-        request: HttpHandle,
-        content_length: Option<u64>,
-        _now: Instant,
-    ) {
+    pub(super) fn http_started(&mut self, request: HttpHandle, content_length: Option<u64>) {
         if let Some((seg, _, from_byte)) = self.http_transfer(request) {
             self.downloads.truncate(seg, from_byte);
             if let Some(d) = self.downloads.get_mut(seg) {
@@ -103,7 +98,7 @@ impl Engine {
                 if let Some(t) = &part.transfer {
                     self.scheduler.completed(seg, t, held, now);
                 }
-                self.accept_segment(seg, data, source, now)
+                self.accept_segment(seg, data, source)
             }
         }
     }
@@ -220,7 +215,7 @@ impl Engine {
             match self.verify(seg, &u.data) {
                 Some(Verification::Valid) => {
                     if let Some(u) = self.unverified.remove(&seg) {
-                        self.accept_segment(seg, u.data, u.source, now);
+                        self.accept_segment(seg, u.data, u.source);
                     }
                 }
                 Some(Verification::Mismatch) => {
@@ -238,13 +233,7 @@ impl Engine {
 
     /// Stores a verified (or unverifiable, where that is allowed) segment, delivers it to the
     /// player if wanted and announces it.
-    fn accept_segment(
-        &mut self,
-        seg: SegmentId,
-        data: Bytes,
-        source: DeliverySource,
-        _now: Instant,
-    ) {
+    fn accept_segment(&mut self, seg: SegmentId, data: Bytes, source: DeliverySource) {
         match source {
             DeliverySource::Peer(_) => self.stats.segments_p2p += 1,
             _ => self.stats.segments_http += 1,

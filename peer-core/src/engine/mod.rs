@@ -391,7 +391,7 @@ impl Engine {
             IoEvent::HttpStarted {
                 request,
                 content_length,
-            } => self.http_started(request, content_length, now),
+            } => self.http_started(request, content_length),
             IoEvent::HttpChunk { request, data } => self.http_chunk(request, &data, now),
             IoEvent::HttpCompleted(request) => self.http_completed(request, now),
             IoEvent::HttpFailed { request, reason } => self.http_failed(request, &reason, now),

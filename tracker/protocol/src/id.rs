@@ -51,8 +51,8 @@ impl Id20 {
         }
         let mut out = [0u8; 20];
         for (i, pair) in bytes.chunks_exact(2).enumerate() {
-            let hi = hex_value(pair[0])?;
-            let lo = hex_value(pair[1])?;
+            let hi = hex_digit(pair[0])?;
+            let lo = hex_digit(pair[1])?;
             out[i] = (hi << 4) | lo;
         }
         Some(Id20(out))
@@ -77,15 +77,6 @@ impl Id20 {
     /// The binary string form (each byte one character U+0000..=U+00FF).
     pub fn to_binary_string(&self) -> String {
         self.0.iter().map(|&b| char::from(b)).collect()
-    }
-}
-
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
     }
 }
 
@@ -147,9 +138,15 @@ fn decode_escape(text: &[u8]) -> Option<(u8, usize)> {
     Some((byte, 2))
 }
 
+/// The value of one hexadecimal digit (either case); `None` for any other byte.
 #[inline]
-fn hex_digit(b: u8) -> Option<u8> {
-    char::from(b).to_digit(16).map(|d| d as u8)
+pub fn hex_digit(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
 }
 
 /// Appends `bytes` as a JSON string literal in binary-string form.

@@ -24,7 +24,8 @@ pub mod response;
 pub use error::ErrorKind;
 pub use event::AnnounceEvent;
 pub use id::{
-    binary_string_len, id_from_json, id_json, push_binary_string, Id20, InfoHash, OfferId, PeerId,
+    binary_string_len, hex_digit, id_from_json, id_json, push_binary_string, Id20, InfoHash,
+    OfferId, PeerId,
 };
 #[cfg(feature = "tracker")]
 pub use request::{

@@ -4,6 +4,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use super::ws::hex_digit;
 use super::ws::ScrapeCounts;
 use super::{AnnounceEvent, ErrorKind, Id20};
 
@@ -35,15 +36,6 @@ pub struct HttpParseError {
     pub kind: ErrorKind,
     /// The `failure reason` text.
     pub reason: &'static str,
-}
-
-fn hex_digit(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
 }
 
 /// Percent-decodes a query component (`+` is a space); `None` on a broken escape.
