@@ -11,9 +11,8 @@
 //! Everything runs in a private network namespace with only `lo`. Needs root (or CAP_SYS_ADMIN),
 //! `ip`, `ffmpeg`; the browser test also `node`, Chromium and `npm ci` in tests/js.
 
-#[path = "support/segswarm_proc.rs"]
-mod segswarm_proc;
-mod support;
+use crate::segswarm_proc;
+use crate::support;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

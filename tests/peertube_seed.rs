@@ -13,13 +13,9 @@
 //! Everything runs in a private network namespace with only `lo` (as root); needs ffmpeg, and for
 //! the browser test Chromium, node and `npm ci` in tests/js and tests/js/pml-2.2.
 
-#![recursion_limit = "256"]
-
-#[path = "support/peertube_origin.rs"]
-mod peertube_origin;
-#[path = "support/segswarm_proc.rs"]
-mod segswarm_proc;
-mod support;
+use crate::peertube_origin;
+use crate::segswarm_proc;
+use crate::support;
 
 use std::time::Duration;
 

@@ -6,9 +6,8 @@
 //! Everything runs in a private network namespace with only `lo` (`unshare(CLONE_NEWNET)`), each
 //! test bounded to well under a minute. Needs root (or CAP_SYS_ADMIN), `ip` and `ffmpeg`.
 
-#[path = "support/segswarm_proc.rs"]
-mod segswarm_proc;
-mod support;
+use crate::segswarm_proc;
+use crate::support;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

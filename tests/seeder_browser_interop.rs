@@ -9,7 +9,7 @@
 //! network namespace with only `lo`. Needs root (or CAP_SYS_ADMIN), `ip`, `node`, `ffmpeg`,
 //! Chromium at /usr/bin/chromium (or `$CHROMIUM`) and `npm ci` run in tests/js.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

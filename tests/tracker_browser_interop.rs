@@ -9,7 +9,7 @@
 //! CAP_SYS_ADMIN), `ip`, `node`, Chromium at /usr/bin/chromium (or `$CHROMIUM`) and
 //! `npm ci` run in tests/js (`.ci/run` does all of this).
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::path::Path;

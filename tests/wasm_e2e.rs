@@ -10,7 +10,7 @@
 //! the segswarm tests also need the wasm package built into wasm-peer/pkg/ (`.ci/run` does all of
 //! this).
 
-mod support;
+use crate::support;
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};

@@ -12,11 +12,8 @@
 //! Chromium, node, `npm ci` in tests/js and tests/js/pml-2.2, and the wasm package in
 //! wasm-peer/pkg (`wasm-peer/build-pkg.sh`).
 
-#![recursion_limit = "256"]
-
-#[path = "support/peertube_origin.rs"]
-mod peertube_origin;
-mod support;
+use crate::peertube_origin;
+use crate::support;
 
 use std::path::Path;
 use std::time::Duration;

@@ -7,8 +7,7 @@
 //! from the origin (`native::origin`), fetch the init section once over HTTP, and check every
 //! segment against the manifest by its range. Needs root (namespace), `ip` and `ffmpeg`.
 
-#[path = "../../tests/support/mod.rs"]
-mod support;
+use crate::support;
 
 use std::ops::Range;
 use std::path::Path;

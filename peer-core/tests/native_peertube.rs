@@ -3,13 +3,8 @@
 //! into a cache directory with every segment verified, fail over to the mirror, never write a
 //! corrupted segment, refuse a video above the byte budget.
 
-#![recursion_limit = "256"]
 
-#[path = "../../tests/support/mod.rs"]
-mod support;
-
-#[path = "../../tests/support/peertube_origin.rs"]
-mod peertube_origin;
+use crate::peertube_origin;
 
 use std::path::Path;
 use std::time::Duration;

@@ -2,8 +2,7 @@
 //! answer exchanged in memory (full SDP, as through a tracker), the data channel opens, 10 MB move
 //! in messages of at most 64 KiB and arrive intact and in order.
 
-#[path = "../../tests/support/mod.rs"]
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

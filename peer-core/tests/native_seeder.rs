@@ -5,8 +5,7 @@
 //! The test media are synthetic MPEG-TS files (whole 188-byte packets), so the tests need no
 //! ffmpeg; the root package's `seed_play` tests use real ffmpeg streams.
 
-#[path = "../../tests/support/mod.rs"]
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::Path;

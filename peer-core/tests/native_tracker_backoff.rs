@@ -2,8 +2,7 @@
 //! it again (over capacity, shutting down): the backoff resets only after an accepted announce, and
 //! a close with code 1013 or 1001 waits at least 30 s (issue 11 item 13).
 
-#[path = "../../tests/support/mod.rs"]
-mod support;
+use crate::support;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};

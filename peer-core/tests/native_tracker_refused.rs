@@ -6,10 +6,7 @@
 //! socket. (segswarm-tracker in private mode refuses with a failure too but keeps the socket open,
 //! so it cannot show the close.) The hub must not come back before `BackoffConfig::refused_min`
 //! (set short here), must say why, and an accepted announce still resets the backoff.
-#![cfg(feature = "native")]
-
-#[path = "../../tests/support/mod.rs"]
-mod support;
+use crate::support;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

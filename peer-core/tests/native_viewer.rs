@@ -1,8 +1,7 @@
 //! The native driver and Viewer over real sockets, in a private network namespace: segswarm's
 //! tracker on 127.0.0.1, an HTTP origin serving an ffmpeg HLS stream, WebRTC between engines.
 
-#[path = "../../tests/support/mod.rs"]
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

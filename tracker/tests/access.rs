@@ -1,7 +1,7 @@
 //! Access control of the real daemon: info_hash allow list (private mode) and deny list, both
 //! reloaded on SIGHUP with a broken file keeping the previous list; Origin allow and deny lists.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::Value;

@@ -2,7 +2,7 @@
 //! `failure reason` the client must see and the `segswarm_errors_total{kind}` it must count. After
 //! each, the same connection still works and the daemon is alive.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{json, Value};

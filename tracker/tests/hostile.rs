@@ -2,7 +2,7 @@
 //! and checks what the attacker and the honest peers see, what is counted, and that the
 //! tracker's memory stays bounded.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

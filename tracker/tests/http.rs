@@ -2,7 +2,7 @@
 //! crate), compact and not, IPv4 and IPv6, in the same swarms as WebSocket peers; `/health`,
 //! `/stats.json`, `/metrics` and 404.
 
-mod common;
+use crate::common;
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 

@@ -1,7 +1,7 @@
 //! The tracker embedded as a library: `Server::start`, `local_addrs`, `reload` and `shutdown`, as a
 //! program that hosts the tracker inside its own tokio runtime uses them.
 
-mod common;
+use crate::common;
 
 use common::*;
 use segswarm_tracker::config::Config;

@@ -1,7 +1,7 @@
 //! The daemon as an operator runs it: `--print-config`, config errors with file and line, JSON
 //! logs, and graceful shutdown on SIGTERM and SIGINT with close frames.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;

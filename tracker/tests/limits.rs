@@ -2,7 +2,7 @@
 //! announce rate, swarms per connection, peers per swarm, message size. Each refusal is visible to
 //! the client, counted in `/metrics`, and leaves other connections working.
 
-mod common;
+use crate::common;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! the address of HTTP announce peers and the key of the per-IP limits (connections per IP,
 //! HTTP announces per IP per second).
 
-mod common;
+use crate::common;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! Native TLS: a certificate generated in the test, `wss://` and `https://` round trips on the same
 //! port, and the certificate replaced on SIGHUP.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! `numwant` above the HTTP cap) gets its normal response plus a `warning message` saying what
 //! was cut; an announce within the limits gets none.
 
-mod common;
+use crate::common;
 
 use bt_bencode::Value as Bencode;
 use common::*;

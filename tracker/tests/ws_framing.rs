@@ -3,7 +3,7 @@
 //! pings are answered; a client close is answered; each framing violation ends the connection with
 //! the close code RFC 6455 names, without disturbing other connections.
 
-mod common;
+use crate::common;
 
 use common::*;
 use futures_util::StreamExt;

@@ -2,7 +2,7 @@
 //! announce events and the counts they yield, offer and answer relays, scrapes, socket close,
 //! peer expiry and idle connections.
 
-mod common;
+use crate::common;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
