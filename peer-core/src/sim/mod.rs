@@ -44,7 +44,7 @@ mod report;
 
 pub use self::config::{Mode, SimConfig, SimPolicy};
 use self::network::{Flow, Link};
-use self::player::{PlayState, Player};
+use self::player::SimPlayer;
 pub use self::report::{p2p_caused_stalls, Report};
 
 #[derive(Debug)]
@@ -96,7 +96,7 @@ struct Viewer {
     links: BTreeMap<PeerHandle, Link>,
     flows: BTreeMap<HttpHandle, Flow>,
     timer_at: Option<u64>,
-    player: Player,
+    player: Option<SimPlayer>,
     join_at: u64,
     leave_at: Option<u64>,
     final_stats: Option<crate::engine::Stats>,
@@ -164,20 +164,7 @@ impl Simulation {
                 links: BTreeMap::new(),
                 flows: BTreeMap::new(),
                 timer_at: None,
-                player: Player {
-                    state: PlayState::NotJoined,
-                    position: 0.0,
-                    buffer_end: 0.0,
-                    next: 0,
-                    pending: None,
-                    last_update: 0,
-                    joined_at: 0,
-                    startup: None,
-                    stalls: 0,
-                    stall_secs: 0.0,
-                    stall_started: 0,
-                    last_playback_sent: 0,
-                },
+                player: None,
                 join_at: us(join),
                 leave_at: leave_at.map(us),
                 final_stats: None,
@@ -393,6 +380,7 @@ impl Simulation {
                 let pl = self.playlist();
                 for v in 0..self.viewers.len() {
                     if self.alive(v) {
+                        self.player_playlist(v, &pl);
                         let pl = pl.clone();
                         self.with_engine(v, |e, now| e.set_playlist(pl, now));
                         if self.cfg.verify {
@@ -412,11 +400,10 @@ impl Simulation {
                     };
                     self.peer_samples.0 += e.connected_peers() as u64;
                     self.peer_samples.1 += 1;
-                    let p = &self.viewers[v].player;
-                    if self.cfg.mode == Mode::Live
-                        && matches!(p.state, PlayState::Playing | PlayState::Stalled)
-                    {
-                        self.latency_samples.push(edge - p.position);
+                    if self.cfg.mode == Mode::Live {
+                        if let Some(position) = self.player_position_if_started(v) {
+                            self.latency_samples.push(edge - position);
+                        }
                     }
                 }
                 let t = self.now + 1_000_000;
@@ -441,18 +428,7 @@ impl Simulation {
             engine.set_manifest(self.manifest.clone(), now);
         }
         self.viewers[v].engine = Some(engine);
-        let d = self.cfg.segment_seconds;
-        let start = match self.cfg.mode {
-            Mode::Live => (self.newest - self.cfg.live_sync_segments as SegmentId + 1).max(0),
-            Mode::Vod => 0,
-        };
-        let p = &mut self.viewers[v].player;
-        p.state = PlayState::Startup;
-        p.next = start;
-        p.position = start as f64 * d;
-        p.buffer_end = p.position;
-        p.joined_at = self.now;
-        p.last_update = self.now;
+        self.player_join(v);
         if self.cfg.policy != SimPolicy::HttpOnly {
             self.input(v, IoEvent::TrackerConnected);
         }
@@ -465,12 +441,7 @@ impl Simulation {
         if !self.alive(v) {
             return;
         }
-        self.player_advance(v);
-        let p = &mut self.viewers[v].player;
-        if p.state == PlayState::Stalled {
-            p.stall_secs += (self.now - p.stall_started) as f64 / US;
-        }
-        p.state = PlayState::Left;
+        self.player_close(v);
         self.with_engine(v, Engine::shutdown);
         let links: Vec<(PeerHandle, Link)> = std::mem::take(&mut self.viewers[v].links)
             .into_iter()

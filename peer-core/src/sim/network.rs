@@ -227,25 +227,8 @@ impl Simulation {
 
     pub(super) fn event(&mut self, v: usize, e: Event) {
         match e {
-            Event::SegmentReady { segment, .. } => {
-                let p = &mut self.viewers[v].player;
-                if p.pending == Some(segment) {
-                    p.pending = None;
-                    p.buffer_end += self.cfg.segment_seconds;
-                    p.next = segment + 1;
-                }
-                self.player_update(v);
-            }
-            Event::SegmentFailed { segment, .. } => {
-                let p = &mut self.viewers[v].player;
-                if p.pending == Some(segment) {
-                    // Fell out of the live window: skip ahead.
-                    p.pending = None;
-                    p.next = segment + 1;
-                    p.buffer_end = p.buffer_end.max(p.next as f64 * self.cfg.segment_seconds);
-                    p.position = p.position.max(segment as f64 * self.cfg.segment_seconds);
-                }
-            }
+            Event::SegmentReady { segment, .. } => self.player_segment(v, segment, true),
+            Event::SegmentFailed { segment, .. } => self.player_segment(v, segment, false),
             _ => {}
         }
     }
