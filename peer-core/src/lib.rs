@@ -23,6 +23,7 @@
 //! - `rtc_settings`: ICE servers and the data-channel limits' defaults of both drivers;
 //! - [`peertube`]: PeerTube video URLs, REST API answers and the id scheme of its players;
 //! - `vecmap`: a sorted-vector map for the engine's small maps (smaller wasm than `BTreeMap`).
+//! - `queue`: output queues as plain vectors taken from the front (smaller wasm than `VecDeque`).
 //! - `native` (feature `native`): the tokio driver — WebRTC data channels, the tracker socket and
 //!   the HTTP fetcher.
 
@@ -37,6 +38,7 @@ pub mod integrity;
 #[cfg(feature = "native")]
 pub mod native;
 pub mod peertube;
+mod queue;
 pub mod rng;
 pub mod rtc_settings;
 pub mod scheduler;
