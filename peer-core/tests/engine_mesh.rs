@@ -11,6 +11,7 @@ use segswarm_core::engine::{
 };
 use segswarm_core::integrity::SegmentManifest;
 use segswarm_core::sim::tracker::{MemTracker, MemTrackerConfig};
+use segswarm_core::tracker_client::TrackerFrame;
 use segswarm_core::wire::SegmentId;
 
 const SEG_BYTES: usize = 100_000;
@@ -323,7 +324,8 @@ impl Mesh {
                 Ev::Io(i, input) => self.input(i, input),
                 Ev::Timer(i) => self.act(i, Engine::handle_timeout),
                 Ev::Tracker(i, text) => {
-                    for (to, frame) in self.tracker.handle(i, &text) {
+                    for (to, text) in self.tracker.handle(i, &text) {
+                        let frame = TrackerFrame::parse(&text).expect("the tracker writes JSON");
                         self.push(
                             self.now + Duration::from_millis(5),
                             Ev::Io(to, IoEvent::TrackerMessage(frame)),

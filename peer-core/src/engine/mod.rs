@@ -27,6 +27,7 @@ use rand::Rng;
 
 use crate::download_table::{Download, DownloadTable, Request};
 use crate::integrity::{file_name_of, SegmentManifest, Verification};
+use crate::queue::take_first;
 use crate::rng::CoreRng;
 use crate::scheduler::{
     Action, PlanView, Policy, Scheduler, SchedulerConfig, Source, UploadBudget, WantedSegment,
@@ -34,7 +35,7 @@ use crate::scheduler::{
 use crate::store::{EvictionMode, SegmentStore, StoreConfig, StreamKey};
 use crate::time::Instant;
 use crate::tracker_client::{
-    InfoHash, OfferId, PeerId, TrackerClient, TrackerClientConfig, TrackerEvent,
+    InfoHash, OfferId, PeerId, TrackerClient, TrackerClientConfig, TrackerEvent, TrackerFrame,
 };
 use crate::vecmap::VecMap;
 use crate::wire::{
@@ -246,22 +247,22 @@ impl Engine {
 
     /// The next frame or message to send, if any.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        outbox::take_first(&mut self.out.transmits)
+        take_first(&mut self.out.transmits)
     }
 
     /// The next peer-connection command, if any.
     pub fn poll_rtc(&mut self) -> Option<RtcCommand> {
-        outbox::take_first(&mut self.out.rtc)
+        take_first(&mut self.out.rtc)
     }
 
     /// The next HTTP command, if any.
     pub fn poll_http(&mut self) -> Option<HttpCommand> {
-        outbox::take_first(&mut self.out.http)
+        take_first(&mut self.out.http)
     }
 
     /// The next application event, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
-        outbox::take_first(&mut self.out.events)
+        take_first(&mut self.out.events)
     }
 
     /// When to call [`Engine::handle_timeout`] next.
@@ -366,16 +367,16 @@ impl Engine {
         match event {
             IoEvent::TrackerConnected => {
                 // Joining while disconnected only records the swarm; `connected` announces it.
-                let mut ev = self.tracker.join(self.config.info_hash, now);
-                ev.extend(self.tracker.connected(now));
-                self.tracker_events(ev, now);
+                self.tracker.join(self.config.info_hash, now);
+                self.tracker.connected(now);
+                self.tracker_events(now);
             }
             IoEvent::TrackerDisconnected => {
-                let ev = self.tracker.disconnected(now);
-                self.tracker_events(ev, now);
+                self.tracker.disconnected(now);
+                self.tracker_events(now);
             }
-            IoEvent::TrackerMessage(text) => match self.tracker.handle_message(&text, now) {
-                Ok(ev) => self.tracker_events(ev, now),
+            IoEvent::TrackerMessage(frame) => match self.tracker.handle_message(&frame, now) {
+                Ok(()) => self.tracker_events(now),
                 Err(e) => tracing::debug!("tracker message refused: {e}"),
             },
             IoEvent::OfferCreated { peer, sdp } => self.offer_created(peer, sdp, now),
@@ -419,8 +420,8 @@ impl Engine {
                 .and_then(|t| self.scheduler.next_wakeup(t))
                 .is_none_or(|t| t <= now);
         self.need_plan |= plan_due;
-        let ev = self.tracker.handle_timeout(now);
-        self.tracker_events(ev, now);
+        self.tracker.handle_timeout(now);
+        self.tracker_events(now);
         self.finish(now);
     }
 
@@ -534,8 +535,8 @@ impl Engine {
         if !self.begin(now) {
             return;
         }
-        let ev = self.tracker.leave(self.config.info_hash, now);
-        self.tracker_events(ev, now);
+        self.tracker.leave(self.config.info_hash, now);
+        self.tracker_events(now);
         for (&h, p) in self.peers.iter() {
             self.out.rtc.push(RtcCommand::Close(h));
             if p.connected {

@@ -34,6 +34,7 @@ use crate::engine::{
 use crate::integrity::SegmentManifest;
 use crate::scheduler::Policy;
 use crate::time::Instant;
+use crate::tracker_client::TrackerFrame;
 use crate::wire::SegmentId;
 use tracker::{MemTracker, MemTrackerConfig};
 
@@ -350,7 +351,11 @@ impl Simulation {
                     return;
                 }
                 let out = self.tracker.handle(v, &text);
-                for (to, frame) in out {
+                for (to, text) in out {
+                    // Read as a driver reads it; the in-memory tracker writes only JSON objects.
+                    let Ok(frame) = TrackerFrame::parse(&text) else {
+                        continue;
+                    };
                     let t = self.now + 20_000;
                     self.push(t, Ev::Deliver(to, IoEvent::TrackerMessage(frame)));
                 }
