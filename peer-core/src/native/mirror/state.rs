@@ -229,14 +229,26 @@ impl State {
 
     /// Every entry, by uuid.
     pub fn entries(&self) -> Result<Vec<EntryRecord>, StateError> {
+        self.query_entries("", "")
+    }
+
+    /// The entry of `uuid`.
+    pub fn entry(&self, uuid: &str) -> Result<Option<EntryRecord>, StateError> {
+        Ok(self.query_entries("WHERE uuid = ?1", uuid)?.pop())
+    }
+
+    /// Entries matching `filter` (a constant `WHERE` clause with at most the parameter `?1`).
+    fn query_entries(&self, filter: &str, param: &str) -> Result<Vec<EntryRecord>, StateError> {
         type Row = (String, String, String, i64, Option<i64>, i64, i64);
+        let sql = format!(
+            "SELECT origin, uuid, strategy, since, until, bytes, hits FROM entries {filter} \
+             ORDER BY uuid"
+        );
         let rows: Vec<Row> = self
             .conn
-            .prepare(
-                "SELECT origin, uuid, strategy, since, until, bytes, hits FROM entries ORDER BY uuid",
-            )
+            .prepare(&sql)
             .and_then(|mut st| {
-                st.query_map([], |r| {
+                let map = |r: &rusqlite::Row<'_>| {
                     Ok((
                         r.get(0)?,
                         r.get(1)?,
@@ -246,8 +258,12 @@ impl State {
                         r.get(5)?,
                         r.get(6)?,
                     ))
-                })?
-                .collect()
+                };
+                if filter.is_empty() {
+                    st.query_map([], map)?.collect()
+                } else {
+                    st.query_map(params![param], map)?.collect()
+                }
             })
             .map_err(|e| self.err(e))?;
         rows.into_iter()
@@ -271,11 +287,6 @@ impl State {
                 })
             })
             .collect()
-    }
-
-    /// The entry of `uuid`.
-    pub fn entry(&self, uuid: &str) -> Result<Option<EntryRecord>, StateError> {
-        Ok(self.entries()?.into_iter().find(|e| e.entry.uuid == uuid))
     }
 
     /// Records an entry (a new one, or new values for the uuid's; its hits and files are kept).
