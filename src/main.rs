@@ -1,5 +1,6 @@
 //! The `segswarm` command line.
 
+mod mirror;
 mod native_cli;
 mod play;
 mod seed;
@@ -23,6 +24,8 @@ enum Command {
     Seed(seed::SeedArgs),
     /// Play an HLS stream through the swarm, headless, and report bytes by source and stalls.
     Play(play::PlayArgs),
+    /// Mirror origins' most watched videos into a bounded cache (so far: --print-config).
+    Mirror(mirror::MirrorArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -30,5 +33,6 @@ fn main() -> anyhow::Result<()> {
         Command::Simulate(args) => simulate::run_command(args),
         Command::Seed(args) => seed::run_command(args),
         Command::Play(args) => play::run_command(args),
+        Command::Mirror(args) => mirror::run_command(args),
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! - [`rtc`]: WebRTC data channels (the `webrtc` crate), full-SDP offers and answers;
 //! - [`http`]: the HTTP segment fetcher (reqwest): origin and mirrors, Range resume, timeouts;
+//! - [`mirror`]: the mirror daemon's parts: configuration, strategies, state database, cache;
 //! - [`origin`]: an HTTP origin serving an HLS directory (Range, CORS, content types);
 //! - [`peertube`]: a PeerTube video resolved through the REST API and mirrored, verified, into a
 //!   cache directory the seeder can seed;
@@ -15,6 +16,7 @@
 
 pub mod driver;
 pub mod http;
+pub mod mirror;
 pub mod origin;
 pub mod peertube;
 pub mod rtc;

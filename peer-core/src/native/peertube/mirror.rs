@@ -224,7 +224,7 @@ fn dir_url(url: &str) -> Result<Url, MirrorError> {
 }
 
 /// A relative path of safe components (`[A-Za-z0-9._-]`, no `.`/`..`, no empty part).
-fn safe_relative(path: &str) -> bool {
+pub(crate) fn safe_relative(path: &str) -> bool {
     !path.is_empty()
         && path.split('/').all(|c| {
             !c.is_empty()

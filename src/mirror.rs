@@ -1,0 +1,37 @@
+//! `segswarm mirror`: follow origins, mirror what is watched, serve it. So far only the
+//! configuration: `--print-config` prints every setting with its default (the daemon comes next).
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use segswarm::core::native::mirror::MirrorConfig;
+
+#[derive(clap::Args, Debug)]
+pub struct MirrorArgs {
+    /// The TOML configuration (`--print-config` prints every setting with its default).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// An origin to follow, added to the configuration's: a PeerTube instance URL or an HLS
+    /// master playlist URL. Repeat for several.
+    #[arg(long = "origin", value_name = "URL")]
+    origins: Vec<String>,
+    /// Print the effective configuration as TOML and exit.
+    #[arg(long)]
+    print_config: bool,
+}
+
+pub fn run_command(args: MirrorArgs) -> anyhow::Result<()> {
+    let mut config = match &args.config {
+        Some(path) => MirrorConfig::from_file(path)?,
+        None => MirrorConfig::default(),
+    };
+    if !args.origins.is_empty() {
+        config.origins.extend(args.origins);
+        config.validate().context("with the --origin URLs")?;
+    }
+    if args.print_config {
+        print!("{}", config.to_toml());
+        return Ok(());
+    }
+    bail!("the mirror daemon is not implemented yet; --print-config shows its settings")
+}
