@@ -30,7 +30,7 @@ pub(super) struct Player {
 
 impl Simulation {
     pub(super) fn player_advance(&mut self, v: usize) {
-        let now = self.now;
+        let now = self.net.now();
         let d = self.cfg.segment_seconds;
         let end_of_video = self.vod_segments as f64 * d;
         let mode = self.cfg.mode;
@@ -98,12 +98,40 @@ impl Simulation {
             self.with_engine(v, |e, now| e.want_segment(next, now));
         }
         let changed = before != self.viewers[v].player.state;
-        if changed || self.now >= last_sent + 1_000_000 || last_sent == 0 {
-            self.viewers[v].player.last_playback_sent = self.now.max(1);
+        if changed || self.net.now() >= last_sent + 1_000_000 || last_sent == 0 {
+            self.viewers[v].player.last_playback_sent = self.net.now().max(1);
             // While starting or stalled the playhead waits at `position`.
             let _ = d;
             let position = self.viewers[v].player.position;
             self.with_engine(v, |e, now| e.set_playback(position, now));
+        }
+    }
+}
+
+impl Simulation {
+    /// What the player does with its engine's events.
+    pub(super) fn event(&mut self, v: usize, e: Event) {
+        match e {
+            Event::SegmentReady { segment, .. } => {
+                let p = &mut self.viewers[v].player;
+                if p.pending == Some(segment) {
+                    p.pending = None;
+                    p.buffer_end += self.cfg.segment_seconds;
+                    p.next = segment + 1;
+                }
+                self.player_update(v);
+            }
+            Event::SegmentFailed { segment, .. } => {
+                let p = &mut self.viewers[v].player;
+                if p.pending == Some(segment) {
+                    // Fell out of the live window: skip ahead.
+                    p.pending = None;
+                    p.next = segment + 1;
+                    p.buffer_end = p.buffer_end.max(p.next as f64 * self.cfg.segment_seconds);
+                    p.position = p.position.max(segment as f64 * self.cfg.segment_seconds);
+                }
+            }
+            _ => {}
         }
     }
 }

@@ -51,7 +51,7 @@ impl Simulation {
         let mut stall_secs = 0.0;
         let mut startups = Vec::new();
         let mut per_viewer = Vec::new();
-        let end = self.now;
+        let end = self.net.now();
         for v in 0..self.viewers.len() {
             if self.alive(v) {
                 self.player_advance(v);
@@ -61,9 +61,9 @@ impl Simulation {
                 }
             }
             let vw = &self.viewers[v];
-            let stats = vw
-                .engine
-                .as_ref()
+            let stats = self
+                .net
+                .engine(v)
                 .map(|e| e.stats().clone())
                 .or_else(|| vw.final_stats.clone())
                 .unwrap_or_default();
