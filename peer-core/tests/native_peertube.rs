@@ -3,7 +3,6 @@
 //! into a cache directory with every segment verified, fail over to the mirror, never write a
 //! corrupted segment, refuse a video above the byte budget.
 
-
 use crate::peertube_origin;
 
 use std::path::Path;
