@@ -140,7 +140,7 @@ async fn run(args: PlayArgs) -> anyhow::Result<()> {
     config.consume_only = args.consume_only;
     config.require_manifest = args.require_manifest;
     config.max_peers = args.max_peers;
-    config.play.startup_buffer = seconds(args.startup_buffer, "--startup-buffer")?;
+    config.play.player.startup_buffer = seconds(args.startup_buffer, "--startup-buffer")?;
     if let Some(lead) = args.vod_http_lead {
         config.scheduler.vod_http_lead = seconds(lead, "--vod-http-lead")?;
     }

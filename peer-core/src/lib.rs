@@ -14,11 +14,12 @@
 //! - `store`: the segment cache, bounded in bytes;
 //! - `integrity`: SHA-256 segment manifests (PeerTube `segments-sha256.json`);
 //! - `scheduler`: per wanted segment, which peer or which HTTP source, and when;
-//! - `engine`: ties them together behind an Input/Output API;
+//! - `engine`: ties them together: application methods, one IO input path, `poll_*` outputs;
 //! - `hls`: HLS media playlists parsed into the engine's segment list;
 //! - `http_range`: the `Range` header and `Content-Range` parsing of both drivers' HTTP downloads;
 //! - `segment_check`: whole MPEG-TS packets and fMP4 boxes, to skip half-written segment files;
-//! - `sim` (not in the wasm build): a deterministic swarm simulator driving many engines in memory.
+//! - `sim` (not in the wasm build): a deterministic swarm simulator driving many engines in memory;
+//! - `player` (not in the wasm build): the headless player of the simulator and `segswarm play`;
 //! - `rng`: the engine's seeded random number generator (smaller one in the wasm build);
 //! - `rtc_settings`: ICE servers and the data-channel limits' defaults of both drivers;
 //! - [`peertube`]: PeerTube video URLs, REST API answers and the id scheme of its players;
@@ -37,6 +38,8 @@ pub mod integrity;
 #[cfg(feature = "native")]
 pub mod native;
 pub mod peertube;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod player;
 pub mod rng;
 pub mod rtc_settings;
 pub mod scheduler;

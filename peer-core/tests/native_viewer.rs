@@ -102,8 +102,15 @@ fn driver_moves_segments_between_two_engines() {
             .is_some(),
             "no WebRTC connection between the two engines"
         );
-        // Give the holder's announcement a moment to arrive, then start playing.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Start playing once the holder's announcement has arrived (else the requests go to HTTP).
+        let announced = tokio::time::Instant::now() + Duration::from_secs(10);
+        while viewer.stats().await.unwrap().segments_on_peers < files.len() {
+            assert!(
+                tokio::time::Instant::now() < announced,
+                "the holder's announcement never arrived"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         viewer.set_playback(0.0).unwrap();
         for id in files.keys() {
             viewer.want_segment(*id).unwrap();
@@ -438,8 +445,16 @@ fn tracker_hub_shares_routes_and_reconnects() {
             next(&mut b_events, "b's response").await,
             LinkEvent::Frame(t) if t.contains("BBBBBBBBBBBBBBBBBBBB")
         ));
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert!(a_events.try_recv().is_err(), "a heard b's response");
+        // The socket is shared: had the hub routed b's response to a, it would come before the
+        // answer to a's next announce.
+        a.send(announce("AAAAAAAAAAAAAAAAAAAA", "-PM0203-aaaaaaaaaaaa"));
+        match next(&mut a_events, "a's second response").await {
+            LinkEvent::Frame(text) => assert!(
+                text.contains("AAAAAAAAAAAAAAAAAAAA") && !text.contains("BBBBBBBBBBBBBBBBBBBB"),
+                "a heard b's response: {text}"
+            ),
+            other => panic!("expected a frame, got {other:?}"),
+        }
 
         tracker.shutdown().await;
         for (events, name) in [(&mut a_events, "a"), (&mut b_events, "b")] {

@@ -226,6 +226,14 @@ impl Engine {
         self.peers.values().filter(|p| p.connected).count()
     }
 
+    /// Segments of the playlist that some connected peer announced as loaded.
+    pub fn segments_on_peers(&self) -> usize {
+        self.playlist
+            .keys()
+            .filter(|&&id| self.scheduler.someone_has(id))
+            .count()
+    }
+
     /// Whether the segment is in the store.
     pub fn has_segment(&self, segment: SegmentId) -> bool {
         self.store.contains(STREAM, segment)

@@ -128,6 +128,8 @@ pub struct DriverStats {
     pub peer_tasks: usize,
     /// HTTP requests running.
     pub http_running: usize,
+    /// Segments of the playlist that some connected peer announced as loaded.
+    pub segments_on_peers: usize,
 }
 
 /// Errors of the driver API.
@@ -424,6 +426,7 @@ impl Task {
             trackers_connected: self.links.iter().filter(|(_, c)| *c).count(),
             peer_tasks: self.peers.len(),
             http_running: self.http.len(),
+            segments_on_peers: self.engine.segments_on_peers(),
         }
     }
 

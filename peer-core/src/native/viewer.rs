@@ -7,14 +7,11 @@
 //! media playlist's directory as HTTP origin and any mirrors after it. Then either:
 //!
 //! - [`Viewer::segment`]: one segment's bytes, wanted within a deadline; or
-//! - [`Viewer::play`]: a headless player in real time. A simulated playhead starts once
-//!   [`PlaySettings::startup_buffer`] of media is buffered, advances with the clock, and stalls
-//!   (counted, with their duration, as a player would) whenever it reaches the end of the buffered
-//!   media; it resumes when [`PlaySettings::rebuffer`] is buffered again. Segments are requested
-//!   up to [`PlaySettings::buffer_ahead`] in front of the playhead, the playhead position is given
-//!   to the engine so it knows every deadline, and live playlists are reloaded every target
-//!   duration, starting [`PlaySettings::live_sync_segments`] segments behind the live edge (as
-//!   hls.js's `liveSyncDurationCount`). The result is a [`PlayReport`].
+//! - [`Viewer::play`]: the [`HeadlessPlayer`] (the simulator's player model) in real time: it
+//!   starts once its startup buffer is in, stalls when the playhead reaches the end of the buffered
+//!   media, asks for the segments ahead of the playhead, and the playhead position is given to the
+//!   engine so it knows every deadline; live playlists are reloaded every target duration. The
+//!   result is a [`PlayReport`].
 //!
 //! Segment URIs must lie under the media playlist's directory (relative URIs, as ffmpeg and
 //! PeerTube write them), so each mirror can serve the same paths. Byte-range segments
@@ -24,7 +21,6 @@
 //! never shared over P2P (as p2p-media-loader leaves them to the player's own loader); see
 //! [`Viewer::init_section`].
 
-use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -39,6 +35,7 @@ use crate::engine::EngineConfig;
 use crate::hls::{is_master_playlist, parse_media_playlist, HlsError, InitSection, MediaPlaylist};
 use crate::id_scheme::{IdScheme, IdSchemeError, StreamKey};
 use crate::integrity::SegmentManifest;
+use crate::player::{HeadlessPlayer, PlayState, PlayerSettings};
 use crate::scheduler::SchedulerConfig;
 use crate::stream::{
     generate_peer_id_with_prefix, generate_stream_short_id, master_playlist_streams, ShortIdProps,
@@ -60,18 +57,11 @@ pub enum VariantChoice {
     Index(usize),
 }
 
-/// Settings of the headless player.
+/// Settings of [`Viewer::play`]: the headless player and the loop that drives it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlaySettings {
-    /// Media buffered before playback starts. Default 2 s.
-    pub startup_buffer: Duration,
-    /// Media buffered before playback resumes after a stall. Default 1 s.
-    pub rebuffer: Duration,
-    /// How far ahead of the playhead segments are requested. Default 30 s (hls.js
-    /// `maxBufferLength`).
-    pub buffer_ahead: Duration,
-    /// Live: start this many segments behind the live edge. Default 3.
-    pub live_sync_segments: u32,
+    /// The headless player (startup buffer, buffer ahead, live sync, ...).
+    pub player: PlayerSettings,
     /// Playhead update period. Default 100 ms.
     pub tick: Duration,
     /// How often the playhead position is handed to the engine. Default 250 ms.
@@ -81,22 +71,16 @@ pub struct PlaySettings {
     /// Live: shortest playlist reload period (the target duration is used when longer).
     /// Default 500 ms.
     pub min_reload: Duration,
-    /// A segment that failed is asked for again after this long. Default 500 ms.
-    pub retry_after: Duration,
 }
 
 impl Default for PlaySettings {
     fn default() -> Self {
         Self {
-            startup_buffer: Duration::from_secs(2),
-            rebuffer: Duration::from_secs(1),
-            buffer_ahead: Duration::from_secs(30),
-            live_sync_segments: 3,
+            player: PlayerSettings::default(),
             tick: Duration::from_millis(100),
             playback_update: Duration::from_millis(250),
             progress_interval: Duration::from_secs(1),
             min_reload: Duration::from_millis(500),
-            retry_after: Duration::from_millis(500),
         }
     }
 }
@@ -590,7 +574,13 @@ impl Viewer {
         let ps = self.config.play.clone();
         let t0 = Instant::now();
         let end_at = duration.map(|d| t0 + d);
-        let mut player = Player::new(&self.playlist, &ps);
+        let mut player = HeadlessPlayer::new(
+            ps.player.clone(),
+            &self.playlist.segment_infos(),
+            self.playlist.live,
+            self.playlist.target_duration,
+            t0,
+        );
         let mut tick = tokio::time::interval(ps.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_playback_update: Option<Instant> = None;
@@ -608,19 +598,19 @@ impl Viewer {
                             let ahead = self
                                 .playlist
                                 .segment(segment)
-                                .map(|s| s.start - player.position);
+                                .map(|s| s.start - player.position());
                             tracing::debug!(
                                 segment,
                                 ?source,
                                 ahead_s = ?ahead,
-                                position = player.position,
+                                position = player.position(),
                                 "segment ready"
                             );
-                            player.loaded(segment)
+                            player.segment_loaded(segment)
                         }
                         DriverEvent::SegmentFailed { segment, reason } => {
                             tracing::debug!(segment, %reason, "segment failed");
-                            player.failed(segment, Instant::now());
+                            player.segment_failed(segment, Instant::now());
                         }
                         _ => {}
                     }
@@ -639,11 +629,11 @@ impl Viewer {
                                     tracing::debug!(
                                         newest = ?self.playlist.segments.last().map(|s| s.id),
                                         edge = self.playlist.end(),
-                                        position = player.position,
+                                        position = player.position(),
                                         "live playlist changed"
                                     );
                                 }
-                                player.playlist_changed(&self.playlist)
+                                player.set_playlist(&self.playlist.segment_infos())
                             }
                             Err(e) => tracing::warn!(error = %e, "live playlist refused"),
                         },
@@ -653,14 +643,14 @@ impl Viewer {
                 }
                 _ = tick.tick() => {
                     let now = Instant::now();
-                    player.advance(now, &self.playlist);
+                    player.advance(now);
                     // The playhead first: without one the engine takes every request as due now
                     // (and the first requests would all go to HTTP).
                     if last_playback_update.is_none_or(|t| now - t >= ps.playback_update) {
                         last_playback_update = Some(now);
-                        self.driver.set_playback(player.position)?;
+                        self.driver.set_playback(player.position())?;
                     }
-                    for id in player.requests(now, &self.playlist) {
+                    for id in player.requests(now) {
                         self.driver.want_segment(id)?;
                     }
                     if self.playlist.live && reload.is_none() && now >= next_reload {
@@ -675,17 +665,17 @@ impl Viewer {
                         self.peers_max = self.peers_max.max(last_stats.peers_max);
                         progress(&PlayProgress {
                             elapsed_s: (now - t0).as_secs_f64(),
-                            position_s: player.position,
-                            buffer_s: player.buffered_end(&self.playlist) - player.position,
-                            playing: player.playing,
+                            position_s: player.position(),
+                            buffer_s: player.buffer_ahead(),
+                            playing: player.state() == PlayState::Playing,
                             http_bytes: last_stats.engine.http_bytes,
                             p2p_bytes: last_stats.engine.p2p_bytes,
                             uploaded_bytes: last_stats.engine.uploaded_bytes,
                             peers: last_stats.peers_connected,
-                            stall_count: player.stall_count,
+                            stall_count: player.stats().stall_count,
                         });
                     }
-                    let finished = !self.playlist.live && player.at_end(&self.playlist);
+                    let finished = player.at_end();
                     if finished || end_at.is_some_and(|e| now >= e) {
                         break;
                     }
@@ -697,6 +687,7 @@ impl Viewer {
         }
         let now = Instant::now();
         player.close(now);
+        let played = player.stats();
         let stats = self.driver.stats().await.unwrap_or(last_stats);
         let e = &stats.engine;
         let total = e.http_bytes + e.p2p_bytes;
@@ -713,16 +704,17 @@ impl Viewer {
             http_bytes_by_base: (0..bases)
                 .map(|i| e.http_bytes_by_base.get(&i).copied().unwrap_or(0))
                 .collect(),
-            stall_count: player.stall_count,
-            stall_seconds: player.stall_seconds,
-            startup_s: player.started_at.map(|t| (t - t0).as_secs_f64()),
+            stall_count: played.stall_count,
+            stall_seconds: played.stall_seconds,
+            startup_s: played.startup.map(|d| d.as_secs_f64()),
             peers_max: self.peers_max.max(stats.peers_max),
-            played_s: player.played,
-            segments: player.delivered,
-            live_latency_s: (player.latency_samples > 0)
-                .then(|| player.latency_sum / player.latency_samples as f64),
-            live_latency_max_s: (player.latency_samples > 0).then_some(player.latency_max),
-            live_skips: player.skips,
+            played_s: played.played_seconds,
+            segments: played.segments_loaded,
+            live_latency_s: (played.live_latency_samples > 0)
+                .then(|| played.live_latency_sum / played.live_latency_samples as f64),
+            live_latency_max_s: (played.live_latency_samples > 0)
+                .then_some(played.live_latency_max),
+            live_skips: played.live_skips,
             live: self.playlist.live,
             info_hash: self.identity.info_hash_str().to_owned(),
             media_playlist: self.media_url.to_string(),
@@ -739,262 +731,9 @@ impl Viewer {
     }
 }
 
-/// The simulated player of [`Viewer::play`].
-struct Player {
-    position: f64,
-    playing: bool,
-    started_at: Option<Instant>,
-    last: Option<Instant>,
-    stall_started: Option<Instant>,
-    stall_count: u64,
-    stall_seconds: f64,
-    played: f64,
-    loaded: HashSet<SegmentId>,
-    requested: BTreeSet<SegmentId>,
-    retry: Vec<(SegmentId, Instant)>,
-    delivered: u64,
-    skips: u64,
-    latency_sum: f64,
-    latency_max: f64,
-    latency_samples: u64,
-    startup_buffer: f64,
-    rebuffer: f64,
-    buffer_ahead: f64,
-    retry_after: Duration,
-}
-
-impl Player {
-    fn new(playlist: &MediaPlaylist, ps: &PlaySettings) -> Self {
-        let position = if playlist.live {
-            // `live_sync_segments` target durations behind the edge, at a segment start.
-            let target = playlist.end()
-                - f64::from(ps.live_sync_segments) * playlist.target_duration.max(0.0);
-            playlist
-                .segments
-                .iter()
-                .rev()
-                .find(|s| s.start <= target)
-                .or(playlist.segments.first())
-                .map_or(0.0, |s| s.start)
-        } else {
-            playlist.segments.first().map_or(0.0, |s| s.start)
-        };
-        Self {
-            position,
-            playing: false,
-            started_at: None,
-            last: None,
-            stall_started: None,
-            stall_count: 0,
-            stall_seconds: 0.0,
-            played: 0.0,
-            loaded: HashSet::new(),
-            requested: BTreeSet::new(),
-            retry: Vec::new(),
-            delivered: 0,
-            skips: 0,
-            latency_sum: 0.0,
-            latency_max: 0.0,
-            latency_samples: 0,
-            startup_buffer: ps.startup_buffer.as_secs_f64(),
-            rebuffer: ps.rebuffer.as_secs_f64(),
-            buffer_ahead: ps.buffer_ahead.as_secs_f64(),
-            retry_after: ps.retry_after,
-        }
-    }
-
-    fn loaded(&mut self, id: SegmentId) {
-        if self.loaded.insert(id) {
-            self.delivered += 1;
-        }
-    }
-
-    fn failed(&mut self, id: SegmentId, now: Instant) {
-        self.retry.push((id, now + self.retry_after));
-    }
-
-    fn playlist_changed(&mut self, playlist: &MediaPlaylist) {
-        // Forget segments that left the window.
-        let ids: HashSet<SegmentId> = playlist.segments.iter().map(|s| s.id).collect();
-        self.requested
-            .retain(|id| ids.contains(id) || self.loaded.contains(id));
-    }
-
-    /// End of the media buffered without a gap from the playhead.
-    fn buffered_end(&self, playlist: &MediaPlaylist) -> f64 {
-        let mut end = self.position;
-        for s in playlist
-            .segments
-            .iter()
-            .skip_while(|s| s.start + s.duration <= self.position + 1e-6)
-        {
-            if s.start > end + 0.1 || !self.loaded.contains(&s.id) {
-                break;
-            }
-            end = s.start + s.duration;
-        }
-        end
-    }
-
-    fn at_end(&self, playlist: &MediaPlaylist) -> bool {
-        self.position >= playlist.end() - 1e-3
-    }
-
-    fn advance(&mut self, now: Instant, playlist: &MediaPlaylist) {
-        let dt = self.last.map_or(0.0, |l| (now - l).as_secs_f64());
-        self.last = Some(now);
-        // Live: a playhead left behind the window jumps to its start, as hls.js does.
-        if let Some(first) = playlist.segments.first() {
-            if playlist.live && self.position < first.start - 1e-6 {
-                self.position = first.start;
-                self.skips += 1;
-            }
-        }
-        let end_of_stream = playlist.end();
-        let buffered = self.buffered_end(playlist);
-        if self.playing {
-            let step = dt.min((buffered - self.position).max(0.0));
-            self.position += step;
-            self.played += step;
-            if !playlist.live && self.position >= end_of_stream - 1e-3 {
-                return;
-            }
-            if self.position >= buffered - 1e-6 && dt > 0.0 {
-                self.playing = false;
-                self.stall_count += 1;
-                self.stall_started = Some(now);
-                tracing::debug!(position = self.position, "stall");
-            }
-            if playlist.live && self.playing {
-                let latency = (end_of_stream - self.position).max(0.0);
-                self.latency_sum += latency;
-                self.latency_max = self.latency_max.max(latency);
-                self.latency_samples += 1;
-            }
-            return;
-        }
-        let need = if self.started_at.is_none() {
-            self.startup_buffer
-        } else {
-            self.rebuffer
-        };
-        let ahead = buffered - self.position;
-        let all_in = !playlist.live && buffered >= end_of_stream - 1e-3;
-        if ahead > 0.0 && (ahead >= need - 1e-6 || all_in) {
-            self.playing = true;
-            match self.started_at {
-                None => self.started_at = Some(now),
-                Some(_) => {
-                    if let Some(s) = self.stall_started.take() {
-                        self.stall_seconds += (now - s).as_secs_f64();
-                    }
-                }
-            }
-        }
-    }
-
-    /// Segments to ask for now.
-    fn requests(&mut self, now: Instant, playlist: &MediaPlaylist) -> Vec<SegmentId> {
-        let due: Vec<SegmentId> = self
-            .retry
-            .iter()
-            .filter(|(_, t)| *t <= now)
-            .map(|(id, _)| *id)
-            .collect();
-        self.retry.retain(|(_, t)| *t > now);
-        for id in due {
-            self.requested.remove(&id);
-        }
-        let horizon = self.position + self.buffer_ahead;
-        let mut out = Vec::new();
-        for s in playlist
-            .segments
-            .iter()
-            .skip_while(|s| s.start + s.duration <= self.position + 1e-6)
-            .take_while(|s| s.start < horizon)
-        {
-            if !self.loaded.contains(&s.id) && self.requested.insert(s.id) {
-                out.push(s.id);
-            }
-        }
-        out
-    }
-
-    fn close(&mut self, now: Instant) {
-        if let Some(s) = self.stall_started.take() {
-            self.stall_seconds += (now - s).as_secs_f64();
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn vod(n: usize) -> MediaPlaylist {
-        let mut text = String::from("#EXTM3U\n#EXT-X-TARGETDURATION:2\n");
-        for i in 0..n {
-            text.push_str(&format!("#EXTINF:2.0,\ns{i}.ts\n"));
-        }
-        text.push_str("#EXT-X-ENDLIST\n");
-        parse_media_playlist(&text).unwrap()
-    }
-
-    #[test]
-    fn player_starts_after_the_startup_buffer_and_counts_stalls() {
-        let p = vod(4);
-        let ps = PlaySettings::default();
-        let mut pl = Player::new(&p, &ps);
-        let t0 = Instant::now();
-        pl.advance(t0, &p);
-        assert_eq!(pl.requests(t0, &p), vec![0, 1, 2, 3]);
-        assert!(!pl.playing);
-        pl.loaded(0);
-        let t1 = t0 + Duration::from_millis(500);
-        pl.advance(t1, &p);
-        assert!(pl.playing, "2 s buffered = the startup buffer");
-        assert_eq!(pl.started_at, Some(t1));
-        // Segment 1 is late: the playhead reaches 2 s and stalls.
-        let t2 = t1 + Duration::from_millis(2500);
-        pl.advance(t2, &p);
-        assert!(!pl.playing);
-        assert_eq!(pl.stall_count, 1);
-        assert!((pl.position - 2.0).abs() < 1e-9);
-        pl.loaded(1);
-        let t3 = t2 + Duration::from_millis(700);
-        pl.advance(t3, &p);
-        assert!(pl.playing);
-        assert!((pl.stall_seconds - 0.7).abs() < 1e-6);
-        pl.loaded(2);
-        pl.loaded(3);
-        pl.advance(t3 + Duration::from_secs(10), &p);
-        assert!(pl.at_end(&p));
-        assert_eq!(pl.stall_count, 1);
-        assert!((pl.played - 8.0).abs() < 1e-6);
-    }
-
-    #[test]
-    fn live_player_starts_behind_the_edge_and_skips_forward() {
-        let text = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:10\n\
-#EXTINF:2,\na.ts\n#EXTINF:2,\nb.ts\n#EXTINF:2,\nc.ts\n#EXTINF:2,\nd.ts\n#EXTINF:2,\ne.ts\n";
-        let p = parse_media_playlist(text).unwrap();
-        let ps = PlaySettings::default();
-        let mut pl = Player::new(&p, &ps);
-        // Edge at 10 s, three segments behind: 4 s (segment 12).
-        assert_eq!(pl.position, 4.0);
-        let t0 = Instant::now();
-        assert_eq!(pl.requests(t0, &p), vec![12, 13, 14]);
-        // The window slides past the playhead.
-        let moved = text
-            .replace("SEQUENCE:10", "SEQUENCE:13")
-            .replace("a.ts", "f.ts");
-        let mut next = parse_media_playlist(&moved).unwrap();
-        next.align_to(&p);
-        pl.position = 0.0;
-        pl.advance(t0, &next);
-        assert_eq!(pl.position, 6.0);
-        assert_eq!(pl.skips, 1);
-    }
 
     #[test]
     fn segment_paths_are_made_relative_to_the_playlist_directory() {

@@ -36,7 +36,7 @@ mod player;
 mod report;
 
 pub use self::config::{Mode, SimConfig, SimPolicy};
-use self::player::{PlayState, Player};
+use self::player::SimPlayer;
 pub use self::report::{p2p_caused_stalls, Report};
 
 /// The simulator's own events, in the harness's queue.
@@ -50,7 +50,7 @@ enum Ev {
 }
 
 struct Viewer {
-    player: Player,
+    player: Option<SimPlayer>,
     join_at: u64,
     leave_at: Option<u64>,
     final_stats: Option<crate::engine::Stats>,
@@ -119,20 +119,7 @@ impl Simulation {
                 corrupt_segment_bytes: false,
             });
             viewers.push(Viewer {
-                player: Player {
-                    state: PlayState::NotJoined,
-                    position: 0.0,
-                    buffer_end: 0.0,
-                    next: 0,
-                    pending: None,
-                    last_update: 0,
-                    joined_at: 0,
-                    startup: None,
-                    stalls: 0,
-                    stall_secs: 0.0,
-                    stall_started: 0,
-                    last_playback_sent: 0,
-                },
+                player: None,
                 join_at: us(join),
                 leave_at: leave_at.map(us),
                 final_stats: None,
@@ -287,6 +274,7 @@ impl Simulation {
                 let pl = self.playlist();
                 for v in 0..self.viewers.len() {
                     if self.alive(v) {
+                        self.player_playlist(v, &pl);
                         let pl = pl.clone();
                         self.with_engine(v, |e, now| e.set_playlist(pl, now));
                         if self.cfg.verify {
@@ -306,11 +294,10 @@ impl Simulation {
                     };
                     self.peer_samples.0 += e.connected_peers() as u64;
                     self.peer_samples.1 += 1;
-                    let p = &self.viewers[v].player;
-                    if self.cfg.mode == Mode::Live
-                        && matches!(p.state, PlayState::Playing | PlayState::Stalled)
-                    {
-                        self.latency_samples.push(edge - p.position);
+                    if self.cfg.mode == Mode::Live {
+                        if let Some(position) = self.player_position_if_started(v) {
+                            self.latency_samples.push(edge - position);
+                        }
                     }
                 }
                 let t = self.net.now() + 1_000_000;
@@ -329,18 +316,7 @@ impl Simulation {
             engine.set_manifest(self.manifest.clone(), now);
         }
         self.net.insert_engine(v, engine);
-        let d = self.cfg.segment_seconds;
-        let start = match self.cfg.mode {
-            Mode::Live => (self.newest - self.cfg.live_sync_segments as SegmentId + 1).max(0),
-            Mode::Vod => 0,
-        };
-        let p = &mut self.viewers[v].player;
-        p.state = PlayState::Startup;
-        p.next = start;
-        p.position = start as f64 * d;
-        p.buffer_end = p.position;
-        p.joined_at = self.net.now();
-        p.last_update = self.net.now();
+        self.player_join(v);
         if self.cfg.policy != SimPolicy::HttpOnly {
             self.input(v, IoEvent::TrackerConnected);
         }
@@ -353,12 +329,7 @@ impl Simulation {
         if !self.alive(v) {
             return;
         }
-        self.player_advance(v);
-        let p = &mut self.viewers[v].player;
-        if p.state == PlayState::Stalled {
-            p.stall_secs += (self.net.now() - p.stall_started) as f64 / US;
-        }
-        p.state = PlayState::Left;
+        self.player_close(v);
         let engine = self.remove_engine(v);
         self.viewers[v].final_stats = engine.map(|e| e.stats().clone());
     }

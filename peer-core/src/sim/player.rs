@@ -1,136 +1,119 @@
-//! The player model: startup, playback and stalls of each viewer's player.
+//! Each viewer's player: the shared [`HeadlessPlayer`] (the one `segswarm play` runs) on the
+//! simulated clock, loading one segment at a time as hls.js does.
 
 use super::*;
+use crate::player::{HeadlessPlayer, PlayState, PlayerSettings};
+use crate::time::secs;
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) enum PlayState {
-    NotJoined,
-    Startup,
-    Playing,
-    Stalled,
-    Ended,
-    Left,
-}
-
+/// A viewer's player and when its engine last heard the playhead.
 #[derive(Debug)]
-pub(super) struct Player {
-    pub(super) state: PlayState,
-    pub(super) position: f64,
-    pub(super) buffer_end: f64,
-    pub(super) next: SegmentId,
-    pub(super) pending: Option<SegmentId>,
-    pub(super) last_update: u64,
-    pub(super) joined_at: u64,
-    pub(super) startup: Option<f64>,
-    pub(super) stalls: u64,
-    pub(super) stall_secs: f64,
-    pub(super) stall_started: u64,
-    pub(super) last_playback_sent: u64,
+pub(super) struct SimPlayer {
+    pub(super) player: HeadlessPlayer,
+    /// Simulated time the playhead was last given to the engine (0: never).
+    last_playback_sent: u64,
 }
 
 impl Simulation {
-    pub(super) fn player_advance(&mut self, v: usize) {
-        let now = self.net.now();
-        let d = self.cfg.segment_seconds;
-        let end_of_video = self.vod_segments as f64 * d;
-        let mode = self.cfg.mode;
-        let p = &mut self.viewers[v].player;
-        let dt = (now - p.last_update) as f64 / US;
-        p.last_update = now;
-        match p.state {
-            PlayState::Startup
-                if p.buffer_end - p.position >= self.cfg.startup_buffer_secs.min(d) - 1e-9 =>
-            {
-                p.state = PlayState::Playing;
-                p.startup = Some((now - p.joined_at) as f64 / US);
-            }
-            PlayState::Playing => {
-                p.position += dt;
-                if mode == Mode::Vod && p.position >= end_of_video {
-                    p.state = PlayState::Ended;
-                } else if p.position >= p.buffer_end {
-                    p.position = p.buffer_end;
-                    p.state = PlayState::Stalled;
-                    p.stalls += 1;
-                    p.stall_started = now;
-                }
-            }
-            PlayState::Stalled
-                if p.buffer_end - p.position >= self.cfg.startup_buffer_secs.min(d) - 1e-9 =>
-            {
-                p.state = PlayState::Playing;
-                p.stall_secs += (now - p.stall_started) as f64 / US;
-            }
-            _ => {}
+    /// The player's settings from the scenario's.
+    fn player_settings(&self) -> PlayerSettings {
+        // Playback starts, and resumes after a stall, once this much is buffered.
+        let threshold = secs(self.cfg.startup_buffer_secs.min(self.cfg.segment_seconds));
+        PlayerSettings {
+            startup_buffer: threshold,
+            rebuffer: threshold,
+            buffer_ahead: secs(self.cfg.player_buffer_secs),
+            live_sync_segments: self.cfg.live_sync_segments as u32,
+            max_pending: 1,
+            ..PlayerSettings::default()
         }
     }
 
+    /// Viewer `v` joins: its player starts on the current playlist.
+    pub(super) fn player_join(&mut self, v: usize) {
+        let playlist = self.playlist();
+        let player = HeadlessPlayer::new(
+            self.player_settings(),
+            &playlist,
+            self.cfg.mode == Mode::Live,
+            self.cfg.segment_seconds,
+            self.net.now_instant(),
+        );
+        self.viewers[v].player = Some(SimPlayer {
+            player,
+            last_playback_sent: 0,
+        });
+    }
+
+    /// Moves viewer `v`'s playhead to now, asks for what it lacks and tells the engine where the
+    /// playhead is (every second, and whenever it starts or stops).
     pub(super) fn player_update(&mut self, v: usize) {
         if !self.alive(v) {
             return;
         }
-        let before = self.viewers[v].player.state;
-        self.player_advance(v);
-        let d = self.cfg.segment_seconds;
-        let (state, position, buffer_end, pending, next, last_sent) = {
-            let p = &self.viewers[v].player;
-            (
-                p.state,
-                p.position,
-                p.buffer_end,
-                p.pending,
-                p.next,
-                p.last_playback_sent,
-            )
-        };
-        if matches!(
-            state,
-            PlayState::Left | PlayState::NotJoined | PlayState::Ended
-        ) {
+        let now = self.net.now_instant();
+        let sim_now = self.net.now();
+        let Some(p) = self.viewers[v].player.as_mut() else {
             return;
-        }
-        let available = match self.cfg.mode {
-            Mode::Live => next <= self.newest,
-            Mode::Vod => next < self.vod_segments,
         };
-        if pending.is_none() && available && buffer_end - position < self.cfg.player_buffer_secs {
-            self.viewers[v].player.pending = Some(next);
-            self.with_engine(v, |e, now| e.want_segment(next, now));
+        let before = p.player.state();
+        p.player.advance(now);
+        let wants = p.player.requests(now);
+        let changed = before != p.player.state();
+        let position = p.player.position();
+        let tell =
+            changed || sim_now >= p.last_playback_sent + 1_000_000 || p.last_playback_sent == 0;
+        if tell {
+            p.last_playback_sent = sim_now.max(1);
         }
-        let changed = before != self.viewers[v].player.state;
-        if changed || self.net.now() >= last_sent + 1_000_000 || last_sent == 0 {
-            self.viewers[v].player.last_playback_sent = self.net.now().max(1);
-            // While starting or stalled the playhead waits at `position`.
-            let _ = d;
-            let position = self.viewers[v].player.position;
+        for id in wants {
+            self.with_engine(v, |e, now| e.want_segment(id, now));
+        }
+        if tell {
             self.with_engine(v, |e, now| e.set_playback(position, now));
         }
     }
-}
 
-impl Simulation {
+    /// Viewer `v`'s engine delivered or gave up on a segment.
+    pub(super) fn player_segment(&mut self, v: usize, segment: SegmentId, loaded: bool) {
+        let now = self.net.now_instant();
+        if let Some(p) = self.viewers[v].player.as_mut() {
+            if loaded {
+                p.player.segment_loaded(segment);
+            } else {
+                p.player.segment_failed(segment, now);
+            }
+        }
+        if loaded {
+            self.player_update(v);
+        }
+    }
+
+    /// Viewer `v`'s playlist changed.
+    pub(super) fn player_playlist(&mut self, v: usize, playlist: &[SegmentInfo]) {
+        if let Some(p) = self.viewers[v].player.as_mut() {
+            p.player.set_playlist(playlist);
+        }
+    }
+
+    /// Viewer `v` leaves (or the run ends): a stall in progress ends now.
+    pub(super) fn player_close(&mut self, v: usize) {
+        let now = self.net.now_instant();
+        if let Some(p) = self.viewers[v].player.as_mut() {
+            p.player.close(now);
+        }
+    }
+
+    /// Viewer `v`'s playhead while it plays or is stalled (for the latency samples).
+    pub(super) fn player_position_if_started(&self, v: usize) -> Option<f64> {
+        let p = &self.viewers[v].player.as_ref()?.player;
+        matches!(p.state(), PlayState::Playing | PlayState::Stalled).then(|| p.position())
+    }
+
     /// What the player does with its engine's events.
     pub(super) fn event(&mut self, v: usize, e: Event) {
         match e {
-            Event::SegmentReady { segment, .. } => {
-                let p = &mut self.viewers[v].player;
-                if p.pending == Some(segment) {
-                    p.pending = None;
-                    p.buffer_end += self.cfg.segment_seconds;
-                    p.next = segment + 1;
-                }
-                self.player_update(v);
-            }
-            Event::SegmentFailed { segment, .. } => {
-                let p = &mut self.viewers[v].player;
-                if p.pending == Some(segment) {
-                    // Fell out of the live window: skip ahead.
-                    p.pending = None;
-                    p.next = segment + 1;
-                    p.buffer_end = p.buffer_end.max(p.next as f64 * self.cfg.segment_seconds);
-                    p.position = p.position.max(segment as f64 * self.cfg.segment_seconds);
-                }
-            }
+            Event::SegmentReady { segment, .. } => self.player_segment(v, segment, true),
+            Event::SegmentFailed { segment, .. } => self.player_segment(v, segment, false),
             _ => {}
         }
     }

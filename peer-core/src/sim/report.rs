@@ -53,12 +53,9 @@ impl Simulation {
         let mut per_viewer = Vec::new();
         let end = self.net.now();
         for v in 0..self.viewers.len() {
-            if self.alive(v) {
-                self.player_advance(v);
-                let p = &mut self.viewers[v].player;
-                if p.state == PlayState::Stalled {
-                    p.stall_secs += (end - p.stall_started) as f64 / US;
-                }
+            let watching = self.alive(v);
+            if watching {
+                self.player_close(v);
             }
             let vw = &self.viewers[v];
             let stats = self
@@ -72,14 +69,19 @@ impl Simulation {
             delivered += stats.segments_delivered;
             rescued += stats.stalls_avoided;
             destroyed += stats.peers_destroyed;
-            stalls += vw.player.stalls;
-            stall_secs += vw.player.stall_secs;
-            per_viewer.push(vw.player.stalls);
-            if let Some(s) = vw.player.startup {
-                startups.push(s);
-            } else if vw.player.state == PlayState::Startup {
+            let Some(player) = vw.player.as_ref().map(|p| &p.player) else {
+                per_viewer.push(0);
+                continue;
+            };
+            let played = player.stats();
+            stalls += played.stall_count;
+            stall_secs += played.stall_seconds;
+            per_viewer.push(played.stall_count);
+            if let Some(s) = played.startup {
+                startups.push(s.as_secs_f64());
+            } else if watching {
                 // Still starting at the end: count the time waited so far.
-                startups.push((end - vw.player.joined_at) as f64 / US);
+                startups.push((self.net.instant(end) - player.created_at()).as_secs_f64());
             }
         }
         let total = (p2p + http).max(1) as f64;
