@@ -3,7 +3,8 @@
 //! Exponential with full jitter: after the n-th failed attempt in a row the delay is drawn from
 //! `(0, min(max, initial × factorⁿ)]`, so clients that lost the same tracker at the same moment do
 //! not come back in lockstep. The count of failures is reset only by [`Backoff::reset`], which
-//! drivers call once the tracker *accepted an announce* ([`crate::tracker_client::is_announce_accepted`]),
+//! drivers call once the tracker *accepted an announce*
+//! ([`TrackerFrame::is_announce_accepted`](crate::tracker_client::TrackerFrame::is_announce_accepted)),
 //! not when the socket opens: a tracker that accepts connections and closes them at once (over
 //! capacity, shutting down) must not be hammered once a second. A close with code 1013 (try again
 //! later) or 1001 (going away) waits at least [`BackoffConfig::going_away_min`].

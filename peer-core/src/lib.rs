@@ -24,6 +24,7 @@
 //! - `rtc_settings`: ICE servers and the data-channel limits' defaults of both drivers;
 //! - [`peertube`]: PeerTube video URLs, REST API answers and the id scheme of its players;
 //! - `vecmap`: a sorted-vector map for the engine's small maps (smaller wasm than `BTreeMap`).
+//! - `queue`: output queues as plain vectors taken from the front (smaller wasm than `VecDeque`).
 //! - `native` (feature `native`): the tokio driver — WebRTC data channels, the tracker socket and
 //!   the HTTP fetcher.
 
@@ -40,6 +41,7 @@ pub mod native;
 pub mod peertube;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod player;
+mod queue;
 pub mod rng;
 pub mod rtc_settings;
 pub mod scheduler;

@@ -159,19 +159,24 @@ impl Signal {
         }
     }
 
+    /// The tracker events the client queued.
+    fn drain(&mut self) -> Vec<TrackerEvent> {
+        std::iter::from_fn(|| self.client.poll_event()).collect()
+    }
+
     /// Feeds one socket event to the client; returns the tracker events it caused.
     fn feed(&mut self, event: Option<LinkEvent>) -> Vec<TrackerEvent> {
         let now = Instant::now();
-        let out = match event.expect("the hub socket stays up") {
+        match event.expect("the hub socket stays up") {
             LinkEvent::Connected => self.client.connected(now),
             LinkEvent::Disconnected { reason, .. } => panic!("tracker socket lost: {reason}"),
-            LinkEvent::Frame(text) => self
+            LinkEvent::Frame(frame) => self
                 .client
-                .handle_message(&text, now)
+                .handle_message(&frame, now)
                 .expect("well-formed tracker message"),
-        };
+        }
         self.flush();
-        out
+        self.drain()
     }
 
     /// Answers B's `NeedOffers` with one real WebRTC offer; returns its id and peer.
@@ -182,9 +187,9 @@ impl Signal {
         let mut peer = RtcPeer::new(settings).await.expect("offering peer");
         let sdp = peer.create_offer().await.expect("offer");
         let offer_id = *b"offer-from-b-0000001";
-        let expired = self
-            .client
+        self.client
             .offers_created(info_hash, vec![(offer_id, sdp)], Instant::now());
+        let expired = self.drain();
         assert!(expired.is_empty(), "offer refused: {expired:?}");
         self.flush();
         (offer_id, peer)
@@ -212,7 +217,8 @@ fn peers_meet_through_the_tracker_and_open_a_channel() {
         // A joins first and offers nothing (it is alone); then B joins with one real offer.
         let mut a = Signal::new(&hub, &url, ih, *b"-SS0001-aaaaaaaaaaaa");
         let mut b = Signal::new(&hub, &url, ih, *b"-SS0001-bbbbbbbbbbbb");
-        assert!(a.client.join(ih, Instant::now()).is_empty(), "not connected yet");
+        a.client.join(ih, Instant::now());
+        assert!(a.drain().is_empty(), "not connected yet");
         let mut b_offer: Option<([u8; 20], RtcPeer)> = None;
         let mut b_conn = None;
         let mut a_pending = None;
@@ -224,13 +230,14 @@ fn peers_meet_through_the_tracker_and_open_a_channel() {
                 ev = a.events.recv() => for ev in a.feed(ev) {
                     match ev {
                         TrackerEvent::NeedOffers { info_hash, .. } => {
-                            let expired = a.client.offers_created(info_hash, Vec::new(), Instant::now());
-                            assert!(expired.is_empty());
+                            a.client.offers_created(info_hash, Vec::new(), Instant::now());
+                            assert!(a.drain().is_empty());
                             a.flush();
                         }
                         TrackerEvent::AnnounceAccepted { .. } if !b_joined => {
                             b_joined = true;
-                            for ev in b.client.join(ih, Instant::now()) {
+                            b.client.join(ih, Instant::now());
+                            for ev in b.drain() {
                                 b_offer = Some(b.offer(ev, &settings).await);
                             }
                         }

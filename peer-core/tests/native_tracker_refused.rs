@@ -15,7 +15,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use segswarm_core::backoff::BackoffConfig;
 use segswarm_core::native::tracker_hub::{LinkEvent, LinkEvents, TrackerHub, TrackerHubSettings};
-use segswarm_core::tracker_client::{announce_refusal, InfoHash};
+use segswarm_core::tracker_client::InfoHash;
 use segswarm_ws_protocol::Id20;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -182,8 +182,8 @@ fn a_refused_announce_and_close_waits_refused_min_and_says_why() {
             match next(&mut events).await {
                 LinkEvent::Connected => link.send(announce(UNKNOWN)),
                 LinkEvent::Frame(f) => {
-                    let (named, why) = announce_refusal(&f).expect("the refusal reaches the link");
-                    assert_eq!(named, Some(ih(UNKNOWN)));
+                    let (named, why) = f.refusal().expect("the refusal reaches the link");
+                    assert_eq!(named.map(|id| id.0), Some(ih(UNKNOWN)));
                     assert!(why.starts_with("Unknown infoHash 5555"), "{why}");
                 }
                 LinkEvent::Disconnected { reason, retry_in } => break (reason, retry_in),

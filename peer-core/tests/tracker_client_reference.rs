@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use segswarm_core::time::Instant;
 use segswarm_core::tracker_client::{
-    InfoHash, OfferId, PeerId, TrackerClient, TrackerClientConfig, TrackerEvent,
+    InfoHash, OfferId, PeerId, TrackerClient, TrackerClientConfig, TrackerClientError,
+    TrackerEvent, TrackerFrame,
 };
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
@@ -90,8 +91,14 @@ impl Peer {
                 .expect("read timeout");
         }
         let mut client = TrackerClient::new(TrackerClientConfig::new(peer_id));
-        assert!(client.connected(now).is_empty());
+        client.connected(now);
+        assert!(client.poll_event().is_none());
         Self { client, ws, now }
+    }
+
+    /// The tracker events the client queued.
+    fn drain(&mut self) -> Vec<TrackerEvent> {
+        std::iter::from_fn(|| self.client.poll_event()).collect()
     }
 
     fn flush(&mut self) {
@@ -102,15 +109,16 @@ impl Peer {
 
     /// Joins and completes the announce with the given offers.
     fn join(&mut self, ih: InfoHash, offers: Vec<(OfferId, String)>) {
-        let ev = self.client.join(ih, self.now);
+        self.client.join(ih, self.now);
         assert_eq!(
-            ev,
+            self.drain(),
             vec![TrackerEvent::NeedOffers {
                 info_hash: ih,
                 count: 5
             }]
         );
-        assert!(self.client.offers_created(ih, offers, self.now).is_empty());
+        self.client.offers_created(ih, offers, self.now);
+        assert!(self.drain().is_empty());
         self.flush();
     }
 
@@ -122,11 +130,11 @@ impl Peer {
                 .read()
                 .unwrap_or_else(|e| panic!("waiting for {what}: {e}"));
             let Message::Text(text) = msg else { continue };
-            let events = self
-                .client
-                .handle_message(text.as_str(), self.now)
+            TrackerFrame::parse(text.as_str())
+                .map_err(TrackerClientError::from)
+                .and_then(|frame| self.client.handle_message(&frame, self.now))
                 .unwrap_or_else(|e| panic!("reference tracker sent {text}: {e}"));
-            if let Some(ev) = events.into_iter().find(|e| want(e)) {
+            if let Some(ev) = self.drain().into_iter().find(|e| want(e)) {
                 return ev;
             }
         }
@@ -220,19 +228,21 @@ fn talks_to_the_reference_webtorrent_tracker() {
     );
 
     // A leaves; B's periodic re-announce (120 s later on B's clock) sees one peer left.
-    assert_eq!(a.client.leave(IH, a.now).len(), 1, "A's unanswered offer");
+    a.client.leave(IH, a.now);
+    assert_eq!(a.drain().len(), 1, "A's unanswered offer");
     a.flush();
     // The tracker answers the stopped announce; A has left the swarm and ignores it.
     let _ = a.ws.read().expect("response to stopped");
     b.now = t0 + Duration::from_secs(120);
-    let ev = b.client.handle_timeout(b.now);
-    assert!(ev.contains(&TrackerEvent::NeedOffers {
+    b.client.handle_timeout(b.now);
+    assert!(b.drain().contains(&TrackerEvent::NeedOffers {
         info_hash: IH,
         count: 5
     }));
     // DEAD is re-announced too (its default interval passed); give both no offers.
     for ih in [IH, DEAD] {
-        assert!(b.client.offers_created(ih, Vec::new(), b.now).is_empty());
+        b.client.offers_created(ih, Vec::new(), b.now);
+        assert!(b.drain().is_empty());
     }
     b.flush();
     let ev = b.expect(

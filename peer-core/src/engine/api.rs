@@ -44,8 +44,9 @@ pub enum IoEvent {
     TrackerConnected,
     /// The tracker socket closed.
     TrackerDisconnected,
-    /// A text frame from the tracker.
-    TrackerMessage(String),
+    /// A text frame from the tracker, read once by the driver with [`TrackerFrame::parse`]; one
+    /// longer than [`TrackerClientConfig::max_message_bytes`] is refused.
+    TrackerMessage(TrackerFrame),
     /// One offer asked for with [`RtcCommand::CreateOffers`] was made (`sdp`), or failed
     /// (`None`). Every handle of the batch must be reported; the engine announces them together.
     OfferCreated {

@@ -18,6 +18,13 @@
 //! announced as loading and served to peers that ask for it, its bytes relayed as they arrive, so
 //! a new live segment crosses the swarm in a few hops' latency instead of one whole transfer per
 //! hop.
+//!
+//! Files, in the order a segment request passes them: this file (the state and the application
+//! methods, e.g. [`Engine::want_segment`]) → `requests.rs` (the scheduler's plan over the download
+//! table, carried out) → `outbox.rs` (what goes out: `poll_*`) → `io.rs` (what comes in:
+//! [`Engine::handle_event`]) → `peers.rs` / `http_responses.rs` (bytes into the download table) →
+//! `arrivals.rs` (verified, stored, [`Event::SegmentReady`]). Beside the route: `signalling.rs`
+//! (tracker and peer connections), `uploads.rs` (serving peers), `api.rs` and `config.rs` (types).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -27,6 +34,7 @@ use rand::Rng;
 
 use crate::download_table::{Download, DownloadTable, Request};
 use crate::integrity::{file_name_of, SegmentManifest, Verification};
+use crate::queue::take_first;
 use crate::rng::CoreRng;
 use crate::scheduler::{
     Action, PlanView, Policy, Scheduler, SchedulerConfig, Source, UploadBudget, WantedSegment,
@@ -34,7 +42,7 @@ use crate::scheduler::{
 use crate::store::{EvictionMode, SegmentStore, StoreConfig, StreamKey};
 use crate::time::Instant;
 use crate::tracker_client::{
-    InfoHash, OfferId, PeerId, TrackerClient, TrackerClientConfig, TrackerEvent,
+    InfoHash, OfferId, PeerId, TrackerClient, TrackerClientConfig, TrackerEvent, TrackerFrame,
 };
 use crate::vecmap::VecMap;
 use crate::wire::{
@@ -45,10 +53,13 @@ use crate::wire::{
 pub use crate::scheduler::PeerHandle;
 
 mod api;
+mod arrivals;
 mod config;
-mod downloads;
+mod http_responses;
+mod io;
 mod outbox;
 mod peers;
+mod requests;
 mod signalling;
 mod uploads;
 
@@ -244,87 +255,6 @@ impl Engine {
         &self.banned
     }
 
-    /// The next frame or message to send, if any.
-    pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        outbox::take_first(&mut self.out.transmits)
-    }
-
-    /// The next peer-connection command, if any.
-    pub fn poll_rtc(&mut self) -> Option<RtcCommand> {
-        outbox::take_first(&mut self.out.rtc)
-    }
-
-    /// The next HTTP command, if any.
-    pub fn poll_http(&mut self) -> Option<HttpCommand> {
-        outbox::take_first(&mut self.out.http)
-    }
-
-    /// The next application event, if any.
-    pub fn poll_event(&mut self) -> Option<Event> {
-        outbox::take_first(&mut self.out.events)
-    }
-
-    /// When to call [`Engine::handle_timeout`] next.
-    pub fn poll_timeout(&mut self) -> Option<Instant> {
-        if self.shut_down {
-            return None;
-        }
-        let Some(now) = self.last_now else {
-            return self.tracker.poll_timeout();
-        };
-        let mut t = self.tracker.poll_timeout();
-        let mut consider = |x: Option<Instant>| {
-            if let Some(x) = x {
-                t = Some(t.map_or(x, |t| t.min(x)));
-            }
-        };
-        let http_running = self
-            .downloads
-            .running()
-            .any(|(_, t)| matches!(t.source, Source::Http(_)));
-        if self.playback.is_some() || http_running || !self.player_wants.is_empty() {
-            // Plan periodically while playing or downloading.
-            consider(self.scheduler.next_wakeup(self.last_plan.unwrap_or(now)));
-        }
-        consider(self.plan_at);
-        consider(self.unverified.values().map(|u| u.until).min());
-        if let Some(next) = self.next_upload_bytes() {
-            consider(Some(self.budget.ready_at(next, now).unwrap_or(now)));
-        }
-        t
-    }
-
-    /// Bytes the next upload message will carry (0: a command can go now), if any upload can move.
-    fn next_upload_bytes(&self) -> Option<usize> {
-        let max = self.config.max_message_bytes;
-        self.peers
-            .values()
-            .filter_map(|p| p.upload.as_ref())
-            .filter(|u| u.queued.is_none())
-            .filter_map(|u| {
-                let available = match &u.data {
-                    Some(d) => d.len(),
-                    None => {
-                        let part = self.downloads.get(u.segment)?;
-                        let total = usize::try_from(part.total?).ok()?;
-                        part.data
-                            .len()
-                            .min(total.saturating_sub(1))
-                            .saturating_sub(u.from)
-                    }
-                };
-                if !u.header_sent {
-                    return u.size.map(|_| 0);
-                }
-                match available.saturating_sub(u.offset).min(max) {
-                    0 if u.data.is_some() => Some(0),
-                    0 => None,
-                    n => Some(n),
-                }
-            })
-            .min()
-    }
-
     /// Records `now`; whether the engine still runs (after [`Engine::shutdown`] nothing does).
     fn begin(&mut self, now: Instant) -> bool {
         self.last_now = Some(now);
@@ -344,84 +274,6 @@ impl Engine {
         self.pump_uploads(now);
         self.flush_announcements();
         self.flush_tracker();
-    }
-
-    /// Feeds what the network or the driver's IO did at `now`.
-    pub fn handle_event(&mut self, event: IoEvent, now: Instant) {
-        if !self.begin(now) {
-            return;
-        }
-        // Bytes arriving do not call for planning, nor does an offer that leaves its batch
-        // incomplete.
-        let routine = match &event {
-            IoEvent::PeerMessage { .. }
-            | IoEvent::HttpChunk { .. }
-            | IoEvent::HttpStarted { .. } => true,
-            IoEvent::OfferCreated { peer, .. } => self.offers_pending != [*peer],
-            _ => false,
-        };
-        if !routine {
-            self.need_plan = true;
-        }
-        match event {
-            IoEvent::TrackerConnected => {
-                // Joining while disconnected only records the swarm; `connected` announces it.
-                let mut ev = self.tracker.join(self.config.info_hash, now);
-                ev.extend(self.tracker.connected(now));
-                self.tracker_events(ev, now);
-            }
-            IoEvent::TrackerDisconnected => {
-                let ev = self.tracker.disconnected(now);
-                self.tracker_events(ev, now);
-            }
-            IoEvent::TrackerMessage(text) => match self.tracker.handle_message(&text, now) {
-                Ok(ev) => self.tracker_events(ev, now),
-                Err(e) => tracing::debug!("tracker message refused: {e}"),
-            },
-            IoEvent::OfferCreated { peer, sdp } => self.offer_created(peer, sdp, now),
-            IoEvent::AnswerCreated { peer, sdp } => {
-                if let Some(p) = self.peers.get(&peer) {
-                    if let (Some(remote), Some(offer_id)) = (p.remote_id, p.offer_id) {
-                        self.tracker
-                            .send_answer(self.config.info_hash, remote, offer_id, &sdp);
-                    }
-                }
-            }
-            IoEvent::PeerConnected(peer) => self.peer_connected(peer, now),
-            IoEvent::PeerClosed(peer) => self.drop_peer(peer, false, now),
-            IoEvent::PeerSendOverrun(peer) => {
-                if self.peers.contains_key(&peer) {
-                    self.stats.peers_send_overrun += 1;
-                    self.violation(peer, "send queue overrun", now);
-                }
-            }
-            IoEvent::PeerMessage { peer, data } => self.peer_message(peer, &data, now),
-            IoEvent::HttpStarted {
-                request,
-                content_length,
-            } => self.http_started(request, content_length),
-            IoEvent::HttpChunk { request, data } => self.http_chunk(request, &data, now),
-            IoEvent::HttpCompleted(request) => self.http_completed(request, now),
-            IoEvent::HttpFailed { request, reason } => self.http_failed(request, &reason, now),
-        }
-        self.finish(now);
-    }
-
-    /// [`Engine::poll_timeout`] was reached.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        if !self.begin(now) {
-            return;
-        }
-        // A timer that only paces uploads does not call for planning.
-        let plan_due = self.plan_at.is_some_and(|t| t <= now)
-            || self
-                .last_plan
-                .and_then(|t| self.scheduler.next_wakeup(t))
-                .is_none_or(|t| t <= now);
-        self.need_plan |= plan_due;
-        let ev = self.tracker.handle_timeout(now);
-        self.tracker_events(ev, now);
-        self.finish(now);
     }
 
     /// The current playlist (live: the sliding window; VOD: all segments), replacing the previous.
@@ -534,8 +386,8 @@ impl Engine {
         if !self.begin(now) {
             return;
         }
-        let ev = self.tracker.leave(self.config.info_hash, now);
-        self.tracker_events(ev, now);
+        self.tracker.leave(self.config.info_hash, now);
+        self.tracker_events(now);
         for (&h, p) in self.peers.iter() {
             self.out.rtc.push(RtcCommand::Close(h));
             if p.connected {

@@ -1,10 +1,10 @@
-//! The engine's output queues, one per kind, drained by the `poll_*` methods.
+//! What goes out: the engine's output queues, one per kind, and the `poll_*` methods that drain
+//! them, with the next timeout.
 
-use super::{Event, HttpCommand, RtcCommand, Transmit};
+use super::*;
 
-/// What the engine has queued for the driver and the application. Plain vectors taken from the
-/// front: the queues hold a few dozen items at most between two polls, and a `Vec` per kind links
-/// far less code into the browser package than a `VecDeque` per kind.
+/// What the engine has queued for the driver and the application: plain vectors taken from the
+/// front ([`crate::queue`]).
 #[derive(Debug, Default)]
 pub(super) struct Outbox {
     /// For [`super::Engine::poll_transmit`].
@@ -17,7 +17,66 @@ pub(super) struct Outbox {
     pub(super) events: Vec<Event>,
 }
 
-/// The oldest item of `queue`, removed.
-pub(super) fn take_first<T>(queue: &mut Vec<T>) -> Option<T> {
-    (!queue.is_empty()).then(|| queue.remove(0))
+impl Engine {
+    /// The next frame or message to send, if any.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        take_first(&mut self.out.transmits)
+    }
+
+    /// The next peer-connection command, if any.
+    pub fn poll_rtc(&mut self) -> Option<RtcCommand> {
+        take_first(&mut self.out.rtc)
+    }
+
+    /// The next HTTP command, if any.
+    pub fn poll_http(&mut self) -> Option<HttpCommand> {
+        take_first(&mut self.out.http)
+    }
+
+    /// The next application event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        take_first(&mut self.out.events)
+    }
+
+    /// When to call [`Engine::handle_timeout`] next.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        if self.shut_down {
+            return None;
+        }
+        let Some(now) = self.last_now else {
+            return self.tracker.poll_timeout();
+        };
+        let mut t = self.tracker.poll_timeout();
+        let mut consider = |x: Option<Instant>| {
+            if let Some(x) = x {
+                t = Some(t.map_or(x, |t| t.min(x)));
+            }
+        };
+        let http_running = self
+            .downloads
+            .running()
+            .any(|(_, t)| matches!(t.source, Source::Http(_)));
+        if self.playback.is_some() || http_running || !self.player_wants.is_empty() {
+            // Plan periodically while playing or downloading.
+            consider(self.scheduler.next_wakeup(self.last_plan.unwrap_or(now)));
+        }
+        consider(self.plan_at);
+        consider(self.unverified.values().map(|u| u.until).min());
+        if let Some(next) = self.next_upload_bytes() {
+            consider(Some(self.budget.ready_at(next, now).unwrap_or(now)));
+        }
+        t
+    }
+
+    /// Queues `cmd` for `peer`, split into messages of at most
+    /// [`EngineConfig::max_message_bytes`].
+    pub(super) fn send_command(&mut self, peer: PeerHandle, cmd: &Command) {
+        for part in encode_command_with_max(cmd, self.config.max_message_bytes) {
+            self.out.transmits.push(Transmit::Peer {
+                peer,
+                data: Bytes::from(part),
+                segment_bytes: false,
+            });
+        }
+    }
 }

@@ -42,16 +42,6 @@ impl Engine {
         }
     }
 
-    pub(super) fn send_command(&mut self, peer: PeerHandle, cmd: &Command) {
-        for part in encode_command_with_max(cmd, self.config.max_message_bytes) {
-            self.out.transmits.push(Transmit::Peer {
-                peer,
-                data: Bytes::from(part),
-                segment_bytes: false,
-            });
-        }
-    }
-
     /// Destroys a peer: closes it (when `close`), forgets its downloads and uploads.
     pub(super) fn drop_peer(&mut self, peer: PeerHandle, close: bool, now: Instant) {
         let Some(p) = self.peers.remove(&peer) else {

@@ -21,14 +21,15 @@ impl Engine {
             .saturating_sub(self.peers.len() + self.offers_pending.len())
     }
 
-    pub(super) fn tracker_events(&mut self, events: Vec<TrackerEvent>, now: Instant) {
-        for ev in events {
+    /// Acts on every event the tracker client queued.
+    pub(super) fn tracker_events(&mut self, now: Instant) {
+        while let Some(ev) = self.tracker.poll_event() {
             match ev {
                 TrackerEvent::NeedOffers { info_hash, count } => {
                     let n = count.min(self.peer_slots());
                     if n == 0 {
-                        let ev = self.tracker.offers_created(info_hash, Vec::new(), now);
-                        self.tracker_events(ev, now);
+                        // No room for peers: the announce goes out without offers.
+                        self.tracker.offers_created(info_hash, Vec::new(), now);
                         continue;
                     }
                     let handles: Vec<PeerHandle> = (0..n).map(|_| self.new_handle()).collect();
@@ -134,10 +135,9 @@ impl Engine {
             self.peers.insert(h, Peer::new(None, Some(offer_id)));
             list.push((offer_id, sdp));
         }
-        let ev = self
-            .tracker
+        self.tracker
             .offers_created(self.config.info_hash, list, now);
-        self.tracker_events(ev, now);
+        self.tracker_events(now);
     }
 
     pub(super) fn peer_connected(&mut self, peer: PeerHandle, now: Instant) {

@@ -364,4 +364,35 @@ impl Engine {
             }
         }
     }
+
+    /// Bytes the next upload message will carry (0: a command can go now), if any upload can move.
+    pub(super) fn next_upload_bytes(&self) -> Option<usize> {
+        let max = self.config.max_message_bytes;
+        self.peers
+            .values()
+            .filter_map(|p| p.upload.as_ref())
+            .filter(|u| u.queued.is_none())
+            .filter_map(|u| {
+                let available = match &u.data {
+                    Some(d) => d.len(),
+                    None => {
+                        let part = self.downloads.get(u.segment)?;
+                        let total = usize::try_from(part.total?).ok()?;
+                        part.data
+                            .len()
+                            .min(total.saturating_sub(1))
+                            .saturating_sub(u.from)
+                    }
+                };
+                if !u.header_sent {
+                    return u.size.map(|_| 0);
+                }
+                match available.saturating_sub(u.offset).min(max) {
+                    0 if u.data.is_some() => Some(0),
+                    0 => None,
+                    n => Some(n),
+                }
+            })
+            .min()
+    }
 }

@@ -664,9 +664,9 @@ impl Task {
                     self.feed(IoEvent::TrackerDisconnected);
                 }
             }
-            LinkEvent::Frame(text) => {
+            LinkEvent::Frame(frame) => {
                 if *connected {
-                    self.feed(IoEvent::TrackerMessage(text));
+                    self.feed(IoEvent::TrackerMessage(frame));
                 }
             }
         }

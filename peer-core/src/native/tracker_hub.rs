@@ -5,8 +5,8 @@
 //! [`IoEvent::TrackerMessage`](crate::engine::IoEvent::TrackerMessage) in). A [`TrackerHub`] keeps one
 //! WebSocket per tracker URL and lets many engines ([`TrackerHub::join`]) use it, as the JavaScript
 //! clients pool their sockets per URL: outgoing frames are written as they are, inbound frames are
-//! routed by their `info_hash` (a frame without one, such as a bare failure, goes to every swarm
-//! of the socket). Two engines of the same swarm cannot share a socket (the tracker's relayed
+//! read once ([`TrackerFrame::parse`]) and routed by their `info_hash` (a frame without one, such
+//! as a bare failure, goes to every swarm of the socket; one that is not a JSON object is dropped). Two engines of the same swarm cannot share a socket (the tracker's relayed
 //! offers do not say which local peer they are for), so the second one gets a socket of its own.
 //!
 //! A socket that closes or cannot be opened is retried after a [`Backoff`] delay (exponential,
@@ -29,10 +29,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
-use segswarm_ws_protocol::TrackerFrame;
-
 use crate::backoff::{is_refusal_status, Backoff, BackoffConfig};
-use crate::tracker_client::InfoHash;
+use crate::tracker_client::{InfoHash, TrackerFrame};
 
 /// Settings of the sockets a [`TrackerHub`] opens.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,7 +55,7 @@ impl Default for TrackerHubSettings {
 }
 
 /// What a [`TrackerLink`] hears.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum LinkEvent {
     /// The socket is open (sent at once when joining an open socket, and after each reconnect).
     Connected,
@@ -68,8 +66,9 @@ pub enum LinkEvent {
         /// Delay before the next attempt.
         retry_in: Duration,
     },
-    /// A text frame for this swarm.
-    Frame(String),
+    /// A text frame for this swarm, as read by the hub (for
+    /// [`IoEvent::TrackerMessage`](crate::engine::IoEvent::TrackerMessage)).
+    Frame(TrackerFrame),
 }
 
 enum SocketCmd {
@@ -370,36 +369,36 @@ impl SocketTask {
         }
     }
 
-    /// Routes an inbound frame by its `info_hash` (read once, with what the backoff needs).
-    fn route(&mut self, text: String) {
-        let (info_hash, accepted, refusal) = match TrackerFrame::parse(&text) {
-            Ok(frame) => (
-                frame.info_hash().map(|id| id.0),
-                frame.is_announce_accepted(),
-                frame.refusal(),
-            ),
-            Err(_) => (None, false, None),
+    /// Reads an inbound frame once, notes what the backoff needs and routes the frame by its
+    /// `info_hash`.
+    fn route(&mut self, text: &str) {
+        let frame = match TrackerFrame::parse(text) {
+            Ok(frame) => frame,
+            Err(e) => {
+                tracing::debug!(url = %self.url, "tracker frame dropped: {e}");
+                return;
+            }
         };
-        if accepted {
+        if frame.is_announce_accepted() {
             self.backoff.reset();
             self.refusal = None;
-        } else if let Some((ih, reason)) = refusal {
+        } else if let Some((ih, reason)) = frame.refusal() {
             let ih = ih.map(|id| id.0);
             tracing::debug!(url = %self.url, info_hash = %info_hash_label(ih.as_ref()), %reason,
                 "tracker refused an announce");
             self.backoff.refused();
             self.refusal = Some((ih, reason));
         }
-        match info_hash {
+        match frame.info_hash().map(|id| id.0) {
             Some(ih) => match self.routes.get(&ih) {
                 Some(tx) => {
-                    if tx.send(LinkEvent::Frame(text)).is_err() {
+                    if tx.send(LinkEvent::Frame(frame)).is_err() {
                         self.routes.remove(&ih);
                     }
                 }
                 None => tracing::debug!(url = %self.url, "tracker frame for a swarm not joined"),
             },
-            None => self.broadcast(&LinkEvent::Frame(text)),
+            None => self.broadcast(&LinkEvent::Frame(frame)),
         }
     }
 
@@ -413,7 +412,7 @@ impl SocketTask {
         loop {
             tokio::select! {
                 msg = ws.next() => match msg {
-                    Some(Ok(Message::Text(text))) => self.route(text.as_str().to_owned()),
+                    Some(Ok(Message::Text(text))) => self.route(text.as_str()),
                     Some(Ok(Message::Close(frame))) => {
                         return Err(match frame {
                             None => ("closed by tracker".to_owned(), None),

@@ -24,7 +24,8 @@ pub struct TrackerClientConfig {
     pub min_interval: Duration,
     /// Upper bound applied to the server's interval. Default 600 s.
     pub max_interval: Duration,
-    /// Largest server message accepted, in bytes. Default 256 KiB.
+    /// Largest server message accepted, in bytes of its text ([`TrackerFrame::text_len`]).
+    /// Default 256 KiB.
     pub max_message_bytes: usize,
     /// Re-announce after this time (if shorter than the interval) after an announce that carried
     /// offers, until [`TrackerClientConfig::fill_idle_rounds`] rounds in a row get no answer: a

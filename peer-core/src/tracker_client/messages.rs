@@ -1,44 +1,42 @@
 //! Tracker messages: handling what the server sends, building and sending announces.
 
-use segswarm_ws_protocol::{
-    AnnounceRequest, OfferRequest, TrackerAnnounce, TrackerFrame, TrackerMessage,
-};
+use segswarm_ws_protocol::{AnnounceRequest, OfferRequest, TrackerAnnounce, TrackerMessage};
 
 use super::*;
 
 impl TrackerClient {
-    /// Handles one text frame from the tracker.
+    /// Handles one text frame from the tracker, read by the driver with [`TrackerFrame::parse`].
     ///
     /// Messages for swarms not joined, our own relayed messages and answers to unknown offers are
-    /// ignored (no event), as the JavaScript client does. Malformed messages are errors; the client
-    /// stays usable.
+    /// ignored (no event), as the JavaScript client does. Malformed messages are errors and report
+    /// no event; the client stays usable.
     pub fn handle_message(
         &mut self,
-        text: &str,
+        frame: &TrackerFrame,
         now: Instant,
-    ) -> Result<Vec<TrackerEvent>, TrackerClientError> {
-        if text.len() > self.config.max_message_bytes {
+    ) -> Result<(), TrackerClientError> {
+        let max = self.config.max_message_bytes;
+        if frame.text_len() > max {
             return Err(TrackerClientError::TooLarge {
-                len: text.len(),
-                max: self.config.max_message_bytes,
+                len: frame.text_len(),
+                max,
             });
         }
-        let message = TrackerFrame::parse(text)?.message()?;
-        let mut events = Vec::new();
-        match message {
+        match frame.message()? {
             TrackerMessage::Failure {
                 info_hash,
                 reason,
                 to_announce,
             } => {
                 let info_hash = info_hash.map(|id| id.0);
-                events.push(TrackerEvent::Failure { info_hash, reason });
+                self.events
+                    .push(TrackerEvent::Failure { info_hash, reason });
                 if let Some(ih) = info_hash.filter(|_| to_announce) {
-                    self.announce_refused(ih, now, &mut events);
+                    self.announce_refused(ih, now);
                 }
             }
             TrackerMessage::Warning { info_hash, message } => {
-                events.push(TrackerEvent::Warning {
+                self.events.push(TrackerEvent::Warning {
                     info_hash: info_hash.map(|id| id.0),
                     message,
                 });
@@ -46,29 +44,29 @@ impl TrackerClient {
             TrackerMessage::Scrape { info_hash, warning } => {
                 // We never send scrapes; a scrape response is harmless.
                 if let Some(message) = warning {
-                    events.push(TrackerEvent::Warning {
+                    self.events.push(TrackerEvent::Warning {
                         info_hash: info_hash.map(|id| id.0),
                         message,
                     });
                 }
             }
             TrackerMessage::Announce(announce) => {
-                self.handle_announce(announce, now, &mut events)?
+                // A malformed announce reports nothing, not even its warning.
+                let reported = self.events.len();
+                if let Err(e) = self.handle_announce(announce, now) {
+                    self.events.truncate(reported);
+                    return Err(e);
+                }
             }
         }
-        Ok(events)
+        Ok(())
     }
 
     /// A failure answered a frame of swarm `info_hash`: if an announce of it was waiting for an
     /// answer, the announce was refused: pause the swarm and expire its unanswered offers. (A
     /// failure with no announce pending answers something else, such as an answer to a peer that
     /// left, and only is reported.)
-    fn announce_refused(
-        &mut self,
-        info_hash: InfoHash,
-        now: Instant,
-        events: &mut Vec<TrackerEvent>,
-    ) {
+    fn announce_refused(&mut self, info_hash: InfoHash, now: Instant) {
         let Some(swarm) = self.swarms.get_mut(&info_hash) else {
             return;
         };
@@ -92,27 +90,13 @@ impl TrackerClient {
         swarm.idle_rounds = 0;
         self.announces_refused += 1;
         tracing::debug!(?delay, "announce refused; pausing the swarm");
-        let mut expired = Vec::new();
-        self.pending_offers.retain(|(ih, offer_id), _| {
-            if *ih == info_hash {
-                expired.push(TrackerEvent::OfferExpired {
-                    info_hash,
-                    offer_id: *offer_id,
-                });
-                false
-            } else {
-                true
-            }
-        });
-        expired.sort_unstable_by_key(offer_sort_key);
-        events.extend(expired);
+        self.expire_offers(|(ih, _), _| *ih == info_hash);
     }
 
     fn handle_announce(
         &mut self,
         announce: TrackerAnnounce,
         now: Instant,
-        events: &mut Vec<TrackerEvent>,
     ) -> Result<(), TrackerClientError> {
         let TrackerAnnounce {
             info_hash,
@@ -130,7 +114,7 @@ impl TrackerClient {
         let peer_id = peer_id.map(|id| id.0);
         let offer_id = offer_id.map(|id| id.0);
         if let Some(message) = warning {
-            events.push(TrackerEvent::Warning {
+            self.events.push(TrackerEvent::Warning {
                 info_hash: Some(info_hash),
                 message,
             });
@@ -163,7 +147,7 @@ impl TrackerClient {
             swarm.announce_pending = false;
             swarm.refusals = 0;
             swarm.refused_until = None;
-            events.push(TrackerEvent::AnnounceAccepted {
+            self.events.push(TrackerEvent::AnnounceAccepted {
                 info_hash,
                 complete,
                 incomplete: incomplete.unwrap_or(0),
@@ -171,16 +155,18 @@ impl TrackerClient {
             });
         }
         match (offer, answer, peer_id, offer_id) {
-            (Some(sdp), _, Some(peer_id), Some(offer_id)) => events.push(TrackerEvent::Offer {
-                info_hash,
-                peer_id,
-                offer_id,
-                sdp,
-            }),
+            (Some(sdp), _, Some(peer_id), Some(offer_id)) => {
+                self.events.push(TrackerEvent::Offer {
+                    info_hash,
+                    peer_id,
+                    offer_id,
+                    sdp,
+                })
+            }
             (None, Some(sdp), Some(peer_id), Some(offer_id)) => {
                 if self.pending_offers.remove(&(info_hash, offer_id)).is_some() {
                     swarm.answered += 1;
-                    events.push(TrackerEvent::Answer {
+                    self.events.push(TrackerEvent::Answer {
                         info_hash,
                         peer_id,
                         offer_id,
@@ -206,7 +192,6 @@ impl TrackerClient {
         info_hash: InfoHash,
         event: AnnounceEvent,
         now: Instant,
-        events: &mut Vec<TrackerEvent>,
     ) {
         let count = self.config.numwant.min(self.config.max_offers) as usize;
         let deadline = now + self.config.offer_creation_timeout;
@@ -232,7 +217,8 @@ impl TrackerClient {
                     count,
                     deadline,
                 });
-                events.push(TrackerEvent::NeedOffers { info_hash, count });
+                self.events
+                    .push(TrackerEvent::NeedOffers { info_hash, count });
             }
         }
     }
@@ -271,6 +257,6 @@ impl TrackerClient {
             offers: with_offers.then_some(offers.as_slice()),
             tracker_id: self.tracker_id.as_deref(),
         };
-        self.transmit.push_back(announce.to_json());
+        self.transmit.push(announce.to_json());
     }
 }

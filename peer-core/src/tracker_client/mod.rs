@@ -4,32 +4,32 @@
 //! local peer id. The driver owns the socket and the WebRTC stack:
 //!
 //! - it feeds [`TrackerClient::connected`], [`TrackerClient::disconnected`], every received text
-//!   frame ([`TrackerClient::handle_message`]) and the timer ([`TrackerClient::handle_timeout`]);
+//!   frame, read once by the shared codec ([`TrackerFrame::parse`], then
+//!   [`TrackerClient::handle_message`]), and the timer ([`TrackerClient::handle_timeout`]);
 //! - it sends what [`TrackerClient::poll_transmit`] returns and wakes at
 //!   [`TrackerClient::poll_timeout`];
-//! - it acts on the returned [`TrackerEvent`]s: creates WebRTC offers on
-//!   [`TrackerEvent::NeedOffers`] and hands them back with [`TrackerClient::offers_created`],
-//!   answers relayed offers with [`TrackerClient::send_answer`], completes its own offers on
-//!   [`TrackerEvent::Answer`] and closes them on [`TrackerEvent::OfferExpired`].
+//! - after each input it drains [`TrackerClient::poll_event`] and acts on the [`TrackerEvent`]s:
+//!   creates WebRTC offers on [`TrackerEvent::NeedOffers`] and hands them back with
+//!   [`TrackerClient::offers_created`], answers relayed offers with
+//!   [`TrackerClient::send_answer`], completes its own offers on [`TrackerEvent::Answer`] and
+//!   closes them on [`TrackerEvent::OfferExpired`].
 //!
-//! Every input returns the events it caused. Ids (`info_hash`, `peer_id`, `offer_id`) are 20 bytes
-//! and travel as "binary strings" (one character per byte, U+0000..=U+00FF). Frames are read and
-//! written by the shared codec, [`segswarm_ws_protocol`].
+//! Ids (`info_hash`, `peer_id`, `offer_id`) are 20 bytes and travel as "binary strings" (one
+//! character per byte, U+0000..=U+00FF). Frames are read and written by the shared codec,
+//! [`segswarm_ws_protocol`].
 
-use std::collections::VecDeque;
-
-use crate::vecmap::VecMap;
 use std::time::Duration;
 
+pub use segswarm_ws_protocol::TrackerFrame;
 use segswarm_ws_protocol::{AnnounceEvent, AnswerRequest, Id20, ResponseError};
 
+use crate::queue::take_first;
 use crate::time::Instant;
+use crate::vecmap::VecMap;
 
-mod codec;
 mod config;
 mod messages;
 
-pub use self::codec::{announce_refusal, is_announce_accepted};
 pub use self::config::TrackerClientConfig;
 
 /// A swarm's 20-byte info hash.
@@ -114,7 +114,7 @@ pub enum TrackerClientError {
     /// The message is larger than [`TrackerClientConfig::max_message_bytes`].
     #[error("tracker message of {len} bytes exceeds the limit of {max} bytes")]
     TooLarge {
-        /// Its size.
+        /// Its size ([`TrackerFrame::text_len`]).
         len: usize,
         /// The limit.
         max: usize,
@@ -219,7 +219,10 @@ pub struct TrackerClient {
     /// Our unanswered offers and when they expire.
     pending_offers: VecMap<(InfoHash, OfferId), Instant>,
     tracker_id: Option<String>,
-    transmit: VecDeque<String>,
+    /// Frames for [`TrackerClient::poll_transmit`], oldest first.
+    transmit: Vec<String>,
+    /// Events for [`TrackerClient::poll_event`], oldest first.
+    events: Vec<TrackerEvent>,
     /// Announces refused since the client was created.
     announces_refused: u64,
 }
@@ -233,7 +236,8 @@ impl TrackerClient {
             swarms: VecMap::new(),
             pending_offers: VecMap::new(),
             tracker_id: None,
-            transmit: VecDeque::new(),
+            transmit: Vec::new(),
+            events: Vec::new(),
             announces_refused: 0,
         }
     }
@@ -270,10 +274,8 @@ impl TrackerClient {
 
     /// The socket is open: announces `started` for every joined swarm (a swarm whose announce
     /// was refused waits for its [`TrackerClient::refused_until`]).
-    #[must_use = "the events ask for offers"]
-    pub fn connected(&mut self, now: Instant) -> Vec<TrackerEvent> {
+    pub fn connected(&mut self, now: Instant) {
         self.connected = true;
-        let mut events = Vec::new();
         let hashes: Vec<InfoHash> = self.swarms.keys().copied().collect();
         for ih in hashes {
             if let Some(swarm) = self.swarms.get_mut(&ih) {
@@ -282,16 +284,14 @@ impl TrackerClient {
                     continue;
                 }
             }
-            self.start_announce(ih, AnnounceEvent::Started, now, &mut events);
+            self.start_announce(ih, AnnounceEvent::Started, now);
         }
-        events
     }
 
-    /// The socket closed: drops queued frames and every unanswered offer (returned as
+    /// The socket closed: drops queued frames and every unanswered offer (reported as
     /// [`TrackerEvent::OfferExpired`]). Swarms stay joined and are announced again on
     /// [`TrackerClient::connected`].
-    #[must_use = "expired offers must be closed"]
-    pub fn disconnected(&mut self, _now: Instant) -> Vec<TrackerEvent> {
+    pub fn disconnected(&mut self, _now: Instant) {
         self.connected = false;
         self.transmit.clear();
         for swarm in self.swarms.values_mut() {
@@ -299,24 +299,14 @@ impl TrackerClient {
             swarm.next_announce = None;
             swarm.announce_pending = false;
         }
-        let mut events: Vec<TrackerEvent> = std::mem::take(&mut self.pending_offers)
-            .into_iter()
-            .map(|((info_hash, offer_id), _)| TrackerEvent::OfferExpired {
-                info_hash,
-                offer_id,
-            })
-            .collect();
-        events.sort_unstable_by_key(offer_sort_key);
-        events
+        self.expire_offers(|_, _| true);
     }
 
     /// Joins a swarm: announces `started` with offers now if connected, else once connected.
     /// Joining a swarm already joined does nothing.
-    #[must_use = "the events ask for offers"]
-    pub fn join(&mut self, info_hash: InfoHash, now: Instant) -> Vec<TrackerEvent> {
-        let mut events = Vec::new();
+    pub fn join(&mut self, info_hash: InfoHash, now: Instant) {
         if self.swarms.contains_key(&info_hash) {
-            return events;
+            return;
         }
         self.swarms.insert(
             info_hash,
@@ -337,34 +327,19 @@ impl TrackerClient {
             },
         );
         if self.connected {
-            self.start_announce(info_hash, AnnounceEvent::Started, now, &mut events);
+            self.start_announce(info_hash, AnnounceEvent::Started, now);
         }
-        events
     }
 
     /// Leaves a swarm: announces `stopped` (if connected) and drops its unanswered offers.
-    #[must_use = "expired offers must be closed"]
-    pub fn leave(&mut self, info_hash: InfoHash, _now: Instant) -> Vec<TrackerEvent> {
+    pub fn leave(&mut self, info_hash: InfoHash, _now: Instant) {
         let Some(swarm) = self.swarms.remove(&info_hash) else {
-            return Vec::new();
+            return;
         };
         if self.connected {
             self.send_announce(info_hash, &swarm, AnnounceEvent::Stopped, &[]);
         }
-        let mut events: Vec<TrackerEvent> = Vec::new();
-        self.pending_offers.retain(|(ih, offer_id), _| {
-            if *ih == info_hash {
-                events.push(TrackerEvent::OfferExpired {
-                    info_hash,
-                    offer_id: *offer_id,
-                });
-                false
-            } else {
-                true
-            }
-        });
-        events.sort_unstable_by_key(offer_sort_key);
-        events
+        self.expire_offers(|(ih, _), _| *ih == info_hash);
     }
 
     /// Records transfer totals sent with later announces (`left: None` = leecher, `Some(0)` = seeder).
@@ -385,25 +360,19 @@ impl TrackerClient {
     /// The driver's offers for a swarm that asked with [`TrackerEvent::NeedOffers`]: sends the
     /// announce. Offers that cannot be used (swarm left, socket closed, more than asked for) come
     /// back as [`TrackerEvent::OfferExpired`].
-    #[must_use = "expired offers must be closed"]
     pub fn offers_created(
         &mut self,
         info_hash: InfoHash,
         offers: Vec<(OfferId, String)>,
         now: Instant,
-    ) -> Vec<TrackerEvent> {
+    ) {
         let awaiting = match self.swarms.get_mut(&info_hash) {
             Some(swarm) if self.connected => swarm.awaiting.take(),
             _ => None,
         };
         let Some(awaiting) = awaiting else {
-            return offers
-                .into_iter()
-                .map(|(offer_id, _)| TrackerEvent::OfferExpired {
-                    info_hash,
-                    offer_id,
-                })
-                .collect();
+            self.hand_back(info_hash, offers);
+            return;
         };
         let mut offers = offers;
         let extra = if offers.len() > awaiting.count {
@@ -421,13 +390,40 @@ impl TrackerClient {
             let swarm = swarm.clone();
             self.send_announce(info_hash, &swarm, awaiting.event, &offers);
         }
-        extra
-            .into_iter()
-            .map(|(offer_id, _)| TrackerEvent::OfferExpired {
-                info_hash,
-                offer_id,
-            })
-            .collect()
+        self.hand_back(info_hash, extra);
+    }
+
+    /// Offers the client will not use, reported as [`TrackerEvent::OfferExpired`] in the order
+    /// given.
+    fn hand_back(&mut self, info_hash: InfoHash, offers: Vec<(OfferId, String)>) {
+        self.events.extend(
+            offers
+                .into_iter()
+                .map(|(offer_id, _)| TrackerEvent::OfferExpired {
+                    info_hash,
+                    offer_id,
+                }),
+        );
+    }
+
+    /// Drops the unanswered offers `expire` picks (by key and deadline), reported as
+    /// [`TrackerEvent::OfferExpired`] in (info hash, offer id) order.
+    pub(super) fn expire_offers(
+        &mut self,
+        expire: impl Fn(&(InfoHash, OfferId), &Instant) -> bool,
+    ) {
+        let events = &mut self.events;
+        self.pending_offers
+            .retain(|&(info_hash, offer_id), deadline| {
+                if !expire(&(info_hash, offer_id), deadline) {
+                    return true;
+                }
+                events.push(TrackerEvent::OfferExpired {
+                    info_hash,
+                    offer_id,
+                });
+                false
+            });
     }
 
     /// Answers a relayed offer ([`TrackerEvent::Offer`]). Ignored when not connected or the swarm
@@ -450,12 +446,17 @@ impl TrackerClient {
             sdp,
             tracker_id: self.tracker_id.as_deref(),
         };
-        self.transmit.push_back(answer.to_json());
+        self.transmit.push(answer.to_json());
     }
 
     /// The next JSON text frame to send, if any.
     pub fn poll_transmit(&mut self) -> Option<String> {
-        self.transmit.pop_front()
+        take_first(&mut self.transmit)
+    }
+
+    /// The next event for the driver, if any: drain them after each input.
+    pub fn poll_event(&mut self) -> Option<TrackerEvent> {
+        take_first(&mut self.events)
     }
 
     /// When [`TrackerClient::handle_timeout`] should next be called.
@@ -478,26 +479,10 @@ impl TrackerClient {
 
     /// Expires offers, sends announces whose offers did not come in time, and re-announces swarms
     /// whose interval has passed.
-    #[must_use = "the events ask for offers and report expired offers"]
-    pub fn handle_timeout(&mut self, now: Instant) -> Vec<TrackerEvent> {
-        let mut events = Vec::new();
-        let mut expired: Vec<TrackerEvent> = Vec::new();
-        self.pending_offers
-            .retain(|(info_hash, offer_id), deadline| {
-                if *deadline <= now {
-                    expired.push(TrackerEvent::OfferExpired {
-                        info_hash: *info_hash,
-                        offer_id: *offer_id,
-                    });
-                    false
-                } else {
-                    true
-                }
-            });
-        expired.sort_unstable_by_key(offer_sort_key);
-        events.extend(expired);
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.expire_offers(|_, deadline| *deadline <= now);
         if !self.connected {
-            return events;
+            return;
         }
         let hashes: Vec<InfoHash> = self.swarms.keys().copied().collect();
         for ih in hashes {
@@ -515,7 +500,7 @@ impl TrackerClient {
             } else if swarm.next_announce.is_some_and(|t| t <= now) {
                 if swarm.refused_until.take().is_some() {
                     // Its last announce was refused: the tracker never counted it in the swarm.
-                    self.start_announce(ih, AnnounceEvent::Started, now, &mut events);
+                    self.start_announce(ih, AnnounceEvent::Started, now);
                     continue;
                 }
                 if swarm.filling {
@@ -535,10 +520,9 @@ impl TrackerClient {
                         continue;
                     }
                 }
-                self.start_announce(ih, AnnounceEvent::Update, now, &mut events);
+                self.start_announce(ih, AnnounceEvent::Update, now);
             }
         }
-        events
     }
 
     /// Announces `completed` for a swarm (the local peer now has everything), without offers.
@@ -550,16 +534,6 @@ impl TrackerClient {
             let swarm = swarm.clone();
             self.send_announce(info_hash, &swarm, AnnounceEvent::Completed, &[]);
         }
-    }
-}
-
-fn offer_sort_key(e: &TrackerEvent) -> (InfoHash, OfferId) {
-    match e {
-        TrackerEvent::OfferExpired {
-            info_hash,
-            offer_id,
-        } => (*info_hash, *offer_id),
-        _ => ([0; 20], [0; 20]),
     }
 }
 

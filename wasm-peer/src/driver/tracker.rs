@@ -1,5 +1,7 @@
 //! The tracker socket: connecting, rotating through the URLs, reconnecting with backoff.
 
+use segswarm_core::tracker_client::TrackerFrame;
+
 use super::*;
 
 /// A `WebSocket` to the tracker and its handlers, released when this is dropped.
@@ -56,16 +58,25 @@ pub(super) fn connect_tracker(inner: &Rc<RefCell<State>>) {
     };
     let on_message = {
         let weak = weak.clone();
-        Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| match e.data().as_string() {
-            Some(text) => {
-                if segswarm_core::tracker_client::is_announce_accepted(&text) {
-                    if let Some(inner) = weak.upgrade() {
-                        inner.borrow_mut().backoff.reset();
-                    }
+        Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+            let Some(text) = e.data().as_string() else {
+                tracing::debug!("binary tracker frame ignored");
+                return;
+            };
+            // Read once: for the backoff here and for the engine.
+            let frame = match TrackerFrame::parse(&text) {
+                Ok(frame) => frame,
+                Err(e) => {
+                    tracing::debug!("tracker frame dropped: {e}");
+                    return;
                 }
-                feed_weak(&weak, IoEvent::TrackerMessage(text))
+            };
+            if frame.is_announce_accepted() {
+                if let Some(inner) = weak.upgrade() {
+                    inner.borrow_mut().backoff.reset();
+                }
             }
-            None => tracing::debug!("binary tracker frame ignored"),
+            feed_weak(&weak, IoEvent::TrackerMessage(frame))
         })
     };
     let on_close = {

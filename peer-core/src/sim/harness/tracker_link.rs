@@ -4,6 +4,7 @@
 
 use super::{Harness, NetEvent};
 use crate::engine::IoEvent;
+use crate::tracker_client::TrackerFrame;
 
 impl<E> Harness<E> {
     /// Sends a frame from `node` to the tracker.
@@ -18,14 +19,18 @@ impl<E> Harness<E> {
         if self.nodes[node].engine.is_none() && !text.contains("stopped") {
             return;
         }
-        for (to, frame) in self.tracker.handle(node, &text) {
+        for (to, text) in self.tracker.handle(node, &text) {
+            let Some(event) = tracker_event(&text) else {
+                continue;
+            };
             let at = self.now() + self.config.tracker_latency;
-            self.push(at, NetEvent::Deliver(to, tracker_event(frame)));
+            self.push(at, NetEvent::Deliver(to, event));
         }
     }
 }
 
-/// A frame from the tracker as an engine input.
-fn tracker_event(frame: String) -> IoEvent {
-    IoEvent::TrackerMessage(frame)
+/// A frame from the tracker as an engine input, read as a driver reads it (`None` if it is not
+/// a JSON object; the in-memory tracker writes only those).
+fn tracker_event(text: &str) -> Option<IoEvent> {
+    TrackerFrame::parse(text).ok().map(IoEvent::TrackerMessage)
 }

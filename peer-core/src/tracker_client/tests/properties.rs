@@ -54,7 +54,7 @@ proptest! {
     fn arbitrary_text_never_panics(text in ".{0,200}") {
         let (mut c, now) = client();
         joined_with_offers(&mut c, now);
-        let _ = c.handle_message(&text, now);
+        let _ = recv(&mut c, &text, now);
     }
 
     #[test]
@@ -64,8 +64,8 @@ proptest! {
         let (mut c, now) = client();
         joined_with_offers(&mut c, now);
         let msg = Value::Object(fields.into_iter().collect()).to_string();
-        let _ = c.handle_message(&msg, now);
-        let _ = c.handle_timeout(now + Duration::from_secs(3600));
+        let _ = recv(&mut c, &msg, now);
+        c.handle_timeout(now + Duration::from_secs(3600));
     }
 
     /// Random driver behaviour: every offer handed to the client comes back exactly once, as
@@ -80,13 +80,12 @@ proptest! {
         let mut asked: Vec<InfoHash> = Vec::new();
         let mut relayed: Vec<(InfoHash, OfferId)> = Vec::new();
         let swarms = [IH, IH2];
-        let mut events = Vec::new();
         for op in ops {
             match op {
-                DriverOp::Connect => events.extend(c.connected(now)),
-                DriverOp::Disconnect => events.extend(c.disconnected(now)),
-                DriverOp::Join(i) => events.extend(c.join(swarms[i], now)),
-                DriverOp::Leave(i) => events.extend(c.leave(swarms[i], now)),
+                DriverOp::Connect => c.connected(now),
+                DriverOp::Disconnect => c.disconnected(now),
+                DriverOp::Join(i) => c.join(swarms[i], now),
+                DriverOp::Leave(i) => c.leave(swarms[i], now),
                 DriverOp::Offers(i, n) => {
                     let ih = asked.get(i % asked.len().max(1)).copied().unwrap_or(swarms[i % 2]);
                     let offers: Vec<(OfferId, String)> = (0..n)
@@ -98,7 +97,7 @@ proptest! {
                             (id, "sdp".to_owned())
                         })
                         .collect();
-                    events.extend(c.offers_created(ih, offers, now));
+                    c.offers_created(ih, offers, now);
                 }
                 DriverOp::Answer(k) => {
                     if let Some(&(ih, id)) = given.iter().nth(k % given.len().max(1)) {
@@ -106,14 +105,15 @@ proptest! {
                             "action": "announce", "answer": {"type": "answer", "sdp": "a"},
                             "offer_id": bin(&id), "peer_id": bin(&OTHER), "info_hash": bin(&ih)
                         });
-                        events.extend(c.handle_message(&msg.to_string(), now).unwrap());
+                        let frame = TrackerFrame::parse(&msg.to_string()).unwrap();
+                        c.handle_message(&frame, now).unwrap();
                         relayed.push((ih, id));
                     }
                 }
                 DriverOp::Advance(secs) => {
                     now += Duration::from_secs(secs);
                     if c.poll_timeout().is_some_and(|t| t <= now) {
-                        events.extend(c.handle_timeout(now));
+                        c.handle_timeout(now);
                         prop_assert!(c.poll_timeout().is_none_or(|t| t > now), "timer still due");
                     }
                 }
@@ -122,7 +122,7 @@ proptest! {
                 prop_assert!(c.poll_transmit().is_none(), "sent while disconnected");
             }
             while c.poll_transmit().is_some() {}
-            for e in events.drain(..) {
+            for e in drain(&mut c) {
                 match e {
                     TrackerEvent::NeedOffers { info_hash, count } => {
                         prop_assert!(count <= 5);
@@ -137,7 +137,8 @@ proptest! {
                 }
             }
         }
-        for e in c.disconnected(now) {
+        c.disconnected(now);
+        for e in drain(&mut c) {
             if let TrackerEvent::OfferExpired { info_hash, offer_id } = e {
                 prop_assert!(returned.insert((info_hash, offer_id)), "offer returned twice");
             }

@@ -6,10 +6,12 @@ use super::{ResponseError, TrackerAnnounce, TrackerMessage};
 use crate::Id20;
 
 /// A tracker's text frame: each field a client reads, decoded leniently in one pass over the text
-/// (the last of a repeated key counts, as in a browser's `JSON.parse`); nothing checked yet.
-#[derive(Debug, Clone)]
+/// (the last of a repeated key counts, as in a browser's `JSON.parse`), and the text's length;
+/// nothing checked yet. Owns what it read: a driver parses a frame once and hands it on.
+#[derive(Debug, Clone, PartialEq)]
 pub struct TrackerFrame {
     fields: Box<Fields>,
+    text_len: usize,
 }
 
 fn bad(field: &'static str, problem: &'static str) -> ResponseError {
@@ -72,10 +74,18 @@ impl TrackerFrame {
     /// Reads one text frame; fails only on text that is not a JSON object.
     pub fn parse(text: &str) -> Result<Self, ResponseError> {
         match Field::read(text) {
-            Ok(Field::Object(fields)) => Ok(TrackerFrame { fields }),
+            Ok(Field::Object(fields)) => Ok(TrackerFrame {
+                fields,
+                text_len: text.len(),
+            }),
             Ok(_) => Err(ResponseError::NotAnObject),
             Err(e) => Err(ResponseError::Json(e.to_string())),
         }
+    }
+
+    /// Bytes of the text the frame was read from (a client bounds it).
+    pub fn text_len(&self) -> usize {
+        self.text_len
     }
 
     /// The swarm the frame names, if it is a valid id (the tracker hub routes by it).

@@ -115,6 +115,7 @@ fn a_client_reads_what_the_tracker_writes() {
     let relayed = encode_offer(&id(1), &id(2), &id(3), &sdp);
     let frame = TrackerFrame::parse(&relayed).unwrap();
     assert_eq!(frame.info_hash(), Some(id(1)));
+    assert_eq!(frame.text_len(), relayed.len());
     assert!(!frame.is_announce_accepted());
     let TrackerMessage::Announce(a) = frame.message().unwrap() else {
         panic!("{relayed}")
