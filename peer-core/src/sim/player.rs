@@ -36,7 +36,7 @@ impl Simulation {
             &playlist,
             self.cfg.mode == Mode::Live,
             self.cfg.segment_seconds,
-            self.instant(self.now),
+            self.net.now_instant(),
         );
         self.viewers[v].player = Some(SimPlayer {
             player,
@@ -50,8 +50,8 @@ impl Simulation {
         if !self.alive(v) {
             return;
         }
-        let now = self.instant(self.now);
-        let sim_now = self.now;
+        let now = self.net.now_instant();
+        let sim_now = self.net.now();
         let Some(p) = self.viewers[v].player.as_mut() else {
             return;
         };
@@ -75,7 +75,7 @@ impl Simulation {
 
     /// Viewer `v`'s engine delivered or gave up on a segment.
     pub(super) fn player_segment(&mut self, v: usize, segment: SegmentId, loaded: bool) {
-        let now = self.instant(self.now);
+        let now = self.net.now_instant();
         if let Some(p) = self.viewers[v].player.as_mut() {
             if loaded {
                 p.player.segment_loaded(segment);
@@ -97,7 +97,7 @@ impl Simulation {
 
     /// Viewer `v` leaves (or the run ends): a stall in progress ends now.
     pub(super) fn player_close(&mut self, v: usize) {
-        let now = self.instant(self.now);
+        let now = self.net.now_instant();
         if let Some(p) = self.viewers[v].player.as_mut() {
             p.player.close(now);
         }
@@ -107,5 +107,14 @@ impl Simulation {
     pub(super) fn player_position_if_started(&self, v: usize) -> Option<f64> {
         let p = &self.viewers[v].player.as_ref()?.player;
         matches!(p.state(), PlayState::Playing | PlayState::Stalled).then(|| p.position())
+    }
+
+    /// What the player does with its engine's events.
+    pub(super) fn event(&mut self, v: usize, e: Event) {
+        match e {
+            Event::SegmentReady { segment, .. } => self.player_segment(v, segment, true),
+            Event::SegmentFailed { segment, .. } => self.player_segment(v, segment, false),
+            _ => {}
+        }
     }
 }

@@ -51,16 +51,16 @@ impl Simulation {
         let mut stall_secs = 0.0;
         let mut startups = Vec::new();
         let mut per_viewer = Vec::new();
-        let end = self.now;
+        let end = self.net.now();
         for v in 0..self.viewers.len() {
             let watching = self.alive(v);
             if watching {
                 self.player_close(v);
             }
             let vw = &self.viewers[v];
-            let stats = vw
-                .engine
-                .as_ref()
+            let stats = self
+                .net
+                .engine(v)
                 .map(|e| e.stats().clone())
                 .or_else(|| vw.final_stats.clone())
                 .unwrap_or_default();
@@ -81,7 +81,7 @@ impl Simulation {
                 startups.push(s.as_secs_f64());
             } else if watching {
                 // Still starting at the end: count the time waited so far.
-                startups.push((self.instant(end) - player.created_at()).as_secs_f64());
+                startups.push((self.net.instant(end) - player.created_at()).as_secs_f64());
             }
         }
         let total = (p2p + http).max(1) as f64;
