@@ -82,7 +82,10 @@ pub fn parse_video_list(json: &[u8], max_entries: usize) -> Result<Vec<ListedVid
     if list.data.len() > max_entries {
         return Err(field_error(
             "data".into(),
-            &format!("{} entries, more than the {max_entries} asked for", list.data.len()),
+            &format!(
+                "{} entries, more than the {max_entries} asked for",
+                list.data.len()
+            ),
         ));
     }
     list.data
@@ -177,9 +180,22 @@ mod tests {
     #[test]
     fn times_parse() {
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_rfc3339("2025-06-01T10:00:00.000Z"), Some(1_748_772_000));
-        assert_eq!(parse_rfc3339("2025-06-01T12:00:00+02:00"), Some(1_748_772_000));
-        for bad in ["", "2025-06-01", "2025-13-01T00:00:00Z", "2025-06-01T10:00:00", "２025-06-01T10:00:00Z", "2025-06-01T10:00:00.Z"] {
+        assert_eq!(
+            parse_rfc3339("2025-06-01T10:00:00.000Z"),
+            Some(1_748_772_000)
+        );
+        assert_eq!(
+            parse_rfc3339("2025-06-01T12:00:00+02:00"),
+            Some(1_748_772_000)
+        );
+        for bad in [
+            "",
+            "2025-06-01",
+            "2025-13-01T00:00:00Z",
+            "2025-06-01T10:00:00",
+            "２025-06-01T10:00:00Z",
+            "2025-06-01T10:00:00.Z",
+        ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad:?}");
         }
     }

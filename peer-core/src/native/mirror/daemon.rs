@@ -131,8 +131,15 @@ fn create_dir(path: &std::path::Path) -> Result<(), DaemonError> {
 impl MirrorDaemon {
     /// Opens the database and the cache, reconciles them, and starts serving. Must run inside a
     /// tokio runtime.
-    pub async fn start(config: MirrorConfig, settings: DaemonSettings) -> Result<Self, DaemonError> {
-        if let Some(dir) = config.database.parent().filter(|d| !d.as_os_str().is_empty()) {
+    pub async fn start(
+        config: MirrorConfig,
+        settings: DaemonSettings,
+    ) -> Result<Self, DaemonError> {
+        if let Some(dir) = config
+            .database
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
             create_dir(dir)?;
         }
         create_dir(&config.cache_dir)?;
@@ -165,7 +172,9 @@ impl MirrorDaemon {
             "mirror cache opened"
         );
         let served: ServedFiles = ServedFiles::default();
-        *served.write().unwrap_or_else(std::sync::PoisonError::into_inner) = served_set;
+        *served
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = served_set;
         let mut http_config = OriginConfig::new(&config.cache_dir, config.listen);
         http_config.served_files = Some(served.clone());
         let http = Origin::start(http_config).await?;
@@ -253,7 +262,14 @@ impl MirrorDaemon {
         for o in self.origins.iter_mut().filter(|o| o.next_due <= now) {
             let read = o
                 .reader
-                .read(&self.client, &o.url, &o.instance, &sorts, self.config.list_count, &held)
+                .read(
+                    &self.client,
+                    &o.url,
+                    &o.instance,
+                    &sorts,
+                    self.config.list_count,
+                    &held,
+                )
                 .await;
             match read {
                 Ok(c) => {
@@ -343,7 +359,7 @@ impl MirrorDaemon {
                         served.insert(format!("{}/{}", entry.uuid, file.path));
                     }
                     drop(served);
-                    tracing::info!(uuid = %entry.uuid, bytes = f.entry.bytes, strategy = entry.strategy.as_str(), "video mirrored");
+                    tracing::info!(uuid = %entry.uuid, bytes = f.stored_bytes, strategy = entry.strategy.as_str(), "video mirrored");
                     report.fetched.push(entry.uuid.clone());
                 }
                 Err(e) => {
@@ -353,9 +369,20 @@ impl MirrorDaemon {
                         o.next_due = now + delay;
                     }
                     tracing::warn!(uuid = %entry.uuid, error = %e, "fetch failed; retried later");
-                    report.fetch_failures.push((entry.uuid.clone(), e.to_string()));
+                    report
+                        .fetch_failures
+                        .push((entry.uuid.clone(), e.to_string()));
                 }
             }
+        }
+    }
+
+    /// Makes every origin due now: the next [`MirrorDaemon::check`] reads them all, backoffs
+    /// included.
+    pub fn make_all_due(&mut self) {
+        let now = Instant::now();
+        for o in &mut self.origins {
+            o.next_due = now;
         }
     }
 
@@ -365,7 +392,9 @@ impl MirrorDaemon {
             .iter()
             .map(|o| o.next_due)
             .min()
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(self.config.check_interval_secs))
+            .unwrap_or_else(|| {
+                Instant::now() + Duration::from_secs(self.config.check_interval_secs)
+            })
     }
 
     /// Checks whenever an origin is due until `stop` completes, then stops serving.

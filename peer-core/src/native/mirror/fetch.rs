@@ -105,14 +105,15 @@ impl FetchError {
 /// What a fetch stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fetched {
-    /// The entry as recorded (its `bytes` the bytes stored).
-    pub entry: Entry,
+    /// Bytes stored: the video files, playlists and manifest (the entry's `bytes` stay the API's
+    /// file sizes, what the strategies count, as PeerTube's redundancy sizes do).
+    pub stored_bytes: u64,
     /// Its files, as recorded.
     pub files: Vec<FileRecord>,
 }
 
-/// Fetches `entry` (a video of the PeerTube instance `instance`) into `cache` and records it in
-/// `state`. See the module documentation.
+/// Fetches `entry` (a video of the PeerTube instance `instance`, already recorded in `state`)
+/// into `cache` and records its files. See the module documentation.
 pub async fn fetch_entry(
     client: &PeerTubeClient,
     cache: &Cache,
@@ -126,7 +127,11 @@ pub async fn fetch_entry(
         origin: origin.clone(),
         source,
     };
-    let watch_url = format!("{}/videos/watch/{}", instance.trim_end_matches('/'), entry.uuid);
+    let watch_url = format!(
+        "{}/videos/watch/{}",
+        instance.trim_end_matches('/'),
+        entry.uuid
+    );
     // The mirror serves HTTP only for now: any id scheme does, and an instance version this
     // code does not know must not stop it.
     let video = client
@@ -164,17 +169,11 @@ pub async fn fetch_entry(
             let from = staging.join(&rel);
             records.push(cache.adopt(&mut reservation, &entry.uuid, &rel, &from)?);
         }
-        let bytes = records.iter().fold(0u64, |a, f| a.saturating_add(f.size));
-        let recorded = Entry {
-            bytes,
-            ..entry.clone()
-        };
-        state.upsert(&recorded)?;
         for f in &records {
             state.put_file(&entry.uuid, f)?;
         }
         Ok(Fetched {
-            entry: recorded,
+            stored_bytes: records.iter().fold(0u64, |a, f| a.saturating_add(f.size)),
             files: records,
         })
     }
@@ -182,7 +181,7 @@ pub async fn fetch_entry(
     let _ = remove_dir(&staging);
     if result.is_err() {
         let _ = cache.remove_video(&entry.uuid);
-        let _ = state.upsert(entry).and_then(|()| clear_files(state, &entry.uuid));
+        let _ = clear_files(state, &entry.uuid);
     }
     result
 }

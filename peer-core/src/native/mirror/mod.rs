@@ -19,5 +19,5 @@ pub mod state;
 pub mod strategy;
 
 pub use config::{ConfigError, MirrorConfig, OriginSpec, StrategyConfig};
-pub use strategy::{plan, Candidate, Entry, OriginCandidates, Plan, Strategy};
 pub use daemon::{CheckReport, DaemonError, DaemonSettings, MirrorDaemon};
+pub use strategy::{plan, Candidate, Entry, OriginCandidates, Plan, Strategy};

@@ -10,8 +10,8 @@ use reqwest::StatusCode;
 use crate::http_range::{check_content_range, range_header};
 use crate::id_scheme::IdScheme;
 use crate::peertube::api::{parse_server_config, parse_video_details, ApiError, VideoDetails};
-use crate::peertube::video_list::{parse_video_list, ListedVideo, VideoSort};
 use crate::peertube::version::{id_scheme_for_version, VersionError};
+use crate::peertube::video_list::{parse_video_list, ListedVideo, VideoSort};
 use crate::peertube::video_url::{parse_video_url, VideoRef, VideoUrlError};
 
 /// Settings of the REST client (also used by the mirror for its requests).
