@@ -26,7 +26,7 @@ use crate::native::origin::{Origin, OriginConfig, OriginError, ServedFiles};
 use crate::native::peertube::{PeerTubeClient, PeerTubeError, PeerTubeSettings};
 
 /// Settings of the daemon that are not in the configuration file.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct DaemonSettings {
     /// The REST client's timeouts and answer limit. Defaults of [`PeerTubeSettings`].
     pub api: PeerTubeSettings,
@@ -35,16 +35,6 @@ pub struct DaemonSettings {
     /// Delays before retrying an origin that failed. Defaults of [`BackoffConfig`] (1 s, doubling,
     /// at most 30 s, full jitter).
     pub retry: BackoffConfig,
-}
-
-impl Default for DaemonSettings {
-    fn default() -> Self {
-        Self {
-            api: PeerTubeSettings::default(),
-            fetch: FetchSettings::default(),
-            retry: BackoffConfig::default(),
-        }
-    }
 }
 
 /// Why the daemon could not start or go on.
