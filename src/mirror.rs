@@ -1,10 +1,11 @@
-//! `segswarm mirror`: follow origins, mirror what is watched, serve it. So far only the
-//! configuration: `--print-config` prints every setting with its default (the daemon comes next).
+//! `segswarm mirror`: follow origins, mirror what their strategies pick, serve it over HTTP.
+//! `--print-config` prints every setting with its default; otherwise the daemon runs until
+//! SIGTERM or Ctrl-C.
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context};
-use segswarm::core::native::mirror::MirrorConfig;
+use anyhow::Context;
+use segswarm::core::native::mirror::{DaemonSettings, MirrorConfig, MirrorDaemon};
 
 #[derive(clap::Args, Debug)]
 pub struct MirrorArgs {
@@ -33,5 +34,11 @@ pub fn run_command(args: MirrorArgs) -> anyhow::Result<()> {
         print!("{}", config.to_toml());
         return Ok(());
     }
-    bail!("the mirror daemon is not implemented yet; --print-config shows its settings")
+    let runtime = tokio::runtime::Runtime::new().context("tokio runtime")?;
+    runtime.block_on(async {
+        let daemon = MirrorDaemon::start(config, DaemonSettings::default()).await?;
+        println!("mirror serving on {}", daemon.base_url());
+        daemon.run(crate::seed::wait_for_signal()).await;
+        anyhow::Ok(())
+    })
 }

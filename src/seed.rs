@@ -146,7 +146,8 @@ fn print_stats(args: &SeedArgs, stats: &SeederStats, origin: Option<&Origin>, el
     println!("{line}");
 }
 
-async fn wait_for_signal() {
+/// Completes on SIGTERM or Ctrl-C.
+pub(crate) async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

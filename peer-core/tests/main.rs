@@ -17,6 +17,8 @@ mod native_byterange;
 #[cfg(feature = "native")]
 mod native_http;
 #[cfg(feature = "native")]
+mod native_mirror;
+#[cfg(feature = "native")]
 mod native_origin;
 #[cfg(feature = "native")]
 mod native_peertube;

@@ -91,7 +91,16 @@ pub struct PtVideo {
     /// `segments-sha256.json` lists the `.ts` segments present at each request, as PeerTube
     /// rewrites it when segments come and go.
     pub live: bool,
+    /// `views` (in the lists and details). Default 0.
+    pub views: u64,
+    /// PeerTube's trending score (not in the JSON; orders `sort=-trending`). Default 0.
+    pub trending: u64,
+    /// `publishedAt` (ISO 8601). Default `2025-06-01T10:00:00.000Z`.
+    pub published_at: String,
 }
+
+/// `publishedAt` of the test videos unless set.
+pub const DEFAULT_PUBLISHED_AT: &str = "2025-06-01T10:00:00.000Z";
 
 /// PeerTube's `uuidToShort`: the uuid's 128 bits in the Flickr base-58 alphabet, padded to 22.
 pub fn short_uuid(uuid: &str) -> String {
@@ -208,6 +217,9 @@ pub fn make_vod_video(
         resolutions: out,
         duration: seconds,
         live: false,
+        views: 0,
+        trending: 0,
+        published_at: DEFAULT_PUBLISHED_AT.into(),
     }
 }
 
@@ -239,6 +251,9 @@ pub fn live_video(dir: &Path, seed: u64, resolution: PtResolution) -> PtVideo {
         resolutions: vec![r],
         duration: 0,
         live: true,
+        views: 0,
+        trending: 0,
+        published_at: DEFAULT_PUBLISHED_AT.into(),
     }
 }
 
@@ -302,6 +317,10 @@ pub struct Controls {
     pub origin_requests: Vec<String>,
     /// Requests served by the mirror (paths).
     pub mirror_requests: Vec<String>,
+    /// REST API requests served by the origin (paths with their query).
+    pub api_requests: Vec<String>,
+    /// The origin's `/api/` answers 503.
+    pub api_down: bool,
     /// The live videos have ended (API `state` 5, "Live ended").
     pub live_ended: bool,
     /// The instance's WebSocket tracker in `trackerUrls` (a segswarm-tracker the test runs, as
@@ -450,7 +469,19 @@ fn handle(shared: &Shared, is_mirror: bool, req: Request<Incoming>) -> Response<
             .iter()
             .find(|v| v.uuid == id || v.short_uuid == id || v.id.to_string() == id)
     };
+    if parts.first() == Some(&"api") {
+        let mut c = shared.controls.lock().expect("controls");
+        c.api_requests.push(req.uri().to_string());
+        if c.api_down {
+            return reply(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "down");
+        }
+    }
     match parts.as_slice() {
+        ["api", "v1", "videos"] => reply(
+            StatusCode::OK,
+            "application/json",
+            video_list_json(shared, req.uri().query().unwrap_or("")),
+        ),
         ["api", "v1", "config"] => {
             let version = shared.controls.lock().expect("controls").server_version.clone();
             reply(StatusCode::OK, "application/json", config_json(&version))
@@ -616,12 +647,12 @@ fn video_json(shared: &Shared, v: &PtVideo) -> String {
         "nsfw": false, "nsfwFlags": 0, "nsfwSummary": null,
         "truncatedDescription": null, "description": null,
         "isLocal": true, "duration": v.duration, "aspectRatio": 1.3333,
-        "views": 0, "viewers": 0, "likes": 0, "dislikes": 0, "comments": 0,
+        "views": v.views, "viewers": 0, "likes": 0, "dislikes": 0, "comments": 0,
         "thumbnailPath": format!("/lazy-static/thumbnails/{}.jpg", v.uuid),
         "previewPath": format!("/lazy-static/previews/{}.jpg", v.uuid),
         "embedPath": format!("/videos/embed/{}", v.uuid),
         "createdAt": "2025-06-01T10:00:00.000Z", "updatedAt": "2025-06-01T10:05:00.000Z",
-        "publishedAt": "2025-06-01T10:00:00.000Z", "originallyPublishedAt": null,
+        "publishedAt": v.published_at, "originallyPublishedAt": null,
         "isLive": v.live,
         "account": account, "channel": channel,
         "blacklisted": false, "blacklistedReason": null,
@@ -644,6 +675,50 @@ fn video_json(shared: &Shared, v: &PtVideo) -> String {
         "liveSchedules": [], "scheduledUpdate": null
     })
     .to_string()
+}
+
+/// `GET /api/v1/videos?sort=-views|-trending|-publishedAt&count=N&start=K`: PeerTube's
+/// `ResultList<Video>` (`total`, `data[]` without files, as for an anonymous caller).
+fn video_list_json(shared: &Shared, query: &str) -> String {
+    let param = |name: &str| {
+        query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_owned())
+    };
+    let count: usize = param("count")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(15)
+        .min(100);
+    let start: usize = param("start").and_then(|c| c.parse().ok()).unwrap_or(0);
+    let mut videos: Vec<&PtVideo> = shared.videos.iter().collect();
+    match param("sort").as_deref() {
+        Some("-views") => videos.sort_by_key(|v| std::cmp::Reverse(v.views)),
+        Some("-trending") => videos.sort_by_key(|v| std::cmp::Reverse(v.trending)),
+        _ => videos.sort_by(|a, b| b.published_at.cmp(&a.published_at)),
+    }
+    let host = shared.base.trim_start_matches("http://");
+    let data: Vec<serde_json::Value> = videos
+        .iter()
+        .skip(start)
+        .take(count)
+        .map(|v| {
+            serde_json::json!({
+                "id": v.id, "uuid": v.uuid, "shortUUID": v.short_uuid,
+                "url": format!("{}/videos/watch/{}", shared.base, v.uuid),
+                "name": v.name, "isLocal": true, "duration": v.duration,
+                "views": v.views, "viewers": 0, "likes": 0, "dislikes": 0, "comments": 0,
+                "createdAt": v.published_at, "updatedAt": v.published_at,
+                "publishedAt": v.published_at, "originallyPublishedAt": null,
+                "isLive": v.live,
+                "embedPath": format!("/videos/embed/{}", v.uuid),
+                "account": { "id": 1, "name": "root", "host": host },
+                "channel": { "id": 1, "name": "root_channel", "host": host }
+            })
+        })
+        .collect();
+    serde_json::json!({ "total": shared.videos.len(), "data": data }).to_string()
 }
 
 /// The socket address of a `http://host:port` base.

@@ -11,7 +11,8 @@
 //! Paths are percent-decoded, then refused when any component is `..`, `.`, empty, or contains a
 //! backslash or NUL; the resolved file must lie under the canonical root (a symbolic link leading
 //! out of it is refused), and only regular files are served. Bodies are streamed from the file in
-//! chunks of [`OriginConfig::chunk_bytes`].
+//! chunks of [`OriginConfig::chunk_bytes`]. With [`OriginConfig::served_files`] set, only the
+//! files it lists are served.
 //!
 //! Slow or hostile clients: every connection is accepted, then refused with `503` and closed when
 //! [`OriginConfig::max_connections`] are open or its address already has
@@ -69,7 +70,14 @@ pub struct OriginConfig {
     pub shutdown_grace: Duration,
     /// `Access-Control-Allow-Origin` value. Default `*`.
     pub allow_origin: String,
+    /// When set, the only files served: `/`-separated paths relative to the root; any other
+    /// path is answered `404`. The owner changes the set while serving (the mirror lists its
+    /// verified, recorded files). Default `None`: every file under the root.
+    pub served_files: Option<ServedFiles>,
 }
+
+/// The set of files an [`Origin`] serves, shared with its owner.
+pub type ServedFiles = Arc<std::sync::RwLock<std::collections::BTreeSet<String>>>;
 
 impl OriginConfig {
     /// Defaults for serving `root` on `listen`.
@@ -84,6 +92,7 @@ impl OriginConfig {
             chunk_bytes: 64 * 1024,
             shutdown_grace: Duration::from_secs(5),
             allow_origin: "*".into(),
+            served_files: None,
         }
     }
 }
@@ -710,6 +719,21 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
         shared.stats.not_found.fetch_add(1, Ordering::Relaxed);
         return status_response(shared, StatusCode::NOT_FOUND, "not found\n");
     };
+    if let Some(served) = &shared.config.served_files {
+        let key = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        let listed = served
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(&key);
+        if !listed {
+            shared.stats.not_found.fetch_add(1, Ordering::Relaxed);
+            return status_response(shared, StatusCode::NOT_FOUND, "not found\n");
+        }
+    }
     let full = shared.root.join(&rel);
     // Resolve links and make sure the file is still under the root.
     let resolved = match tokio::fs::canonicalize(&full).await {

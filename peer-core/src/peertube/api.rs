@@ -188,6 +188,16 @@ pub enum ApiError {
     /// A `uuid` that is not one.
     #[error("the API gave {0:?} as the video uuid")]
     BadUuid(String),
+    /// A field with a value out of its shape.
+    #[error("{what}: field {field}: unusable value {value:?}")]
+    Field {
+        /// Which answer.
+        what: &'static str,
+        /// The field, e.g. `data[3].publishedAt`.
+        field: String,
+        /// The value (at most 80 characters).
+        value: String,
+    },
 }
 
 /// Parses a `/api/v1/videos/{id}` answer.

@@ -6,10 +6,12 @@
 //!   `/api/v1/videos/<id>`) parsed into an instance and a video id;
 //! - [`api`]: the JSON of `/api/v1/videos/{id}` and `/api/v1/config` (the fields segswarm reads,
 //!   unknown fields ignored), in the shapes of PeerTube's `packages/models`;
+//! - [`video_list`]: the JSON of `/api/v1/videos?sort=...` (what a mirror's strategies read);
 //! - [`version`]: `serverVersion` → the [`crate::id_scheme::IdScheme`] of that instance's players.
 
 pub mod api;
 pub mod version;
+pub mod video_list;
 pub mod video_url;
 
 pub use api::{
@@ -17,4 +19,5 @@ pub use api::{
     StreamingPlaylist, VideoDetails, VideoFile, VideoState,
 };
 pub use version::{id_scheme_for_version, ServerVersion, VersionError};
+pub use video_list::{parse_video_list, ListedVideo, VideoSort};
 pub use video_url::{parse_video_url, VideoId, VideoRef, VideoUrlError};

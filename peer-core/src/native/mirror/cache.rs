@@ -336,7 +336,51 @@ impl Cache {
                 source: e,
             });
         }
-        let key = format!("{uuid}/{path}");
+        self.account_written(reservation, format!("{uuid}/{path}"), len);
+        Ok(FileRecord {
+            path: path.to_owned(),
+            size: len,
+            sha256: hex::encode(Sha256::digest(data)),
+        })
+    }
+
+    /// Moves a finished file (written elsewhere on the same file system, e.g. by a fetch into a
+    /// staging directory whose bytes `reservation` covers) into place as a file of a video,
+    /// atomically (a rename); its bytes are taken from `reservation`. Returns its record.
+    pub fn adopt(
+        &self,
+        reservation: &mut Reservation,
+        uuid: &str,
+        path: &str,
+        from: &Path,
+    ) -> Result<FileRecord, CacheError> {
+        let target = self.path_of(uuid, path)?;
+        let meta = std::fs::symlink_metadata(from).map_err(io(from))?;
+        if !meta.is_file() {
+            return Err(CacheError::BadPath(from.display().to_string()));
+        }
+        let len = meta.len();
+        if len > reservation.left {
+            return Err(CacheError::OverReservation {
+                path: format!("{uuid}/{path}"),
+                len,
+                left: reservation.left,
+            });
+        }
+        let sha256 = sha256_file(from).map_err(io(from))?;
+        let dir = target.parent().unwrap_or(&self.root);
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        std::fs::rename(from, &target).map_err(io(&target))?;
+        self.account_written(reservation, format!("{uuid}/{path}"), len);
+        Ok(FileRecord {
+            path: path.to_owned(),
+            size: len,
+            sha256,
+        })
+    }
+
+    /// Moves `len` bytes of `reservation` to the stored bytes of file `key` (`uuid/path`).
+    fn account_written(&self, reservation: &mut Reservation, key: String, len: u64) {
         let mut a = lock(&self.accounts);
         reservation.left -= len;
         a.usage.reserved = a.usage.reserved.saturating_sub(len);
@@ -344,12 +388,6 @@ impl Cache {
         if let Some(old) = a.files.insert(key, len) {
             a.usage.stored = a.usage.stored.saturating_sub(old);
         }
-        drop(a);
-        Ok(FileRecord {
-            path: path.to_owned(),
-            size: len,
-            sha256: hex::encode(Sha256::digest(data)),
-        })
     }
 
     /// Deletes one file of a video; returns the bytes freed.

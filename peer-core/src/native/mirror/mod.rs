@@ -5,12 +5,19 @@
 //! - [`strategy`]: which videos to add, keep and expire (pure, deterministic);
 //! - [`state`]: what is mirrored, in an SQLite database that survives restarts;
 //! - [`cache`]: the files on disk, bounded in bytes, written atomically, reconciled with the
-//!   database on start.
+//!   database on start;
+//! - [`candidates`]: an origin's videos read from its REST API, for the strategies;
+//! - [`fetch`]: one video copied, verified, into the cache and recorded;
+//! - [`daemon`]: the loop: check the origins, apply the plan, serve the cache over HTTP.
 
 pub mod cache;
+pub mod candidates;
 pub mod config;
+pub mod daemon;
+pub mod fetch;
 pub mod state;
 pub mod strategy;
 
 pub use config::{ConfigError, MirrorConfig, OriginSpec, StrategyConfig};
+pub use daemon::{CheckReport, DaemonError, DaemonSettings, MirrorDaemon};
 pub use strategy::{plan, Candidate, Entry, OriginCandidates, Plan, Strategy};

@@ -11,6 +11,7 @@ use crate::http_range::{check_content_range, range_header};
 use crate::id_scheme::IdScheme;
 use crate::peertube::api::{parse_server_config, parse_video_details, ApiError, VideoDetails};
 use crate::peertube::version::{id_scheme_for_version, VersionError};
+use crate::peertube::video_list::{parse_video_list, ListedVideo, VideoSort};
 use crate::peertube::video_url::{parse_video_url, VideoRef, VideoUrlError};
 
 /// Settings of the REST client (also used by the mirror for its requests).
@@ -261,6 +262,23 @@ impl PeerTubeClient {
         let url = video.api_url();
         let body = self.get_json(&url).await?;
         parse_video_details(&body).map_err(|error| PeerTubeError::Api { url, error })
+    }
+
+    /// `GET <instance>/api/v1/videos?sort=<sort>&count=<count>&start=0`: at most `count` videos
+    /// (an answer with more is an error), read within [`PeerTubeSettings::max_api_bytes`].
+    pub async fn list_videos(
+        &self,
+        instance: &str,
+        sort: VideoSort,
+        count: u32,
+    ) -> Result<Vec<ListedVideo>, PeerTubeError> {
+        let url = format!(
+            "{}/api/v1/videos?sort={}&count={count}&start=0",
+            instance.trim_end_matches('/'),
+            sort.as_query()
+        );
+        let body = self.get_json(&url).await?;
+        parse_video_list(&body, count as usize).map_err(|error| PeerTubeError::Api { url, error })
     }
 
     /// `GET /api/v1/config` → `serverVersion`.

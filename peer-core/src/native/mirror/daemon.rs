@@ -1,0 +1,412 @@
+//! The mirror daemon's loop: follow the origins, apply the strategies' plan to the cache and the
+//! database, serve what is recorded over HTTP.
+//!
+//! [`MirrorDaemon::start`] opens the database and the cache (reconciling them: a file that does
+//! not match its record is deleted and its video fetched again), and serves every recorded,
+//! verified file at once under `<base>/<uuid>/<origin's file name>` ([`crate::native::origin`]
+//! with [`crate::native::origin::OriginConfig::served_files`]: nothing else under the cache
+//! directory is reachable). [`MirrorDaemon::check`] reads each due origin's candidates, plans,
+//! records the plan, evicts what expired, and fetches what was added (or is still missing).
+//! An origin that fails is retried after a [`Backoff`] delay, its previous candidates kept, the
+//! cache served meanwhile. [`MirrorDaemon::run`] checks every `check_interval_secs` until told
+//! to stop.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::cache::{Cache, CacheError};
+use super::candidates::{sort_of, CandidateReader};
+use super::config::{parse_origin, MirrorConfig, OriginSpec};
+use super::fetch::{clear_files, fetch_entry, FetchSettings};
+use super::state::{State, StateError};
+use super::strategy::{plan, OriginCandidates};
+use crate::backoff::{Backoff, BackoffConfig};
+use crate::native::origin::{Origin, OriginConfig, OriginError, ServedFiles};
+use crate::native::peertube::{PeerTubeClient, PeerTubeError, PeerTubeSettings};
+
+/// Settings of the daemon that are not in the configuration file.
+#[derive(Debug, Clone, Default)]
+pub struct DaemonSettings {
+    /// The REST client's timeouts and answer limit. Defaults of [`PeerTubeSettings`].
+    pub api: PeerTubeSettings,
+    /// Limits of each fetch. Defaults of [`FetchSettings`].
+    pub fetch: FetchSettings,
+    /// Delays before retrying an origin that failed. Defaults of [`BackoffConfig`] (1 s, doubling,
+    /// at most 30 s, full jitter).
+    pub retry: BackoffConfig,
+}
+
+/// Why the daemon could not start or go on.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The database.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The cache directory.
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    /// The HTTP server.
+    #[error(transparent)]
+    Http(#[from] OriginError),
+    /// The REST client.
+    #[error(transparent)]
+    Client(#[from] PeerTubeError),
+    /// A directory could not be created.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: std::path::PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// What one [`MirrorDaemon::check`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckReport {
+    /// Origins whose candidates were read.
+    pub refreshed: Vec<String>,
+    /// Origins that failed, with why (their previous candidates kept).
+    pub origin_failures: Vec<(String, String)>,
+    /// Videos fetched and now served.
+    pub fetched: Vec<String>,
+    /// Videos that could not be fetched, with why (kept, to be fetched at a later check).
+    pub fetch_failures: Vec<(String, String)>,
+    /// Videos dropped (expired).
+    pub evicted: Vec<String>,
+}
+
+/// One followed origin.
+#[derive(Debug)]
+struct FollowedOrigin {
+    /// As configured.
+    url: String,
+    /// `scheme://host[:port]` of a PeerTube instance.
+    instance: String,
+    reader: CandidateReader,
+    /// The last candidates read.
+    last: Option<OriginCandidates>,
+    backoff: Backoff,
+    /// When it is read next.
+    next_due: Instant,
+}
+
+/// The running mirror. See the module documentation.
+#[derive(Debug)]
+pub struct MirrorDaemon {
+    config: MirrorConfig,
+    settings: DaemonSettings,
+    client: PeerTubeClient,
+    state: State,
+    cache: Cache,
+    served: ServedFiles,
+    http: Origin,
+    origins: Vec<FollowedOrigin>,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn create_dir(path: &std::path::Path) -> Result<(), DaemonError> {
+    std::fs::create_dir_all(path).map_err(|source| DaemonError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+impl MirrorDaemon {
+    /// Opens the database and the cache, reconciles them, and starts serving. Must run inside a
+    /// tokio runtime.
+    pub async fn start(
+        config: MirrorConfig,
+        settings: DaemonSettings,
+    ) -> Result<Self, DaemonError> {
+        if let Some(dir) = config
+            .database
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
+            create_dir(dir)?;
+        }
+        create_dir(&config.cache_dir)?;
+        let mut state = State::open(&config.database)?;
+        let records = state.files()?;
+        let (cache, reconciled) = Cache::open(&config.cache_dir, config.cache_bytes, &records)?;
+        // A video with a file missing or damaged is fetched again whole.
+        let damaged: BTreeSet<String> = reconciled
+            .dropped
+            .iter()
+            .map(|(uuid, path, why)| {
+                tracing::warn!(%uuid, %path, %why, "mirrored file dropped; fetching the video again");
+                uuid.clone()
+            })
+            .collect();
+        for uuid in &damaged {
+            let _ = cache.remove_video(uuid);
+            clear_files(&mut state, uuid)?;
+        }
+        let served_set: BTreeSet<String> = reconciled
+            .kept
+            .iter()
+            .filter(|(uuid, _)| !damaged.contains(uuid))
+            .map(|(uuid, path)| format!("{uuid}/{path}"))
+            .collect();
+        tracing::info!(
+            files = served_set.len(),
+            bytes = reconciled.bytes,
+            strays = reconciled.strays.len(),
+            "mirror cache opened"
+        );
+        let served: ServedFiles = ServedFiles::default();
+        *served
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = served_set;
+        let mut http_config = OriginConfig::new(&config.cache_dir, config.listen);
+        http_config.served_files = Some(served.clone());
+        let http = Origin::start(http_config).await?;
+        let client = PeerTubeClient::new(settings.api.clone())?;
+        let now = Instant::now();
+        let mut origins = Vec::new();
+        for url in &config.origins {
+            match parse_origin(url) {
+                Ok(OriginSpec::PeerTube(instance)) => origins.push(FollowedOrigin {
+                    url: url.clone(),
+                    instance,
+                    reader: CandidateReader::default(),
+                    last: None,
+                    backoff: Backoff::new(settings.retry.clone()),
+                    next_due: now,
+                }),
+                Ok(OriginSpec::Hls(_)) => {
+                    tracing::warn!(origin = %url, "HLS master playlist origins are not mirrored yet")
+                }
+                Err(e) => tracing::warn!(origin = %url, error = %e, "origin ignored"),
+            }
+        }
+        Ok(Self {
+            config,
+            settings,
+            client,
+            state,
+            cache,
+            served,
+            http,
+            origins,
+        })
+    }
+
+    /// The base URL videos are served under: `<base><uuid>/<file>`.
+    pub fn base_url(&self) -> String {
+        self.http.base_url()
+    }
+
+    /// The cache's bytes stored and reserved.
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    /// The HTTP server's counters.
+    pub fn http_stats(&self) -> crate::native::origin::OriginStatsSnapshot {
+        self.http.stats()
+    }
+
+    /// The uuids of the videos served now.
+    pub fn served_videos(&self) -> BTreeSet<String> {
+        self.served
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .filter_map(|k| k.split('/').next().map(str::to_owned))
+            .collect()
+    }
+
+    fn unserve(&self, uuid: &str) {
+        let prefix = format!("{uuid}/");
+        self.served
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|k| !k.starts_with(&prefix));
+    }
+
+    /// Reads the due origins, plans, records, evicts and fetches. See the module documentation.
+    pub async fn check(&mut self) -> CheckReport {
+        let mut report = CheckReport::default();
+        let now = Instant::now();
+        let held: BTreeSet<String> = match self.state.entries() {
+            Ok(e) => e.into_iter().map(|r| r.entry.uuid).collect(),
+            Err(e) => {
+                tracing::error!(error = %e, "mirror database unreadable; check skipped");
+                return report;
+            }
+        };
+        let sorts: BTreeSet<_> = self
+            .config
+            .strategies
+            .iter()
+            .filter_map(|s| sort_of(s.strategy))
+            .collect();
+        for o in self.origins.iter_mut().filter(|o| o.next_due <= now) {
+            let read = o
+                .reader
+                .read(
+                    &self.client,
+                    &o.url,
+                    &o.instance,
+                    &sorts,
+                    self.config.list_count,
+                    &held,
+                )
+                .await;
+            match read {
+                Ok(c) => {
+                    o.last = Some(c);
+                    o.backoff.reset();
+                    o.next_due = now + Duration::from_secs(self.config.check_interval_secs);
+                    report.refreshed.push(o.url.clone());
+                }
+                Err(e) => {
+                    let delay = o.backoff.next_delay(None, rand::random::<f64>());
+                    o.next_due = now + delay;
+                    tracing::warn!(origin = %o.url, error = %e, retry_in = ?delay, "origin failed; previous candidates kept");
+                    report.origin_failures.push((o.url.clone(), e.to_string()));
+                }
+            }
+        }
+        if let Err(e) = self.apply_plan(&mut report) {
+            tracing::error!(error = %e, "mirror database write failed; check stopped");
+            return report;
+        }
+        self.fetch_missing(&mut report).await;
+        report
+    }
+
+    fn apply_plan(&mut self, report: &mut CheckReport) -> Result<(), StateError> {
+        let candidates: Vec<OriginCandidates> =
+            self.origins.iter().filter_map(|o| o.last.clone()).collect();
+        let entries: Vec<_> = self.state.entries()?.into_iter().map(|r| r.entry).collect();
+        let decided = plan(&self.config.strategies, &candidates, &entries, unix_now());
+        self.state.apply(&decided)?;
+        for e in &decided.expire {
+            self.unserve(&e.uuid);
+            if let Err(err) = self.cache.remove_video(&e.uuid) {
+                tracing::warn!(uuid = %e.uuid, error = %err, "evicted video's files not deleted");
+            }
+            tracing::info!(uuid = %e.uuid, strategy = e.strategy.as_str(), "video evicted");
+            report.evicted.push(e.uuid.clone());
+        }
+        Ok(())
+    }
+
+    /// Fetches every recorded entry without files whose origin is not waiting out a backoff.
+    async fn fetch_missing(&mut self, report: &mut CheckReport) {
+        let (entries, files) = match (self.state.entries(), self.state.files()) {
+            (Ok(e), Ok(f)) => (e, f),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::error!(error = %e, "mirror database unreadable; fetches skipped");
+                return;
+            }
+        };
+        let with_files: BTreeSet<&str> = files.iter().map(|(u, _)| u.as_str()).collect();
+        let by_url: BTreeMap<String, usize> = self
+            .origins
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (o.url.clone(), i))
+            .collect();
+        let now = Instant::now();
+        for record in entries {
+            let entry = record.entry;
+            if with_files.contains(entry.uuid.as_str()) {
+                continue;
+            }
+            let Some(&i) = by_url.get(&entry.origin) else {
+                continue;
+            };
+            if self.origins[i].next_due > now && self.origins[i].backoff.failures() > 0 {
+                continue;
+            }
+            let instance = self.origins[i].instance.clone();
+            let fetched = fetch_entry(
+                &self.client,
+                &self.cache,
+                &mut self.state,
+                &entry,
+                &instance,
+                &self.settings.fetch,
+            )
+            .await;
+            match fetched {
+                Ok(f) => {
+                    let mut served = self
+                        .served
+                        .write()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    for file in &f.files {
+                        served.insert(format!("{}/{}", entry.uuid, file.path));
+                    }
+                    drop(served);
+                    tracing::info!(uuid = %entry.uuid, bytes = f.stored_bytes, strategy = entry.strategy.as_str(), "video mirrored");
+                    report.fetched.push(entry.uuid.clone());
+                }
+                Err(e) => {
+                    if e.is_origin_failure() {
+                        let o = &mut self.origins[i];
+                        let delay = o.backoff.next_delay(None, rand::random::<f64>());
+                        o.next_due = now + delay;
+                    }
+                    tracing::warn!(uuid = %entry.uuid, error = %e, "fetch failed; retried later");
+                    report
+                        .fetch_failures
+                        .push((entry.uuid.clone(), e.to_string()));
+                }
+            }
+        }
+    }
+
+    /// Makes every origin due now: the next [`MirrorDaemon::check`] reads them all, backoffs
+    /// included.
+    pub fn make_all_due(&mut self) {
+        let now = Instant::now();
+        for o in &mut self.origins {
+            o.next_due = now;
+        }
+    }
+
+    /// When the next origin is due (in `check_interval_secs` when there is none).
+    pub fn next_due(&self) -> Instant {
+        self.origins
+            .iter()
+            .map(|o| o.next_due)
+            .min()
+            .unwrap_or_else(|| {
+                Instant::now() + Duration::from_secs(self.config.check_interval_secs)
+            })
+    }
+
+    /// Checks whenever an origin is due until `stop` completes, then stops serving.
+    pub async fn run(mut self, stop: impl Future<Output = ()>) {
+        tokio::pin!(stop);
+        loop {
+            let wake = tokio::time::Instant::from_std(self.next_due());
+            tokio::select! {
+                _ = &mut stop => break,
+                _ = tokio::time::sleep_until(wake) => {}
+            }
+            tokio::select! {
+                _ = &mut stop => break,
+                _ = self.check() => {}
+            }
+        }
+        self.shutdown().await;
+    }
+
+    /// Stops serving (open responses get the HTTP server's grace time).
+    pub async fn shutdown(self) {
+        self.http.shutdown().await;
+        tracing::info!("mirror stopped");
+    }
+}
