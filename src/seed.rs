@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use crate::native_cli::{NetArgs, SwarmArgs};
 use anyhow::{bail, Context};
-use segswarm::core::id_scheme::IdScheme;
 use segswarm::core::native::origin::{Origin, OriginConfig};
 use segswarm::core::native::peertube::{
     MirrorSettings, PeerTubeClient, PeerTubeSettings, RemoteMirror, ResolvedVideo,
@@ -219,16 +218,9 @@ impl RemoteVideo {
         if trackers.is_empty() {
             bail!("the instance lists no WebSocket tracker in trackerUrls: give --tracker");
         }
-        let mut config = SeederConfig::new(
-            mirror.master_playlist_path(),
-            resolved.master_url.clone(),
-            trackers,
-        );
-        config.id_scheme = resolved.id_scheme;
-        config.peertube_uuid =
-            (resolved.id_scheme == IdScheme::PeerTube).then(|| details.uuid.clone());
-        // Players check segments against the instance's own manifest, which the copy keeps.
-        config.write_manifest = false;
+        let mut config =
+            SeederConfig::peertube(mirror.master_playlist_path(), &resolved, resolved.id_scheme);
+        config.tracker_urls = trackers;
         let video = RemoteVideo {
             client,
             resolved,

@@ -108,6 +108,9 @@ pub struct MirrorConfig {
     pub upload_bytes_per_sec: u64,
     /// Most WebRTC peers connected at once, every swarm together. Default 200.
     pub max_peers: usize,
+    /// Most videos seeded over WebRTC at once (the others are served over HTTP only); each gets
+    /// an equal share of `upload_bytes_per_sec` and `max_peers`. Default 8.
+    pub max_seeded_videos: usize,
     /// Videos read from each list of a PeerTube origin per check (`count`, 1 to 100, PeerTube's
     /// cap). Default 50.
     pub list_count: u32,
@@ -131,6 +134,7 @@ impl Default for MirrorConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 9190)),
             upload_bytes_per_sec: 12_500_000,
             max_peers: 200,
+            max_seeded_videos: 8,
             list_count: 50,
             min_lifetime_floor_secs: 10 * HOUR,
             strategies: vec![
@@ -259,6 +263,9 @@ impl MirrorConfig {
         }
         if self.database.as_os_str().is_empty() {
             return invalid("database".into(), "must not be empty".into());
+        }
+        if self.max_seeded_videos == 0 {
+            return invalid("max_seeded_videos".into(), "must be at least 1".into());
         }
         if !(1..=100).contains(&self.list_count) {
             return invalid(
@@ -434,6 +441,7 @@ mod tests {
             "check_interval_secs"
         );
         assert_eq!(invalid_field("list_count = 101"), "list_count");
+        assert_eq!(invalid_field("max_seeded_videos = 0"), "max_seeded_videos");
         assert_eq!(
             invalid_field(&s(
                 "strategy = \"most-views\"\nsize_bytes = 1\nmin_lifetime_secs = 3600"

@@ -1,12 +1,15 @@
 //! The mirror daemon's loop: follow the origins, apply the strategies' plan to the cache and the
-//! database, serve what is recorded over HTTP.
+//! database, serve what is recorded over HTTP and seed it over WebRTC.
 //!
 //! [`MirrorDaemon::start`] opens the database and the cache (reconciling them: a file that does
 //! not match its record is deleted and its video fetched again), and serves every recorded,
 //! verified file at once under `<base>/<uuid>/<origin's file name>` ([`crate::native::origin`]
 //! with [`crate::native::origin::OriginConfig::served_files`]: nothing else under the cache
 //! directory is reachable). [`MirrorDaemon::check`] reads each due origin's candidates, plans,
-//! records the plan, evicts what expired, and fetches what was added (or is still missing).
+//! records the plan, evicts what expired (leaving its swarms), fetches what was added (or is
+//! still missing), and seeds each served video in its origin's swarms ([`super::swarms`]; a
+//! video served from disk after a restart is resolved again through the API when its origin is
+//! next read).
 //! An origin that fails is retried after a [`Backoff`] delay, its previous candidates kept, the
 //! cache served meanwhile. [`MirrorDaemon::run`] checks every `check_interval_secs` until told
 //! to stop.
@@ -18,12 +21,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use super::cache::{Cache, CacheError};
 use super::candidates::{sort_of, CandidateReader};
 use super::config::{parse_origin, MirrorConfig, OriginSpec};
-use super::fetch::{clear_files, fetch_entry, FetchSettings};
+use super::fetch::{clear_files, fetch_entry, resolve_entry, FetchSettings};
 use super::state::{State, StateError};
-use super::strategy::{plan, OriginCandidates};
+use super::strategy::{plan, Entry, OriginCandidates};
+use super::swarms::{SwarmSettings, Swarms};
 use crate::backoff::{Backoff, BackoffConfig};
 use crate::native::origin::{Origin, OriginConfig, OriginError, ServedFiles};
-use crate::native::peertube::{PeerTubeClient, PeerTubeError, PeerTubeSettings};
+use crate::native::peertube::{PeerTubeClient, PeerTubeError, PeerTubeSettings, ResolvedVideo};
+use crate::native::seeder::SeederStats;
 
 /// Settings of the daemon that are not in the configuration file.
 #[derive(Debug, Clone, Default)]
@@ -35,6 +40,8 @@ pub struct DaemonSettings {
     /// Delays before retrying an origin that failed. Defaults of [`BackoffConfig`] (1 s, doubling,
     /// at most 30 s, full jitter).
     pub retry: BackoffConfig,
+    /// The seeders' WebRTC, tracker and rescan settings. Defaults of [`SwarmSettings`].
+    pub swarms: SwarmSettings,
 }
 
 /// Why the daemon could not start or go on.
@@ -73,8 +80,12 @@ pub struct CheckReport {
     pub fetched: Vec<String>,
     /// Videos that could not be fetched, with why (kept, to be fetched at a later check).
     pub fetch_failures: Vec<(String, String)>,
-    /// Videos dropped (expired).
+    /// Videos dropped (expired); they left their swarms.
     pub evicted: Vec<String>,
+    /// Videos that joined their origin's swarms.
+    pub seeded: Vec<String>,
+    /// Videos served but not seeded, with why (tried again when their origin is next read).
+    pub seed_failures: Vec<(String, String)>,
 }
 
 /// One followed origin.
@@ -102,6 +113,7 @@ pub struct MirrorDaemon {
     cache: Cache,
     served: ServedFiles,
     http: Origin,
+    swarms: Swarms,
     origins: Vec<FollowedOrigin>,
 }
 
@@ -169,6 +181,12 @@ impl MirrorDaemon {
         http_config.served_files = Some(served.clone());
         let http = Origin::start(http_config).await?;
         let client = PeerTubeClient::new(settings.api.clone())?;
+        let swarms = Swarms::new(
+            settings.swarms.clone(),
+            config.upload_bytes_per_sec,
+            config.max_peers,
+            config.max_seeded_videos,
+        );
         let now = Instant::now();
         let mut origins = Vec::new();
         for url in &config.origins {
@@ -195,6 +213,7 @@ impl MirrorDaemon {
             cache,
             served,
             http,
+            swarms,
             origins,
         })
     }
@@ -212,6 +231,11 @@ impl MirrorDaemon {
     /// The HTTP server's counters.
     pub fn http_stats(&self) -> crate::native::origin::OriginStatsSnapshot {
         self.http.stats()
+    }
+
+    /// Each video seeded over WebRTC, with its seeder's statistics.
+    pub fn seeder_stats(&self) -> BTreeMap<String, SeederStats> {
+        self.swarms.stats()
     }
 
     /// The uuids of the videos served now.
@@ -276,12 +300,67 @@ impl MirrorDaemon {
                 }
             }
         }
-        if let Err(e) = self.apply_plan(&mut report) {
+        let applied = self.apply_plan(&mut report);
+        for uuid in &report.evicted {
+            self.swarms.leave(uuid).await;
+        }
+        if let Err(e) = applied {
             tracing::error!(error = %e, "mirror database write failed; check stopped");
             return report;
         }
         self.fetch_missing(&mut report).await;
+        self.seed_missing(&mut report).await;
         report
+    }
+
+    /// Seeds `video` (served from the cache) in its origin's swarms.
+    async fn seed(&mut self, video: &ResolvedVideo, report: &mut CheckReport) {
+        let uuid = video.details.uuid.clone();
+        match self.swarms.join(self.cache.root(), video).await {
+            Ok(()) => report.seeded.push(uuid),
+            Err(e) => {
+                tracing::warn!(%uuid, error = %e, "mirrored video not seeded; served over HTTP only");
+                report.seed_failures.push((uuid, e.to_string()));
+            }
+        }
+    }
+
+    /// Seeds the served videos that are not seeded yet (served from disk since a restart, or
+    /// refused before) whose origin was read in this check, while there is room.
+    async fn seed_missing(&mut self, report: &mut CheckReport) {
+        let entries: Vec<Entry> = match self.state.entries() {
+            Ok(e) => e.into_iter().map(|r| r.entry).collect(),
+            Err(e) => {
+                tracing::error!(error = %e, "mirror database unreadable; seeding skipped");
+                return;
+            }
+        };
+        let served = self.served_videos();
+        let seeded = self.swarms.seeded();
+        for entry in entries {
+            if self.swarms.seeded().len() >= self.swarms.max_videos() {
+                break;
+            }
+            let tried = report.seeded.contains(&entry.uuid)
+                || report.seed_failures.iter().any(|(u, _)| *u == entry.uuid);
+            if tried || seeded.contains(&entry.uuid) || !served.contains(&entry.uuid) {
+                continue;
+            }
+            let Some(instance) = self
+                .origins
+                .iter()
+                .find(|o| o.url == entry.origin && report.refreshed.contains(&o.url))
+                .map(|o| o.instance.clone())
+            else {
+                continue;
+            };
+            match resolve_entry(&self.client, &entry, &instance).await {
+                Ok(video) => self.seed(&video, report).await,
+                Err(e) => report
+                    .seed_failures
+                    .push((entry.uuid.clone(), e.to_string())),
+            }
+        }
     }
 
     fn apply_plan(&mut self, report: &mut CheckReport) -> Result<(), StateError> {
@@ -341,16 +420,17 @@ impl MirrorDaemon {
             .await;
             match fetched {
                 Ok(f) => {
-                    let mut served = self
-                        .served
+                    self.served
                         .write()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    for file in &f.files {
-                        served.insert(format!("{}/{}", entry.uuid, file.path));
-                    }
-                    drop(served);
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .extend(
+                            f.files
+                                .iter()
+                                .map(|file| format!("{}/{}", entry.uuid, file.path)),
+                        );
                     tracing::info!(uuid = %entry.uuid, bytes = f.stored_bytes, strategy = entry.strategy.as_str(), "video mirrored");
                     report.fetched.push(entry.uuid.clone());
+                    self.seed(&f.video, report).await;
                 }
                 Err(e) => {
                     if e.is_origin_failure() {
@@ -404,8 +484,9 @@ impl MirrorDaemon {
         self.shutdown().await;
     }
 
-    /// Stops serving (open responses get the HTTP server's grace time).
+    /// Leaves every swarm and stops serving (open responses get the HTTP server's grace time).
     pub async fn shutdown(self) {
+        self.swarms.shutdown().await;
         self.http.shutdown().await;
         tracing::info!("mirror stopped");
     }

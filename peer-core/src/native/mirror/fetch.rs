@@ -13,7 +13,7 @@ use super::state::{FileRecord, State, StateError};
 use super::strategy::Entry;
 use crate::id_scheme::IdScheme;
 use crate::native::peertube::{
-    MirrorError, MirrorSettings, PeerTubeClient, PeerTubeError, RemoteMirror,
+    MirrorError, MirrorSettings, PeerTubeClient, PeerTubeError, RemoteMirror, ResolvedVideo,
 };
 
 /// Name of the staging directory under the cache root (never served: the HTTP server serves
@@ -103,8 +103,10 @@ impl FetchError {
 }
 
 /// What a fetch stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Fetched {
+    /// The video as the API described it (what seeding it needs).
+    pub video: ResolvedVideo,
     /// Bytes stored: the video files, playlists and manifest (the entry's `bytes` stay the API's
     /// file sizes, what the strategies count, as PeerTube's redundancy sizes do).
     pub stored_bytes: u64,
@@ -123,28 +125,7 @@ pub async fn fetch_entry(
     settings: &FetchSettings,
 ) -> Result<Fetched, FetchError> {
     let origin = entry.origin.clone();
-    let api = |source| FetchError::Api {
-        origin: origin.clone(),
-        source,
-    };
-    let watch_url = format!(
-        "{}/videos/watch/{}",
-        instance.trim_end_matches('/'),
-        entry.uuid
-    );
-    // The mirror serves HTTP only for now: any id scheme does, and an instance version this
-    // code does not know must not stop it.
-    let video = client
-        .resolve(&watch_url, Some(IdScheme::default()))
-        .await
-        .map_err(api)?;
-    if video.details.uuid != entry.uuid {
-        return Err(FetchError::WrongVideo {
-            origin,
-            asked: entry.uuid.clone(),
-            got: video.details.uuid.chars().take(80).collect(),
-        });
-    }
+    let video = resolve_entry(client, entry, instance).await?;
     let mut reservation = cache.reserve(
         video
             .details
@@ -173,6 +154,7 @@ pub async fn fetch_entry(
             state.put_file(&entry.uuid, f)?;
         }
         Ok(Fetched {
+            video: video.clone(),
             stored_bytes: records.iter().fold(0u64, |a, f| a.saturating_add(f.size)),
             files: records,
         })
@@ -184,6 +166,37 @@ pub async fn fetch_entry(
         let _ = clear_files(state, &entry.uuid);
     }
     result
+}
+
+/// Resolves `entry` (a video of the PeerTube instance `instance`) through the API: what
+/// fetching and seeding it need.
+pub async fn resolve_entry(
+    client: &PeerTubeClient,
+    entry: &Entry,
+    instance: &str,
+) -> Result<ResolvedVideo, FetchError> {
+    let watch_url = format!(
+        "{}/videos/watch/{}",
+        instance.trim_end_matches('/'),
+        entry.uuid
+    );
+    // The copy does not depend on the id scheme, and an instance version this code does not
+    // know must not stop it: the scheme is decided when seeding ([`super::swarms`]).
+    let video = client
+        .resolve(&watch_url, Some(IdScheme::default()))
+        .await
+        .map_err(|source| FetchError::Api {
+            origin: entry.origin.clone(),
+            source,
+        })?;
+    if video.details.uuid != entry.uuid {
+        return Err(FetchError::WrongVideo {
+            origin: entry.origin.clone(),
+            asked: entry.uuid.clone(),
+            got: video.details.uuid.chars().take(80).collect(),
+        });
+    }
+    Ok(video)
 }
 
 /// Drops every file record of `uuid` (the entry stays, to be fetched again).

@@ -8,7 +8,9 @@
 //!   database on start;
 //! - [`candidates`]: an origin's videos read from its REST API, for the strategies;
 //! - [`fetch`]: one video copied, verified, into the cache and recorded;
-//! - [`daemon`]: the loop: check the origins, apply the plan, serve the cache over HTTP.
+//! - [`swarms`]: the mirrored videos seeded over WebRTC in their origin's swarms;
+//! - [`daemon`]: the loop: check the origins, apply the plan, serve the cache over HTTP and
+//!   WebRTC.
 
 pub mod cache;
 pub mod candidates;
@@ -17,7 +19,9 @@ pub mod daemon;
 pub mod fetch;
 pub mod state;
 pub mod strategy;
+pub mod swarms;
 
 pub use config::{ConfigError, MirrorConfig, OriginSpec, StrategyConfig};
 pub use daemon::{CheckReport, DaemonError, DaemonSettings, MirrorDaemon};
 pub use strategy::{plan, Candidate, Entry, OriginCandidates, Plan, Strategy};
+pub use swarms::{SwarmError, SwarmSettings, Swarms};

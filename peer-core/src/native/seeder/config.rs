@@ -93,4 +93,27 @@ impl SeederConfig {
             corrupt_uploads: false,
         }
     }
+
+    /// Defaults for seeding a PeerTube video copied into `master_path` (its master playlist in
+    /// the copy, [`RemoteMirror::master_playlist_path`](crate::native::peertube::RemoteMirror::master_playlist_path)),
+    /// in the swarms its players join: the instance's master URL, `id_scheme` (what the
+    /// instance's version calls for), the video's uuid for the `peertube` scheme, and the
+    /// WebSocket trackers of its `trackerUrls`. The copy keeps the instance's own
+    /// `segments-sha256.json`, which players check against, so none is written.
+    pub fn peertube(
+        master_path: impl Into<PathBuf>,
+        video: &crate::native::peertube::ResolvedVideo,
+        id_scheme: IdScheme,
+    ) -> Self {
+        let mut config = Self::new(
+            master_path,
+            video.master_url.clone(),
+            video.ws_trackers.clone(),
+        );
+        config.id_scheme = id_scheme;
+        config.peertube_uuid =
+            (id_scheme == IdScheme::PeerTube).then(|| video.details.uuid.clone());
+        config.write_manifest = false;
+        config
+    }
 }

@@ -4,6 +4,8 @@
 //! origin's API is down, and after a restart serves them again at once with no new request for
 //! any video file.
 
+mod swarms;
+
 use crate::peertube_origin;
 
 use std::collections::BTreeSet;
@@ -195,8 +197,9 @@ async fn picks_by_strategy_serves_and_restarts_without_refetching() {
             .filter(|r| r.contains(&a1.uuid))
             .count();
         assert_eq!(
-            details_asked, 2,
-            "details and the fetch's resolve, once each"
+            details_asked, 3,
+            "details and the fetch's resolve, once each; after the restart, the resolve that \
+             seeds it"
         );
         daemon.shutdown().await;
     })
