@@ -1,4 +1,5 @@
-//! `segswarm mirror`: follow origins, mirror what their strategies pick, serve it over HTTP.
+//! `segswarm mirror`: follow origins, mirror what their strategies pick, serve it over HTTP and
+//! seed it over WebRTC in the origins' swarms; figures on the admin listener.
 //! `--print-config` prints every setting with its default; otherwise the daemon runs until
 //! SIGTERM or Ctrl-C.
 
@@ -38,6 +39,9 @@ pub fn run_command(args: MirrorArgs) -> anyhow::Result<()> {
     runtime.block_on(async {
         let daemon = MirrorDaemon::start(config, DaemonSettings::default()).await?;
         println!("mirror serving on {}", daemon.base_url());
+        if let Some(addr) = daemon.admin_addr() {
+            println!("admin listener: http://{addr}/metrics and http://{addr}/stats.json");
+        }
         daemon.run(crate::seed::wait_for_signal()).await;
         anyhow::Ok(())
     })

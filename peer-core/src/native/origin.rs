@@ -20,7 +20,7 @@
 //! [`OriginConfig::write_timeout`] (a client that asks and never reads) is closed. Each case is
 //! counted in [`OriginStats`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::future::Future;
 use std::io::SeekFrom;
@@ -74,6 +74,10 @@ pub struct OriginConfig {
     /// path is answered `404`. The owner changes the set while serving (the mirror lists its
     /// verified, recorded files). Default `None`: every file under the root.
     pub served_files: Option<ServedFiles>,
+    /// Count body bytes by the first component of the path too (the mirror: by video), in
+    /// [`Origin::body_bytes_by_dir`]. Only with [`OriginConfig::served_files`] set, so that the
+    /// directories counted are the owner's. Default false.
+    pub count_bytes_by_dir: bool,
 }
 
 /// The set of files an [`Origin`] serves, shared with its owner.
@@ -93,6 +97,7 @@ impl OriginConfig {
             shutdown_grace: Duration::from_secs(5),
             allow_origin: "*".into(),
             served_files: None,
+            count_bytes_by_dir: false,
         }
     }
 }
@@ -139,6 +144,8 @@ pub struct OriginStats {
     pub write_timeouts: AtomicU64,
     /// Connections being served now (a gauge).
     pub connections_open: AtomicU64,
+    /// Body bytes by the first path component, with [`OriginConfig::count_bytes_by_dir`].
+    pub body_bytes_by_dir: Mutex<BTreeMap<String, Arc<AtomicU64>>>,
 }
 
 /// A point-in-time copy of [`OriginStats`].
@@ -250,6 +257,18 @@ impl Origin {
     /// The live counters.
     pub fn stats(&self) -> OriginStatsSnapshot {
         self.stats.snapshot()
+    }
+
+    /// Body bytes sent by the first component of the path (with
+    /// [`OriginConfig::count_bytes_by_dir`]).
+    pub fn body_bytes_by_dir(&self) -> BTreeMap<String, u64> {
+        self.stats
+            .body_bytes_by_dir
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|(dir, n)| (dir.clone(), n.load(Ordering::Relaxed)))
+            .collect()
     }
 
     /// Stops accepting, lets open connections finish their current response (up to
@@ -797,11 +816,25 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
             }
         }
         shared.stats.ok.fetch_add(1, Ordering::Relaxed);
+        let by_dir = (shared.config.count_bytes_by_dir && shared.config.served_files.is_some())
+            .then(|| name.split(['/', std::path::MAIN_SEPARATOR]).next())
+            .flatten()
+            .map(|dir| {
+                shared
+                    .stats
+                    .body_bytes_by_dir
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .entry(dir.to_owned())
+                    .or_default()
+                    .clone()
+            });
         FileBody {
             file,
             remaining: count,
             buf: vec![0; shared.config.chunk_bytes.max(1)],
             stats: shared.stats.clone(),
+            by_dir,
         }
         .boxed()
     };
@@ -834,6 +867,8 @@ struct FileBody {
     remaining: u64,
     buf: Vec<u8>,
     stats: Arc<OriginStats>,
+    /// The counter of the file's directory, with [`OriginConfig::count_bytes_by_dir`].
+    by_dir: Option<Arc<AtomicU64>>,
 }
 
 impl hyper::body::Body for FileBody {
@@ -866,6 +901,9 @@ impl hyper::body::Body for FileBody {
                 }
                 this.remaining -= n as u64;
                 this.stats.body_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                if let Some(c) = &this.by_dir {
+                    c.fetch_add(n as u64, Ordering::Relaxed);
+                }
                 Poll::Ready(Some(Ok(Frame::data(Bytes::copy_from_slice(
                     &this.buf[..n],
                 )))))

@@ -60,6 +60,50 @@ async fn get(http: &reqwest::Client, url: &str, range: Option<&str>) -> (u16, Ve
     (status, resp.bytes().await.expect("body").to_vec())
 }
 
+/// The admin listener's `/stats.json` and `/metrics`: three fetches, three entries, and the
+/// HTTP bytes of a video grow by what one more request of its file carried.
+async fn assert_figures_move(http: &reqwest::Client, daemon: &MirrorDaemon, v: &PtVideo) {
+    let admin = format!("http://{}", daemon.admin_addr().expect("admin listener"));
+    let stats = |body: Vec<u8>| -> serde_json::Value {
+        serde_json::from_slice(&body).expect("stats.json is JSON")
+    };
+    daemon.refresh_metrics();
+    let (status, body) = get(http, &format!("{admin}/stats.json"), None).await;
+    assert_eq!(status, 200);
+    let before = stats(body);
+    assert_eq!(before["fetches"], 3, "{before}");
+    assert_eq!(before["fetch_failures"], 0, "{before}");
+    assert_eq!(before["cache"]["entries"], 3, "{before}");
+    assert!(before["cache"]["bytes"].as_u64() > Some(0), "{before}");
+    let http_before = before["videos"][&v.uuid]["http_bytes"]
+        .as_u64()
+        .unwrap_or(0);
+    let mp4 = &v.resolutions[0].mp4_file;
+    let (_, got) = get(
+        http,
+        &format!("{}{}/{mp4}", daemon.base_url(), v.uuid),
+        None,
+    )
+    .await;
+    daemon.refresh_metrics();
+    let after = stats(get(http, &format!("{admin}/stats.json"), None).await.1);
+    assert_eq!(
+        after["videos"][&v.uuid]["http_bytes"].as_u64(),
+        Some(http_before + got.len() as u64),
+        "{after}"
+    );
+    let (status, text) = get(http, &format!("{admin}/metrics"), None).await;
+    assert_eq!(status, 200);
+    let text = String::from_utf8(text).expect("text");
+    let line = format!(
+        "segswarm_mirror_http_bytes_total{{video=\"{}\"}} {}",
+        v.uuid,
+        http_before + got.len() as u64
+    );
+    assert!(text.contains(&line), "{line} not in\n{text}");
+    assert!(text.contains("segswarm_mirror_fetches_total 3"), "{text}");
+}
+
 /// Every file of each video is served under `<base><uuid>/`, identical to the origin's.
 async fn assert_served(http: &reqwest::Client, base: &str, videos: &[&PtVideo]) {
     for v in videos {
@@ -105,6 +149,7 @@ async fn picks_by_strategy_serves_and_restarts_without_refetching() {
         cache_bytes: 16 * 1024 * 1024,
         database: work.path().join("state.sqlite3"),
         listen: "127.0.0.1:0".parse().expect("address"),
+        admin_listen: Some("127.0.0.1:0".parse().expect("address")),
         min_lifetime_floor_secs: 1,
         strategies: vec![
             StrategyConfig {
@@ -160,6 +205,7 @@ async fn picks_by_strategy_serves_and_restarts_without_refetching() {
         assert_eq!(status, 404);
         let (status, _) = get(&http, &format!("{base}.fetching/{}", a1.uuid), None).await;
         assert_eq!(status, 404);
+        assert_figures_move(&http, &daemon, &a1).await;
 
         // An origin whose API is down: reported, the cache still served, nothing evicted.
         b.set(|c| c.api_down = true);

@@ -43,6 +43,7 @@ fn seeds_what_it_mirrors_in_the_origins_swarm() {
             cache_bytes: 64 * 1024 * 1024,
             database: work.path().join("state.sqlite3"),
             listen: "127.0.0.1:0".parse().expect("address"),
+            admin_listen: None,
             min_lifetime_floor_secs: 1,
             strategies: vec![StrategyConfig {
                 strategy: Strategy::MostViews,
@@ -110,6 +111,12 @@ fn seeds_what_it_mirrors_in_the_origins_swarm() {
             assert!(played.p2p_bytes > played.http_bytes, "{played:?}");
             let uploaded = daemon.seeder_stats()[&v.uuid].uploaded_bytes();
             assert!(uploaded >= played.p2p_bytes, "{uploaded} < {played:?}");
+            daemon.refresh_metrics();
+            let figures = daemon.metrics().stats_json();
+            assert!(
+                figures["videos"][&v.uuid]["p2p_bytes"].as_u64() >= Some(uploaded),
+                "{figures}"
+            );
             viewer.close().await;
 
             // Stopping the mirror leaves the swarm.

@@ -103,6 +103,9 @@ pub struct MirrorConfig {
     /// Address the mirrored videos are served on over HTTP. Default `127.0.0.1:9190` (this host
     /// only).
     pub listen: SocketAddr,
+    /// Address of the admin listener (`/metrics`, `/stats.json`); leave it on loopback unless
+    /// the figures are meant to be public. Unset: no admin listener. Default `127.0.0.1:9191`.
+    pub admin_listen: Option<SocketAddr>,
     /// Bytes per second uploaded to WebRTC peers, every swarm together; 0 means no cap.
     /// Default 12 500 000 (100 Mbit/s).
     pub upload_bytes_per_sec: u64,
@@ -132,6 +135,7 @@ impl Default for MirrorConfig {
             cache_bytes: 10 * GIB,
             database: PathBuf::from("segswarm-mirror/state.sqlite3"),
             listen: SocketAddr::from(([127, 0, 0, 1], 9190)),
+            admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9191))),
             upload_bytes_per_sec: 12_500_000,
             max_peers: 200,
             max_seeded_videos: 8,

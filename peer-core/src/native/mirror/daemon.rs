@@ -12,16 +12,20 @@
 //! next read).
 //! An origin that fails is retried after a [`Backoff`] delay, its previous candidates kept, the
 //! cache served meanwhile. [`MirrorDaemon::run`] checks every `check_interval_secs` until told
-//! to stop.
+//! to stop, and copies the servers' figures into [`MirrorMetrics`] every second (served on the
+//! admin listener, [`super::admin`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::admin::{AdminServer, AdminSettings};
 use super::cache::{Cache, CacheError};
 use super::candidates::{sort_of, CandidateReader};
 use super::config::{parse_origin, MirrorConfig, OriginSpec};
 use super::fetch::{clear_files, fetch_entry, resolve_entry, FetchSettings};
+use super::metrics::{Figures, MirrorMetrics};
 use super::state::{State, StateError};
 use super::strategy::{plan, Entry, OriginCandidates};
 use super::swarms::{SwarmSettings, Swarms};
@@ -42,6 +46,8 @@ pub struct DaemonSettings {
     pub retry: BackoffConfig,
     /// The seeders' WebRTC, tracker and rescan settings. Defaults of [`SwarmSettings`].
     pub swarms: SwarmSettings,
+    /// Limits of the admin listener. Defaults of [`AdminSettings`].
+    pub admin: AdminSettings,
 }
 
 /// Why the daemon could not start or go on.
@@ -59,6 +65,14 @@ pub enum DaemonError {
     /// The REST client.
     #[error(transparent)]
     Client(#[from] PeerTubeError),
+    /// The admin listener could not listen.
+    #[error("admin listener on {addr}: {source}")]
+    Admin {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
     /// A directory could not be created.
     #[error("{path}: {source}")]
     Io {
@@ -114,6 +128,8 @@ pub struct MirrorDaemon {
     served: ServedFiles,
     http: Origin,
     swarms: Swarms,
+    metrics: Arc<MirrorMetrics>,
+    admin: Option<AdminServer>,
     origins: Vec<FollowedOrigin>,
 }
 
@@ -131,6 +147,9 @@ fn create_dir(path: &std::path::Path) -> Result<(), DaemonError> {
 }
 
 impl MirrorDaemon {
+    /// How often [`MirrorDaemon::run`] copies the servers' figures into the metrics.
+    const METRICS_REFRESH: Duration = Duration::from_secs(1);
+
     /// Opens the database and the cache, reconciles them, and starts serving. Must run inside a
     /// tokio runtime.
     pub async fn start(
@@ -179,6 +198,7 @@ impl MirrorDaemon {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = served_set;
         let mut http_config = OriginConfig::new(&config.cache_dir, config.listen);
         http_config.served_files = Some(served.clone());
+        http_config.count_bytes_by_dir = true;
         let http = Origin::start(http_config).await?;
         let client = PeerTubeClient::new(settings.api.clone())?;
         let swarms = Swarms::new(
@@ -187,6 +207,15 @@ impl MirrorDaemon {
             config.max_peers,
             config.max_seeded_videos,
         );
+        let metrics = Arc::new(MirrorMetrics::new());
+        let admin = match config.admin_listen {
+            Some(addr) => Some(
+                AdminServer::start(addr, metrics.clone(), settings.admin.clone())
+                    .await
+                    .map_err(|source| DaemonError::Admin { addr, source })?,
+            ),
+            None => None,
+        };
         let now = Instant::now();
         let mut origins = Vec::new();
         for url in &config.origins {
@@ -214,6 +243,8 @@ impl MirrorDaemon {
             served,
             http,
             swarms,
+            metrics,
+            admin,
             origins,
         })
     }
@@ -231,6 +262,32 @@ impl MirrorDaemon {
     /// The HTTP server's counters.
     pub fn http_stats(&self) -> crate::native::origin::OriginStatsSnapshot {
         self.http.stats()
+    }
+
+    /// The figures served on the admin listener.
+    pub fn metrics(&self) -> &MirrorMetrics {
+        &self.metrics
+    }
+
+    /// The admin listener's address, if there is one.
+    pub fn admin_addr(&self) -> Option<std::net::SocketAddr> {
+        self.admin.as_ref().map(AdminServer::local_addr)
+    }
+
+    /// Copies what the HTTP server and the seeders count into [`MirrorDaemon::metrics`].
+    pub fn refresh_metrics(&self) {
+        let p2p_bytes = self
+            .swarms
+            .stats()
+            .into_iter()
+            .map(|(uuid, s)| (uuid, s.uploaded_bytes()))
+            .collect();
+        self.metrics.observe(Figures {
+            http_bytes: self.http.body_bytes_by_dir(),
+            p2p_bytes,
+            cache_bytes: self.cache.usage().stored,
+            cache_entries: self.served_videos().len() as u64,
+        });
     }
 
     /// Each video seeded over WebRTC, with its seeder's statistics.
@@ -310,6 +367,8 @@ impl MirrorDaemon {
         }
         self.fetch_missing(&mut report).await;
         self.seed_missing(&mut report).await;
+        self.metrics.record_check(&report);
+        self.refresh_metrics();
         report
     }
 
@@ -471,10 +530,15 @@ impl MirrorDaemon {
     pub async fn run(mut self, stop: impl Future<Output = ()>) {
         tokio::pin!(stop);
         loop {
-            let wake = tokio::time::Instant::from_std(self.next_due());
+            let due = tokio::time::Instant::from_std(self.next_due());
+            let wake = due.min(tokio::time::Instant::now() + Self::METRICS_REFRESH);
             tokio::select! {
                 _ = &mut stop => break,
                 _ = tokio::time::sleep_until(wake) => {}
+            }
+            self.refresh_metrics();
+            if wake < due {
+                continue;
             }
             tokio::select! {
                 _ = &mut stop => break,

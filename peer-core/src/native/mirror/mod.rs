@@ -9,19 +9,25 @@
 //! - [`candidates`]: an origin's videos read from its REST API, for the strategies;
 //! - [`fetch`]: one video copied, verified, into the cache and recorded;
 //! - [`swarms`]: the mirrored videos seeded over WebRTC in their origin's swarms;
+//! - [`metrics`]: the figures, as Prometheus text and JSON;
+//! - [`admin`]: the admin listener serving them (loopback by default);
 //! - [`daemon`]: the loop: check the origins, apply the plan, serve the cache over HTTP and
 //!   WebRTC.
 
+pub mod admin;
 pub mod cache;
 pub mod candidates;
 pub mod config;
 pub mod daemon;
 pub mod fetch;
+pub mod metrics;
 pub mod state;
 pub mod strategy;
 pub mod swarms;
 
+pub use admin::{AdminServer, AdminSettings};
 pub use config::{ConfigError, MirrorConfig, OriginSpec, StrategyConfig};
 pub use daemon::{CheckReport, DaemonError, DaemonSettings, MirrorDaemon};
+pub use metrics::{Figures, MirrorMetrics};
 pub use strategy::{plan, Candidate, Entry, OriginCandidates, Plan, Strategy};
 pub use swarms::{SwarmError, SwarmSettings, Swarms};
