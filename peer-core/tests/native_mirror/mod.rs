@@ -5,6 +5,7 @@
 //! any video file.
 
 mod swarms;
+mod watched_now;
 
 use crate::peertube_origin;
 

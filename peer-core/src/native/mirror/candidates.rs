@@ -14,13 +14,15 @@ use super::strategy::{Candidate, OriginCandidates, Strategy};
 use crate::native::peertube::{PeerTubeClient, PeerTubeError};
 use crate::peertube::{VideoId, VideoRef, VideoSort};
 
-/// The list a strategy reads, if any (`most-watched-now` reads the tracker, `manual` nothing).
+/// The list a strategy reads, if any: `most-watched-now` reads `-trending` (recent views, the
+/// closest list to "watched now") for its candidates, then the tracker for their peers
+/// ([`super::scrape`]); `manual` nothing.
 pub fn sort_of(strategy: Strategy) -> Option<VideoSort> {
     match strategy {
         Strategy::MostViews => Some(VideoSort::MostViews),
-        Strategy::Trending => Some(VideoSort::Trending),
         Strategy::RecentlyAdded => Some(VideoSort::RecentlyPublished),
-        Strategy::MostWatchedNow | Strategy::Manual => None,
+        Strategy::Trending | Strategy::MostWatchedNow => Some(VideoSort::Trending),
+        Strategy::Manual => None,
     }
 }
 

@@ -26,8 +26,9 @@ use super::candidates::{sort_of, CandidateReader};
 use super::config::{parse_origin, MirrorConfig, OriginSpec};
 use super::fetch::{clear_files, fetch_entry, resolve_entry, FetchSettings};
 use super::metrics::{Figures, MirrorMetrics};
+use super::scrape::{ScrapeReader, ScrapeSettings};
 use super::state::{State, StateError};
-use super::strategy::{plan, Entry, OriginCandidates};
+use super::strategy::{plan, Entry, OriginCandidates, Strategy};
 use super::swarms::{SwarmSettings, Swarms};
 use crate::backoff::{Backoff, BackoffConfig};
 use crate::native::origin::{Origin, OriginConfig, OriginError, ServedFiles};
@@ -48,6 +49,8 @@ pub struct DaemonSettings {
     pub swarms: SwarmSettings,
     /// Limits of the admin listener. Defaults of [`AdminSettings`].
     pub admin: AdminSettings,
+    /// Limits of the tracker scrape of `most-watched-now`. Defaults of [`ScrapeSettings`].
+    pub scrape: ScrapeSettings,
 }
 
 /// Why the daemon could not start or go on.
@@ -110,6 +113,8 @@ struct FollowedOrigin {
     /// `scheme://host[:port]` of a PeerTube instance.
     instance: String,
     reader: CandidateReader,
+    /// Peer counts of its candidates, for `most-watched-now`.
+    scraper: ScrapeReader,
     /// The last candidates read.
     last: Option<OriginCandidates>,
     backoff: Backoff,
@@ -224,6 +229,7 @@ impl MirrorDaemon {
                     url: url.clone(),
                     instance,
                     reader: CandidateReader::default(),
+                    scraper: ScrapeReader::default(),
                     last: None,
                     backoff: Backoff::new(settings.retry.clone()),
                     next_due: now,
@@ -330,6 +336,12 @@ impl MirrorDaemon {
             .iter()
             .filter_map(|s| sort_of(s.strategy))
             .collect();
+        let watched_now = self
+            .config
+            .strategies
+            .iter()
+            .any(|s| s.strategy == Strategy::MostWatchedNow);
+        let seeded = self.swarms.seeded();
         for o in self.origins.iter_mut().filter(|o| o.next_due <= now) {
             let read = o
                 .reader
@@ -343,7 +355,18 @@ impl MirrorDaemon {
                 )
                 .await;
             match read {
-                Ok(c) => {
+                Ok(mut c) => {
+                    if watched_now {
+                        o.scraper
+                            .count_peers(
+                                &self.client,
+                                &o.instance,
+                                &mut c,
+                                &seeded,
+                                &self.settings.scrape,
+                            )
+                            .await;
+                    }
                     o.last = Some(c);
                     o.backoff.reset();
                     o.next_due = now + Duration::from_secs(self.config.check_interval_secs);

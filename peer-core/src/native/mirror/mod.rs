@@ -7,6 +7,7 @@
 //! - [`cache`]: the files on disk, bounded in bytes, written atomically, reconciled with the
 //!   database on start;
 //! - [`candidates`]: an origin's videos read from its REST API, for the strategies;
+//! - [`scrape`]: the peers in the candidates' swarms, from the tracker, for `most-watched-now`;
 //! - [`fetch`]: one video copied, verified, into the cache and recorded;
 //! - [`swarms`]: the mirrored videos seeded over WebRTC in their origin's swarms;
 //! - [`metrics`]: the figures, as Prometheus text and JSON;
@@ -21,6 +22,7 @@ pub mod config;
 pub mod daemon;
 pub mod fetch;
 pub mod metrics;
+pub mod scrape;
 pub mod state;
 pub mod strategy;
 pub mod swarms;

@@ -1,0 +1,102 @@
+//! `most-watched-now` in a private network namespace: with two viewers in one video's swarm on a
+//! real segswarm-tracker (the one the videos' `trackerUrls` name), the mirror's first check
+//! scrapes the tracker and picks that video, the least viewed of three. Needs root (namespace),
+//! `ip` and `ffmpeg`.
+
+use std::time::Duration;
+
+use crate::peertube_origin::{make_vod_video, PeerTubeOrigin, PtResolution, PtVideo};
+use crate::support::{
+    enter_private_network_namespace, loopback_rtc, runtime, start_tracker, wait_for_tracker_peers,
+};
+use segswarm_core::id_scheme::IdScheme;
+use segswarm_core::native::mirror::{
+    DaemonSettings, MirrorConfig, MirrorDaemon, Strategy, StrategyConfig,
+};
+use segswarm_core::native::viewer::{Viewer, ViewerConfig};
+
+fn video(dir: &std::path::Path, seed: u64, views: u64) -> PtVideo {
+    let mut v = make_vod_video(
+        &dir.join(seed.to_string()),
+        seed,
+        4,
+        &[PtResolution::new(240, 160, 120, "100k")],
+    );
+    v.views = views;
+    v
+}
+
+#[test]
+fn most_watched_now_picks_the_video_with_viewers() {
+    enter_private_network_namespace();
+    let src = tempfile::tempdir().expect("tempdir");
+    let work = tempfile::tempdir().expect("tempdir");
+    let videos = [
+        video(src.path(), 41, 900),
+        video(src.path(), 42, 500),
+        video(src.path(), 43, 2),
+    ];
+    let watched = videos[2].clone();
+    runtime().block_on(async {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let (tracker, tracker_url) = start_tracker().await;
+        let origin = PeerTubeOrigin::start(videos.to_vec(), "7.2.3").await;
+        origin.set(|c| c.tracker_ws = Some(tracker_url.clone()));
+        tokio::time::timeout(Duration::from_secs(60), async {
+            // Two viewers as PeerTube 7.2's players, in the least viewed video's swarm.
+            let hls = format!(
+                "{}/static/streaming-playlists/hls/{}",
+                origin.base, watched.uuid
+            );
+            let mut viewers = Vec::new();
+            for _ in 0..2 {
+                let mut vc = ViewerConfig::new(
+                    format!("{hls}/{}", watched.master_file),
+                    vec![tracker_url.clone()],
+                );
+                vc.id_scheme = IdScheme::Pml22;
+                vc.driver.rtc = loopback_rtc();
+                viewers.push(Viewer::open(vc).await.expect("open the stream"));
+            }
+            wait_for_tracker_peers(&tracker, |n| n == 2).await;
+
+            let one_video = videos
+                .iter()
+                .map(|v| v.resolutions[0].size)
+                .max()
+                .unwrap_or(0)
+                + 256 * 1024;
+            let config = MirrorConfig {
+                origins: vec![origin.base.clone()],
+                check_interval_secs: 3600,
+                cache_dir: work.path().join("cache"),
+                cache_bytes: 64 * 1024 * 1024,
+                database: work.path().join("state.sqlite3"),
+                listen: "127.0.0.1:0".parse().expect("address"),
+                admin_listen: None,
+                strategies: vec![StrategyConfig {
+                    strategy: Strategy::MostWatchedNow,
+                    size_bytes: one_video,
+                    min_lifetime_secs: 60,
+                    min_views: None,
+                    min_peers: Some(2),
+                }],
+                ..MirrorConfig::default()
+            };
+            config.validate().expect("valid configuration");
+            let mut settings = DaemonSettings::default();
+            settings.fetch.metadata_allowance_bytes = 128 * 1024;
+            settings.swarms.driver.rtc = loopback_rtc();
+            let mut daemon = MirrorDaemon::start(config, settings).await.expect("daemon");
+            let report = daemon.check().await;
+            assert!(report.origin_failures.is_empty(), "{report:?}");
+            assert_eq!(report.fetched, vec![watched.uuid.clone()], "{report:?}");
+            for v in viewers {
+                v.close().await;
+            }
+            daemon.shutdown().await;
+        })
+        .await
+        .expect("within the time limit");
+    });
+}
