@@ -234,3 +234,83 @@ async fn learn(
     let text = std::str::from_utf8(&master.bytes).map_err(|_| "master playlist is not UTF-8")?;
     video_swarms(&video, text, id_scheme, settings.max_streams_per_video)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A WebSocket server on loopback that answers the first message with `replies`, then
+    /// stays silent; its `ws://` URL.
+    async fn tracker(replies: Vec<String>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("ws://{}", listener.local_addr().expect("address"));
+        tokio::spawn(async move {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                return;
+            };
+            let _ = ws.next().await;
+            for r in replies {
+                let _ = ws.send(Message::text(r)).await;
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        });
+        url
+    }
+
+    fn settings() -> ScrapeSettings {
+        ScrapeSettings {
+            timeout: Duration::from_millis(500),
+            max_message_bytes: 4096,
+            ..ScrapeSettings::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn answers_are_read_and_hostile_ones_refused() {
+        let asked = vec!["a".repeat(20)];
+        let good = json!({"action": "scrape", "files": {
+            "aaaaaaaaaaaaaaaaaaaa": {"complete": 2, "incomplete": u64::MAX},
+            "not asked": {"complete": 9},
+        }})
+        .to_string();
+        let url = tracker(vec![r#"{"action":"announce","interval":120}"#.into(), good]).await;
+        let counts = scrape(&url, &asked, &settings()).await.expect("counts");
+        assert_eq!(
+            counts.into_iter().collect::<Vec<_>>(),
+            vec![(asked[0].clone(), u64::MAX)]
+        );
+
+        let wrong_types =
+            json!({"action": "scrape", "files": {"aaaaaaaaaaaaaaaaaaaa": {"complete": "x"}}});
+        let url = tracker(vec![wrong_types.to_string()]).await;
+        assert_eq!(
+            scrape(&url, &asked, &settings()).await.expect("counts")[&asked[0]],
+            0
+        );
+
+        for (reply, why) in [
+            ("not json".to_owned(), "answer"),
+            (
+                r#"{"failure reason":"private tracker"}"#.to_owned(),
+                "private tracker",
+            ),
+            ("x".repeat(10_000), ""),
+        ] {
+            let url = tracker(vec![reply]).await;
+            let e = scrape(&url, &asked, &settings()).await.unwrap_err();
+            assert!(e.contains(why), "{e}");
+        }
+        let silent = tracker(Vec::new()).await;
+        let e = scrape(&silent, &asked, &settings()).await.unwrap_err();
+        assert!(e.contains("no answer"), "{e}");
+        let e = scrape("ws://127.0.0.1:1", &asked, &settings())
+            .await
+            .unwrap_err();
+        assert!(!e.is_empty());
+    }
+}
