@@ -1,7 +1,8 @@
 //! `most-watched-now` in a private network namespace: with two viewers in one video's swarm on a
 //! real segswarm-tracker (the one the videos' `trackerUrls` name), the mirror's first check
-//! scrapes the tracker and picks that video, the least viewed of three. Needs root (namespace),
-//! `ip` and `ffmpeg`.
+//! scrapes the tracker and picks that video, the least viewed of three, and seeds it; once the
+//! viewers are gone (the mirror's own peer not counted) and its lifetime is over, a check evicts
+//! it and the mirror leaves its swarm. Needs root (namespace), `ip` and `ffmpeg`.
 
 use std::time::Duration;
 
@@ -77,9 +78,9 @@ fn most_watched_now_picks_the_video_with_viewers() {
                 strategies: vec![StrategyConfig {
                     strategy: Strategy::MostWatchedNow,
                     size_bytes: one_video,
-                    min_lifetime_secs: 60,
+                    min_lifetime_secs: 1,
                     min_views: None,
-                    min_peers: Some(2),
+                    min_peers: Some(1),
                 }],
                 ..MirrorConfig::default()
             };
@@ -91,9 +92,20 @@ fn most_watched_now_picks_the_video_with_viewers() {
             let report = daemon.check().await;
             assert!(report.origin_failures.is_empty(), "{report:?}");
             assert_eq!(report.fetched, vec![watched.uuid.clone()], "{report:?}");
+            assert_eq!(report.seeded, vec![watched.uuid.clone()], "{report:?}");
+            wait_for_tracker_peers(&tracker, |n| n == 3).await;
+
             for v in viewers {
                 v.close().await;
             }
+            wait_for_tracker_peers(&tracker, |n| n == 1).await;
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+            daemon.make_all_due();
+            let report = daemon.check().await;
+            assert_eq!(report.evicted, vec![watched.uuid.clone()], "{report:?}");
+            assert!(report.fetched.is_empty(), "{report:?}");
+            wait_for_tracker_peers(&tracker, |n| n == 0).await;
+            assert!(daemon.served_videos().is_empty());
             daemon.shutdown().await;
         })
         .await
