@@ -30,6 +30,9 @@ pub struct SwarmSettings {
     pub rescan_interval: Duration,
     /// Most WebSocket trackers of one video joined (the first of its `trackerUrls`). Default 4.
     pub max_trackers_per_video: usize,
+    /// Segment memory of one video's seeder, bytes, split between its streams (the seeders hold
+    /// the segments they offer in memory; beyond this the oldest leave). Default 256 MiB.
+    pub memory_bytes_per_video: u64,
 }
 
 impl Default for SwarmSettings {
@@ -38,6 +41,7 @@ impl Default for SwarmSettings {
             driver: DriverSettings::new(Vec::new()),
             rescan_interval: Duration::from_secs(5),
             max_trackers_per_video: 4,
+            memory_bytes_per_video: 256 * 1024 * 1024,
         }
     }
 }
@@ -169,6 +173,7 @@ impl Swarms {
         config.upload_rate =
             (self.upload_bytes_per_sec > 0).then(|| (self.upload_bytes_per_sec / shares).max(1));
         config.max_peers = (self.max_peers / self.max_videos.saturating_mul(streams)).max(1);
+        config.store_max_bytes = self.settings.memory_bytes_per_video / streams as u64;
         config.rescan_interval = self.settings.rescan_interval;
         config.driver = self.settings.driver.clone();
         let seeder = Seeder::start(config)
