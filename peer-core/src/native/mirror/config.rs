@@ -104,7 +104,8 @@ pub struct MirrorConfig {
     /// only).
     pub listen: SocketAddr,
     /// Address of the admin listener (`/metrics`, `/stats.json`); leave it on loopback unless
-    /// the figures are meant to be public. Unset: no admin listener. Default `127.0.0.1:9191`.
+    /// the figures are meant to be public. `"off"`: no admin listener. Default `127.0.0.1:9191`.
+    #[serde(with = "optional_addr")]
     pub admin_listen: Option<SocketAddr>,
     /// Bytes per second uploaded to WebRTC peers, every swarm together; 0 means no cap.
     /// Default 12 500 000 (100 Mbit/s).
@@ -340,6 +341,32 @@ impl MirrorConfig {
     }
 }
 
+/// A socket address, or `"off"` for none.
+mod optional_addr {
+    use std::net::SocketAddr;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(addr: &Option<SocketAddr>, s: S) -> Result<S::Ok, S::Error> {
+        match addr {
+            Some(a) => s.collect_str(a),
+            None => s.serialize_str("off"),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+        let text = String::deserialize(d)?;
+        if text == "off" {
+            return Ok(None);
+        }
+        text.parse().map(Some).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "{text:?} is neither an address (like 127.0.0.1:9191) nor \"off\""
+            ))
+        })
+    }
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     text.as_bytes()[..offset.min(text.len())]
         .iter()
@@ -476,6 +503,11 @@ mod tests {
             invalid_field(&format!("{}{}", s(twice), s(twice))),
             "strategies[1].strategy"
         );
+        let off = MirrorConfig::from_toml("admin_listen = \"off\"").unwrap();
+        assert_eq!(off.admin_listen, None);
+        assert_eq!(MirrorConfig::from_toml(&off.to_toml()).unwrap(), off);
+        let e = MirrorConfig::from_toml("admin_listen = \"somewhere\"").unwrap_err();
+        assert!(e.to_string().contains("off"), "{e}");
         // The floor is a setting: lowered, short lifetimes pass.
         MirrorConfig::from_toml(&format!(
             "min_lifetime_floor_secs = 1\n{}",
