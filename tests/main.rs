@@ -10,6 +10,7 @@ mod support;
 
 mod byterange;
 mod deploy_examples;
+mod peertube_mirror;
 mod peertube_seed;
 mod seed_play;
 mod seeder_browser_interop;
