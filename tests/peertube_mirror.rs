@@ -25,7 +25,7 @@ use segswarm_proc::{num, strings};
 const SEGMENTS: usize = 20;
 
 #[test]
-fn a_peertube_player_takes_most_of_a_mirrored_video_from_the_mirror() {
+fn a_peertube_player_in_the_browser_takes_most_of_a_mirrored_video_from_the_mirror() {
     support::enter_private_network_namespace();
     support::check_browser_prerequisites(&support::E2E_PACKAGES);
     assert!(
