@@ -238,7 +238,7 @@ fn assert_mostly_from_seeder(what: &str, s: &Value, seeded: &Value) {
 }
 
 #[test]
-fn a_peertube_player_takes_most_of_a_vod_from_the_seeder() {
+fn a_peertube_player_in_the_browser_takes_most_of_a_vod_from_the_seeder() {
     support::enter_private_network_namespace();
     let media = tempfile::tempdir().expect("tempdir");
     let video = make_vod_video(
@@ -252,7 +252,7 @@ fn a_peertube_player_takes_most_of_a_vod_from_the_seeder() {
 }
 
 #[test]
-fn a_peertube_player_takes_most_of_a_live_stream_from_the_seeder() {
+fn a_peertube_player_in_the_browser_takes_most_of_a_live_stream_from_the_seeder() {
     support::enter_private_network_namespace();
     let media = tempfile::tempdir().expect("tempdir");
     let video = live_video(media.path(), 31, PtResolution::new(360, 480, 360, "400k"));
