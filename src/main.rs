@@ -24,7 +24,7 @@ enum Command {
     Seed(seed::SeedArgs),
     /// Play an HLS stream through the swarm, headless, and report bytes by source and stalls.
     Play(play::PlayArgs),
-    /// Mirror origins' most watched videos into a bounded cache (so far: --print-config).
+    /// Mirror origins' most watched videos into a bounded cache; list, add, remove manual entries.
     Mirror(mirror::MirrorArgs),
 }
 

@@ -1,15 +1,36 @@
 //! `segswarm mirror`: follow origins, mirror what their strategies pick, serve it over HTTP and
 //! seed it over WebRTC in the origins' swarms; figures on the admin listener.
 //! `--print-config` prints every setting with its default; otherwise the daemon runs until
-//! SIGTERM or Ctrl-C.
+//! SIGTERM or Ctrl-C. `segswarm mirror list|add URL|remove URL` ask the running daemon, through
+//! its admin listener (`admin_listen` of the same configuration), for its manual entries.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
-use segswarm::core::native::mirror::{DaemonSettings, MirrorConfig, MirrorDaemon};
+use segswarm::core::native::mirror::admin_client::{listing_text, send};
+use segswarm::core::native::mirror::{AdminCommand, DaemonSettings, MirrorConfig, MirrorDaemon};
+
+/// A request to the running daemon.
+#[derive(clap::Subcommand, Debug)]
+pub enum MirrorAction {
+    /// Print what is mirrored: video, origin, strategy, since, until (Unix seconds), bytes, hits.
+    List,
+    /// Mirror a video (a PeerTube watch URL of a followed origin) until removed.
+    Add {
+        /// The watch URL.
+        url: String,
+    },
+    /// Stop mirroring a video added with `add` (or listed in `manual`).
+    Remove {
+        /// The watch URL.
+        url: String,
+    },
+}
 
 #[derive(clap::Args, Debug)]
 pub struct MirrorArgs {
+    #[command(subcommand)]
+    action: Option<MirrorAction>,
     /// The TOML configuration (`--print-config` prints every setting with its default).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -36,6 +57,22 @@ pub fn run_command(args: MirrorArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let runtime = tokio::runtime::Runtime::new().context("tokio runtime")?;
+    if let Some(action) = args.action {
+        let addr = config
+            .admin_listen
+            .context("admin_listen is \"off\" in the configuration: no daemon to ask")?;
+        let command = match action {
+            MirrorAction::List => AdminCommand::List,
+            MirrorAction::Add { url } => AdminCommand::Add(url),
+            MirrorAction::Remove { url } => AdminCommand::Remove(url),
+        };
+        let answer = runtime.block_on(send(addr, &command))?;
+        match command {
+            AdminCommand::List => print!("{}", listing_text(&answer)),
+            _ => println!("{answer}"),
+        }
+        return Ok(());
+    }
     runtime.block_on(async {
         let daemon = MirrorDaemon::start(config, DaemonSettings::default()).await?;
         println!("mirror serving on {}", daemon.base_url());

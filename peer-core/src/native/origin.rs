@@ -557,7 +557,7 @@ pub fn content_type(path: &str) -> &'static str {
 }
 
 /// Percent-decodes a URL path; `None` for a malformed escape or a result that is not UTF-8.
-fn percent_decode(path: &str) -> Option<String> {
+pub(crate) fn percent_decode(path: &str) -> Option<String> {
     let bytes = path.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

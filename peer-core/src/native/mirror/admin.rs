@@ -1,11 +1,15 @@
-//! The mirror's admin listener: `GET /metrics` (Prometheus text) and `GET /stats.json`.
+//! The mirror's admin listener: `GET /metrics` (Prometheus text), `GET /stats.json`, and the
+//! manual entries: `GET /mirrors` (what is mirrored, JSON), `POST /mirrors` (body: a PeerTube
+//! watch URL) and `DELETE /mirrors?url=<watch URL>`, answered only to loopback peers.
 //!
 //! It is a listener of its own, on loopback by default
 //! ([`MirrorConfig::admin_listen`](super::MirrorConfig::admin_listen)), rather than paths of the
 //! video listener: the video listener is meant to be reachable by every player, while the
 //! figures tell what is mirrored and how much it is watched, which is the operator's business
-//! (and the manual entries' admin endpoint will sit here, not reachable from other hosts by
-//! default). Small answers from memory, a bounded number of connections, a deadline on each.
+//! (and the manual entries' endpoint sits here, not reachable from other hosts by default).
+//! Small answers, a bounded number of connections, a deadline on each, a bounded body. The
+//! `/mirrors` requests are handed to the daemon's loop ([`AdminCommand`]), which answers them
+//! between checks.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -13,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
@@ -21,9 +25,10 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::metrics::MirrorMetrics;
+use crate::native::origin::percent_decode;
 
 /// Limits of the admin listener.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +37,11 @@ pub struct AdminSettings {
     pub max_connections: usize,
     /// Time a connection may stay open (its requests read and answered). Default 10 s.
     pub connection_timeout: Duration,
+    /// Largest request body (a `POST /mirrors` URL), bytes. Default 4096.
+    pub max_body_bytes: usize,
+    /// `/mirrors` requests waiting for the daemon's loop; further ones are answered 503.
+    /// Default 16.
+    pub max_pending_commands: usize,
 }
 
 impl Default for AdminSettings {
@@ -39,9 +49,28 @@ impl Default for AdminSettings {
         Self {
             max_connections: 16,
             connection_timeout: Duration::from_secs(10),
+            max_body_bytes: 4096,
+            max_pending_commands: 16,
         }
     }
 }
+
+/// A `/mirrors` request, for the daemon's loop.
+#[derive(Debug)]
+pub enum AdminCommand {
+    /// `GET /mirrors`.
+    List,
+    /// `POST /mirrors`: the watch URL.
+    Add(String),
+    /// `DELETE /mirrors?url=`: the watch URL.
+    Remove(String),
+}
+
+/// The daemon's answer to an [`AdminCommand`]: the status and a JSON body.
+pub type AdminReply = (StatusCode, serde_json::Value);
+
+/// An [`AdminCommand`] with where to answer it.
+pub type AdminRequest = (AdminCommand, oneshot::Sender<AdminReply>);
 
 /// The running admin listener; stops when dropped.
 #[derive(Debug)]
@@ -51,10 +80,12 @@ pub struct AdminServer {
 }
 
 impl AdminServer {
-    /// Listens on `addr` and serves `metrics`. Must run inside a tokio runtime.
+    /// Listens on `addr`, serves `metrics`, and hands `/mirrors` requests to `commands`.
+    /// Must run inside a tokio runtime.
     pub async fn start(
         addr: SocketAddr,
         metrics: Arc<MirrorMetrics>,
+        commands: mpsc::Sender<AdminRequest>,
         settings: AdminSettings,
     ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
@@ -62,7 +93,7 @@ impl AdminServer {
         let slots = Arc::new(Semaphore::new(settings.max_connections.max(1)));
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else {
+                let Ok((stream, peer)) = listener.accept().await else {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 };
@@ -70,11 +101,22 @@ impl AdminServer {
                     continue;
                 };
                 let metrics = metrics.clone();
+                let commands = commands.clone();
                 let timeout = settings.connection_timeout;
+                let max_body = settings.max_body_bytes;
+                let loopback = peer.ip().to_canonical().is_loopback();
                 tokio::spawn(async move {
                     let service = service_fn(move |req: Request<Incoming>| {
                         let metrics = metrics.clone();
-                        async move { Ok::<_, Infallible>(answer(&metrics, &req)) }
+                        let commands = commands.clone();
+                        async move {
+                            let res = if req.uri().path() == "/mirrors" {
+                                mirrors(req, loopback, max_body, &commands).await
+                            } else {
+                                answer(&metrics, &req)
+                            };
+                            Ok::<_, Infallible>(res)
+                        }
                     });
                     let mut builder = http1::Builder::new();
                     builder
@@ -86,7 +128,7 @@ impl AdminServer {
                 });
             }
         });
-        tracing::info!(%addr, "mirror admin listener (/metrics, /stats.json)");
+        tracing::info!(%addr, "mirror admin listener (/metrics, /stats.json, /mirrors)");
         Ok(Self { addr, task })
     }
 
@@ -117,12 +159,84 @@ fn answer(metrics: &MirrorMetrics, req: &Request<Incoming>) -> Response<Full<Byt
         _ => (
             StatusCode::NOT_FOUND,
             "text/plain",
-            "not found: GET /metrics or /stats.json\n".to_owned(),
+            "not found: GET /metrics, /stats.json or /mirrors\n".to_owned(),
         ),
     };
+    respond(status, content_type, body)
+}
+
+fn respond(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
     let mut res = Response::new(Full::new(Bytes::from(body)));
     *res.status_mut() = status;
     res.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     res
+}
+
+fn json_error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+    let body = serde_json::json!({ "error": message }).to_string();
+    respond(status, "application/json", body)
+}
+
+/// The `url` parameter of a query string, percent-decoded (`None` when missing or malformed).
+fn url_param(query: Option<&str>) -> Option<String> {
+    query?
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("url="))
+        .and_then(|v| percent_decode(&v.replace('+', " ")))
+}
+
+/// `/mirrors`: parsed here, answered by the daemon's loop.
+async fn mirrors(
+    req: Request<Incoming>,
+    loopback: bool,
+    max_body: usize,
+    commands: &mpsc::Sender<AdminRequest>,
+) -> Response<Full<Bytes>> {
+    if !loopback {
+        return json_error(
+            StatusCode::FORBIDDEN,
+            "/mirrors answers loopback peers only",
+        );
+    }
+    let command = match req.method().clone() {
+        Method::GET => AdminCommand::List,
+        Method::DELETE => match url_param(req.uri().query()) {
+            Some(u) => AdminCommand::Remove(u),
+            None => return json_error(StatusCode::BAD_REQUEST, "DELETE /mirrors?url=<watch URL>"),
+        },
+        Method::POST => {
+            let body = match Limited::new(req.into_body(), max_body).collect().await {
+                Ok(b) => b.to_bytes(),
+                Err(_) => {
+                    let why = format!("body unreadable or over {max_body} bytes");
+                    return json_error(StatusCode::PAYLOAD_TOO_LARGE, &why);
+                }
+            };
+            match std::str::from_utf8(&body).map(str::trim) {
+                Ok(u) if !u.is_empty() => AdminCommand::Add(u.to_owned()),
+                _ => {
+                    let why = "POST /mirrors with a watch URL (UTF-8) as the body";
+                    return json_error(StatusCode::BAD_REQUEST, why);
+                }
+            }
+        }
+        _ => {
+            return json_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "GET, POST or DELETE /mirrors",
+            )
+        }
+    };
+    let (tx, rx) = oneshot::channel();
+    if commands.try_send((command, tx)).is_err() {
+        return json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "daemon busy or stopping; try again",
+        );
+    }
+    match rx.await {
+        Ok((status, body)) => respond(status, "application/json", body.to_string()),
+        Err(_) => json_error(StatusCode::SERVICE_UNAVAILABLE, "daemon stopping"),
+    }
 }

@@ -13,18 +13,25 @@
 //! An origin that fails is retried after a [`Backoff`] delay, its previous candidates kept, the
 //! cache served meanwhile. [`MirrorDaemon::run`] checks every `check_interval_secs` until told
 //! to stop, and copies the servers' figures into [`MirrorMetrics`] every second (served on the
-//! admin listener, [`super::admin`]).
+//! admin listener, [`super::admin`]), and answers the admin listener's `/mirrors` requests
+//! between checks. Manual entries ([`super::manual`]) are added with
+//! [`MirrorDaemon::add_manual`] and removed with [`MirrorDaemon::remove_manual`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::admin::{AdminServer, AdminSettings};
+use hyper::StatusCode;
+use serde_json::json;
+use tokio::sync::{mpsc, watch};
+
+use super::admin::{AdminCommand, AdminRequest, AdminServer, AdminSettings};
 use super::cache::{Cache, CacheError};
 use super::candidates::{sort_of, CandidateReader};
 use super::config::{parse_origin, MirrorConfig, OriginSpec};
 use super::fetch::{clear_files, fetch_entry, resolve_entry, FetchSettings};
+use super::manual::{listing_json, parse_manual_url, uuid_of, ManualError};
 use super::metrics::{Figures, MirrorMetrics};
 use super::scrape::{ScrapeReader, ScrapeSettings};
 use super::state::{State, StateError};
@@ -103,6 +110,8 @@ pub struct CheckReport {
     pub seeded: Vec<String>,
     /// Videos served but not seeded, with why (tried again when their origin is next read).
     pub seed_failures: Vec<(String, String)>,
+    /// Manual entries of the configuration not recorded yet, with why (tried at every check).
+    pub manual_failures: Vec<(String, String)>,
 }
 
 /// One followed origin.
@@ -135,7 +144,13 @@ pub struct MirrorDaemon {
     swarms: Swarms,
     metrics: Arc<MirrorMetrics>,
     admin: Option<AdminServer>,
+    /// The admin listener's `/mirrors` requests; taken by [`MirrorDaemon::run`].
+    admin_requests: Option<mpsc::Receiver<AdminRequest>>,
     origins: Vec<FollowedOrigin>,
+    /// The configuration's manual entries not recorded yet.
+    manual_pending: BTreeSet<String>,
+    /// Checks done since the start.
+    checks: watch::Sender<u64>,
 }
 
 fn unix_now() -> u64 {
@@ -213,9 +228,10 @@ impl MirrorDaemon {
             config.max_seeded_videos,
         );
         let metrics = Arc::new(MirrorMetrics::new());
+        let (commands, admin_requests) = mpsc::channel(settings.admin.max_pending_commands.max(1));
         let admin = match config.admin_listen {
             Some(addr) => Some(
-                AdminServer::start(addr, metrics.clone(), settings.admin.clone())
+                AdminServer::start(addr, metrics.clone(), commands, settings.admin.clone())
                     .await
                     .map_err(|source| DaemonError::Admin { addr, source })?,
             ),
@@ -240,6 +256,7 @@ impl MirrorDaemon {
                 Err(e) => tracing::warn!(origin = %url, error = %e, "origin ignored"),
             }
         }
+        let manual_pending = config.manual.iter().cloned().collect();
         Ok(Self {
             config,
             settings,
@@ -251,7 +268,10 @@ impl MirrorDaemon {
             swarms,
             metrics,
             admin,
+            admin_requests: Some(admin_requests),
             origins,
+            manual_pending,
+            checks: watch::Sender::new(0),
         })
     }
 
@@ -268,6 +288,11 @@ impl MirrorDaemon {
     /// The HTTP server's counters.
     pub fn http_stats(&self) -> crate::native::origin::OriginStatsSnapshot {
         self.http.stats()
+    }
+
+    /// The number of checks done since the start, updated as each ends.
+    pub fn checks(&self) -> watch::Receiver<u64> {
+        self.checks.subscribe()
     }
 
     /// The figures served on the admin listener.
@@ -380,6 +405,7 @@ impl MirrorDaemon {
                 }
             }
         }
+        self.add_pending_manual(&mut report).await;
         let applied = self.apply_plan(&mut report);
         for uuid in &report.evicted {
             self.swarms.leave(uuid).await;
@@ -392,6 +418,7 @@ impl MirrorDaemon {
         self.seed_missing(&mut report).await;
         self.metrics.record_check(&report);
         self.refresh_metrics();
+        self.checks.send_modify(|n| *n += 1);
         report
     }
 
@@ -529,6 +556,106 @@ impl MirrorDaemon {
         }
     }
 
+    /// Records the configuration's manual entries not recorded yet (once per start; an entry
+    /// removed at run time is not added again before the next start).
+    async fn add_pending_manual(&mut self, report: &mut CheckReport) {
+        for url in std::mem::take(&mut self.manual_pending) {
+            if let Err(e) = self.add_manual(&url).await {
+                tracing::warn!(%url, error = %e, "manual entry not recorded; tried again at the next check");
+                report.manual_failures.push((url.clone(), e.to_string()));
+                if !e.is_bad_request() {
+                    self.manual_pending.insert(url);
+                }
+            }
+        }
+    }
+
+    /// Records the video of the watch URL `url` (of a followed PeerTube origin) as a manual
+    /// entry: never expired, kept across restarts, fetched at the next check (its origin is made
+    /// due now). A video another strategy holds becomes manual. Asks the origin's API for it.
+    pub async fn add_manual(&mut self, url: &str) -> Result<Entry, ManualError> {
+        let video = parse_manual_url(url)?;
+        let followed = self
+            .origins
+            .iter_mut()
+            .find(|o| o.instance == video.instance)
+            .ok_or_else(|| ManualError::NotFollowed {
+                instance: video.instance.clone(),
+            })?;
+        followed.next_due = Instant::now();
+        let origin = followed.url.clone();
+        let details = self.client.video(&video).await?;
+        let entry = Entry {
+            origin,
+            uuid: details.uuid.clone(),
+            strategy: Strategy::Manual,
+            since: unix_now(),
+            until: None,
+            bytes: details.hls_bytes(),
+        };
+        self.state.upsert(&entry)?;
+        tracing::info!(%url, uuid = %entry.uuid, "manual entry added");
+        Ok(entry)
+    }
+
+    /// Drops the manual entry of the watch URL `url`: no longer served, its files deleted, its
+    /// swarms left. Returns its uuid. Refuses a video held by a strategy.
+    pub async fn remove_manual(&mut self, url: &str) -> Result<String, ManualError> {
+        let video = parse_manual_url(url)?;
+        let uuid = uuid_of(&self.client, &video).await?;
+        let held = self.state.entry(&uuid)?;
+        if held.is_none_or(|r| r.entry.strategy != Strategy::Manual) {
+            return Err(ManualError::NotManual(uuid));
+        }
+        self.unserve(&uuid);
+        clear_files(&mut self.state, &uuid)?;
+        self.state.remove(&uuid)?;
+        if let Err(e) = self.cache.remove_video(&uuid) {
+            tracing::warn!(%uuid, error = %e, "removed video's files not deleted");
+        }
+        self.swarms.leave(&uuid).await;
+        self.manual_pending.remove(url);
+        tracing::info!(%url, %uuid, "manual entry removed");
+        Ok(uuid)
+    }
+
+    /// What is mirrored, as `GET /mirrors` answers it ([`listing_json`]).
+    pub fn mirrors_json(&self) -> Result<serde_json::Value, StateError> {
+        Ok(listing_json(&self.state.entries()?, &self.served_videos()))
+    }
+
+    /// Answers an admin listener's `/mirrors` request.
+    pub async fn answer_admin(&mut self, command: AdminCommand) -> (StatusCode, serde_json::Value) {
+        let failed = |e: ManualError| {
+            let status = if e.is_bad_request() {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::BAD_GATEWAY
+            };
+            (status, json!({ "error": e.to_string() }))
+        };
+        match command {
+            AdminCommand::List => match self.mirrors_json() {
+                Ok(v) => (StatusCode::OK, v),
+                Err(e) => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({ "error": e.to_string() }),
+                ),
+            },
+            AdminCommand::Add(url) => match self.add_manual(&url).await {
+                Ok(e) => (
+                    StatusCode::OK,
+                    json!({ "added": e.uuid, "origin": e.origin, "note": "fetched at the next check" }),
+                ),
+                Err(e) => failed(e),
+            },
+            AdminCommand::Remove(url) => match self.remove_manual(&url).await {
+                Ok(uuid) => (StatusCode::OK, json!({ "removed": uuid })),
+                Err(e) => failed(e),
+            },
+        }
+    }
+
     /// Makes every origin due now: the next [`MirrorDaemon::check`] reads them all, backoffs
     /// included.
     pub fn make_all_due(&mut self) {
@@ -552,11 +679,23 @@ impl MirrorDaemon {
     /// Checks whenever an origin is due until `stop` completes, then stops serving.
     pub async fn run(mut self, stop: impl Future<Output = ()>) {
         tokio::pin!(stop);
+        let mut requests = self.admin_requests.take();
         loop {
             let due = tokio::time::Instant::from_std(self.next_due());
             let wake = due.min(tokio::time::Instant::now() + Self::METRICS_REFRESH);
+            let request = async {
+                match requests.as_mut() {
+                    Some(r) => r.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = &mut stop => break,
+                Some((command, reply)) = request => {
+                    let answer = self.answer_admin(command).await;
+                    let _ = reply.send(answer);
+                    continue;
+                }
                 _ = tokio::time::sleep_until(wake) => {}
             }
             self.refresh_metrics();

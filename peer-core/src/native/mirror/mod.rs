@@ -11,25 +11,31 @@
 //! - [`fetch`]: one video copied, verified, into the cache and recorded;
 //! - [`swarms`]: the mirrored videos seeded over WebRTC in their origin's swarms;
 //! - [`metrics`]: the figures, as Prometheus text and JSON;
-//! - [`admin`]: the admin listener serving them (loopback by default);
+//! - [`admin`]: the admin listener serving them and the manual entries' endpoint (loopback by
+//!   default);
+//! - [`admin_client`]: `segswarm mirror list|add|remove`'s requests to it;
+//! - [`manual`]: manual entries, added and removed by watch URL;
 //! - [`daemon`]: the loop: check the origins, apply the plan, serve the cache over HTTP and
 //!   WebRTC.
 
 pub mod admin;
+pub mod admin_client;
 pub mod cache;
 pub mod candidates;
 pub mod config;
 pub mod daemon;
 pub mod fetch;
+pub mod manual;
 pub mod metrics;
 pub mod scrape;
 pub mod state;
 pub mod strategy;
 pub mod swarms;
 
-pub use admin::{AdminServer, AdminSettings};
+pub use admin::{AdminCommand, AdminServer, AdminSettings};
 pub use config::{ConfigError, MirrorConfig, OriginSpec, StrategyConfig};
 pub use daemon::{CheckReport, DaemonError, DaemonSettings, MirrorDaemon};
+pub use manual::ManualError;
 pub use metrics::{Figures, MirrorMetrics};
 pub use strategy::{plan, Candidate, Entry, OriginCandidates, Plan, Strategy};
 pub use swarms::{SwarmError, SwarmSettings, Swarms};

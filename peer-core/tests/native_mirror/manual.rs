@@ -1,0 +1,167 @@
+//! Manual entries through the admin listener of a running daemon: a video added by watch URL is
+//! served after the check the add triggers, is listed as `manual` with no expiry, survives a
+//! restart, and once removed is no longer served nor listed; bad requests get clear errors; a
+//! manual entry of the configuration is fetched at the first check.
+
+use std::net::SocketAddr;
+
+use segswarm_core::native::mirror::admin_client::send;
+use segswarm_core::native::mirror::{AdminCommand, DaemonSettings, MirrorConfig, MirrorDaemon};
+use tokio::sync::oneshot;
+
+use super::{assert_served, get, video, LIMIT};
+use crate::peertube_origin::PeerTubeOrigin;
+
+/// A daemon running its loop, stopped by [`Running::stop`].
+struct Running {
+    base: String,
+    admin: SocketAddr,
+    checks: tokio::sync::watch::Receiver<u64>,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    async fn start(config: &MirrorConfig, settings: &DaemonSettings) -> Self {
+        let daemon = MirrorDaemon::start(config.clone(), settings.clone())
+            .await
+            .expect("daemon");
+        let (stop, stopped) = oneshot::channel::<()>();
+        Self {
+            base: daemon.base_url(),
+            admin: daemon.admin_addr().expect("admin listener"),
+            checks: daemon.checks(),
+            stop,
+            task: tokio::spawn(daemon.run(async {
+                let _ = stopped.await;
+            })),
+        }
+    }
+
+    /// Waits until `n` checks are done.
+    async fn checked(&mut self, n: u64) {
+        self.checks
+            .wait_for(|c| *c >= n)
+            .await
+            .expect("daemon running");
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.expect("daemon loop");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_entry_added_served_kept_across_restart_and_removed() {
+    let src = tempfile::tempdir().expect("tempdir");
+    let work = tempfile::tempdir().expect("tempdir");
+    let v1 = video(src.path(), 31, 1, 1);
+    let v2 = video(src.path(), 32, 2, 2);
+    let o = PeerTubeOrigin::start(vec![v1.clone(), v2.clone()], "7.2.3").await;
+    let config = MirrorConfig {
+        origins: vec![o.base.clone()],
+        check_interval_secs: 3600,
+        cache_dir: work.path().join("cache"),
+        cache_bytes: 16 * 1024 * 1024,
+        database: work.path().join("state.sqlite3"),
+        listen: "127.0.0.1:0".parse().expect("address"),
+        admin_listen: Some("127.0.0.1:0".parse().expect("address")),
+        strategies: Vec::new(),
+        ..MirrorConfig::default()
+    };
+    config.validate().expect("valid configuration");
+    let mut settings = DaemonSettings::default();
+    settings.fetch.metadata_allowance_bytes = 256 * 1024;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+
+    tokio::time::timeout(LIMIT, async {
+        let mut d = Running::start(&config, &settings).await;
+        d.checked(1).await;
+        let listed = send(d.admin, &AdminCommand::List).await.expect("list");
+        assert_eq!(listed, serde_json::json!([]));
+
+        // Added by its /w/<shortUUID> URL: recorded, fetched at the check it triggers, served.
+        let added = send(d.admin, &AdminCommand::Add(o.watch_url(0)))
+            .await
+            .expect("add");
+        assert_eq!(added["added"], v1.uuid.as_str(), "{added}");
+        d.checked(2).await;
+        assert_served(&http, &d.base, &[&v1]).await;
+        let listed = send(d.admin, &AdminCommand::List).await.expect("list");
+        let row = &listed[0];
+        assert_eq!(
+            (
+                &row["uuid"],
+                &row["strategy"],
+                &row["until"],
+                &row["served"]
+            ),
+            (
+                &serde_json::json!(v1.uuid),
+                &serde_json::json!("manual"),
+                &serde_json::Value::Null,
+                &serde_json::json!(true)
+            ),
+            "{listed}"
+        );
+
+        // Clear errors: not a video URL, an instance not followed, a video not manual.
+        for (command, want) in [
+            (AdminCommand::Add("not a url".into()), "400"),
+            (
+                AdminCommand::Add(format!("http://elsewhere.example/videos/watch/{}", v1.uuid)),
+                "not a followed origin",
+            ),
+            (AdminCommand::Remove(o.watch_url(1)), "not a manual entry"),
+        ] {
+            let err = send(d.admin, &command).await.expect_err("refused");
+            assert!(err.to_string().contains(want), "{err}");
+        }
+        d.stop().await;
+
+        // Restart: still manual, served at once.
+        let mut d = Running::start(&config, &settings).await;
+        assert_served(&http, &d.base, &[&v1]).await;
+        d.checked(1).await;
+        let listed = send(d.admin, &AdminCommand::List).await.expect("list");
+        assert_eq!(listed[0]["strategy"], "manual", "{listed}");
+
+        // Removed: no longer served nor listed, and not back after a restart.
+        let removed = send(d.admin, &AdminCommand::Remove(o.watch_url(0)))
+            .await
+            .expect("remove");
+        assert_eq!(removed["removed"], v1.uuid.as_str(), "{removed}");
+        let url = format!("{}{}/{}", d.base, v1.uuid, v1.master_file);
+        assert_eq!(get(&http, &url, None).await.0, 404);
+        d.stop().await;
+        let d = Running::start(&config, &settings).await;
+        let listed = send(d.admin, &AdminCommand::List).await.expect("list");
+        assert_eq!(listed, serde_json::json!([]));
+        let url = format!("{}{}/{}", d.base, v1.uuid, v1.master_file);
+        assert_eq!(get(&http, &url, None).await.0, 404);
+        d.stop().await;
+
+        // A manual entry of the configuration: recorded and fetched at the first check.
+        let config = MirrorConfig {
+            manual: vec![o.watch_url(1)],
+            ..config.clone()
+        };
+        let mut d = Running::start(&config, &settings).await;
+        d.checked(1).await;
+        assert_served(&http, &d.base, &[&v2]).await;
+        // A body over `max_body_bytes`: refused.
+        let big = "x".repeat(settings.admin.max_body_bytes + 1);
+        let resp = http
+            .post(format!("http://{}/mirrors", d.admin))
+            .body(big)
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(resp.status().as_u16(), 413);
+        d.stop().await;
+    })
+    .await
+    .expect("within the time limit");
+}
