@@ -32,7 +32,7 @@ pub struct MirrorArgs {
     #[command(subcommand)]
     action: Option<MirrorAction>,
     /// The TOML configuration (`--print-config` prints every setting with its default).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     config: Option<PathBuf>,
     /// An origin to follow, added to the configuration's: a PeerTube instance URL or an HLS
     /// master playlist URL. Repeat for several.
