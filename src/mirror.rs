@@ -1,7 +1,8 @@
 //! `segswarm mirror`: follow origins, mirror what their strategies pick, serve it over HTTP and
 //! seed it over WebRTC in the origins' swarms; figures on the admin listener.
 //! `--print-config` prints every setting with its default; otherwise the daemon runs until
-//! SIGTERM or Ctrl-C. `segswarm mirror list|add URL|remove URL` ask the running daemon, through
+//! SIGTERM or Ctrl-C; SIGHUP reads the configuration again (`--config` and `--origin`) and
+//! applies what can change while running (the log says what waits for a restart). `segswarm mirror list|add URL|remove URL` ask the running daemon, through
 //! its admin listener (`admin_listen` of the same configuration), for its manual entries.
 
 use std::path::PathBuf;
@@ -43,15 +44,46 @@ pub struct MirrorArgs {
     print_config: bool,
 }
 
-pub fn run_command(args: MirrorArgs) -> anyhow::Result<()> {
-    let mut config = match &args.config {
+/// The configuration: `--config` (or the defaults) with the `--origin` URLs added.
+fn load_config(path: Option<&PathBuf>, origins: &[String]) -> anyhow::Result<MirrorConfig> {
+    let mut config = match path {
         Some(path) => MirrorConfig::from_file(path)?,
         None => MirrorConfig::default(),
     };
-    if !args.origins.is_empty() {
-        config.origins.extend(args.origins);
+    if !origins.is_empty() {
+        config.origins.extend(origins.iter().cloned());
         config.validate().context("with the --origin URLs")?;
     }
+    Ok(config)
+}
+
+/// On each SIGHUP, reads the configuration again and hands it to the daemon's loop.
+#[cfg(unix)]
+async fn reload_on_sighup(
+    path: Option<PathBuf>,
+    origins: Vec<String>,
+    reloader: tokio::sync::mpsc::Sender<MirrorConfig>,
+) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    while hup.recv().await.is_some() {
+        match load_config(path.as_ref(), &origins) {
+            Ok(config) => {
+                if reloader.send(config).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "SIGHUP: configuration not reloaded")
+            }
+        }
+    }
+}
+
+pub fn run_command(args: MirrorArgs) -> anyhow::Result<()> {
+    let config = load_config(args.config.as_ref(), &args.origins)?;
     if args.print_config {
         print!("{}", config.to_toml());
         return Ok(());
@@ -79,7 +111,15 @@ pub fn run_command(args: MirrorArgs) -> anyhow::Result<()> {
         if let Some(addr) = daemon.admin_addr() {
             println!("admin listener: http://{addr}/metrics and http://{addr}/stats.json");
         }
+        #[cfg(unix)]
+        let reloads = tokio::spawn(reload_on_sighup(
+            args.config.clone(),
+            args.origins.clone(),
+            daemon.reloader(),
+        ));
         daemon.run(crate::seed::wait_for_signal()).await;
+        #[cfg(unix)]
+        reloads.abort();
         anyhow::Ok(())
     })
 }

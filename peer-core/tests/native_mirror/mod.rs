@@ -5,6 +5,7 @@
 //! any video file.
 
 mod manual;
+mod reload;
 mod swarms;
 mod watched_now;
 

@@ -172,6 +172,12 @@ fn walk(dir: &Path, out: &mut Vec<(PathBuf, std::fs::FileType)>) -> std::io::Res
 }
 
 impl Cache {
+    /// Sets the budget, bytes (a configuration reload). A budget below what is stored lets
+    /// nothing be reserved until entries are evicted.
+    pub fn set_budget(&self, budget: u64) {
+        lock(&self.accounts).usage.budget = budget;
+    }
+
     /// Opens the cache at `root` (created if missing) with a budget of `budget` bytes, and
     /// reconciles the disk with `records` (`(uuid, file)` from the database). See the module
     /// documentation. Stored bytes may exceed the budget after a budget was lowered: then

@@ -29,10 +29,11 @@ use tokio::sync::{mpsc, watch};
 use super::admin::{AdminCommand, AdminRequest, AdminServer, AdminSettings};
 use super::cache::{Cache, CacheError};
 use super::candidates::{sort_of, CandidateReader};
-use super::config::{parse_origin, MirrorConfig, OriginSpec};
+use super::config::{parse_origin, ConfigError, MirrorConfig, OriginSpec};
 use super::fetch::{clear_files, fetch_entry, resolve_entry, FetchSettings};
 use super::manual::{listing_json, parse_manual_url, uuid_of, ManualError};
 use super::metrics::{Figures, MirrorMetrics};
+use super::reload::{merge, ReloadReport};
 use super::scrape::{ScrapeReader, ScrapeSettings};
 use super::state::{State, StateError};
 use super::strategy::{plan, Entry, OriginCandidates, Strategy};
@@ -151,12 +152,40 @@ pub struct MirrorDaemon {
     manual_pending: BTreeSet<String>,
     /// Checks done since the start.
     checks: watch::Sender<u64>,
+    /// Configurations to reload ([`MirrorDaemon::reloader`]); taken by [`MirrorDaemon::run`].
+    reloads: (
+        mpsc::Sender<MirrorConfig>,
+        Option<mpsc::Receiver<MirrorConfig>>,
+    ),
 }
 
 fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// `url` as a followed origin, due now; `None` (logged) for one that cannot be followed.
+fn follow(url: &str, retry: &BackoffConfig) -> Option<FollowedOrigin> {
+    match parse_origin(url) {
+        Ok(OriginSpec::PeerTube(instance)) => Some(FollowedOrigin {
+            url: url.to_owned(),
+            instance,
+            reader: CandidateReader::default(),
+            scraper: ScrapeReader::default(),
+            last: None,
+            backoff: Backoff::new(retry.clone()),
+            next_due: Instant::now(),
+        }),
+        Ok(OriginSpec::Hls(_)) => {
+            tracing::warn!(origin = %url, "HLS master playlist origins are not mirrored yet");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(origin = %url, error = %e, "origin ignored");
+            None
+        }
+    }
 }
 
 fn create_dir(path: &std::path::Path) -> Result<(), DaemonError> {
@@ -237,25 +266,11 @@ impl MirrorDaemon {
             ),
             None => None,
         };
-        let now = Instant::now();
-        let mut origins = Vec::new();
-        for url in &config.origins {
-            match parse_origin(url) {
-                Ok(OriginSpec::PeerTube(instance)) => origins.push(FollowedOrigin {
-                    url: url.clone(),
-                    instance,
-                    reader: CandidateReader::default(),
-                    scraper: ScrapeReader::default(),
-                    last: None,
-                    backoff: Backoff::new(settings.retry.clone()),
-                    next_due: now,
-                }),
-                Ok(OriginSpec::Hls(_)) => {
-                    tracing::warn!(origin = %url, "HLS master playlist origins are not mirrored yet")
-                }
-                Err(e) => tracing::warn!(origin = %url, error = %e, "origin ignored"),
-            }
-        }
+        let origins = config
+            .origins
+            .iter()
+            .filter_map(|url| follow(url, &settings.retry))
+            .collect();
         let manual_pending = config.manual.iter().cloned().collect();
         Ok(Self {
             config,
@@ -272,6 +287,10 @@ impl MirrorDaemon {
             origins,
             manual_pending,
             checks: watch::Sender::new(0),
+            reloads: {
+                let (tx, rx) = mpsc::channel(1);
+                (tx, Some(rx))
+            },
         })
     }
 
@@ -656,6 +675,49 @@ impl MirrorDaemon {
         }
     }
 
+    /// Applies a new configuration (SIGHUP) as [`super::reload`] says: the settings that take
+    /// effect at once do, the others are reported and kept until a restart. A configuration
+    /// that does not validate changes nothing.
+    pub fn reload(&mut self, new: MirrorConfig) -> Result<ReloadReport, ConfigError> {
+        new.validate()?;
+        let (next, report) = merge(&self.config, &new);
+        if next.origins != self.config.origins {
+            let mut kept: BTreeMap<String, FollowedOrigin> = std::mem::take(&mut self.origins)
+                .into_iter()
+                .map(|o| (o.url.clone(), o))
+                .collect();
+            self.origins = next
+                .origins
+                .iter()
+                .filter_map(|url| {
+                    kept.remove(url)
+                        .or_else(|| follow(url, &self.settings.retry))
+                })
+                .collect();
+        }
+        let added_manual = next
+            .manual
+            .iter()
+            .filter(|u| !self.config.manual.contains(u));
+        self.manual_pending.extend(added_manual.cloned());
+        if next.check_interval_secs < self.config.check_interval_secs {
+            let soonest = Instant::now() + Duration::from_secs(next.check_interval_secs);
+            for o in &mut self.origins {
+                o.next_due = o.next_due.min(soonest);
+            }
+        }
+        self.cache.set_budget(next.cache_bytes);
+        self.config = next;
+        tracing::info!(applied = ?report.applied, ignored_until_restart = ?report.ignored_until_restart, "mirror configuration reloaded");
+        Ok(report)
+    }
+
+    /// Where to send a configuration for the running loop to [`MirrorDaemon::reload`] (what the
+    /// SIGHUP handler does); the loop takes one at a time, between checks.
+    pub fn reloader(&self) -> mpsc::Sender<MirrorConfig> {
+        self.reloads.0.clone()
+    }
+
     /// Makes every origin due now: the next [`MirrorDaemon::check`] reads them all, backoffs
     /// included.
     pub fn make_all_due(&mut self) {
@@ -680,6 +742,7 @@ impl MirrorDaemon {
     pub async fn run(mut self, stop: impl Future<Output = ()>) {
         tokio::pin!(stop);
         let mut requests = self.admin_requests.take();
+        let mut reloads = self.reloads.1.take();
         loop {
             let due = tokio::time::Instant::from_std(self.next_due());
             let wake = due.min(tokio::time::Instant::now() + Self::METRICS_REFRESH);
@@ -689,11 +752,23 @@ impl MirrorDaemon {
                     None => std::future::pending().await,
                 }
             };
+            let reload = async {
+                match reloads.as_mut() {
+                    Some(r) => r.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = &mut stop => break,
                 Some((command, reply)) = request => {
                     let answer = self.answer_admin(command).await;
                     let _ = reply.send(answer);
+                    continue;
+                }
+                Some(config) = reload => {
+                    if let Err(e) = self.reload(config) {
+                        tracing::error!(error = %e, "mirror configuration not reloaded; running on the previous one");
+                    }
                     continue;
                 }
                 _ = tokio::time::sleep_until(wake) => {}

@@ -15,6 +15,7 @@
 //!   default);
 //! - [`admin_client`]: `segswarm mirror list|add|remove`'s requests to it;
 //! - [`manual`]: manual entries, added and removed by watch URL;
+//! - [`reload`]: a configuration reloaded while running (SIGHUP), what applies at once;
 //! - [`daemon`]: the loop: check the origins, apply the plan, serve the cache over HTTP and
 //!   WebRTC.
 
@@ -27,6 +28,7 @@ pub mod daemon;
 pub mod fetch;
 pub mod manual;
 pub mod metrics;
+pub mod reload;
 pub mod scrape;
 pub mod state;
 pub mod strategy;
@@ -37,5 +39,6 @@ pub use config::{ConfigError, MirrorConfig, OriginSpec, StrategyConfig};
 pub use daemon::{CheckReport, DaemonError, DaemonSettings, MirrorDaemon};
 pub use manual::ManualError;
 pub use metrics::{Figures, MirrorMetrics};
+pub use reload::ReloadReport;
 pub use strategy::{plan, Candidate, Entry, OriginCandidates, Plan, Strategy};
 pub use swarms::{SwarmError, SwarmSettings, Swarms};
