@@ -105,7 +105,9 @@ pub fn run_command(args: MirrorArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    runtime.block_on(async {
+    drop(runtime);
+    // Logs on stderr (`RUST_LOG`), as the other commands.
+    crate::native_cli::run_native(async {
         let daemon = MirrorDaemon::start(config, DaemonSettings::default()).await?;
         println!("mirror serving on {}", daemon.base_url());
         if let Some(addr) = daemon.admin_addr() {
