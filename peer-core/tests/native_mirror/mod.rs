@@ -4,6 +4,7 @@
 //! origin's API is down, and after a restart serves them again at once with no new request for
 //! any video file.
 
+mod faults;
 mod manual;
 mod reload;
 mod swarms;

@@ -30,7 +30,7 @@ use super::admin::{AdminCommand, AdminRequest, AdminServer, AdminSettings};
 use super::cache::{Cache, CacheError};
 use super::candidates::{sort_of, CandidateReader};
 use super::config::{parse_origin, ConfigError, MirrorConfig, OriginSpec};
-use super::fetch::{clear_files, fetch_entry, resolve_entry, FetchSettings};
+use super::fetch::{clear_files, fetch_entry, resolve_entry, FetchError, FetchSettings};
 use super::manual::{listing_json, parse_manual_url, uuid_of, ManualError};
 use super::metrics::{Figures, MirrorMetrics};
 use super::reload::{merge, ReloadReport};
@@ -105,6 +105,9 @@ pub struct CheckReport {
     pub fetched: Vec<String>,
     /// Videos that could not be fetched, with why (kept, to be fetched at a later check).
     pub fetch_failures: Vec<(String, String)>,
+    /// Of those, the videos not fetched for want of room in the cache budget (nothing of them
+    /// fetched; tried again when evictions or a larger `cache_bytes` make room).
+    pub cache_full: Vec<String>,
     /// Videos dropped (expired); they left their swarms.
     pub evicted: Vec<String>,
     /// Videos that joined their origin's swarms.
@@ -561,6 +564,15 @@ impl MirrorDaemon {
                     self.seed(&f.video, report).await;
                 }
                 Err(e) => {
+                    if let FetchError::Cache(CacheError::Full {
+                        needed,
+                        free,
+                        budget,
+                    }) = &e
+                    {
+                        tracing::warn!(uuid = %entry.uuid, needed, free, budget, "cache full: video not fetched; the cache is served as it is (raise cache_bytes or lower the strategies' size_bytes)");
+                        report.cache_full.push(entry.uuid.clone());
+                    }
                     if e.is_origin_failure() {
                         let o = &mut self.origins[i];
                         let delay = o.backoff.next_delay(None, rand::random::<f64>());

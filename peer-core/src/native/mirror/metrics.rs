@@ -1,7 +1,7 @@
 //! The mirror's figures, as Prometheus text (`/metrics`) and JSON (`/stats.json`).
 //!
 //! The daemon counts its checks ([`MirrorMetrics::record_check`]: fetches, their failures,
-//! evictions) and copies what its servers count ([`MirrorMetrics::observe`]: bytes served over
+//! those refused for want of room in the cache, evictions) and copies what its servers count ([`MirrorMetrics::observe`]: bytes served over
 //! HTTP and P2P by video, cache bytes and entries) every second and after each check. A video's
 //! series stay once it was served (one per video mirrored since the start).
 
@@ -36,6 +36,7 @@ pub struct MirrorMetrics {
     cache_entries: IntGauge,
     fetches: IntCounter,
     fetch_failures: IntCounter,
+    cache_full: IntCounter,
     evictions: IntCounter,
     last: Mutex<Figures>,
 }
@@ -114,6 +115,11 @@ impl MirrorMetrics {
                 "segswarm_mirror_fetch_failures_total",
                 "Video fetches that failed.",
             ),
+            cache_full: counter(
+                &registry,
+                "segswarm_mirror_cache_full_total",
+                "Video fetches not started: no room in the cache budget (counted in the failures).",
+            ),
             evictions: counter(
                 &registry,
                 "segswarm_mirror_evictions_total",
@@ -130,6 +136,7 @@ impl MirrorMetrics {
         self.fetches.inc_by(attempted as u64);
         self.fetch_failures
             .inc_by(report.fetch_failures.len() as u64);
+        self.cache_full.inc_by(report.cache_full.len() as u64);
         self.evictions.inc_by(report.evicted.len() as u64);
     }
 
@@ -183,6 +190,7 @@ impl MirrorMetrics {
             "cache": {"bytes": self.cache_bytes.get(), "entries": self.cache_entries.get()},
             "fetches": self.fetches.get(),
             "fetch_failures": self.fetch_failures.get(),
+            "cache_full": self.cache_full.get(),
             "evictions": self.evictions.get(),
         })
     }
