@@ -240,3 +240,35 @@ async fn mirrors(
         Err(_) => json_error(StatusCode::SERVICE_UNAVAILABLE, "daemon stopping"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::native::mirror::admin_client::percent_encode;
+    use proptest::prelude::*;
+
+    #[test]
+    fn url_param_decodes_and_refuses_malformed_escapes() {
+        assert_eq!(
+            url_param(Some("a=1&url=https%3A%2F%2Fh%2Fw%2Fx+y")).as_deref(),
+            Some("https://h/w/x y")
+        );
+        assert_eq!(url_param(Some("url=%zz")), None);
+        assert_eq!(url_param(Some("url=%e2%82")), None);
+        assert_eq!(url_param(Some("other=1")), None);
+        assert_eq!(url_param(None), None);
+    }
+
+    proptest! {
+        #[test]
+        fn what_the_client_encodes_the_listener_decodes(s in any::<String>()) {
+            let query = format!("url={}", percent_encode(&s));
+            prop_assert_eq!(url_param(Some(&query)), Some(s));
+        }
+
+        #[test]
+        fn any_query_is_answered_without_panicking(q in any::<String>()) {
+            let _ = url_param(Some(&q));
+        }
+    }
+}

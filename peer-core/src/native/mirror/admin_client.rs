@@ -64,7 +64,7 @@ pub async fn send(addr: SocketAddr, command: &AdminCommand) -> Result<Value, Adm
 }
 
 /// Every byte but RFC 3986's unreserved ones as `%XX`.
-fn percent_encode(s: &str) -> String {
+pub(crate) fn percent_encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
@@ -94,4 +94,25 @@ pub fn listing_text(listing: &Value) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listing_text_one_row_per_entry_and_nothing_from_odd_answers() {
+        let header = "video\torigin\tstrategy\tsince\tuntil\tbytes\thits\tserved\n";
+        let listing = serde_json::json!([{
+            "uuid": "u", "origin": "https://o", "strategy": "manual", "since": 5,
+            "until": null, "bytes": 7, "hits": 0, "served": true
+        }]);
+        assert_eq!(
+            listing_text(&listing),
+            format!("{header}u\thttps://o\tmanual\t5\t-\t7\t0\ttrue\n")
+        );
+        for odd in [serde_json::json!({"a": 1}), serde_json::json!([1, "x"])] {
+            assert!(listing_text(&odd).starts_with(header));
+        }
+    }
 }

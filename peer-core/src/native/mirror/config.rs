@@ -87,8 +87,9 @@ pub struct MirrorConfig {
     /// Origins followed: PeerTube instances (`https://host`) or HLS master playlists (URLs whose
     /// path ends in `.m3u8`). Default none.
     pub origins: Vec<String>,
-    /// Videos mirrored until removed, never expired: PeerTube video URLs or HLS master playlist
-    /// URLs. Default none.
+    /// Videos mirrored until removed, never expired: PeerTube video URLs of a followed origin
+    /// (HLS master playlist URLs are accepted but not mirrored yet); more are added at run time
+    /// with `segswarm mirror add`. Default none.
     pub manual: Vec<String>,
     /// Seconds between two evaluations of the strategies (PeerTube's `check_interval`, 1 h
     /// there; shorter here so that `most-watched-now` follows viewers). Default 60.
@@ -103,8 +104,10 @@ pub struct MirrorConfig {
     /// Address the mirrored videos are served on over HTTP. Default `127.0.0.1:9190` (this host
     /// only).
     pub listen: SocketAddr,
-    /// Address of the admin listener (`/metrics`, `/stats.json`); leave it on loopback unless
-    /// the figures are meant to be public. `"off"`: no admin listener. Default `127.0.0.1:9191`.
+    /// Address of the admin listener (`/metrics`, `/stats.json`, and `/mirrors` for
+    /// `segswarm mirror list|add|remove`, answered to loopback peers only); leave it on loopback
+    /// unless the figures are meant to be public. `"off"`: no admin listener. Default
+    /// `127.0.0.1:9191`.
     #[serde(with = "optional_addr")]
     pub admin_listen: Option<SocketAddr>,
     /// Bytes per second uploaded to WebRTC peers, every swarm together; 0 means no cap.
