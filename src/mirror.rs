@@ -99,9 +99,10 @@ pub fn run_command(args: MirrorArgs) -> anyhow::Result<()> {
             MirrorAction::Remove { url } => AdminCommand::Remove(url),
         };
         let answer = runtime.block_on(send(addr, &command))?;
-        match command {
-            AdminCommand::List => print!("{}", listing_text(&answer)),
-            _ => println!("{answer}"),
+        if answer.is_array() {
+            print!("{}", listing_text(&answer));
+        } else {
+            println!("{answer}");
         }
         return Ok(());
     }

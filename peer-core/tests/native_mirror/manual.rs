@@ -1,7 +1,8 @@
 //! Manual entries through the admin listener of a running daemon: a video added by watch URL is
 //! served after the check the add triggers, is listed as `manual` with no expiry, survives a
 //! restart, and once removed is no longer served nor listed; bad requests get clear errors; a
-//! manual entry of the configuration is fetched at the first check.
+//! manual entry of the configuration is fetched at the first check; a request the loop cannot
+//! take at once is answered `202` and done when it can.
 
 use std::net::SocketAddr;
 
@@ -161,6 +162,62 @@ async fn manual_entry_added_served_kept_across_restart_and_removed() {
             .expect("POST");
         assert_eq!(resp.status().as_u16(), 413);
         d.stop().await;
+    })
+    .await
+    .expect("within the time limit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_the_loop_cannot_take_at_once_is_queued_and_done() {
+    let src = tempfile::tempdir().expect("tempdir");
+    let work = tempfile::tempdir().expect("tempdir");
+    let v = video(src.path(), 35, 1, 1);
+    let o = PeerTubeOrigin::start(vec![v.clone()], "7.2.3").await;
+    let config = MirrorConfig {
+        origins: vec![o.base.clone()],
+        check_interval_secs: 3600,
+        cache_dir: work.path().join("cache"),
+        cache_bytes: 16 * 1024 * 1024,
+        database: work.path().join("state.sqlite3"),
+        listen: "127.0.0.1:0".parse().expect("address"),
+        admin_listen: Some("127.0.0.1:0".parse().expect("address")),
+        strategies: Vec::new(),
+        ..MirrorConfig::default()
+    };
+    let mut settings = DaemonSettings::default();
+    settings.fetch.metadata_allowance_bytes = 256 * 1024;
+    settings.admin.command_wait = std::time::Duration::ZERO;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+
+    tokio::time::timeout(LIMIT, async {
+        // The loop is not running yet: the add waits in the queue.
+        let daemon = MirrorDaemon::start(config.clone(), settings.clone())
+            .await
+            .expect("daemon");
+        let admin = daemon.admin_addr().expect("admin listener");
+        let queued = send(admin, &AdminCommand::Add(o.watch_url(0)))
+            .await
+            .expect("queued");
+        assert_eq!(queued["queued"], true, "{queued}");
+        let base = daemon.base_url();
+        let mut checks = daemon.checks();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(daemon.run(async {
+            let _ = stopped.await;
+        }));
+        // Served after a check (the first one, or the one the add triggers when the loop took
+        // the add first).
+        let master = format!("{base}{}/{}", v.uuid, v.master_file);
+        loop {
+            checks.changed().await.expect("daemon running");
+            if get(&http, &master, None).await.0 == 200 {
+                break;
+            }
+        }
+        assert_served(&http, &base, &[&v]).await;
+        let _ = stop.send(());
+        task.await.expect("daemon loop");
     })
     .await
     .expect("within the time limit");

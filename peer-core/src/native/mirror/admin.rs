@@ -42,6 +42,9 @@ pub struct AdminSettings {
     /// `/mirrors` requests waiting for the daemon's loop; further ones are answered 503.
     /// Default 16.
     pub max_pending_commands: usize,
+    /// Time a `/mirrors` request waits for the daemon's loop (busy while a check fetches);
+    /// then it is answered `202` and done when the check ends. Default 5 s.
+    pub command_wait: Duration,
 }
 
 impl Default for AdminSettings {
@@ -51,6 +54,7 @@ impl Default for AdminSettings {
             connection_timeout: Duration::from_secs(10),
             max_body_bytes: 4096,
             max_pending_commands: 16,
+            command_wait: Duration::from_secs(5),
         }
     }
 }
@@ -103,7 +107,7 @@ impl AdminServer {
                 let metrics = metrics.clone();
                 let commands = commands.clone();
                 let timeout = settings.connection_timeout;
-                let max_body = settings.max_body_bytes;
+                let limits = (settings.max_body_bytes, settings.command_wait);
                 let loopback = peer.ip().to_canonical().is_loopback();
                 tokio::spawn(async move {
                     let service = service_fn(move |req: Request<Incoming>| {
@@ -111,7 +115,7 @@ impl AdminServer {
                         let commands = commands.clone();
                         async move {
                             let res = if req.uri().path() == "/mirrors" {
-                                mirrors(req, loopback, max_body, &commands).await
+                                mirrors(req, loopback, limits, &commands).await
                             } else {
                                 answer(&metrics, &req)
                             };
@@ -190,7 +194,7 @@ fn url_param(query: Option<&str>) -> Option<String> {
 async fn mirrors(
     req: Request<Incoming>,
     loopback: bool,
-    max_body: usize,
+    (max_body, wait): (usize, Duration),
     commands: &mpsc::Sender<AdminRequest>,
 ) -> Response<Full<Bytes>> {
     if !loopback {
@@ -235,9 +239,16 @@ async fn mirrors(
             "daemon busy or stopping; try again",
         );
     }
-    match rx.await {
-        Ok((status, body)) => respond(status, "application/json", body.to_string()),
-        Err(_) => json_error(StatusCode::SERVICE_UNAVAILABLE, "daemon stopping"),
+    match tokio::time::timeout(wait, rx).await {
+        Ok(Ok((status, body))) => respond(status, "application/json", body.to_string()),
+        Ok(Err(_)) => json_error(StatusCode::SERVICE_UNAVAILABLE, "daemon stopping"),
+        Err(_) => {
+            let body = serde_json::json!({
+                "queued": true,
+                "note": "the daemon is in a check; the request is done when the check ends",
+            });
+            respond(StatusCode::ACCEPTED, "application/json", body.to_string())
+        }
     }
 }
 

@@ -8,9 +8,10 @@ use serde_json::Value;
 
 use super::admin::AdminCommand;
 
-/// How long a request to the daemon may take: it is answered between checks, and a check
-/// fetching a video may hold it. 120 s.
-pub const ADMIN_CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a request to the daemon may take: the listener answers within its
+/// [`command_wait`](super::AdminSettings::command_wait) (5 s by default), an add or remove
+/// asking the origin's API may take one API timeout more. 60 s.
+pub const ADMIN_CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Why the daemon did not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -33,7 +34,8 @@ pub enum AdminClientError {
     },
 }
 
-/// Sends `command` to the admin listener at `addr`; the JSON answer.
+/// Sends `command` to the admin listener at `addr`; the JSON answer (`{"queued": true, ...}`
+/// when the daemon was busy with a check and does it when the check ends).
 pub async fn send(addr: SocketAddr, command: &AdminCommand) -> Result<Value, AdminClientError> {
     let unreachable = |source| AdminClientError::Unreachable { addr, source };
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -53,7 +55,7 @@ pub async fn send(addr: SocketAddr, command: &AdminCommand) -> Result<Value, Adm
     let body = resp.bytes().await.map_err(unreachable)?;
     let value: Value = serde_json::from_slice(&body)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
-    if status != 200 {
+    if status != 200 && status != 202 {
         let message = match value.get("error").and_then(Value::as_str) {
             Some(m) => m.to_owned(),
             None => value.to_string(),
