@@ -146,6 +146,9 @@ pub struct OriginStats {
     pub connections_open: AtomicU64,
     /// Body bytes by the first path component, with [`OriginConfig::count_bytes_by_dir`].
     pub body_bytes_by_dir: Mutex<BTreeMap<String, Arc<AtomicU64>>>,
+    /// `GET` responses with a body (`200` and `206`) by the first path component, with
+    /// [`OriginConfig::count_bytes_by_dir`].
+    pub requests_by_dir: Mutex<BTreeMap<String, u64>>,
 }
 
 /// A point-in-time copy of [`OriginStats`].
@@ -269,6 +272,16 @@ impl Origin {
             .iter()
             .map(|(dir, n)| (dir.clone(), n.load(Ordering::Relaxed)))
             .collect()
+    }
+
+    /// `GET` responses with a body by the first component of the path (with
+    /// [`OriginConfig::count_bytes_by_dir`]).
+    pub fn requests_by_dir(&self) -> BTreeMap<String, u64> {
+        self.stats
+            .requests_by_dir
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Stops accepting, lets open connections finish their current response (up to
@@ -820,6 +833,13 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
             .then(|| name.split(['/', std::path::MAIN_SEPARATOR]).next())
             .flatten()
             .map(|dir| {
+                *shared
+                    .stats
+                    .requests_by_dir
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .entry(dir.to_owned())
+                    .or_default() += 1;
                 shared
                     .stats
                     .body_bytes_by_dir

@@ -92,6 +92,8 @@ async fn manual_entry_added_served_kept_across_restart_and_removed() {
         assert_served(&http, &d.base, &[&v1]).await;
         let listed = send(d.admin, &AdminCommand::List).await.expect("list");
         let row = &listed[0];
+        // Every GET of assert_served: its files and one Range request.
+        assert_eq!(row["hits"], super::files_of(&v1).len() + 1, "{listed}");
         assert_eq!(
             (
                 &row["uuid"],

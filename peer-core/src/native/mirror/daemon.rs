@@ -155,6 +155,8 @@ pub struct MirrorDaemon {
     manual_pending: BTreeSet<String>,
     /// Checks done since the start.
     checks: watch::Sender<u64>,
+    /// HTTP requests of each video already added to its hits in the database.
+    hits_recorded: BTreeMap<String, u64>,
     /// Configurations to reload ([`MirrorDaemon::reloader`]); taken by [`MirrorDaemon::run`].
     reloads: (
         mpsc::Sender<MirrorConfig>,
@@ -290,6 +292,7 @@ impl MirrorDaemon {
             origins,
             manual_pending,
             checks: watch::Sender::new(0),
+            hits_recorded: BTreeMap::new(),
             reloads: {
                 let (tx, rx) = mpsc::channel(1);
                 (tx, Some(rx))
@@ -341,6 +344,21 @@ impl MirrorDaemon {
             cache_bytes: self.cache.usage().stored,
             cache_entries: self.served_videos().len() as u64,
         });
+    }
+
+    /// Adds the HTTP requests served for each mirrored video since the last call to its hits in
+    /// the database (those of a video no longer recorded are dropped).
+    pub fn record_hits(&mut self) {
+        for (uuid, n) in self.http.requests_by_dir() {
+            let seen = self.hits_recorded.entry(uuid.clone()).or_default();
+            let new = n.saturating_sub(*seen);
+            *seen = n;
+            if new > 0 {
+                if let Err(e) = self.state.add_hits(&uuid, new) {
+                    tracing::warn!(%uuid, error = %e, "hits not recorded");
+                }
+            }
+        }
     }
 
     /// Each video seeded over WebRTC, with its seeder's statistics.
@@ -440,6 +458,7 @@ impl MirrorDaemon {
         self.seed_missing(&mut report).await;
         self.metrics.record_check(&report);
         self.refresh_metrics();
+        self.record_hits();
         self.checks.send_modify(|n| *n += 1);
         report
     }
@@ -666,13 +685,16 @@ impl MirrorDaemon {
             (status, json!({ "error": e.to_string() }))
         };
         match command {
-            AdminCommand::List => match self.mirrors_json() {
-                Ok(v) => (StatusCode::OK, v),
-                Err(e) => (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    json!({ "error": e.to_string() }),
-                ),
-            },
+            AdminCommand::List => {
+                self.record_hits();
+                match self.mirrors_json() {
+                    Ok(v) => (StatusCode::OK, v),
+                    Err(e) => (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        json!({ "error": e.to_string() }),
+                    ),
+                }
+            }
             AdminCommand::Add(url) => match self.add_manual(&url).await {
                 Ok(e) => (
                     StatusCode::OK,
@@ -786,6 +808,7 @@ impl MirrorDaemon {
                 _ = tokio::time::sleep_until(wake) => {}
             }
             self.refresh_metrics();
+            self.record_hits();
             if wake < due {
                 continue;
             }

@@ -60,7 +60,8 @@ pub async fn uuid_of(client: &PeerTubeClient, video: &VideoRef) -> Result<String
 }
 
 /// What `GET /mirrors` answers: one object per mirrored video (uuid, origin, strategy, since
-/// and until in Unix seconds, until `null` for manual entries, bytes, hits, served).
+/// and until in Unix seconds, until `null` for manual entries, bytes, hits (HTTP `GET`s with a
+/// body so far; P2P requests are not counted yet), served).
 pub fn listing_json(records: &[EntryRecord], served: &std::collections::BTreeSet<String>) -> Value {
     Value::Array(
         records
