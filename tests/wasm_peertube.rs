@@ -222,12 +222,21 @@ fn browser_segswarm_and_peertube_player_exchange_live_segments() {
     let (a, b) = (page(&report, "a"), page(&report, "b"));
     check_page("segswarm+PeerTube player live", &a, 15.0);
     check_page("segswarm+PeerTube player live", &b, 15.0);
+    // Both pages play at the same live position, so which one fetches each new segment over HTTP
+    // first (and then serves it) is a race: most runs go both ways, some only one way (CI once
+    // saw the PeerTube player take 81 % from the segswarm page and give nothing back). What holds
+    // every time: the two players exchange segments, and a page that received bytes over P2P got
+    // them from the other, which uploaded.
     assert!(
-        b.p2p > 0,
-        "the PeerTube player got nothing from the segswarm page: {b:?}"
+        a.p2p + b.p2p > 0,
+        "the segswarm page and the PeerTube player exchanged nothing: {a:?} {b:?}"
     );
     assert!(
-        a.p2p > 0,
-        "the segswarm page got nothing from the PeerTube player: {a:?}"
+        a.p2p == 0 || b.uploaded > 0,
+        "a received, b uploaded nothing: {a:?} {b:?}"
+    );
+    assert!(
+        b.p2p == 0 || a.uploaded > 0,
+        "b received, a uploaded nothing: {a:?} {b:?}"
     );
 }

@@ -131,6 +131,9 @@ async fn origin_allow_list_admits_only_listed_origins() {
     );
     let probe = announce(Id::random(), Id::random(), Some("started"), None);
     for origin in ["https://video.example", "http://localhost:9000"] {
+        // A peer of its own per connection: the previous socket may not be closed on the
+        // tracker's side yet, and a live peer_id is refused to another connection.
+        let probe = announce(Id::random(), Id::random(), Some("started"), None);
         let mut ws = Ws::try_connect(
             tracker.addr(),
             WsOptions {

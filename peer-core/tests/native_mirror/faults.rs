@@ -3,40 +3,21 @@
 //! video only: the other is not fetched at all (reported, counted in
 //! `segswarm_mirror_cache_full_total`), the budget holds, and what is cached is still served.
 
-use segswarm_core::native::mirror::{
-    DaemonSettings, MirrorConfig, MirrorDaemon, Strategy, StrategyConfig,
-};
+use segswarm_core::native::mirror::{MirrorConfig, MirrorDaemon, Strategy};
 
-use super::{assert_served, bytes_of, get, video, LIMIT};
+use super::{assert_served, bytes_of, get, strategy, test_config, test_settings, video, LIMIT};
 use crate::peertube_origin::{PeerTubeOrigin, PtVideo};
 
 fn config(work: &std::path::Path, origin: &str, cache_bytes: u64) -> MirrorConfig {
-    let config = MirrorConfig {
-        origins: vec![origin.to_owned()],
-        check_interval_secs: 3600,
-        cache_dir: work.join("cache"),
-        cache_bytes,
-        database: work.join("state.sqlite3"),
-        listen: "127.0.0.1:0".parse().expect("address"),
+    MirrorConfig {
         admin_listen: None,
-        min_lifetime_floor_secs: 1,
-        strategies: vec![StrategyConfig {
-            strategy: Strategy::MostViews,
-            size_bytes: cache_bytes,
-            min_lifetime_secs: 3600,
-            min_views: None,
-            min_peers: None,
-        }],
-        ..MirrorConfig::default()
-    };
-    config.validate().expect("valid configuration");
-    config
-}
-
-fn settings() -> DaemonSettings {
-    let mut settings = DaemonSettings::default();
-    settings.fetch.metadata_allowance_bytes = 256 * 1024;
-    settings
+        ..test_config(
+            work,
+            cache_bytes,
+            vec![origin.to_owned()],
+            vec![strategy(Strategy::MostViews, cache_bytes)],
+        )
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -50,7 +31,7 @@ async fn truncated_file_is_not_served_and_fetched_again() {
     let http = reqwest::Client::new();
 
     tokio::time::timeout(LIMIT, async {
-        let mut daemon = MirrorDaemon::start(config.clone(), settings())
+        let mut daemon = MirrorDaemon::start(config.clone(), test_settings())
             .await
             .expect("daemon");
         let report = daemon.check().await;
@@ -66,7 +47,7 @@ async fn truncated_file_is_not_served_and_fetched_again() {
             .and_then(|f| f.set_len(len / 2))
             .expect("truncate");
 
-        let mut daemon = MirrorDaemon::start(config.clone(), settings())
+        let mut daemon = MirrorDaemon::start(config.clone(), test_settings())
             .await
             .expect("daemon");
         assert!(daemon.served_videos().is_empty());
@@ -89,7 +70,7 @@ async fn cache_too_small_for_a_picked_video_fetches_nothing_of_it_and_keeps_serv
     let v1 = video(src.path(), 71, 100, 1);
     let v2 = video(src.path(), 72, 50, 2);
     let o = PeerTubeOrigin::start(vec![v1.clone(), v2.clone()], "7.2.3").await;
-    let allowance = settings().fetch.metadata_allowance_bytes;
+    let allowance = test_settings().fetch.metadata_allowance_bytes;
     let (big, small) = (
         bytes_of(&v1).max(bytes_of(&v2)),
         bytes_of(&v1).min(bytes_of(&v2)),
@@ -102,7 +83,7 @@ async fn cache_too_small_for_a_picked_video_fetches_nothing_of_it_and_keeps_serv
     let http = reqwest::Client::new();
 
     tokio::time::timeout(LIMIT, async {
-        let mut daemon = MirrorDaemon::start(config.clone(), settings())
+        let mut daemon = MirrorDaemon::start(config.clone(), test_settings())
             .await
             .expect("daemon");
         let before = o.controls().origin_requests.len();

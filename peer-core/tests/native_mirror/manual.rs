@@ -10,7 +10,7 @@ use segswarm_core::native::mirror::admin_client::send;
 use segswarm_core::native::mirror::{AdminCommand, DaemonSettings, MirrorConfig, MirrorDaemon};
 use tokio::sync::oneshot;
 
-use super::{assert_served, get, video, LIMIT};
+use super::{assert_served, get, test_config, test_settings, video, LIMIT};
 use crate::peertube_origin::PeerTubeOrigin;
 
 /// A daemon running its loop, stopped by [`Running::stop`].
@@ -60,20 +60,13 @@ async fn manual_entry_added_served_kept_across_restart_and_removed() {
     let v1 = video(src.path(), 31, 1, 1);
     let v2 = video(src.path(), 32, 2, 2);
     let o = PeerTubeOrigin::start(vec![v1.clone(), v2.clone()], "7.2.3").await;
-    let config = MirrorConfig {
-        origins: vec![o.base.clone()],
-        check_interval_secs: 3600,
-        cache_dir: work.path().join("cache"),
-        cache_bytes: 16 * 1024 * 1024,
-        database: work.path().join("state.sqlite3"),
-        listen: "127.0.0.1:0".parse().expect("address"),
-        admin_listen: Some("127.0.0.1:0".parse().expect("address")),
-        strategies: Vec::new(),
-        ..MirrorConfig::default()
-    };
-    config.validate().expect("valid configuration");
-    let mut settings = DaemonSettings::default();
-    settings.fetch.metadata_allowance_bytes = 256 * 1024;
+    let config = test_config(
+        work.path(),
+        16 * 1024 * 1024,
+        vec![o.base.clone()],
+        Vec::new(),
+    );
+    let settings = test_settings();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::new();
 
@@ -175,19 +168,13 @@ async fn request_the_loop_cannot_take_at_once_is_queued_and_done() {
     let work = tempfile::tempdir().expect("tempdir");
     let v = video(src.path(), 35, 1, 1);
     let o = PeerTubeOrigin::start(vec![v.clone()], "7.2.3").await;
-    let config = MirrorConfig {
-        origins: vec![o.base.clone()],
-        check_interval_secs: 3600,
-        cache_dir: work.path().join("cache"),
-        cache_bytes: 16 * 1024 * 1024,
-        database: work.path().join("state.sqlite3"),
-        listen: "127.0.0.1:0".parse().expect("address"),
-        admin_listen: Some("127.0.0.1:0".parse().expect("address")),
-        strategies: Vec::new(),
-        ..MirrorConfig::default()
-    };
-    let mut settings = DaemonSettings::default();
-    settings.fetch.metadata_allowance_bytes = 256 * 1024;
+    let config = test_config(
+        work.path(),
+        16 * 1024 * 1024,
+        vec![o.base.clone()],
+        Vec::new(),
+    );
+    let mut settings = test_settings();
     settings.admin.command_wait = std::time::Duration::ZERO;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::new();

@@ -23,6 +23,49 @@ use segswarm_core::native::mirror::{
 
 const LIMIT: Duration = Duration::from_secs(120);
 
+/// A valid configuration for a test working in `work`: a cache of `cache_bytes`, `origins` and
+/// `strategies`, ports the system picks on loopback (the admin listener's too), no check unless the
+/// test asks for one, and lifetimes as short as the strategies say.
+fn test_config(
+    work: &Path,
+    cache_bytes: u64,
+    origins: Vec<String>,
+    strategies: Vec<StrategyConfig>,
+) -> MirrorConfig {
+    let config = MirrorConfig {
+        origins,
+        check_interval_secs: 3600,
+        cache_dir: work.join("cache"),
+        cache_bytes,
+        database: work.join("state.sqlite3"),
+        listen: "127.0.0.1:0".parse().expect("address"),
+        admin_listen: Some("127.0.0.1:0".parse().expect("address")),
+        min_lifetime_floor_secs: 1,
+        strategies,
+        ..MirrorConfig::default()
+    };
+    config.validate().expect("valid configuration");
+    config
+}
+
+/// `strategy` within `size_bytes`, keeping what it picks for an hour.
+fn strategy(strategy: Strategy, size_bytes: u64) -> StrategyConfig {
+    StrategyConfig {
+        strategy,
+        size_bytes,
+        min_lifetime_secs: 3600,
+        min_views: None,
+        min_peers: None,
+    }
+}
+
+/// Daemon settings for the test videos: 256 KiB allowed beyond their files (playlists, manifest).
+fn test_settings() -> DaemonSettings {
+    let mut settings = DaemonSettings::default();
+    settings.fetch.metadata_allowance_bytes = 256 * 1024;
+    settings
+}
+
 fn video(dir: &Path, seed: u64, views: u64, published_day: u32) -> PtVideo {
     let mut v = make_vod_video(
         &dir.join(seed.to_string()),
@@ -146,36 +189,19 @@ async fn picks_by_strategy_serves_and_restarts_without_refetching() {
     let a = PeerTubeOrigin::start(vec![a1.clone(), a2.clone(), a3.clone()], "7.2.3").await;
     let b = PeerTubeOrigin::start(vec![b1.clone(), b2.clone(), b3.clone()], "7.2.3").await;
 
-    let config = MirrorConfig {
-        origins: vec![a.base.clone(), b.base.clone()],
-        check_interval_secs: 3600,
-        cache_dir: work.path().join("cache"),
-        cache_bytes: 16 * 1024 * 1024,
-        database: work.path().join("state.sqlite3"),
-        listen: "127.0.0.1:0".parse().expect("address"),
-        admin_listen: Some("127.0.0.1:0".parse().expect("address")),
-        min_lifetime_floor_secs: 1,
-        strategies: vec![
+    let config = test_config(
+        work.path(),
+        16 * 1024 * 1024,
+        vec![a.base.clone(), b.base.clone()],
+        vec![
+            strategy(Strategy::MostViews, bytes_of(&a1) + bytes_of(&b1) + slack),
             StrategyConfig {
-                strategy: Strategy::MostViews,
-                size_bytes: bytes_of(&a1) + bytes_of(&b1) + slack,
-                min_lifetime_secs: 3600,
-                min_views: None,
-                min_peers: None,
-            },
-            StrategyConfig {
-                strategy: Strategy::RecentlyAdded,
-                size_bytes: bytes_of(&a3) + slack,
-                min_lifetime_secs: 3600,
                 min_views: Some(0),
-                min_peers: None,
+                ..strategy(Strategy::RecentlyAdded, bytes_of(&a3) + slack)
             },
         ],
-        ..MirrorConfig::default()
-    };
-    config.validate().expect("valid configuration");
-    let mut settings = DaemonSettings::default();
-    settings.fetch.metadata_allowance_bytes = 256 * 1024;
+    );
+    let settings = test_settings();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::new();
     let picked: BTreeSet<String> = [&a1, &b1, &a3].iter().map(|v| v.uuid.clone()).collect();

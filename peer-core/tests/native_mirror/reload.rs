@@ -3,21 +3,13 @@
 //! unchanged), an invalid configuration changes nothing, and an origin added through the
 //! running loop's reloader (what SIGHUP does) is read and mirrored at once.
 
-use segswarm_core::native::mirror::{
-    DaemonSettings, MirrorConfig, MirrorDaemon, Strategy, StrategyConfig,
-};
+use segswarm_core::native::mirror::{MirrorConfig, MirrorDaemon, Strategy, StrategyConfig};
 
-use super::{assert_served, bytes_of, video, LIMIT};
+use super::{assert_served, bytes_of, strategy, test_config, test_settings, video, LIMIT};
 use crate::peertube_origin::PeerTubeOrigin;
 
 fn most_views(size_bytes: u64) -> StrategyConfig {
-    StrategyConfig {
-        strategy: Strategy::MostViews,
-        size_bytes,
-        min_lifetime_secs: 3600,
-        min_views: None,
-        min_peers: None,
-    }
+    strategy(Strategy::MostViews, size_bytes)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -31,20 +23,15 @@ async fn reload_applies_strategies_and_origins_and_reports_restart_settings() {
     let a = PeerTubeOrigin::start(vec![a1.clone(), a2.clone()], "7.2.3").await;
     let b = PeerTubeOrigin::start(vec![b1.clone()], "7.2.3").await;
     let config = MirrorConfig {
-        origins: vec![a.base.clone()],
-        check_interval_secs: 3600,
-        cache_dir: work.path().join("cache"),
-        cache_bytes: 16 * 1024 * 1024,
-        database: work.path().join("state.sqlite3"),
-        listen: "127.0.0.1:0".parse().expect("address"),
         admin_listen: None,
-        min_lifetime_floor_secs: 1,
-        strategies: vec![most_views(bytes_of(&a1) + slack)],
-        ..MirrorConfig::default()
+        ..test_config(
+            work.path(),
+            16 * 1024 * 1024,
+            vec![a.base.clone()],
+            vec![most_views(bytes_of(&a1) + slack)],
+        )
     };
-    config.validate().expect("valid configuration");
-    let mut settings = DaemonSettings::default();
-    settings.fetch.metadata_allowance_bytes = 256 * 1024;
+    let settings = test_settings();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::new();
 

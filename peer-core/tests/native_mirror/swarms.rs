@@ -12,9 +12,9 @@ use crate::support::{
     enter_private_network_namespace, loopback_rtc, runtime, start_tracker, wait_for_tracker_peers,
 };
 use segswarm_core::id_scheme::IdScheme;
-use segswarm_core::native::mirror::{
-    DaemonSettings, MirrorConfig, MirrorDaemon, Strategy, StrategyConfig,
-};
+use segswarm_core::native::mirror::{MirrorConfig, MirrorDaemon, Strategy};
+
+use super::{strategy, test_config, test_settings};
 use segswarm_core::native::viewer::{Viewer, ViewerConfig};
 
 /// 12 s of video in 2 s segments.
@@ -37,26 +37,15 @@ fn seeds_what_it_mirrors_in_the_origins_swarm() {
         let origin = PeerTubeOrigin::start(vec![v.clone()], "7.2.3").await;
         origin.set(|c| c.tracker_ws = Some(tracker_url.clone()));
         let config = MirrorConfig {
-            origins: vec![origin.base.clone()],
-            check_interval_secs: 3600,
-            cache_dir: work.path().join("cache"),
-            cache_bytes: 64 * 1024 * 1024,
-            database: work.path().join("state.sqlite3"),
-            listen: "127.0.0.1:0".parse().expect("address"),
             admin_listen: None,
-            min_lifetime_floor_secs: 1,
-            strategies: vec![StrategyConfig {
-                strategy: Strategy::MostViews,
-                size_bytes: 32 * 1024 * 1024,
-                min_lifetime_secs: 3600,
-                min_views: None,
-                min_peers: None,
-            }],
-            ..MirrorConfig::default()
+            ..test_config(
+                work.path(),
+                64 * 1024 * 1024,
+                vec![origin.base.clone()],
+                vec![strategy(Strategy::MostViews, 32 * 1024 * 1024)],
+            )
         };
-        config.validate().expect("valid configuration");
-        let mut settings = DaemonSettings::default();
-        settings.fetch.metadata_allowance_bytes = 256 * 1024;
+        let mut settings = test_settings();
         settings.swarms.driver.rtc = loopback_rtc();
         settings.swarms.rescan_interval = Duration::from_millis(200);
 

@@ -11,9 +11,9 @@ use crate::support::{
     enter_private_network_namespace, loopback_rtc, runtime, start_tracker, wait_for_tracker_peers,
 };
 use segswarm_core::id_scheme::IdScheme;
-use segswarm_core::native::mirror::{
-    DaemonSettings, MirrorConfig, MirrorDaemon, Strategy, StrategyConfig,
-};
+use segswarm_core::native::mirror::{MirrorConfig, MirrorDaemon, Strategy, StrategyConfig};
+
+use super::{strategy, test_config, test_settings};
 use segswarm_core::native::viewer::{Viewer, ViewerConfig};
 
 fn video(dir: &std::path::Path, seed: u64, views: u64) -> PtVideo {
@@ -68,24 +68,19 @@ fn most_watched_now_picks_the_video_with_viewers() {
                 .unwrap_or(0)
                 + 256 * 1024;
             let config = MirrorConfig {
-                origins: vec![origin.base.clone()],
-                check_interval_secs: 3600,
-                cache_dir: work.path().join("cache"),
-                cache_bytes: 64 * 1024 * 1024,
-                database: work.path().join("state.sqlite3"),
-                listen: "127.0.0.1:0".parse().expect("address"),
                 admin_listen: None,
-                strategies: vec![StrategyConfig {
-                    strategy: Strategy::MostWatchedNow,
-                    size_bytes: one_video,
-                    min_lifetime_secs: 1,
-                    min_views: None,
-                    min_peers: Some(1),
-                }],
-                ..MirrorConfig::default()
+                ..test_config(
+                    work.path(),
+                    64 * 1024 * 1024,
+                    vec![origin.base.clone()],
+                    vec![StrategyConfig {
+                        min_lifetime_secs: 1,
+                        min_peers: Some(1),
+                        ..strategy(Strategy::MostWatchedNow, one_video)
+                    }],
+                )
             };
-            config.validate().expect("valid configuration");
-            let mut settings = DaemonSettings::default();
+            let mut settings = test_settings();
             settings.fetch.metadata_allowance_bytes = 128 * 1024;
             settings.swarms.driver.rtc = loopback_rtc();
             let mut daemon = MirrorDaemon::start(config, settings).await.expect("daemon");
